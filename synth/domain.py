@@ -1,0 +1,170 @@
+"""The Domain: each modelled column's values, from public metadata or a DP estimate.
+
+Privacy assumption: :func:`build_domain` is the only place outside DP-SGD that reads real data.
+It reads a column only to run a Gaussian mechanism whose release is recorded in the ledger:
+bounds where the metadata gives no public ``range_min``/``range_max``, categories where it gives
+no public ``range_values``, and the label's counts (used for label proportions at sampling).
+Whether a column has missing values is taken from public ``range_is_nullable`` or else assumed
+(every such column gets a missing-value indicator), never read off the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth.errors import SynthError
+from synth.metadata import Metadata
+from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
+from synth.privacy.mechanisms import BOUNDS_RELEASES, discover_categories, dp_bounds, noisy_counts
+from synth.validate import category_key
+
+__all__ = ["ColumnDomain", "Domain", "build_domain", "PREP_SHARE", "THRESHOLD_DELTA_SHARE"]
+
+PREP_SHARE = 0.1  # share of ε (and of the accountant's δ) for the releases made here
+THRESHOLD_DELTA_SHARE = 0.1  # share of δ for category discovery's thresholding
+
+
+@dataclass
+class ColumnDomain:
+    """One column's domain. ``kind`` is "numerical" (also datetimes) or "categorical"."""
+
+    name: str
+    sdtype: str
+    kind: str
+    nullable: bool
+    source: str  # "public", "dp" or "exact (no privacy)"
+    lo: float | None = None
+    hi: float | None = None
+    integer: bool = False
+    datetime_format: str | None = None
+    categories: list[str] = field(default_factory=list)  # category_key strings
+    values: list[Any] = field(default_factory=list)  # what decode writes, aligned with categories
+
+
+@dataclass
+class Domain:
+    columns: list[ColumnDomain]
+    all_columns: list[str]  # every metadata column in order (ids and the label included)
+    label: ColumnDomain | None = None
+    label_proportions: list[float] = field(default_factory=list)
+    pii_columns: list[str] = field(default_factory=list)  # written as placeholders, never modelled
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": [asdict(c) for c in self.columns], "all_columns": self.all_columns,
+                "label": asdict(self.label) if self.label else None,
+                "label_proportions": self.label_proportions, "pii_columns": self.pii_columns}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Domain:
+        label = data.get("label")
+        return cls(columns=[ColumnDomain(**c) for c in data["columns"]], all_columns=list(data["all_columns"]),
+                   label=ColumnDomain(**label) if label else None,
+                   label_proportions=list(data.get("label_proportions", [])),
+                   pii_columns=list(data.get("pii_columns", [])))
+
+
+def _native_values(meta_values: list[Any] | None, keys: list[str], sdtype: str) -> list[Any]:
+    if meta_values is not None:
+        return list(meta_values)
+    if sdtype == "boolean":
+        return [k == "True" for k in keys]
+    try:
+        return [int(k) for k in keys]
+    except ValueError:
+        return list(keys)
+
+
+def _column_needs(meta: Metadata, col: str) -> str | None:
+    """Which DP release a column needs: "bounds", "categories" or None (public)."""
+    sdtype = meta.sdtype(col)
+    if sdtype in ("numerical", "datetime"):
+        return None if meta.public_bounds(col) else "bounds"
+    return None if meta.public_values(col) else "categories"
+
+
+def build_domain(
+    data: pd.DataFrame,
+    meta: Metadata,
+    label: str | None,
+    ledger: Ledger,
+    rng: np.random.Generator,
+) -> Domain:
+    """Public domain where the metadata has it; Gaussian-mechanism estimates elsewhere.
+
+    ``data`` is :func:`synth.validate.coerce_frame`'s output. Appends one Mechanism per release
+    to ``ledger`` and sets its ``delta_threshold`` when categories are discovered.
+    """
+    cols = [c for c in data.columns]
+    needs = {c: _column_needs(meta, c) for c in cols}
+    n_bounds = sum(v == "bounds" for v in needs.values())
+    n_cats = sum(v == "categories" for v in needs.values())
+    releases = n_bounds * BOUNDS_RELEASES + n_cats + (1 if label else 0)
+    exact = ledger.no_guarantee
+    if n_cats and not exact:
+        ledger.delta_threshold = THRESHOLD_DELTA_SHARE * ledger.delta
+    sigma = 0.0
+    if releases and not exact:
+        sigma = calibrate_sigma(PREP_SHARE * ledger.target_epsilon, PREP_SHARE * ledger.accountant_delta,
+                                sample_rate=1.0, steps=releases)
+    source = "exact (no privacy)" if exact else "dp"
+    delta_col = ledger.delta_threshold / n_cats if n_cats else 0.0
+
+    def record(name: str, steps: int, what: str, **extra: Any) -> None:
+        ledger.add(Mechanism(name, sigma, 1.0, steps, what, extra))
+
+    domains: dict[str, ColumnDomain] = {}
+    for col in cols:
+        sdtype, spec, s = meta.sdtype(col), meta.columns[col], data[col]
+        public_null = meta.public_nullable(col)
+        if public_null is False and s.isna().any():
+            raise SynthError(f"column '{col}' has missing values but the metadata says range_is_nullable: false")
+        nullable = True if public_null is None else public_null
+        if sdtype in ("numerical", "datetime"):
+            bounds = meta.public_bounds(col)
+            src = "public"
+            if bounds is None:
+                bounds = dp_bounds(s.to_numpy(), sigma, rng, col)
+                record(f"bounds:{col}", BOUNDS_RELEASES,
+                       "Gaussian histograms (coarse 1-2-5 grid, then 64 bins) -> 0.5%/99.5% quantiles")
+                src = source
+            rep = str(spec.get("computer_representation", "Float"))
+            domains[col] = ColumnDomain(col, sdtype, "numerical", nullable, src, lo=bounds[0], hi=bounds[1],
+                                        integer=sdtype == "numerical" and rep.lower().startswith(("int", "uint")),
+                                        datetime_format=spec.get("datetime_format"))
+        else:
+            public_values = meta.public_values(col)
+            if public_values is not None:
+                keys = [category_key(v) for v in public_values]
+                unknown = set(s.dropna().unique()) - set(keys)
+                if unknown:
+                    raise SynthError(f"column '{col}' holds {sorted(unknown)[0]!r}, which is not in its range_values")
+                src = "public"
+            else:
+                keys = discover_categories(s.dropna().to_numpy(), sigma, delta_col, rng)
+                record(f"categories:{col}", 1, "Gaussian counts, values kept above threshold tau",
+                       threshold_delta=delta_col)
+                if not keys:
+                    raise SynthError(f"column '{col}': no category is held by enough patients to be released "
+                                     "under DP; list its categories as range_values in the metadata")
+                nullable, src = True, source  # values not released are written as missing
+            domains[col] = ColumnDomain(col, sdtype, "categorical", nullable, src, categories=keys,
+                                        values=_native_values(public_values, keys, sdtype))
+    label_dom = domains.pop(label) if label else None
+    proportions: list[float] = []
+    if label_dom is not None:
+        y = data[label]
+        if y.isna().any():
+            raise SynthError(f"--label: column '{label}' has missing values; the label must be set for every patient")
+        counts = np.array([(y == k).sum() for k in label_dom.categories])
+        noisy = np.clip(noisy_counts(counts, sigma, rng), 0, None)
+        record(f"label_counts:{label}", 1, "Gaussian counts of each label value (label proportions)")
+        total = noisy.sum()
+        proportions = (noisy / total if total > 0 else np.full(len(counts), 1 / len(counts))).tolist()
+        label_dom.nullable = False
+    return Domain(columns=list(domains.values()), all_columns=list(meta.columns), label=label_dom,
+                  label_proportions=proportions,
+                  pii_columns=[c for c in meta.columns if meta.sdtype(c) == "pii"])

@@ -1,0 +1,131 @@
+"""Reversible encoding of rows to the generator's space, built from a Domain only.
+
+Numerical (and datetime) columns: clipped to the domain's bounds and scaled to [-1, 1]; a
+nullable column adds a two-way [present, missing] one-hot. Categorical and boolean columns:
+one-hot over the domain's categories, plus a "missing" slot when nullable. Decoding inverts
+this and returns values inside the domain with the domain's types.
+
+Privacy assumption: nothing here is fitted on data; every constant comes from the Domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from synth.domain import ColumnDomain, Domain
+
+__all__ = ["Span", "TableEncoder"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A block of the encoded row: ``activation`` is "tanh" (width 1) or "softmax"."""
+
+    column: str
+    start: int
+    width: int
+    activation: str
+
+
+class TableEncoder:
+    """Encode/decode the modelled (non-label) columns of a Domain."""
+
+    def __init__(self, domain: Domain):
+        self.domain = domain
+        self.spans: list[Span] = []
+        pos = 0
+        for col in domain.columns:
+            if col.kind == "numerical":
+                self.spans.append(Span(col.name, pos, 1, "tanh"))
+                pos += 1
+                if col.nullable:
+                    self.spans.append(Span(col.name + "#missing", pos, 2, "softmax"))
+                    pos += 2
+            else:
+                width = len(col.categories) + (1 if col.nullable else 0)
+                self.spans.append(Span(col.name, pos, width, "softmax"))
+                pos += width
+        self.width = pos
+
+    # ------------------------------------------------------------------ rows
+    def encode(self, data: pd.DataFrame) -> np.ndarray:
+        """Coerced frame (see :func:`synth.validate.coerce_frame`) → float32 array (n, width)."""
+        n = len(data)
+        out = np.zeros((n, self.width), dtype=np.float32)
+        pos = 0
+        for col in self.domain.columns:
+            s = data[col.name]
+            if col.kind == "numerical":
+                x = s.to_numpy(dtype=float)
+                missing = np.isnan(x)
+                scaled = 2 * (np.clip(x, col.lo, col.hi) - col.lo) / (col.hi - col.lo) - 1
+                out[:, pos] = np.where(missing, 0.0, scaled)
+                pos += 1
+                if col.nullable:
+                    out[np.arange(n), pos + missing.astype(int)] = 1.0
+                    pos += 2
+            else:
+                out[np.arange(n), pos + self._category_index(col, s)] = 1.0
+                pos += len(col.categories) + (1 if col.nullable else 0)
+        return out
+
+    @staticmethod
+    def _category_index(col: ColumnDomain, s: pd.Series) -> np.ndarray:
+        """Index of each value's category; missing or unreleased values → the missing slot."""
+        lookup = {k: i for i, k in enumerate(col.categories)}
+        missing_slot = len(col.categories) if col.nullable else 0
+        return s.map(lambda v: lookup.get(v, missing_slot)).to_numpy(dtype=int)
+
+    def decode(self, encoded: np.ndarray) -> pd.DataFrame:
+        """Generator output (n, width) → typed DataFrame of the modelled columns, in domain order.
+
+        Softmax blocks are decoded by argmax (the sampler has already drawn them).
+        """
+        out: dict[str, pd.Series] = {}
+        pos = 0
+        for col in self.domain.columns:
+            if col.kind == "numerical":
+                x = np.clip(encoded[:, pos].astype(float), -1, 1)
+                pos += 1
+                values = (x + 1) / 2 * (col.hi - col.lo) + col.lo
+                if col.integer:
+                    values = np.clip(np.round(values), np.ceil(col.lo), np.floor(col.hi))
+                missing = np.zeros(len(x), dtype=bool)
+                if col.nullable:
+                    missing = encoded[:, pos:pos + 2].argmax(axis=1) == 1
+                    pos += 2
+                out[col.name] = _numeric_series(col, values, missing)
+            else:
+                width = len(col.categories) + (1 if col.nullable else 0)
+                idx = encoded[:, pos:pos + width].argmax(axis=1)
+                pos += width
+                out[col.name] = category_series(col, idx)
+        return pd.DataFrame(out)
+
+
+def category_series(col: ColumnDomain, idx: np.ndarray) -> pd.Series:
+    """Category indices → values with the domain's native type; the missing slot → NA."""
+    missing = idx >= len(col.categories)
+    values = np.array(col.values, dtype=object)[np.minimum(idx, len(col.values) - 1)]
+    if col.sdtype == "boolean":
+        s = pd.Series(values, dtype="boolean")
+        return s.mask(missing) if missing.any() or col.nullable else s.astype(bool)
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in col.values):
+        s = pd.Series(values.astype(np.int64))
+        return s.astype("Int64").mask(missing) if col.nullable else s
+    s = pd.Series(values, dtype=object)
+    return s.mask(missing) if col.nullable else s
+
+
+def _numeric_series(col: ColumnDomain, values: np.ndarray, missing: np.ndarray) -> pd.Series:
+    if col.sdtype == "datetime":
+        stamps = pd.to_datetime(np.round(values * 1e9).astype("int64"))
+        fmt = col.datetime_format or "%Y-%m-%d %H:%M:%S"
+        return pd.Series(stamps.strftime(fmt), dtype=object).mask(missing)
+    if col.integer:
+        s = pd.Series(values.astype(np.int64))
+        return s.astype("Int64").mask(missing) if col.nullable else s
+    return pd.Series(values).mask(missing)

@@ -1,0 +1,212 @@
+"""Metadata: SDV-style column types plus each column's *public* domain.
+
+The file format is SDV's metadata JSON (spec ``V1``: ``{"tables": {NAME: {...}}}``, or the legacy
+single-table form). A column may carry its public domain in the keys SDMetrics' DiagnosticReport
+already reads: ``range_min``/``range_max`` (numerical, datetime), ``range_values`` (categorical,
+boolean) and ``range_is_nullable``.
+
+Privacy assumption: everything in a metadata file is *public* (chosen from the protocol, a data
+dictionary or domain knowledge, not read off the data) — except values marked with
+``"range_public": false``, which ``infer`` writes because it copies them from the data. ``fit``
+ignores marked values and estimates the domain under DP instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from synth.errors import SynthError
+from synth.fileio import atomic_write_text
+
+__all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS"]
+
+SDTYPES = ("numerical", "categorical", "boolean", "datetime", "id", "pii")
+DOMAIN_KEYS = ("range_min", "range_max", "range_values", "range_is_nullable", "range_public")
+_INFER_NOTE = (
+    "DRAFT written by `synth metadata infer`: every range_* value was copied from the data and "
+    "is NOT public. `synth fit` ignores values marked \"range_public\": false and estimates them "
+    "under DP. Replace them with values from the protocol or a data dictionary and delete the "
+    "marker to make them public."
+)
+
+
+@dataclass
+class Metadata:
+    """One table's schema: ``columns`` maps a column name to its SDV column dict."""
+
+    columns: dict[str, dict[str, Any]]
+    table_name: str = "table"
+    primary_key: str | None = None
+    sequence_key: str | None = None
+    sequence_index: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- reading and writing
+    @classmethod
+    def load(cls, source: str | Path | dict | Metadata) -> Metadata:
+        """Read metadata from a JSON file path, a dict, or return a copy of a Metadata."""
+        if isinstance(source, Metadata):
+            return copy.deepcopy(source)
+        if isinstance(source, dict):
+            return cls.from_dict(source)
+        path = Path(source)
+        if not path.is_file():
+            raise SynthError(f"metadata file '{path}' not found")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SynthError(f"metadata file '{path}' is not valid JSON ({exc})") from exc
+        return cls.from_dict(data, origin=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, origin: str = "metadata") -> Metadata:
+        if not isinstance(data, dict):
+            raise SynthError(f"{origin}: expected a JSON object")
+        if "tables" in data:
+            tables = data["tables"]
+            if not isinstance(tables, dict) or len(tables) != 1:
+                raise SynthError(f"{origin}: expected exactly one table under 'tables'")
+            name, table = next(iter(tables.items()))
+        else:
+            name, table = "table", data
+        columns = table.get("columns")
+        if not isinstance(columns, dict) or not columns:
+            raise SynthError(f"{origin}: expected a non-empty 'columns' object")
+        for col, spec in columns.items():
+            if not isinstance(spec, dict) or spec.get("sdtype") not in SDTYPES:
+                raise SynthError(
+                    f"{origin}: column '{col}' needs an sdtype, one of {', '.join(SDTYPES)}"
+                )
+        meta = cls(
+            columns=copy.deepcopy(columns),
+            table_name=name,
+            primary_key=table.get("primary_key"),
+            sequence_key=table.get("sequence_key"),
+            sequence_index=table.get("sequence_index"),
+            extra={k: v for k, v in data.items() if k.startswith("synth_")},
+        )
+        for role in ("primary_key", "sequence_key", "sequence_index"):
+            col = getattr(meta, role)
+            if col is not None and col not in columns:
+                raise SynthError(f"{origin}: {role} '{col}' is not one of the columns")
+        return meta
+
+    def to_dict(self, *, strip_domain: bool = False) -> dict:
+        """SDV V1 metadata; ``strip_domain`` drops the range_* keys SDV's validator rejects."""
+        columns = copy.deepcopy(self.columns)
+        if strip_domain:
+            columns = {c: {k: v for k, v in s.items() if k not in DOMAIN_KEYS} for c, s in columns.items()}
+        table: dict[str, Any] = {"columns": columns}
+        for role in ("primary_key", "sequence_key", "sequence_index"):
+            if getattr(self, role) is not None:
+                table[role] = getattr(self, role)
+        out: dict[str, Any] = {"tables": {self.table_name: table}, "relationships": [],
+                               "METADATA_SPEC_VERSION": "V1"}
+        if not strip_domain:
+            out.update(self.extra)
+        return out
+
+    def save(self, path: str | Path, *, strip_domain: bool = False) -> None:
+        atomic_write_text(Path(path), json.dumps(self.to_dict(strip_domain=strip_domain), indent=2) + "\n")
+
+    # ---------------------------------------------------------------- queries
+    def sdtype(self, column: str) -> str:
+        return self.columns[column]["sdtype"]
+
+    def is_public(self, column: str) -> bool:
+        """False when the column's range_* values were copied from the data (``infer``)."""
+        return self.columns[column].get("range_public", True) is not False
+
+    def public_bounds(self, column: str) -> tuple[float, float] | None:
+        spec = self.columns[column]
+        if not self.is_public(column) or "range_min" not in spec or "range_max" not in spec:
+            return None
+        lo, hi = spec["range_min"], spec["range_max"]
+        if spec["sdtype"] == "datetime":
+            lo, hi = (_to_epoch(v, spec.get("datetime_format"), column) for v in (lo, hi))
+        try:
+            lo, hi = float(lo), float(hi)
+        except (TypeError, ValueError) as exc:
+            raise SynthError(f"metadata: column '{column}' range_min/range_max must be numbers") from exc
+        if not lo < hi:
+            raise SynthError(f"metadata: column '{column}' needs range_min < range_max, got {lo}, {hi}")
+        return lo, hi
+
+    def public_values(self, column: str) -> list | None:
+        spec = self.columns[column]
+        if spec["sdtype"] == "boolean" and not spec.get("range_values"):
+            return [False, True]  # a boolean's domain is public by its type
+        if not self.is_public(column) or not spec.get("range_values"):
+            return None
+        return list(spec["range_values"])
+
+    def public_nullable(self, column: str) -> bool | None:
+        spec = self.columns[column]
+        if not self.is_public(column) or "range_is_nullable" not in spec:
+            return None
+        return bool(spec["range_is_nullable"])
+
+    # ---------------------------------------------------------------- inference
+    @classmethod
+    def infer(cls, df: pd.DataFrame, table_name: str = "table", max_categories: int = 20) -> Metadata:
+        """Draft metadata from a DataFrame.
+
+        Privacy assumption: the draft copies bounds and categories from the data, so it marks
+        every column ``"range_public": false``; ``fit`` treats those values as private.
+        """
+        columns: dict[str, dict[str, Any]] = {}
+        n = len(df)
+        for col in df.columns:
+            s = df[col]
+            nonnull = s.dropna()
+            spec: dict[str, Any]
+            if pd.api.types.is_bool_dtype(s):
+                spec = {"sdtype": "boolean"}
+            elif pd.api.types.is_numeric_dtype(s):
+                nunique = nonnull.nunique()
+                integral = bool(len(nonnull)) and bool((nonnull == nonnull.round()).all())
+                if integral and nunique == n and n > max_categories:
+                    spec = {"sdtype": "id"}
+                elif nunique <= max_categories and integral:
+                    spec = {"sdtype": "categorical", "range_values": sorted(int(v) for v in nonnull.unique())}
+                else:
+                    spec = {"sdtype": "numerical",
+                            "computer_representation": "Int64" if integral else "Float",
+                            "range_min": _plain(nonnull.min()), "range_max": _plain(nonnull.max())}
+            else:
+                parsed = pd.to_datetime(nonnull, errors="coerce", format="ISO8601") if len(nonnull) else nonnull
+                if len(nonnull) and parsed.notna().all() and nonnull.astype(str).str.contains("-").all():
+                    spec = {"sdtype": "datetime", "datetime_format": "%Y-%m-%d",
+                            "range_min": str(parsed.min().date()), "range_max": str(parsed.max().date())}
+                elif nonnull.nunique() == n and n > max_categories:
+                    spec = {"sdtype": "id"}
+                else:
+                    spec = {"sdtype": "categorical", "range_values": sorted(str(v) for v in nonnull.unique())}
+            if spec["sdtype"] not in ("id",):
+                spec["range_is_nullable"] = bool(s.isna().any())
+                spec["range_public"] = False
+            columns[str(col)] = spec
+        meta = cls(columns=columns, table_name=table_name, extra={"synth_note": _INFER_NOTE})
+        ids = [c for c, s in columns.items() if s["sdtype"] == "id"]
+        if ids:
+            meta.primary_key = ids[0]
+        return meta
+
+
+def _plain(value: Any) -> float | int:
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def _to_epoch(value: Any, fmt: str | None, column: str) -> float:
+    try:
+        ts = pd.to_datetime(value, format=fmt) if fmt else pd.to_datetime(value)
+    except (ValueError, TypeError) as exc:
+        raise SynthError(f"metadata: column '{column}' bound '{value}' is not a date in format {fmt}") from exc
+    return ts.value / 1e9

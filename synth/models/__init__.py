@@ -1,0 +1,5 @@
+"""Networks: Opacus-compatible layers only (no BatchNorm)."""
+
+from synth.models.tabular import Discriminator, Generator
+
+__all__ = ["Generator", "Discriminator"]

@@ -1,0 +1,66 @@
+"""AC-GAN networks for one row per patient.
+
+Only layers Opacus can compute per-sample gradients for (Linear, LayerNorm); no BatchNorm, no
+in-place activations after hooked layers. With ``n_classes == 0`` both nets are unconditional
+(no embedding, no class head).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synth.encode import Span
+
+__all__ = ["Generator", "Discriminator"]
+
+
+class Generator(nn.Module):
+    """Noise (+ class embedding) → encoded row: tanh for numbers, softmax blocks for categories."""
+
+    def __init__(self, spans: list[Span], width: int, n_classes: int, noise_dim: int = 64, hidden: int = 256):
+        super().__init__()
+        self.spans = spans
+        self.noise_dim = noise_dim
+        self.n_classes = n_classes
+        emb = 16 if n_classes else 0
+        self.embed = nn.Embedding(n_classes, emb) if n_classes else None
+        self.body = nn.Sequential(
+            nn.Linear(noise_dim + emb, hidden), nn.LayerNorm(hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.ReLU(),
+        )
+        self.out = nn.Linear(hidden, width)
+
+    def logits(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        h = z if self.embed is None else torch.cat([z, self.embed(y)], dim=1)
+        return self.out(self.body(h))
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None, tau: float = 0.2, hard: bool = False) -> torch.Tensor:
+        """Encoded rows. Softmax blocks are Gumbel-softmax draws (one-hot when ``hard``)."""
+        raw = self.logits(z, y)
+        parts = []
+        for span in self.spans:
+            block = raw[:, span.start:span.start + span.width]
+            if span.activation == "tanh":
+                parts.append(torch.tanh(block))
+            else:
+                parts.append(F.gumbel_softmax(block, tau=tau, hard=hard))
+        return torch.cat(parts, dim=1)
+
+
+class Discriminator(nn.Module):
+    """Encoded row → (real/fake logit, class logits). Trained under DP-SGD by Opacus."""
+
+    def __init__(self, width: int, n_classes: int, hidden: int = 256):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(width, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+        )
+        self.source = nn.Linear(hidden, 1)
+        self.classes = nn.Linear(hidden, n_classes) if n_classes else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.body(x)
+        return self.source(h).squeeze(1), None if self.classes is None else self.classes(h)

@@ -1,0 +1,162 @@
+"""The privacy ledger: every mechanism that touched real data, composed by one accountant.
+
+Every mechanism in synth is a (subsampled) Gaussian mechanism on a query of L2 sensitivity 1
+per patient, so it is described by Opacus' accountant triple (noise multiplier σ, sample rate q,
+steps). The ledger keeps that history, composes it with Opacus' RDP accountant and converts to
+(ε, δ) once. Category discovery by thresholding adds a δ outside the accountant
+(``delta_threshold``), which the ledger subtracts from δ before asking the accountant.
+
+Notes
+-----
+The guarantee is void if any computation on real data is missing from ``mechanisms``, if the
+number of patients N (used for the sample rate and the default δ) is treated as secret, or if
+a step is taken that the accountant did not see.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from opacus.accountants import RDPAccountant
+
+__all__ = ["Mechanism", "Ledger", "calibrate_sigma", "compose_epsilon"]
+
+ACCOUNTANT = "rdp"
+
+
+@dataclass
+class Mechanism:
+    """One Gaussian mechanism (or DP-SGD run) on real data, in accountant units."""
+
+    name: str
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def history(self) -> tuple[float, float, int]:
+        return (float(self.noise_multiplier), float(self.sample_rate), int(self.steps))
+
+
+def compose_epsilon(history: list[tuple[float, float, int]], delta: float) -> float:
+    """ε at ``delta`` of the composition of Gaussian mechanisms (σ, q, steps), via Opacus RDP."""
+    history = [h for h in history if h[2] > 0]
+    if not history:
+        return 0.0
+    if any(sigma <= 0 for sigma, _, _ in history):
+        return math.inf
+    acc = RDPAccountant()
+    acc.history = list(history)
+    return float(acc.get_epsilon(delta=delta))
+
+
+def calibrate_sigma(
+    target_epsilon: float,
+    delta: float,
+    sample_rate: float,
+    steps: int,
+    prior: list[tuple[float, float, int]] | None = None,
+    tol: float = 1e-3,
+) -> float:
+    """Smallest σ (to ``tol`` relative) such that ``prior`` + (σ, q, steps) stays within ε.
+
+    Like ``opacus.accountants.utils.get_noise_multiplier`` but composing with mechanisms
+    already in the ledger, which Opacus' helper cannot do.
+    """
+    prior = list(prior or [])
+    if math.isinf(target_epsilon):
+        return 0.0
+    if compose_epsilon(prior, delta) >= target_epsilon:
+        raise ValueError("the mechanisms already in the ledger spend the whole budget")
+
+    def eps(sigma: float) -> float:
+        return compose_epsilon(prior + [(sigma, sample_rate, steps)], delta)
+
+    lo, hi = 0.0, 1.0
+    while eps(hi) > target_epsilon:
+        lo, hi = hi, hi * 2
+        if hi > 1e6:
+            raise ValueError("no noise multiplier reaches the target ε")
+    while hi - lo > tol * hi:
+        mid = (lo + hi) / 2
+        if eps(mid) > target_epsilon:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+@dataclass
+class Ledger:
+    """Target (ε, δ), the mechanisms spent so far, and δ spent outside the accountant."""
+
+    target_epsilon: float
+    delta: float
+    n_patients: int
+    mechanisms: list[Mechanism] = field(default_factory=list)
+    delta_threshold: float = 0.0
+    privacy_unit: str = "one patient (one row)"
+
+    @property
+    def no_guarantee(self) -> bool:
+        return math.isinf(self.target_epsilon)
+
+    @property
+    def accountant_delta(self) -> float:
+        return self.delta - self.delta_threshold
+
+    def history(self) -> list[tuple[float, float, int]]:
+        return [m.history() for m in self.mechanisms]
+
+    def add(self, mechanism: Mechanism) -> None:
+        self.mechanisms.append(mechanism)
+
+    def epsilon(self) -> float:
+        """ε spent by everything in the ledger, recomputed from the history."""
+        if self.no_guarantee:
+            return math.inf
+        return compose_epsilon(self.history(), self.accountant_delta)
+
+    def mechanism_epsilon(self, mechanism: Mechanism) -> float:
+        """ε of one mechanism alone at the accountant's δ (for the ledger's table)."""
+        return compose_epsilon([mechanism.history()], self.accountant_delta)
+
+    def to_dict(self) -> dict[str, Any]:
+        eps = self.epsilon()
+        return {
+            "guarantee": "none: trained without noise (epsilon = inf)" if self.no_guarantee else
+            f"({_fmt(eps)}, {self.delta:.3g})-DP for {self.privacy_unit}",
+            "epsilon": None if math.isinf(eps) else eps,
+            "target_epsilon": None if math.isinf(self.target_epsilon) else self.target_epsilon,
+            "delta": self.delta,
+            "delta_threshold": self.delta_threshold,
+            "accountant": f"opacus {ACCOUNTANT} (composition of Gaussian mechanisms)",
+            "privacy_unit": self.privacy_unit,
+            "n_patients_public": self.n_patients,
+            "mechanisms": [
+                {**asdict(m), "epsilon_alone": None if self.no_guarantee else self.mechanism_epsilon(m)}
+                for m in self.mechanisms
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Ledger:
+        target = data.get("target_epsilon")
+        mechs = [
+            Mechanism(**{k: v for k, v in m.items() if k != "epsilon_alone"}) for m in data["mechanisms"]
+        ]
+        return cls(
+            target_epsilon=math.inf if target is None else float(target),
+            delta=float(data["delta"]),
+            n_patients=int(data["n_patients_public"]),
+            mechanisms=mechs,
+            delta_threshold=float(data.get("delta_threshold", 0.0)),
+            privacy_unit=data.get("privacy_unit", "one patient (one row)"),
+        )
+
+
+def _fmt(x: float) -> str:
+    return "inf" if math.isinf(x) else f"{x:.4g}"

@@ -1,0 +1,222 @@
+"""``Synthesizer``: fit / sample / save / load — the one object the CLI and notebooks share.
+
+Data flows one way: metadata → domain (public or DP, in the ledger) → encoder → DP training →
+model file → sampling → CSV + ``<csv>.privacy.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import torch
+
+from synth.domain import Domain, build_domain
+from synth.encode import TableEncoder
+from synth.errors import SynthError
+from synth.fileio import atomic_path, atomic_write_text
+from synth.metadata import Metadata
+from synth.modelfile import file_sha256, package_versions, read_model, write_model
+from synth.models import Generator
+from synth.privacy.ledger import Ledger
+from synth.sampling import arrow_schema, sample_chunks
+from synth.train import Progress, TrainConfig, train_acgan
+from synth.validate import category_key, check_label, coerce_frame, read_csv
+
+__all__ = ["Synthesizer", "default_delta"]
+
+
+def default_delta(n: int) -> float:
+    """δ = min(1e-5, 1/(10·N)): well below the 1/N at which one patient could be published."""
+    return min(1e-5, 1.0 / (10 * n))
+
+
+class Synthesizer:
+    """A differentially private AC-GAN synthesizer for one row per patient.
+
+    Parameters: ``epsilon`` (> 0, ``math.inf`` for no privacy), ``delta`` (default
+    :func:`default_delta`), ``label`` (a categorical column to condition on, or None), and the
+    training options of :class:`synth.train.TrainConfig` (``epochs``, ``batch_size``, ``seed`` …).
+    """
+
+    def __init__(self, epsilon: float = 1.0, delta: float | None = None, label: str | None = None, **train: Any):
+        epsilon = float(epsilon)
+        if not epsilon > 0:
+            raise SynthError(f"--epsilon must be > 0 (or inf for no privacy), got {epsilon}")
+        unknown = set(train) - set(TrainConfig.__dataclass_fields__)
+        if unknown:
+            raise SynthError(f"unknown training option '{sorted(unknown)[0]}'")
+        self.epsilon, self.delta, self.label = epsilon, delta, label
+        self.config = TrainConfig(**train)
+        self._fitted: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metadata,
+            progress: Progress | None = None) -> Synthesizer:
+        """Fit on real data. Privacy: only ``build_domain`` (DP, in the ledger) and DP-SGD read it."""
+        meta = Metadata.load(metadata)
+        if meta.sequence_key:
+            raise SynthError("metadata has a sequence_key: longitudinal (one row per visit) data is not "
+                             "supported yet; give one row per patient")
+        source = f"'{data}'" if isinstance(data, (str, Path)) else "the data"
+        df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
+        check_label(meta, self.label)
+        frame = coerce_frame(df, meta, source)
+        n = len(frame)
+        delta = default_delta(n) if self.delta is None else float(self.delta)
+        if not 0 < delta < 1 / n:
+            raise SynthError(f"--delta must be in (0, 1/N) = (0, {1 / n:.3g}) for N={n} patients, got {delta}")
+        ledger = Ledger(self.epsilon, delta, n)
+        rng = np.random.default_rng(self.config.seed)
+        domain = build_domain(frame, meta, self.label, ledger, rng)
+        encoder = TableEncoder(domain)
+        y = None
+        if domain.label is not None:
+            lookup = {k: i for i, k in enumerate(domain.label.categories)}
+            idx = frame[self.label].map(lookup)
+            keep = idx.notna().to_numpy()  # patients whose label value was not released sit out
+            frame, y = frame[keep], idx[keep].to_numpy(dtype=int)
+        x = encoder.encode(frame)
+        if len(x) < 2:
+            raise SynthError(f"{source} has {len(x)} usable patient(s); at least 2 are needed")
+        n_classes = len(domain.label.categories) if domain.label else 0
+        result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
+                             self.config, progress)
+        self._fitted = {"meta": meta, "domain": domain, "encoder": encoder, "generator": result.generator,
+                        "ledger": ledger, "summary": result.summary}
+        return self
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict[str, Any]:
+        if self._fitted is None:
+            raise SynthError("this Synthesizer is not fitted: call fit() or Synthesizer.load()")
+        return self._fitted
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._state()["ledger"]
+
+    @property
+    def metadata(self) -> Metadata:
+        return self._state()["meta"]
+
+    @property
+    def domain(self) -> Domain:
+        return self._state()["domain"]
+
+    # ------------------------------------------------------------------ sampling
+    def _label_index(self, condition: str | dict | None) -> int | None:
+        if not condition:
+            return None
+        if isinstance(condition, str):
+            if "=" not in condition:
+                raise SynthError(f"--condition must be COLUMN=VALUE, got '{condition}'")
+            condition = dict([condition.split("=", 1)])
+        if len(condition) != 1:
+            raise SynthError("--condition takes one COLUMN=VALUE, on the label column")
+        (column, value), = condition.items()
+        lab = self.domain.label
+        if lab is None or column != lab.name:
+            raise SynthError(f"--condition: '{column}' is not the label column "
+                             f"({'the model has no label' if lab is None else repr(lab.name)})")
+        key = category_key(value)
+        if key not in lab.categories:
+            raise SynthError(f"--condition: {column}={value} is not one of {lab.values}")
+        return lab.categories.index(key)
+
+    def sample(self, n: int, seed: int = 0, condition: str | dict | None = None) -> pd.DataFrame:
+        """``n`` synthetic patients (post-processing: costs no privacy)."""
+        chunks = list(self._chunks(n, seed, condition))
+        return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+    def _chunks(self, n: int, seed: int, condition, chunk_size: int = 10_000):
+        if int(n) < 1:
+            raise SynthError(f"-n must be a positive number of rows, got {n}")
+        st = self._state()
+        return sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
+                             self._label_index(condition), chunk_size)
+
+    def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
+                  model_path: str | Path | None = None, chunk_size: int = 10_000) -> Path:
+        """Write ``n`` rows to ``path`` chunk by chunk, then ``<path>.privacy.json`` beside it."""
+        path = Path(path)
+        chunks = self._chunks(n, seed, condition, chunk_size)
+        with atomic_path(path) as tmp:
+            writer = None
+            try:
+                for chunk in chunks:
+                    if writer is None:
+                        schema = arrow_schema(chunk)
+                        writer = pacsv.CSVWriter(str(tmp), schema, write_options=pacsv.WriteOptions(
+                            quoting_style="needed"))
+                    writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+            finally:
+                if writer is not None:
+                    writer.close()
+        sidecar = self.privacy_statement(rows=int(n), seed=seed, condition=condition, model_path=model_path)
+        atomic_write_text(Path(f"{path}.privacy.json"), json.dumps(sidecar, indent=2) + "\n")
+        return path
+
+    def privacy_statement(self, rows: int, seed: int, condition: Any, model_path: str | Path | None) -> dict:
+        """What a collaborator needs to know about a CSV's guarantee, without the model."""
+        ledger = self.ledger.to_dict()
+        return {
+            "synthetic_data": True, "rows": rows, "seed": seed, "condition": condition,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "guarantee": ledger["guarantee"], "epsilon": ledger["epsilon"], "delta": ledger["delta"],
+            "model_file": str(model_path) if model_path else None,
+            "model_sha256": file_sha256(model_path) if model_path else None,
+            "ledger": ledger,
+        }
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        st = self._state()
+        doc = {"metadata": st["meta"].to_dict(), "domain": st["domain"].to_dict(), "label": self.label,
+               "train": st["summary"], "ledger": st["ledger"].to_dict(), "versions": package_versions(),
+               "generator": {"noise_dim": self.config.noise_dim, "hidden": self.config.hidden}}
+        write_model(path, st["generator"].state_dict(), doc)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Synthesizer:
+        tensors, doc = read_model(path)
+        ledger = Ledger.from_dict(doc["ledger"])
+        config = {k: v for k, v in doc["train"]["config"].items() if k in TrainConfig.__dataclass_fields__}
+        s = cls(epsilon=ledger.target_epsilon, delta=ledger.delta, label=doc["label"], **config)
+        domain = Domain.from_dict(doc["domain"])
+        encoder = TableEncoder(domain)
+        gen = Generator(encoder.spans, encoder.width, len(domain.label.categories) if domain.label else 0,
+                        doc["generator"]["noise_dim"], doc["generator"]["hidden"])
+        try:
+            gen.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise SynthError(f"model file '{path}': weights do not match its schema") from exc
+        gen.eval()
+        s._fitted = {"meta": Metadata.from_dict(doc["metadata"]), "domain": domain, "encoder": encoder,
+                     "generator": gen, "ledger": ledger, "summary": doc["train"]}
+        return s
+
+    def info(self) -> dict[str, Any]:
+        """Schema, domain sources, ledger and training summary (what ``synth info`` prints)."""
+        st = self._state()
+        dom: Domain = st["domain"]
+        cols = {c.name: {"sdtype": c.sdtype, "domain": c.source,
+                         **({"range": [c.lo, c.hi]} if c.kind == "numerical" else {"values": c.values})}
+                for c in dom.columns}
+        return {"label": self.label, "label_values": dom.label.values if dom.label else None,
+                "label_proportions": dom.label_proportions, "columns": cols,
+                "ledger": st["ledger"].to_dict(), "train": st["summary"]}
+
+    def __repr__(self) -> str:
+        eps = "inf" if math.isinf(self.epsilon) else self.epsilon
+        state = "fitted" if self._fitted else "not fitted"
+        return f"Synthesizer(epsilon={eps}, label={self.label!r}, {state})"
+

@@ -1,0 +1,185 @@
+"""The DP AC-GAN training loop.
+
+Only the discriminator reads real rows, and it is trained with Opacus DP-SGD: Poisson sampling
+of patients at rate q, per-patient clipping at ``max_grad_norm``, Gaussian noise σ·C, an RDP
+accountant hooked to its optimizer. σ is calibrated so that the mechanisms already in the ledger
+plus exactly the steps this loop runs meet the target (ε, δ).
+
+Notes
+-----
+What would void the guarantee: a discriminator step without a Poisson batch behind it, a second
+optimizer over the discriminator's parameters, a generator step that updates the discriminator,
+or a run with more steps than were calibrated. The generator never sees real data: it is
+trained through the (already privatised) discriminator and is post-processing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from opacus import PrivacyEngine
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+from torch.utils.data import DataLoader, TensorDataset
+
+from synth.encode import Span
+from synth.models import Discriminator, Generator
+from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma, compose_epsilon
+
+__all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size"]
+
+NO_CLIP = 1e9  # ε = ∞: clipping at this norm never binds
+
+
+def default_batch_size(n: int) -> int:
+    """Expected Poisson batch: about a tenth of the patients, between 8 and 256, never above N."""
+    return int(min(n, max(8, min(256, round(n / 10)))))
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int | None = None  # expected Poisson batch; None → default_batch_size(N)
+    lr_d: float = 1e-3
+    lr_g: float = 1e-3
+    max_grad_norm: float = 1.0
+    noise_dim: int = 64
+    hidden: int = 256
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    generator: Generator
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    summary: dict
+
+
+Progress = Callable[[int, int, float, float, float], None]  # epoch, epochs, d_loss, g_loss, ε so far
+
+
+def _d_loss(d, x, y, fake, y_fake, n_classes):
+    s_real, c_real = d(x)
+    s_fake, c_fake = d(fake)
+    loss = F.binary_cross_entropy_with_logits(s_real, torch.ones_like(s_real), reduction="sum")
+    loss = loss + F.binary_cross_entropy_with_logits(s_fake, torch.zeros_like(s_fake), reduction="sum")
+    if n_classes:
+        loss = loss + F.cross_entropy(c_real, y, reduction="sum") + F.cross_entropy(c_fake, y_fake, reduction="sum")
+    return loss / max(len(x), 1)  # a mean that stays finite on an empty Poisson batch
+
+
+def train_acgan(
+    x: np.ndarray,
+    y: np.ndarray | None,
+    spans: list[Span],
+    n_classes: int,
+    label_proportions: list[float],
+    ledger: Ledger,
+    config: TrainConfig,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train the AC-GAN; append the DP-SGD run to ``ledger``; return the generator.
+
+    Privacy assumption: ``x``/``y`` are real patients, one row each; they reach only the
+    discriminator through Opacus' Poisson loader. ``label_proportions`` must already be a DP
+    release recorded in ``ledger``.
+    """
+    torch.manual_seed(config.seed)
+    n, width = x.shape
+    batch = config.batch_size or default_batch_size(n)
+    if not 1 <= batch <= n:
+        raise ValueError(f"batch_size must be between 1 and N={n}")
+    labels = torch.as_tensor(y if y is not None else np.zeros(n), dtype=torch.long)
+    loader = DataLoader(TensorDataset(torch.as_tensor(x, dtype=torch.float32), labels), batch_size=batch)
+    q = 1 / len(loader)  # Opacus' Poisson rate: one over the number of batches of a plain epoch
+    steps_per_epoch = len(UniformWithReplacementSampler(num_samples=n, sample_rate=q))
+    steps = config.epochs * steps_per_epoch
+    exact = ledger.no_guarantee
+    sigma = 0.0 if exact else calibrate_sigma(
+        ledger.target_epsilon, ledger.accountant_delta, q, steps, prior=ledger.history())
+
+    gen = Generator(spans, width, n_classes, config.noise_dim, config.hidden)
+    disc = Discriminator(width, n_classes, config.hidden)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.9))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Secure RNG turned off")
+        engine = PrivacyEngine(accountant="rdp")
+        disc, opt_d, loader = engine.make_private(
+            module=disc, optimizer=opt_d, data_loader=loader, noise_multiplier=sigma,
+            max_grad_norm=NO_CLIP if exact else config.max_grad_norm, poisson_sampling=True)
+    assert loader.sample_rate == q and len(loader) == steps_per_epoch
+    probs = torch.as_tensor(label_proportions if n_classes else [1.0], dtype=torch.float32)
+
+    def draw(k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = torch.randn(k, config.noise_dim)
+        if not n_classes:
+            return z, None
+        return z, (torch.multinomial(probs, k, replacement=True) if k else torch.zeros(0, dtype=torch.long))
+
+    started, d_loss, g_loss = time.perf_counter(), math.nan, math.nan
+    for epoch in range(1, config.epochs + 1):
+        for xb, yb in loader:
+            k = len(xb)
+            z, y_fake = draw(k)
+            with torch.no_grad():
+                fake = gen(z, y_fake)
+            opt_d.zero_grad(set_to_none=True)
+            loss = _d_loss(disc, xb, yb, fake, y_fake, n_classes)
+            with warnings.catch_warnings():  # inputs need no grad; Opacus' hooks still fire
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                loss.backward()
+            opt_d.step()  # the one charged step for this Poisson batch
+            d_loss = loss.item()
+            g_loss = _generator_step(gen, disc, opt_g, draw, batch, n_classes)
+        if progress is not None:
+            spent = math.inf if exact else compose_epsilon(
+                ledger.history() + engine.accountant.history, ledger.accountant_delta)
+            progress(epoch, config.epochs, d_loss, g_loss, spent)
+
+    history = engine.accountant.history
+    ran = sum(h[2] for h in history)
+    if ran != steps or any(abs(h[0] - sigma) > 0 or abs(h[1] - q) > 1e-12 for h in history):
+        raise RuntimeError(f"accountant saw {history}, expected {steps} steps at sigma={sigma}, q={q}")
+    ledger.add(Mechanism("dp_sgd:discriminator", sigma, q, ran,
+                         "Opacus DP-SGD, Poisson sampling, flat per-patient clipping",
+                         {"max_grad_norm": None if exact else config.max_grad_norm, "expected_batch_size": batch,
+                          "epochs": config.epochs}))
+    summary = {"config": asdict(config) | {"batch_size": batch}, "steps": ran, "noise_multiplier": sigma,
+               "sample_rate": q, "final_d_loss": d_loss, "final_g_loss": g_loss,
+               "seconds": round(time.perf_counter() - started, 2)}
+    gen.eval()
+    return TrainResult(gen, sigma, q, ran, summary)
+
+
+def _generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int) -> float:
+    """One generator update through the discriminator: no per-sample gradients, no charge.
+
+    The discriminator's hooks are off and its parameters frozen, so nothing here touches its
+    optimizer, its per-sample gradients or the accountant.
+    """
+    disc.disable_hooks()
+    for p in disc.parameters():
+        p.requires_grad_(False)
+    try:
+        z, y_fake = draw(batch)
+        s_fake, c_fake = disc(gen(z, y_fake))
+        loss = F.binary_cross_entropy_with_logits(s_fake, torch.ones_like(s_fake))
+        if n_classes:
+            loss = loss + F.cross_entropy(c_fake, y_fake)
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+    finally:
+        for p in disc.parameters():
+            p.requires_grad_(True)
+        disc.enable_hooks()
+    return loss.item()

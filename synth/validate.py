@@ -1,0 +1,150 @@
+"""Check a DataFrame against its metadata and coerce it to model-ready types.
+
+Privacy assumption: these checks run on the data holder's machine and their errors go to the
+data holder only; nothing computed here is stored in a model file or released.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth.errors import SynthError
+from synth.metadata import Metadata
+
+__all__ = ["category_key", "coerce_frame", "read_csv", "check_label"]
+
+MODELLED = ("numerical", "categorical", "boolean", "datetime")
+
+
+def category_key(value: Any) -> Any:
+    """Canonical string for a category value (1, 1.0 and "1" are one category); NaN stays NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return np.nan
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return str(value)
+
+
+def read_csv(path: str) -> pd.DataFrame:
+    """Read a CSV with one-line errors for a missing, unreadable or empty file."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise SynthError(f"CSV file '{path}' not found")
+    try:
+        df = pd.read_csv(p, low_memory=False)
+    except pd.errors.EmptyDataError as exc:
+        raise SynthError(f"CSV file '{path}' is empty") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise SynthError(f"CSV file '{path}' could not be parsed: {str(exc).splitlines()[0]}") from exc
+    if df.empty:
+        raise SynthError(f"CSV file '{path}' has a header but no rows")
+    return df
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_columns(df: pd.DataFrame, meta: Metadata, source: str = "the CSV") -> None:
+    csv_cols = [str(c) for c in df.columns]
+    for col in meta.columns:
+        if col not in csv_cols:
+            raise SynthError(f"column '{col}' from the metadata is not in {source}{_suggest(col, csv_cols)}")
+    for col in csv_cols:
+        if col not in meta.columns:
+            raise SynthError(
+                f"column '{col}' of {source} is not in the metadata{_suggest(col, list(meta.columns))}"
+            )
+
+
+def check_label(meta: Metadata, label: str | None) -> None:
+    if label is None:
+        return
+    if label not in meta.columns:
+        raise SynthError(f"--label: column '{label}' is not in the metadata{_suggest(label, list(meta.columns))}")
+    if meta.sdtype(label) not in ("categorical", "boolean"):
+        raise SynthError(
+            f"--label: column '{label}' is {meta.sdtype(label)}; the label must be categorical or boolean"
+        )
+
+
+def coerce_frame(df: pd.DataFrame, meta: Metadata, source: str = "the CSV") -> pd.DataFrame:
+    """Return the modelled columns typed for encoding.
+
+    numerical → float64; datetime → float64 seconds since 1970; categorical/boolean → object
+    holding :func:`category_key` strings. id and pii columns are dropped (never modelled).
+    """
+    if len(df) == 0:
+        raise SynthError(f"{source} has no rows")
+    df = df.rename(columns=str)
+    check_columns(df, meta, source)
+    out = {}
+    for col, spec in meta.columns.items():
+        sdtype = spec["sdtype"]
+        if sdtype not in MODELLED:
+            continue
+        s = df[col]
+        if sdtype == "numerical":
+            out[col] = _numbers(s, col, source)
+        elif sdtype == "datetime":
+            out[col] = _dates(s, col, spec.get("datetime_format"), source)
+        elif sdtype == "boolean":
+            out[col] = _booleans(s, col, source)
+        else:
+            out[col] = s.map(category_key).astype(object)
+    return pd.DataFrame(out, index=df.index)
+
+
+def _bad_row(s: pd.Series, bad: pd.Series, col: str, what: str, source: str) -> SynthError:
+    i = int(np.flatnonzero(bad.to_numpy())[0])
+    n = int(bad.sum())
+    return SynthError(
+        f"column '{col}' of {source} is {what} but row {i + 1} holds {s.iloc[i]!r}"
+        + (f" ({n} such rows)" if n > 1 else "")
+    )
+
+
+def _numbers(s: pd.Series, col: str, source: str) -> pd.Series:
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype(float)
+    num = pd.to_numeric(s, errors="coerce")
+    bad = num.isna() & s.notna()
+    if bad.any():
+        raise _bad_row(s, bad, col, "numerical", source)
+    num = num.astype(float)
+    if np.isinf(num).any():
+        raise _bad_row(s, pd.Series(np.isinf(num), index=s.index), col, "numerical (finite)", source)
+    return num
+
+
+def _dates(s: pd.Series, col: str, fmt: str | None, source: str) -> pd.Series:
+    parsed = pd.to_datetime(s, errors="coerce", format=fmt) if fmt else pd.to_datetime(s, errors="coerce")
+    bad = parsed.isna() & s.notna()
+    if bad.any():
+        raise _bad_row(s, bad, col, f"a datetime in format {fmt}", source)
+    seconds = parsed.astype("int64").astype(float) / 1e9
+    return seconds.where(parsed.notna(), np.nan)
+
+
+_TRUE = {"true", "1", "yes", "t", "y", "1.0"}
+_FALSE = {"false", "0", "no", "f", "n", "0.0"}
+
+
+def _booleans(s: pd.Series, col: str, source: str) -> pd.Series:
+    text = s.map(lambda v: np.nan if pd.isna(v) else str(v).strip().lower())
+    bad = text.notna() & ~text.isin(_TRUE | _FALSE)
+    if bad.any():
+        raise _bad_row(s, bad, col, "boolean", source)
+    return text.map(lambda v: v if pd.isna(v) else str(v in _TRUE)).astype(object)
