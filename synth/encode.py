@@ -120,10 +120,14 @@ def category_series(col: ColumnDomain, idx: np.ndarray) -> pd.Series:
     return s.mask(missing) if col.nullable else s
 
 
+_TIME_FIELDS = ("%H", "%I", "%M", "%S", "%f", "%X", "%c", "%T", "%s")
+
+
 def _numeric_series(col: ColumnDomain, values: np.ndarray, missing: np.ndarray) -> pd.Series:
     if col.sdtype == "datetime":
-        stamps = pd.to_datetime(np.round(values * 1e9).astype("int64"))
         fmt = col.datetime_format or "%Y-%m-%d %H:%M:%S"
+        unit = 1.0 if any(t in fmt for t in _TIME_FIELDS) else 86400.0  # date-only: whole days
+        stamps = pd.to_datetime((np.round(values / unit) * unit * 1e9).astype("int64"))
         return pd.Series(stamps.strftime(fmt), dtype=object).mask(missing)
     if col.integer:
         s = pd.Series(values.astype(np.int64))

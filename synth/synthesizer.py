@@ -181,7 +181,7 @@ class Synthesizer:
         st = self._state()
         doc = {"metadata": st["meta"].to_dict(), "domain": st["domain"].to_dict(), "label": self.label,
                "train": st["summary"], "ledger": st["ledger"].to_dict(), "versions": package_versions(),
-               "generator": {"noise_dim": self.config.noise_dim, "hidden": self.config.hidden}}
+               "generator": {"noise_dim": self.config.noise_dim, "hidden": self.config.g_hidden}}
         write_model(path, st["generator"].state_dict(), doc)
         return Path(path)
 

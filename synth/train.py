@@ -50,7 +50,8 @@ class TrainConfig:
     lr_g: float = 1e-3
     max_grad_norm: float = 1.0
     noise_dim: int = 64
-    hidden: int = 256
+    g_hidden: int = 256
+    d_hidden: int = 256
     seed: int = 0
 
 
@@ -106,8 +107,8 @@ def train_acgan(
     sigma = 0.0 if exact else calibrate_sigma(
         ledger.target_epsilon, ledger.accountant_delta, q, steps, prior=ledger.history())
 
-    gen = Generator(spans, width, n_classes, config.noise_dim, config.hidden)
-    disc = Discriminator(width, n_classes, config.hidden)
+    gen = Generator(spans, width, n_classes, config.noise_dim, config.g_hidden)
+    disc = Discriminator(width, n_classes, config.d_hidden)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.9))
     with warnings.catch_warnings():

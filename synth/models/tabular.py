@@ -36,7 +36,7 @@ class Generator(nn.Module):
         h = z if self.embed is None else torch.cat([z, self.embed(y)], dim=1)
         return self.out(self.body(h))
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None, tau: float = 0.2, hard: bool = False) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None, tau: float = 0.2, hard: bool = True) -> torch.Tensor:
         """Encoded rows. Softmax blocks are Gumbel-softmax draws (one-hot when ``hard``)."""
         raw = self.logits(z, y)
         parts = []

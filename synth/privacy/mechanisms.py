@@ -58,8 +58,12 @@ BOUNDS_RELEASES = 2  # a coarse histogram on BOUNDS_GRID, then a fine one inside
 _FINE_BINS = 64
 
 
-def _quantile_edges(edges: np.ndarray, noisy: np.ndarray, q_lo: float, q_hi: float) -> tuple[float, float]:
-    noisy = np.clip(noisy, 0, None)
+_BIN_THRESHOLD = 3.0  # noisy bins below 3σ count as empty, so noise in empty bins adds no mass
+
+
+def _quantile_edges(edges: np.ndarray, noisy: np.ndarray, sigma: float, q_lo: float, q_hi: float
+                    ) -> tuple[float, float]:
+    noisy = np.where(noisy >= _BIN_THRESHOLD * sigma, noisy, 0.0)
     total = noisy.sum()
     if total <= 0:
         raise ValueError("no mass")
@@ -82,7 +86,7 @@ def dp_bounds(
 
     First a histogram over a fixed, data-independent grid of signed 1-2-5 magnitudes
     (±1e-3 … ±5e10) locates the ``q_lo``/``q_hi`` quantiles coarsely; then a 64-bin histogram
-    inside that coarse range refines them. Two releases of sensitivity 1 each: record
+    inside that coarse range refines them. Noisy bins under 3σ are treated as empty. Two releases of sensitivity 1 each: record
     ``steps=BOUNDS_RELEASES``. Values outside the result are clipped by the encoder.
     With σ = 0 (ε = ∞) the exact min and max are returned.
     """
@@ -97,10 +101,10 @@ def dp_bounds(
     clipped = np.clip(values, edges[0], edges[-1] - 1e-9)
     counts = np.histogram(clipped, bins=edges)[0]
     try:
-        lo, hi = _quantile_edges(edges, noisy_counts(counts, sigma, rng), q_lo, q_hi)
+        lo, hi = _quantile_edges(edges, noisy_counts(counts, sigma, rng), sigma, q_lo, q_hi)
         fine = np.linspace(lo, hi, _FINE_BINS + 1)
         counts = np.histogram(np.clip(values, lo, hi), bins=fine)[0]
-        lo, hi = _quantile_edges(fine, noisy_counts(counts, sigma, rng), q_lo, q_hi)
+        lo, hi = _quantile_edges(fine, noisy_counts(counts, sigma, rng), sigma, q_lo, q_hi)
     except ValueError as exc:
         raise SynthError(
             f"column '{column}': too few patients to estimate its bounds under DP; "

@@ -1,0 +1,170 @@
+"""The ``synth`` command line: a thin face over :class:`synth.Synthesizer`.
+
+User errors (:class:`SynthError`) print one line and exit 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from synth.errors import SynthError
+from synth.metadata import Metadata
+from synth.cli_show import show_info, show_privacy
+from synth.synthesizer import Synthesizer
+from synth.validate import read_csv
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Differentially private synthetic clinical-trial data (DP AC-GAN).")
+meta_app = typer.Typer(no_args_is_help=True, help="Write or convert metadata files.")
+app.add_typer(meta_app, name="metadata")
+err = Console(stderr=True)
+out = Console()
+_state = {"debug": False}
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
+    _state["debug"] = debug
+
+
+def _fail(exc: SynthError) -> None:
+    if _state["debug"]:
+        raise exc
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _epsilon(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise SynthError(f"--epsilon must be a number > 0 or 'inf', got '{text}'") from None
+
+
+def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta: Optional[float],
+         output: Path, **train) -> Synthesizer:
+    synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, **{k: v for k, v in train.items() if v is not None})
+    df = read_csv(str(data))
+    columns = [TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
+               TextColumn("D {task.fields[d]:.3f}  G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("fit", total=synth.config.epochs, d=math.nan, g=math.nan, eps="-")
+
+        def progress(epoch: int, epochs: int, d: float, g: float, eps: float) -> None:
+            bar.update(task, completed=epoch, d=d, g=g, eps="inf (no privacy)" if math.isinf(eps) else f"{eps:.3f}")
+
+        synth.fit(df, metadata, progress=progress)
+    synth.save(output)
+    show_privacy(out, synth.ledger.to_dict(), header=f"wrote {output}")
+    return synth
+
+
+@app.command()
+def fit(
+    data: Path = typer.Argument(..., help="CSV with one row per patient."),
+    metadata: Path = typer.Option(..., "--metadata", "-m", help="Metadata JSON (SDV format + public range_* keys)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Model file to write."),
+    label: Optional[str] = typer.Option(None, "--label", help="Categorical column to condition on (e.g. the arm)."),
+    epsilon: str = typer.Option("1.0", "--epsilon", help="Privacy budget ε > 0, or 'inf' for no privacy."),
+    delta: Optional[float] = typer.Option(None, "--delta", help="δ; default min(1e-5, 1/(10·N))."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Expected Poisson batch size."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Fit a DP synthesizer and write it to a model file."""
+    try:
+        _fit(data, metadata, label, _epsilon(epsilon), delta, output, epochs=epochs, batch_size=batch_size, seed=seed)
+    except SynthError as exc:
+        _fail(exc)
+
+
+@app.command()
+def sample(
+    model: Path = typer.Argument(..., help="Model file from `synth fit`."),
+    n: int = typer.Option(..., "-n", "--rows", help="Number of synthetic patients."),
+    output: Path = typer.Option(..., "--output", "-o", help="CSV to write (plus <csv>.privacy.json)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same model → byte-identical CSV."),
+    condition: Optional[str] = typer.Option(None, "--condition", help="LABEL=VALUE: every row gets that label."),
+) -> None:
+    """Write synthetic rows to a CSV and its privacy statement beside it."""
+    try:
+        synth = Synthesizer.load(model)
+        synth.write_csv(output, n, seed=seed, condition=condition, model_path=model)
+    except SynthError as exc:
+        _fail(exc)
+    err.print(f"wrote {n} rows to {output} and {output}.privacy.json", highlight=False)
+
+
+@app.command()
+def info(
+    model: Path = typer.Argument(..., help="Model file."),
+    as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
+) -> None:
+    """Show a model's schema, privacy ledger and training summary."""
+    try:
+        details = Synthesizer.load(model).info()
+    except SynthError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(details, indent=2, default=str))
+    else:
+        show_info(out, details)
+
+
+@app.command()
+def demo(
+    output_dir: Path = typer.Option(Path("synth-demo"), "--output-dir", help="Where to write the demo files."),
+    epsilon: str = typer.Option("1.0", "--epsilon"),
+    rows: int = typer.Option(1000, "-n", "--rows"),
+) -> None:
+    """Fit ACTG175 (bundled) at ε = 1 with label `cens`, then sample a synthetic CSV."""
+    try:
+        data, meta = DATA_DIR / "actg175.csv", DATA_DIR / "actg175.json"
+        if not data.is_file():
+            raise SynthError(f"bundled data not found at '{data}': run the demo from a clone of the repository")
+        model = output_dir / "actg175.synth"
+        synth = _fit(data, meta, "cens", _epsilon(epsilon), None, model)
+        csv = output_dir / "synthetic.csv"
+        synth.write_csv(csv, rows, seed=0, model_path=model)
+    except SynthError as exc:
+        _fail(exc)
+    err.print(f"wrote {rows} synthetic patients to {csv} (privacy statement: {csv}.privacy.json)")
+    out.print(read_csv(str(csv)).head(5).to_string())
+
+
+@meta_app.command("infer")
+def metadata_infer(
+    data: Path = typer.Argument(..., help="CSV to draft metadata from."),
+    output: Path = typer.Option(..., "--output", "-o"),
+) -> None:
+    """Draft metadata from a CSV; its ranges are marked private until you review them."""
+    try:
+        meta = Metadata.infer(read_csv(str(data)), table_name=data.stem)
+        meta.save(output)
+    except SynthError as exc:
+        _fail(exc)
+    err.print(f"wrote {output}\n[bold yellow]warning:[/] its range_min/range_max/range_values were copied from "
+              "the data and are NOT public. They are marked \"range_public\": false, so `synth fit` ignores them "
+              "and spends part of ε to estimate them under DP. Replace them with values from the protocol or a "
+              "data dictionary and delete the marker to make them public.", highlight=False)
+
+
+@meta_app.command("export-sdv")
+def metadata_export_sdv(
+    metadata: Path = typer.Argument(..., help="synth metadata JSON."),
+    output: Path = typer.Option(..., "--output", "-o"),
+) -> None:
+    """Write the metadata without range_* keys, for SDV (whose validator rejects them)."""
+    try:
+        Metadata.load(metadata).save(output, strip_domain=True)
+    except SynthError as exc:
+        _fail(exc)

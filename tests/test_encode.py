@@ -1,0 +1,65 @@
+import numpy as np
+
+from synth.domain import build_domain
+from synth.encode import TableEncoder
+from synth.privacy.ledger import Ledger
+from synth.validate import coerce_frame
+
+
+def _encoder(trial, meta, label=None, epsilon=1.0):
+    frame = coerce_frame(trial, meta)
+    ledger = Ledger(epsilon, 1e-5, len(frame))
+    domain = build_domain(frame, meta, label, ledger, np.random.default_rng(0))
+    return frame, TableEncoder(domain), ledger
+
+
+def test_round_trip_mixed_columns_with_missing_values(trial, meta):
+    frame, enc, _ = _encoder(trial, meta)
+    decoded = enc.decode(enc.encode(frame))
+    assert list(decoded.columns) == ["age", "weight", "sex", "smoker", "visit", "arm"]
+    assert decoded["age"].tolist() == trial["age"].tolist()
+    assert decoded["age"].dtype == np.int64
+    np.testing.assert_allclose(decoded["weight"], trial["weight"], rtol=1e-5)  # NaN in the same places
+    assert decoded["weight"].isna().sum() == trial["weight"].isna().sum() > 0
+    assert decoded["sex"].isna().tolist() == trial["sex"].isna().tolist()
+    assert decoded["sex"].dropna().tolist() == trial["sex"].dropna().tolist()
+    assert decoded["smoker"].tolist() == trial["smoker"].tolist()
+    assert decoded["visit"].tolist() == trial["visit"].tolist()
+    assert decoded["arm"].tolist() == trial["arm"].tolist()
+
+
+def test_encoded_layout_and_ranges(trial, meta):
+    frame, enc, _ = _encoder(trial, meta, label="arm")
+    x = enc.encode(frame)
+    # age (1) + weight (1 + 2 missing) + sex (2 + missing) + smoker (2) + visit (1); the label is not encoded
+    assert x.shape == (len(trial), 1 + 3 + 3 + 2 + 1)
+    assert x.min() >= -1 and x.max() <= 1
+    for span in enc.spans:
+        if span.activation == "softmax":
+            np.testing.assert_array_equal(x[:, span.start:span.start + span.width].sum(axis=1), 1)
+
+
+def test_decode_clips_to_domain_and_rounds_integers(trial, meta):
+    frame, enc, _ = _encoder(trial, meta)
+    x = enc.encode(frame)
+    x[:, 0] = 5.0  # far outside tanh's range
+    x[:1, 0] = 0.013
+    decoded = enc.decode(x)
+    assert decoded["age"].iloc[1:].eq(90).all()
+    assert decoded["age"].iloc[0] == round((0.013 + 1) / 2 * (90 - 18) + 18)
+
+
+def test_values_outside_public_bounds_are_clipped_not_leaked(trial, meta):
+    trial.loc[0, "age"] = 200
+    frame, enc, _ = _encoder(trial, meta)
+    assert enc.decode(enc.encode(frame))["age"].iloc[0] == 90
+
+
+def test_encoder_depends_on_public_domain_only(meta):
+    from tests.conftest import make_trial
+
+    a, b = make_trial(seed=1), make_trial(n=80, seed=2)
+    _, enc_a, _ = _encoder(a, meta)
+    _, enc_b, _ = _encoder(b, meta)
+    assert enc_a.spans == enc_b.spans
+    assert enc_a.domain.to_dict() == enc_b.domain.to_dict()
