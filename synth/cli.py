@@ -53,16 +53,22 @@ def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta
          output: Path, **train) -> Synthesizer:
     synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, **{k: v for k, v in train.items() if v is not None})
     df = read_csv(str(data))
-    columns = [TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
-               TextColumn("D {task.fields[d]:.3f}  G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"),
-               TimeElapsedColumn()]
-    with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task("fit", total=synth.config.epochs, d=math.nan, g=math.nan, eps="-")
+    bar = Progress(TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
+                   TextColumn("D {task.fields[d]:.3f}  G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"),
+                   TimeElapsedColumn(), console=err)
+    task = None
 
-        def progress(epoch: int, epochs: int, d: float, g: float, eps: float) -> None:
-            bar.update(task, completed=epoch, d=d, g=g, eps="inf (no privacy)" if math.isinf(eps) else f"{eps:.3f}")
+    def progress(epoch: int, epochs: int, d: float, g: float, eps: float) -> None:
+        nonlocal task
+        if task is None:  # shown once training starts, after every input check has passed
+            bar.start()
+            task = bar.add_task("fit", total=epochs, d=math.nan, g=math.nan, eps="-")
+        bar.update(task, completed=epoch, d=d, g=g, eps="inf (no privacy)" if math.isinf(eps) else f"{eps:.3f}")
 
+    try:
         synth.fit(df, metadata, progress=progress)
+    finally:
+        bar.stop()
     synth.save(output)
     show_privacy(out, synth.ledger.to_dict(), header=f"wrote {output}")
     return synth

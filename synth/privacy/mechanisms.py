@@ -58,12 +58,13 @@ BOUNDS_RELEASES = 2  # a coarse histogram on BOUNDS_GRID, then a fine one inside
 _FINE_BINS = 64
 
 
-_BIN_THRESHOLD = 3.0  # noisy bins below 3σ count as empty, so noise in empty bins adds no mass
+_EMPTY_BIN_FALSE_KEEP = 0.01  # chance that some empty bin's noise survives the threshold
 
 
 def _quantile_edges(edges: np.ndarray, noisy: np.ndarray, sigma: float, q_lo: float, q_hi: float
                     ) -> tuple[float, float]:
-    noisy = np.where(noisy >= _BIN_THRESHOLD * sigma, noisy, 0.0)
+    z = NormalDist().inv_cdf(1 - _EMPTY_BIN_FALSE_KEEP / len(noisy))
+    noisy = np.where(noisy >= z * sigma, noisy, 0.0)
     total = noisy.sum()
     if total <= 0:
         raise ValueError("no mass")
@@ -86,7 +87,8 @@ def dp_bounds(
 
     First a histogram over a fixed, data-independent grid of signed 1-2-5 magnitudes
     (±1e-3 … ±5e10) locates the ``q_lo``/``q_hi`` quantiles coarsely; then a 64-bin histogram
-    inside that coarse range refines them. Noisy bins under 3σ are treated as empty. Two releases of sensitivity 1 each: record
+    inside that coarse range refines them. Noisy bins under z·σ, with z such that an
+    empty bin survives with probability 1%/bins, are treated as empty. Two releases of sensitivity 1 each: record
     ``steps=BOUNDS_RELEASES``. Values outside the result are clipped by the encoder.
     With σ = 0 (ε = ∞) the exact min and max are returned.
     """
@@ -102,12 +104,15 @@ def dp_bounds(
     counts = np.histogram(clipped, bins=edges)[0]
     try:
         lo, hi = _quantile_edges(edges, noisy_counts(counts, sigma, rng), sigma, q_lo, q_hi)
-        fine = np.linspace(lo, hi, _FINE_BINS + 1)
-        counts = np.histogram(np.clip(values, lo, hi), bins=fine)[0]
-        lo, hi = _quantile_edges(fine, noisy_counts(counts, sigma, rng), sigma, q_lo, q_hi)
     except ValueError as exc:
         raise SynthError(
             f"column '{column}': too few patients to estimate its bounds under DP; "
             "give range_min/range_max in the metadata"
         ) from exc
-    return lo, hi
+    fine = np.linspace(lo, hi, _FINE_BINS + 1)
+    counts = np.histogram(np.clip(values, lo, hi), bins=fine)[0]
+    noisy = noisy_counts(counts, sigma, rng)  # released (and charged) whether or not it is used
+    try:
+        return _quantile_edges(fine, noisy, sigma, q_lo, q_hi)
+    except ValueError:
+        return lo, hi  # every fine bin drowned in noise: keep the coarse bounds

@@ -1,0 +1,86 @@
+"""Utility benchmark: ACTG175, label `cens`, 80/20 split by patient, ε = 1 and ε = ∞, 3 seeds.
+
+    python bench/utility.py [--seeds 3] [--epsilons 1,inf] [--dataset actg175 --label cens]
+
+For each ε and seed: fit on the 80% (public metadata from data/), sample as many rows as the
+training split, then report sdmetrics' QualityReport (overall, column shapes, column pair
+trends) against the training split, and the mean AUROC on the real 20% of logistic
+regression, random forest and gradient boosting trained on synthetic (TSTR) vs on real (TRTR).
+The ratio TSTR/TRTR is the headline utility figure. Prints a markdown table: paste it into
+bench/RESULTS.md with the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from synth import Synthesizer
+from synth.eval import quality, tstr_auroc
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def split_by_patient(df: pd.DataFrame, key: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ids = df[key].unique()
+    rng = np.random.default_rng(seed)
+    test_ids = set(rng.choice(ids, size=len(ids) // 5, replace=False))
+    mask = df[key].isin(test_ids)
+    return df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
+
+
+def run_one(df, meta, key, label, epsilon, seed):
+    train, test = split_by_patient(df, key, seed)
+    started = time.perf_counter()
+    synth = Synthesizer(epsilon=epsilon, label=label, seed=seed).fit(train, meta)
+    fit_s = time.perf_counter() - started
+    syn = synth.sample(len(train), seed=seed)
+    q = quality(train, syn, meta)
+    auc = tstr_auroc(train, syn, test, meta, label, seed=seed)
+    tstr = float(np.mean([v["tstr"] for v in auc.values()]))
+    trtr = float(np.mean([v["trtr"] for v in auc.values()]))
+    return {"epsilon": epsilon, "seed": seed, "spent": synth.ledger.epsilon(), **q,
+            "auroc_tstr": tstr, "auroc_trtr": trtr, "ratio": tstr / trtr, "fit_s": fit_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="actg175")
+    parser.add_argument("--label", default="cens")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epsilons", default="1,inf")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    df = pd.read_csv(DATA / f"{args.dataset}.csv")
+    meta = DATA / f"{args.dataset}.json"
+    from synth import Metadata
+
+    key = Metadata.load(meta).primary_key
+    rows = []
+    for eps in [float(e) for e in args.epsilons.split(",")]:
+        for seed in range(args.seeds):
+            row = run_one(df, meta, key, args.label, eps, seed)
+            print(f"  ε={eps} seed={seed}: quality {row['quality']:.3f} ratio {row['ratio']:.3f} "
+                  f"({row['fit_s']:.0f} s)", flush=True)
+            rows.append(row)
+    res = pd.DataFrame(rows)
+    print(f"\n{args.dataset}, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)\n")
+    print("| ε | ε spent | quality | column shapes | pair trends | AUROC TSTR | AUROC TRTR | ratio | fit s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for eps, g in res.groupby("epsilon", sort=False):
+        def ms(c, g=g):
+            return f"{g[c].mean():.3f} ± {g[c].std(ddof=0):.3f}"
+        spent = "∞ (no privacy)" if math.isinf(eps) else f"{g['spent'].max():.4f}"
+        print(f"| {'∞' if math.isinf(eps) else eps:} | {spent} | {ms('quality')} | {ms('column_shapes')} | "
+              f"{ms('column_pair_trends')} | {ms('auroc_tstr')} | {ms('auroc_trtr')} | {ms('ratio')} | "
+              f"{g['fit_s'].mean():.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+import pytest
+
+from synth import Metadata, SynthError
+from tests.conftest import TRIAL_META
+
+
+def test_reads_v1_and_legacy_single_table():
+    v1 = Metadata.load(TRIAL_META)
+    legacy = Metadata.load({**TRIAL_META["tables"]["trial"], "METADATA_SPEC_VERSION": "SINGLE_TABLE_V1"})
+    assert v1.columns == legacy.columns and v1.primary_key == "pid"
+
+
+def test_public_domain_queries(meta):
+    assert meta.public_bounds("age") == (18.0, 90.0)
+    assert meta.public_values("sex") == ["f", "m"]
+    assert meta.public_values("smoker") == [False, True]  # public by its type
+    lo, hi = meta.public_bounds("visit")
+    assert hi - lo == pytest.approx((4 * 365) * 86400, rel=0.01)
+
+
+def test_values_marked_private_are_not_public(meta):
+    meta.columns["age"]["range_public"] = False
+    meta.columns["sex"]["range_public"] = False
+    assert meta.public_bounds("age") is None and meta.public_values("sex") is None
+    assert meta.public_nullable("age") is None
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"columns": {"a": {"sdtype": "nope"}}}, "column 'a' needs an sdtype"),
+    ({"columns": {}}, "non-empty 'columns'"),
+    ({"columns": {"a": {"sdtype": "id"}}, "sequence_key": "b"}, "sequence_key 'b'"),
+    ({"tables": {"x": {}, "y": {}}}, "exactly one table"),
+])
+def test_bad_metadata(bad, message):
+    with pytest.raises(SynthError, match=message):
+        Metadata.load(bad)
+
+
+def test_bad_bounds(meta):
+    meta.columns["age"]["range_min"] = 100
+    with pytest.raises(SynthError, match="'age' needs range_min < range_max"):
+        meta.public_bounds("age")
+
+
+def test_infer_then_round_trip(trial, tmp_path):
+    draft = Metadata.infer(trial, table_name="trial")
+    assert draft.sdtype("pid") == "id" and draft.sdtype("visit") == "datetime"
+    assert draft.sdtype("smoker") == "boolean" and draft.sdtype("weight") == "numerical"
+    assert all(not draft.is_public(c) for c in draft.columns if draft.sdtype(c) != "id")
+    draft.save(tmp_path / "m.json")
+    assert Metadata.load(tmp_path / "m.json").columns == draft.columns

@@ -1,0 +1,75 @@
+import json
+
+import pytest
+from safetensors.torch import save_file
+
+from synth import Synthesizer, SynthError
+from tests.conftest import FAST, TRIAL_META, make_trial
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "m.synth"
+    Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(), TRIAL_META).save(path)
+    return path
+
+
+def _copy(model_path, tmp_path, transform):
+    bad = tmp_path / "bad.synth"
+    bad.write_bytes(transform(model_path.read_bytes()))
+    return bad
+
+
+def test_truncated_file(model_path, tmp_path):
+    bad = _copy(model_path, tmp_path, lambda b: b[: len(b) // 2])
+    with pytest.raises(SynthError, match="truncated or foreign"):
+        Synthesizer.load(bad)
+
+
+def test_edited_json_fails_checksum(model_path, tmp_path):
+    bad = _copy(model_path, tmp_path, lambda b: b.replace(b'\\"label\\": \\"arm\\"', b'\\"label\\": \\"abc\\"'))
+    assert bad.read_bytes() != model_path.read_bytes()
+    with pytest.raises(SynthError, match="checksum"):
+        Synthesizer.load(bad)
+
+
+def test_edited_weights_fail_checksum(model_path, tmp_path):
+    bad = _copy(model_path, tmp_path, lambda b: b[:-8] + bytes(8))
+    with pytest.raises(SynthError, match="checksum"):
+        Synthesizer.load(bad)
+
+
+def test_foreign_files(tmp_path):
+    csv = tmp_path / "x.synth"
+    csv.write_text("a,b\n1,2\n")
+    with pytest.raises(SynthError, match="not a synth model"):
+        Synthesizer.load(csv)
+    import torch
+
+    st = tmp_path / "y.synth"
+    save_file({"w": torch.zeros(2)}, str(st))
+    with pytest.raises(SynthError, match="not a synth model"):
+        Synthesizer.load(st)
+    with pytest.raises(SynthError, match="not found"):
+        Synthesizer.load(tmp_path / "missing.synth")
+
+
+def test_ledger_claim_is_recomputed_on_load(model_path, tmp_path):
+    """A file whose claimed ε disagrees with its own history is refused, checksum or not."""
+    from synth.modelfile import read_model, write_model
+
+    tensors, doc = read_model(model_path)
+    doc = {k: v for k, v in doc.items() if k not in ("format", "format_version")}
+    doc["ledger"]["epsilon"] = 0.1
+    forged = tmp_path / "forged.synth"
+    write_model(forged, tensors, doc)
+    with pytest.raises(SynthError, match="claims"):
+        Synthesizer.load(forged)
+
+
+def test_file_holds_no_pickle(model_path):
+    head = model_path.read_bytes()
+    n = int.from_bytes(head[:8], "little")
+    header = json.loads(head[8:8 + n])
+    assert set(header["__metadata__"]) == {"synth", "checksum"}
+    assert json.loads(header["__metadata__"]["synth"])["format"] == "synth-model"

@@ -1,0 +1,108 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth import Synthesizer, SynthError
+from synth.metadata import Metadata
+from tests.conftest import FAST, TRIAL_META, make_trial
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(), TRIAL_META)
+
+
+def test_fit_spends_exactly_the_target_epsilon(fitted):
+    led = fitted.ledger
+    assert led.delta == pytest.approx(min(1e-5, 1 / (10 * 120)))
+    assert 0.995 <= led.epsilon() <= 1.0
+    names = [m.name for m in led.mechanisms]
+    assert names == ["label_counts:arm", "dp_sgd:discriminator"]  # everything else was public
+
+
+def test_sample_respects_schema_domain_and_label(fitted):
+    df = fitted.sample(300, seed=1)
+    assert list(df.columns) == list(make_trial().columns)
+    assert df["pid"].tolist() == list(range(1, 301))  # fresh ids, never copied
+    assert df["age"].between(18, 90).all() and df["age"].dtype == np.int64
+    assert df["weight"].dropna().between(30, 150).all()
+    assert set(df["sex"].dropna()) <= {"f", "m"}
+    assert set(df["arm"]) <= {"drug", "placebo"}
+    assert df["smoker"].dtype == bool
+    assert pd.to_datetime(df["visit"], format="%Y-%m-%d").between("2019-01-01", "2022-12-31").all()
+
+
+def test_condition_on_label(fitted):
+    assert set(fitted.sample(50, condition="arm=drug")["arm"]) == {"drug"}
+    with pytest.raises(SynthError, match="'age' is not the label"):
+        fitted.sample(5, condition="age=3")
+    with pytest.raises(SynthError, match="arm=x is not one of"):
+        fitted.sample(5, condition={"arm": "x"})
+
+
+def test_seed_makes_csv_byte_identical(fitted, tmp_path):
+    a, b, c = (tmp_path / f"{k}.csv" for k in "abc")
+    fitted.write_csv(a, 500, seed=7, chunk_size=128)
+    fitted.write_csv(b, 500, seed=7, chunk_size=128)
+    fitted.write_csv(c, 500, seed=8, chunk_size=128)
+    assert a.read_bytes() == b.read_bytes() != c.read_bytes()
+    assert len(pd.read_csv(a)) == 500
+    sidecar = json.loads((tmp_path / "a.csv.privacy.json").read_text())
+    assert sidecar["rows"] == 500 and sidecar["epsilon"] == pytest.approx(fitted.ledger.epsilon())
+    assert sidecar["ledger"]["mechanisms"][-1]["name"] == "dp_sgd:discriminator"
+
+
+def test_save_load_gives_the_same_samples(fitted, tmp_path):
+    path = fitted.save(tmp_path / "m.synth")
+    loaded = Synthesizer.load(path)
+    pd.testing.assert_frame_equal(loaded.sample(100, seed=3), fitted.sample(100, seed=3))
+    assert loaded.ledger.to_dict() == fitted.ledger.to_dict()
+    assert b"pickle" not in path.read_bytes()[:64]
+
+
+def test_small_trial_of_100_patients_fits(tmp_path):
+    s = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(n=100), TRIAL_META)
+    assert s._state()["summary"]["config"]["batch_size"] <= 100
+    assert len(s.sample(10)) == 10
+
+
+def test_private_metadata_values_are_estimated_under_dp():
+    draft = Metadata.infer(make_trial(n=3000))
+    s = Synthesizer(epsilon=2.0, label="arm", **FAST).fit(make_trial(n=3000), draft)
+    names = {m.name for m in s.ledger.mechanisms}
+    assert {"bounds:age", "bounds:weight", "categories:sex", "categories:arm", "label_counts:arm"} <= names
+    assert s.ledger.delta_threshold > 0
+    assert 0.99 * 2.0 <= s.ledger.epsilon() <= 2.0
+    assert {c.name: c.source for c in s.domain.columns}["age"] == "dp"
+
+
+def test_unconditional_and_no_privacy():
+    s = Synthesizer(epsilon=math.inf, **FAST).fit(make_trial(), TRIAL_META)
+    assert s.ledger.to_dict()["guarantee"].startswith("none")
+    assert s.ledger.mechanisms[-1].noise_multiplier == 0
+    assert len(s.sample(20)) == 20
+
+
+@pytest.mark.parametrize("kwargs,data_change,message", [
+    (dict(epsilon=0), None, "--epsilon must be > 0"),
+    (dict(epsilon=-1), None, "--epsilon must be > 0"),
+    (dict(delta=0.01), None, "--delta must be in"),
+    (dict(label="agee"), None, "did you mean 'age'"),
+    (dict(label="age"), None, "label must be categorical"),
+    (dict(), lambda d: d.assign(weight=d["weight"].astype(object).where(d.index != 5, "heavy")),
+     "column 'weight' of the data is numerical but row 6 holds 'heavy'"),
+    (dict(), lambda d: d.drop(columns=["sex"]), "column 'sex' from the metadata is not in the data"),
+    (dict(), lambda d: d.assign(extra=1), "column 'extra' of the data is not in the metadata"),
+    (dict(), lambda d: d.iloc[:0], "has no rows"),
+    (dict(), lambda d: d.assign(sex="x"), "'x', which is not in its range_values"),
+])
+def test_bad_input_is_a_one_line_synth_error(kwargs, data_change, message):
+    df = make_trial()
+    if data_change:
+        df = data_change(df)
+    with pytest.raises(SynthError, match=message) as info:
+        Synthesizer(**{"epsilon": 1.0, **kwargs, **FAST}).fit(df, TRIAL_META)
+    assert "\n" not in str(info.value)

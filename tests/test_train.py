@@ -1,0 +1,136 @@
+"""The Opacus wiring: one charged step per real batch; generator steps neither clipped nor charged."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from opacus import GradSampleModule
+from opacus.optimizers import DPOptimizer
+
+from synth.encode import Span
+from synth.models import Discriminator, Generator
+from synth.privacy.ledger import Ledger
+from synth.train import TrainConfig, _d_loss, _generator_step, default_batch_size, train_acgan
+
+SPANS = [Span("a", 0, 1, "tanh"), Span("b", 1, 3, "softmax")]
+WIDTH, CLASSES = 4, 2
+
+
+def _data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, WIDTH), dtype=np.float32)
+    x[:, 0] = rng.uniform(-1, 1, n)
+    x[np.arange(n), 1 + rng.integers(0, 3, n)] = 1
+    return x, rng.integers(0, CLASSES, n)
+
+
+def test_one_charged_discriminator_step_per_poisson_batch(monkeypatch):
+    calls = {"dp": 0, "gen": 0}
+    dp_step = DPOptimizer.step
+    monkeypatch.setattr(DPOptimizer, "step", lambda self, *a, **k: (calls.__setitem__("dp", calls["dp"] + 1),
+                                                                   dp_step(self, *a, **k))[1])
+    import synth.train as train_mod
+
+    gen_step = train_mod._generator_step
+    monkeypatch.setattr(train_mod, "_generator_step",
+                        lambda *a, **k: (calls.__setitem__("gen", calls["gen"] + 1), gen_step(*a, **k))[1])
+    x, y = _data()
+    ledger = Ledger(2.0, 1e-4, len(x))
+    cfg = TrainConfig(epochs=3, batch_size=12, g_hidden=16, d_hidden=16, noise_dim=4)
+    result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg)
+    (mech,) = ledger.mechanisms
+    assert mech.steps == result.steps == calls["dp"] == 3 * 5  # 60/12 = 5 Poisson batches an epoch
+    assert calls["gen"] == calls["dp"]  # generator steps ran, and none was charged
+    assert mech.sample_rate == pytest.approx(12 / 60)
+    assert ledger.epsilon() == pytest.approx(2.0, rel=2e-3)
+    assert ledger.epsilon() <= 2.0
+
+
+def _private_disc(noise=0.0, clip=1e9, batch=8, seed=0):
+    torch.manual_seed(seed)
+    disc = Discriminator(WIDTH, CLASSES, hidden=8)
+    plain = copy.deepcopy(disc)
+    gsm = GradSampleModule(disc)
+    opt = DPOptimizer(torch.optim.SGD(gsm.parameters(), lr=0.5), noise_multiplier=noise, max_grad_norm=clip,
+                      expected_batch_size=batch)
+    return gsm, opt, plain
+
+
+def _batch(k=8):
+    x, y = _data(k, seed=3)
+    fake, yf = _data(k, seed=4)
+    return [torch.as_tensor(v) for v in (x, y, fake, yf)]
+
+
+def test_zero_noise_and_no_clipping_equals_plain_training():
+    gsm, opt, plain = _private_disc()
+    x, y, fake, yf = _batch()
+    opt.zero_grad()
+    _d_loss(gsm, x, y, fake, yf, CLASSES).backward()
+    opt.step()
+    plain_opt = torch.optim.SGD(plain.parameters(), lr=0.5)
+    _d_loss(plain, x, y, fake, yf, CLASSES).backward()
+    plain_opt.step()
+    for p, q in zip(gsm._module.parameters(), plain.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_clipping_bounds_the_update():
+    clip = 1e-3
+    gsm, opt, _ = _private_disc(clip=clip)
+    before = [p.detach().clone() for p in gsm.parameters()]
+    x, y, fake, yf = _batch()
+    opt.zero_grad()
+    _d_loss(gsm, x, y, fake, yf, CLASSES).backward()
+    opt.step()
+    moved = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(gsm.parameters(), before)))
+    assert 0 < moved <= 0.5 * clip * (1 + 1e-4)  # lr · (sum of 8 clipped grads) / 8
+
+
+def test_empty_poisson_batch_takes_a_noise_only_step():
+    gsm, opt, _ = _private_disc(noise=1.0, clip=1.0)
+    before = [p.detach().clone() for p in gsm.parameters()]
+    empty = torch.zeros(0, WIDTH)
+    no_labels = torch.zeros(0, dtype=torch.long)
+    opt.zero_grad()
+    loss = _d_loss(gsm, empty, no_labels, empty, no_labels, CLASSES)
+    assert loss.item() == 0.0
+    loss.backward()
+    opt.step()
+    assert all(torch.isfinite(p).all() for p in gsm.parameters())
+    assert any((p != b).any() for p, b in zip(gsm.parameters(), before))  # the noise still lands
+
+
+def test_generator_step_leaves_discriminator_untouched_and_unclipped():
+    gsm, opt, _ = _private_disc(noise=1.0, clip=1.0)
+    gen = Generator(SPANS, WIDTH, CLASSES, noise_dim=4, hidden=8)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=1e-2)
+    d_before = [p.detach().clone() for p in gsm.parameters()]
+    g_before = [p.detach().clone() for p in gen.parameters()]
+
+    def draw(k):
+        return torch.randn(k, 4), torch.randint(0, CLASSES, (k,))
+
+    _generator_step(gen, gsm, opt_g, draw, 8, CLASSES)
+    for p, b in zip(gsm.parameters(), d_before):
+        assert torch.equal(p, b)
+        assert p.grad is None and getattr(p, "grad_sample", None) is None  # no per-sample gradients
+        assert p.requires_grad  # restored for the next discriminator step
+    assert any((p != b).any() for p, b in zip(gen.parameters(), g_before))
+
+
+def test_default_batch_size_fits_small_trials():
+    assert default_batch_size(100) == 10
+    assert default_batch_size(30) == 8
+    assert default_batch_size(5) == 5
+    assert default_batch_size(100_000) == 256
+
+
+def test_no_privacy_run_records_infinite_epsilon():
+    x, y = _data()
+    ledger = Ledger(math.inf, 1e-4, len(x))
+    train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, TrainConfig(epochs=1, g_hidden=8, d_hidden=8))
+    assert ledger.mechanisms[0].noise_multiplier == 0.0
+    assert ledger.epsilon() == math.inf
