@@ -1,6 +1,8 @@
 """Reversible encoding of rows to the generator's space, built from a Domain only.
 
-Numerical (and datetime) columns: clipped to the domain's bounds and scaled to [-1, 1]; a
+Numerical (and datetime) columns: clipped to the domain's bounds, whose range is cut into
+``NUMERIC_BINS`` equal-width bins: a one-hot of the bin plus the position inside it scaled to
+[-1, 1] (so skewed columns and point masses such as many zeros are easy to generate). A
 nullable column adds a two-way [present, missing] one-hot. Categorical and boolean columns:
 one-hot over the domain's categories, plus a "missing" slot when nullable. Decoding inverts
 this and returns values inside the domain with the domain's types.
@@ -17,7 +19,9 @@ import pandas as pd
 
 from synth.domain import ColumnDomain, Domain
 
-__all__ = ["Span", "TableEncoder"]
+__all__ = ["Span", "TableEncoder", "NUMERIC_BINS"]
+
+NUMERIC_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,9 @@ class TableEncoder:
         pos = 0
         for col in domain.columns:
             if col.kind == "numerical":
-                self.spans.append(Span(col.name, pos, 1, "tanh"))
-                pos += 1
+                self.spans.append(Span(col.name + "#bin", pos, NUMERIC_BINS, "softmax"))
+                self.spans.append(Span(col.name, pos + NUMERIC_BINS, 1, "tanh"))
+                pos += NUMERIC_BINS + 1
                 if col.nullable:
                     self.spans.append(Span(col.name + "#missing", pos, 2, "softmax"))
                     pos += 2
@@ -61,9 +66,11 @@ class TableEncoder:
             if col.kind == "numerical":
                 x = s.to_numpy(dtype=float)
                 missing = np.isnan(x)
-                scaled = 2 * (np.clip(x, col.lo, col.hi) - col.lo) / (col.hi - col.lo) - 1
-                out[:, pos] = np.where(missing, 0.0, scaled)
-                pos += 1
+                unit = (np.clip(np.where(missing, col.lo, x), col.lo, col.hi) - col.lo) / (col.hi - col.lo)
+                b = np.minimum((unit * NUMERIC_BINS).astype(int), NUMERIC_BINS - 1)
+                out[np.arange(n), pos + b] = 1.0
+                out[:, pos + NUMERIC_BINS] = np.where(missing, 0.0, 2 * (unit * NUMERIC_BINS - b) - 1)
+                pos += NUMERIC_BINS + 1
                 if col.nullable:
                     out[np.arange(n), pos + missing.astype(int)] = 1.0
                     pos += 2
@@ -88,12 +95,14 @@ class TableEncoder:
         pos = 0
         for col in self.domain.columns:
             if col.kind == "numerical":
-                x = np.clip(encoded[:, pos].astype(float), -1, 1)
-                pos += 1
-                values = (x + 1) / 2 * (col.hi - col.lo) + col.lo
+                b = encoded[:, pos:pos + NUMERIC_BINS].argmax(axis=1)
+                x = np.clip(encoded[:, pos + NUMERIC_BINS].astype(float), -1, 1)
+                pos += NUMERIC_BINS + 1
+                values = (b + (x + 1) / 2) / NUMERIC_BINS * (col.hi - col.lo) + col.lo
                 if col.integer:
                     values = np.clip(np.round(values), np.ceil(col.lo), np.floor(col.hi))
                 missing = np.zeros(len(x), dtype=bool)
+                values = np.clip(values, col.lo, col.hi)
                 if col.nullable:
                     missing = encoded[:, pos:pos + 2].argmax(axis=1) == 1
                     pos += 2

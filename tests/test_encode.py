@@ -1,6 +1,7 @@
 import numpy as np
 
 from synth.domain import build_domain
+from synth.encode import NUMERIC_BINS as B
 from synth.encode import TableEncoder
 from synth.privacy.ledger import Ledger
 from synth.validate import coerce_frame
@@ -31,8 +32,8 @@ def test_round_trip_mixed_columns_with_missing_values(trial, meta):
 def test_encoded_layout_and_ranges(trial, meta):
     frame, enc, _ = _encoder(trial, meta, label="arm")
     x = enc.encode(frame)
-    # age (1) + weight (1 + 2 missing) + sex (2 + missing) + smoker (2) + visit (1); the label is not encoded
-    assert x.shape == (len(trial), 1 + 3 + 3 + 2 + 1)
+    # numbers: NUMERIC_BINS + 1 (+ 2 when nullable); sex 2 + missing; smoker 2; the label is not encoded
+    assert x.shape == (len(trial), (B + 1) + (B + 1 + 2) + 3 + 2 + (B + 1))
     assert x.min() >= -1 and x.max() <= 1
     for span in enc.spans:
         if span.activation == "softmax":
@@ -42,11 +43,13 @@ def test_encoded_layout_and_ranges(trial, meta):
 def test_decode_clips_to_domain_and_rounds_integers(trial, meta):
     frame, enc, _ = _encoder(trial, meta)
     x = enc.encode(frame)
-    x[:, 0] = 5.0  # far outside tanh's range
-    x[:1, 0] = 0.013
+    x[:, :B] = np.eye(B)[B - 1]  # last bin
+    x[:, B] = 5.0  # far outside tanh's range
+    x[:1, :B] = np.eye(B)[3]
+    x[:1, B] = 0.013
     decoded = enc.decode(x)
     assert decoded["age"].iloc[1:].eq(90).all()
-    assert decoded["age"].iloc[0] == round((0.013 + 1) / 2 * (90 - 18) + 18)
+    assert decoded["age"].iloc[0] == round((3 + (0.013 + 1) / 2) / B * (90 - 18) + 18)
 
 
 def test_values_outside_public_bounds_are_clipped_not_leaked(trial, meta):

@@ -52,11 +52,11 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Encoded row → (real/fake logit, class logits). Trained under DP-SGD by Opacus."""
 
-    def __init__(self, width: int, n_classes: int, hidden: int = 256):
+    def __init__(self, width: int, n_classes: int, hidden: int = 256, dropout: float = 0.0):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Linear(width, hidden), nn.LeakyReLU(0.2),
-            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(width, hidden), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Dropout(dropout),
         )
         self.source = nn.Linear(hidden, 1)
         self.classes = nn.Linear(hidden, n_classes) if n_classes else None
