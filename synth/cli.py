@@ -83,7 +83,7 @@ def fit(
     epsilon: str = typer.Option("1.0", "--epsilon", help="Privacy budget ε > 0, or 'inf' for no privacy."),
     delta: Optional[float] = typer.Option(None, "--delta", help="δ; default min(1e-5, 1/(10·N))."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1,
-                                         help="Default: about 300 discriminator steps (1500 at ε = inf)."),
+                                         help="Default: about 300 discriminator steps (3000 at ε = inf)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Expected Poisson batch size."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:

@@ -48,7 +48,7 @@ def default_batch_size(n: int) -> int:
 # longer and its discriminator needs dropout against mode dropping.
 REGIMES = {
     "dp": {"steps": 300, "lr_g": 2e-4, "d_dropout": 0.0},
-    "no_noise": {"steps": 1500, "lr_g": 5e-4, "d_dropout": 0.5},
+    "no_noise": {"steps": 3000, "lr_g": 5e-4, "d_dropout": 0.5},
 }
 
 

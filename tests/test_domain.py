@@ -1,0 +1,49 @@
+"""The domain is public metadata plus ledger-recorded DP releases, and nothing else."""
+
+import numpy as np
+
+from synth.domain import build_domain
+from synth.metadata import Metadata
+from synth.privacy.ledger import Ledger, compose_epsilon
+from synth.validate import coerce_frame
+from tests.conftest import TRIAL_META, make_trial
+
+
+def _domain(df, meta, label="arm", epsilon=1.0):
+    ledger = Ledger(epsilon, 1e-5, len(df))
+    dom = build_domain(coerce_frame(df, meta), meta, label, ledger, np.random.default_rng(0))
+    return dom, ledger
+
+
+def test_with_public_metadata_only_the_label_counts_depend_on_data():
+    meta = Metadata.load(TRIAL_META)
+    a, led_a = _domain(make_trial(seed=1), meta)
+    b, led_b = _domain(make_trial(n=300, seed=2), meta)
+    assert [m.name for m in led_a.mechanisms] == ["label_counts:arm"]
+    da, db = a.to_dict(), b.to_dict()
+    assert da.pop("label_proportions") != db.pop("label_proportions")  # the one DP release
+    assert da == db  # everything else is public
+
+
+def test_every_private_column_has_its_release_in_the_ledger():
+    meta = Metadata.load(TRIAL_META)
+    for col in ("age", "sex", "visit"):
+        meta.columns[col]["range_public"] = False
+    dom, ledger = _domain(make_trial(n=3000), meta, epsilon=3.0)
+    names = [m.name for m in ledger.mechanisms]
+    assert names == ["bounds:age", "categories:sex", "bounds:visit", "label_counts:arm"]
+    sources = {c.name: c.source for c in dom.columns}
+    assert sources == {"age": "dp", "weight": "public", "sex": "dp", "smoker": "public", "visit": "dp"}
+    share = compose_epsilon(ledger.history(), 0.1 * ledger.accountant_delta)
+    assert 0.1 * 3.0 * 0.99 <= share <= 0.1 * 3.0  # the preprocessing share, at its share of δ
+    assert ledger.epsilon() < share  # at the whole δ the same releases cost less
+    assert ledger.delta_threshold == 0.1 * ledger.delta
+
+
+def test_no_privacy_run_uses_exact_values_and_says_so():
+    meta = Metadata.load(TRIAL_META)
+    meta.columns["age"]["range_public"] = False
+    df = make_trial()
+    dom, _ = _domain(df, meta, epsilon=float("inf"))
+    age = next(c for c in dom.columns if c.name == "age")
+    assert (age.lo, age.hi) == (df["age"].min(), df["age"].max()) and age.source == "exact (no privacy)"
