@@ -81,6 +81,13 @@ Progress = Callable[[int, int, float, float, float], None]  # epoch, epochs, d_l
 
 
 def _d_loss(d, x, y, fake, y_fake, n_classes):
+    """Discriminator AC-GAN loss on a real Poisson batch and as many generated rows.
+
+    Opacus sums the two forward passes per row index (as in its DCGAN example), so row i's
+    clipped gradient covers real patient i and generated row i together. Removing a patient
+    removes one such pair: the sum still moves by at most the clipping norm C. The generated
+    rows are post-processing of earlier DP releases and carry no real data.
+    """
     s_real, c_real = d(x)
     s_fake, c_fake = d(fake)
     loss = F.binary_cross_entropy_with_logits(s_real, torch.ones_like(s_real), reduction="sum")
