@@ -52,7 +52,6 @@ def _epsilon(text: str) -> float:
 def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta: Optional[float],
          output: Path, **train) -> Synthesizer:
     synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, **{k: v for k, v in train.items() if v is not None})
-    df = read_csv(str(data))
     bar = Progress(TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
                    TextColumn("D {task.fields[d]:.3f}  G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"),
                    TimeElapsedColumn(), console=err)
@@ -66,7 +65,7 @@ def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta
         bar.update(task, completed=epoch, d=d, g=g, eps="inf (no privacy)" if math.isinf(eps) else f"{eps:.3f}")
 
     try:
-        synth.fit(df, metadata, progress=progress)
+        synth.fit(data, metadata, progress=progress)
     finally:
         bar.stop()
     synth.save(output)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,8 +37,6 @@ def category_key(value: Any) -> Any:
 
 def read_csv(path: str) -> pd.DataFrame:
     """Read a CSV with one-line errors for a missing, unreadable or empty file."""
-    from pathlib import Path
-
     p = Path(path)
     if not p.is_file():
         raise SynthError(f"CSV file '{path}' not found")
