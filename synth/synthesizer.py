@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import torch
 
 from synth.domain import Domain, build_domain
 from synth.encode import TableEncoder
@@ -27,7 +26,7 @@ from synth.modelfile import file_sha256, package_versions, read_model, write_mod
 from synth.models import Generator
 from synth.privacy.ledger import Ledger
 from synth.sampling import arrow_schema, sample_chunks
-from synth.train import Progress, TrainConfig, train_acgan
+from synth.train import NO_LABEL, Progress, TrainConfig, train_acgan
 from synth.validate import category_key, check_label, coerce_frame, read_csv
 
 __all__ = ["Synthesizer", "default_delta"]
@@ -79,13 +78,13 @@ class Synthesizer:
         encoder = TableEncoder(domain)
         y = None
         if domain.label is not None:
+            # A label value not released by DP discovery gets NO_LABEL: that patient still trains
+            # the real/fake head, and stays in the data so the sample rate depends on N alone.
             lookup = {k: i for i, k in enumerate(domain.label.categories)}
-            idx = frame[self.label].map(lookup)
-            keep = idx.notna().to_numpy()  # patients whose label value was not released sit out
-            frame, y = frame[keep], idx[keep].to_numpy(dtype=int)
+            y = frame[self.label].map(lookup).fillna(NO_LABEL).to_numpy(dtype=int)
         x = encoder.encode(frame)
         if len(x) < 2:
-            raise SynthError(f"{source} has {len(x)} usable patient(s); at least 2 are needed")
+            raise SynthError(f"{source} has {len(x)} patient(s); at least 2 are needed")
         n_classes = len(domain.label.categories) if domain.label else 0
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
                              self.config, progress)

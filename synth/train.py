@@ -32,7 +32,9 @@ from synth.encode import Span
 from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma, compose_epsilon
 
-__all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size"]
+__all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size", "NO_LABEL"]
+
+NO_LABEL = -1  # a patient whose label value was not released: no class loss, still sampled
 
 NO_CLIP = 1e9  # ε = ∞: clipping at this norm never binds
 
@@ -93,7 +95,8 @@ def _d_loss(d, x, y, fake, y_fake, n_classes):
     loss = F.binary_cross_entropy_with_logits(s_real, torch.ones_like(s_real), reduction="sum")
     loss = loss + F.binary_cross_entropy_with_logits(s_fake, torch.zeros_like(s_fake), reduction="sum")
     if n_classes:
-        loss = loss + F.cross_entropy(c_real, y, reduction="sum") + F.cross_entropy(c_fake, y_fake, reduction="sum")
+        loss = loss + F.cross_entropy(c_real, y, reduction="sum", ignore_index=NO_LABEL)
+        loss = loss + F.cross_entropy(c_fake, y_fake, reduction="sum")
     return loss / max(len(x), 1)  # a mean that stays finite on an empty Poisson batch
 
 
@@ -141,7 +144,9 @@ def train_acgan(
         disc, opt_d, loader = engine.make_private(
             module=disc, optimizer=opt_d, data_loader=loader, noise_multiplier=sigma,
             max_grad_norm=NO_CLIP if exact else config.max_grad_norm, poisson_sampling=True)
-    assert loader.sample_rate == q and len(loader) == steps_per_epoch
+    if loader.sample_rate != q or len(loader) != steps_per_epoch:  # σ was calibrated for these
+        raise RuntimeError(f"Opacus loader runs {len(loader)} batches at q={loader.sample_rate}, "
+                           f"calibrated for {steps_per_epoch} at q={q}")
     probs = torch.as_tensor(label_proportions if n_classes else [1.0], dtype=torch.float32)
 
     def draw(k: int) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -60,7 +60,6 @@ def test_save_load_gives_the_same_samples(fitted, tmp_path):
     loaded = Synthesizer.load(path)
     pd.testing.assert_frame_equal(loaded.sample(100, seed=3), fitted.sample(100, seed=3))
     assert loaded.ledger.to_dict() == fitted.ledger.to_dict()
-    assert b"pickle" not in path.read_bytes()[:64]
 
 
 def test_small_trial_of_100_patients_fits(tmp_path):
@@ -106,3 +105,33 @@ def test_bad_input_is_a_one_line_synth_error(kwargs, data_change, message):
     with pytest.raises(SynthError, match=message) as info:
         Synthesizer(**{"epsilon": 1.0, **kwargs, **FAST}).fit(df, TRIAL_META)
     assert "\n" not in str(info.value)
+
+
+def test_patients_with_unreleased_labels_still_count_in_the_sample_rate():
+    """The sample rate must depend on N alone, never on how many label values DP released."""
+    df = make_trial(n=3000)
+    df.loc[:4, "arm"] = [f"rare-{i}" for i in range(5)]  # each held by one patient: never released
+    meta = Metadata.load(TRIAL_META)
+    meta.columns["arm"]["range_public"] = False
+    s = Synthesizer(epsilon=2.0, label="arm", **FAST).fit(df, meta)
+    assert s.domain.label.categories == ["drug", "placebo"]
+    dp_sgd = s.ledger.mechanisms[-1]
+    assert dp_sgd.sample_rate == pytest.approx(1 / np.ceil(3000 / dp_sgd.extra["expected_batch_size"]))
+    assert dp_sgd.extra["expected_batch_size"] == 256  # default_batch_size(3000), not of 2995
+
+
+def test_ignored_label_adds_no_class_loss():
+    import torch
+
+    from synth.models import Discriminator
+    from synth.train import NO_LABEL, _d_loss
+
+    torch.manual_seed(0)
+    d = Discriminator(3, 2, hidden=4)
+    x, fake = torch.randn(4, 3), torch.randn(4, 3)
+    y_fake = torch.tensor([0, 1, 0, 1])
+    all_ignored = _d_loss(d, x, torch.full((4,), NO_LABEL), fake, y_fake, 2)
+    no_real_class = _d_loss(d, x, torch.zeros(4, dtype=torch.long), fake, y_fake, 2)
+    _, c_real = d(x)
+    real_class_term = torch.nn.functional.cross_entropy(c_real, torch.zeros(4, dtype=torch.long), reduction="sum") / 4
+    torch.testing.assert_close(no_real_class - all_ignored, real_class_term)  # only that term vanished
