@@ -1,6 +1,7 @@
 """Utility benchmark: ACTG175, label `cens`, 80/20 split by patient, ε = 1 and ε = ∞, 3 seeds.
 
     python bench/utility.py [--seeds 3] [--epsilons 1,inf] [--dataset actg175 --label cens]
+                            [--set OPTION=VALUE]   # --dataset gbsg2: bench/fixtures/
 
 For each ε and seed: fit on the 80% (public metadata from data/), sample as many rows as the
 training split, then report sdmetrics' QualityReport (overall, column shapes, column pair
@@ -35,10 +36,10 @@ def split_by_patient(df: pd.DataFrame, key: str, seed: int) -> tuple[pd.DataFram
     return df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
 
 
-def run_one(df, meta, key, label, epsilon, seed):
+def run_one(df, meta, key, label, epsilon, seed, **options):
     train, test = split_by_patient(df, key, seed)
     started = time.perf_counter()
-    synth = Synthesizer(epsilon=epsilon, label=label, seed=seed).fit(train, meta)
+    synth = Synthesizer(epsilon=epsilon, label=label, seed=seed, **options).fit(train, meta)
     fit_s = time.perf_counter() - started
     syn = synth.sample(len(train), seed=seed)
     q = quality(train, syn, meta)
@@ -55,22 +56,27 @@ def main() -> None:
     parser.add_argument("--label", default="cens")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epsilons", default="1,inf")
+    parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                        help="a training option other than the default (for the tuning log)")
     args = parser.parse_args()
+    options = {k: float(v) if "." in v or "e" in v else int(v) for k, v in (o.split("=", 1) for o in args.set)}
     warnings.filterwarnings("ignore", category=UserWarning)
-    df = pd.read_csv(DATA / f"{args.dataset}.csv")
-    meta = DATA / f"{args.dataset}.json"
+    folder = DATA if (DATA / f"{args.dataset}.csv").exists() else Path(__file__).parent / "fixtures"
+    df = pd.read_csv(folder / f"{args.dataset}.csv")
+    meta = folder / f"{args.dataset}.json"
     from synth import Metadata
 
     key = Metadata.load(meta).primary_key
     rows = []
     for eps in [float(e) for e in args.epsilons.split(",")]:
         for seed in range(args.seeds):
-            row = run_one(df, meta, key, args.label, eps, seed)
+            row = run_one(df, meta, key, args.label, eps, seed, **options)
             print(f"  ε={eps} seed={seed}: quality {row['quality']:.3f} ratio {row['ratio']:.3f} "
                   f"({row['fit_s']:.0f} s)", flush=True)
             rows.append(row)
     res = pd.DataFrame(rows)
-    print(f"\n{args.dataset}, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)\n")
+    print(f"\n{args.dataset}, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)"
+          f"{', options ' + str(options) if options else ''}\n")
     print("| ε | ε spent | quality | column shapes | pair trends | AUROC TSTR | AUROC TRTR | ratio | fit s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for eps, g in res.groupby("epsilon", sort=False):

@@ -19,7 +19,7 @@ import pandas as pd
 
 from synth.domain import ColumnDomain, Domain
 
-__all__ = ["Span", "TableEncoder", "NUMERIC_BINS"]
+__all__ = ["Span", "CellBlock", "TableEncoder", "NUMERIC_BINS"]
 
 NUMERIC_BINS = 10
 
@@ -34,24 +34,55 @@ class Span:
     activation: str
 
 
+@dataclass(frozen=True)
+class CellBlock:
+    """One column's cells for a marginal table: its bin/category block, plus "missing" if any.
+
+    A numerical column's cells are its ``NUMERIC_BINS`` bins and, when nullable, one cell for
+    missing; a categorical column's cells are its one-hot slots (missing slot included).
+    """
+
+    column: str
+    start: int
+    width: int
+    missing: int | None = None  # start of a numerical column's [present, missing] pair
+
+    @property
+    def n_cells(self) -> int:
+        return self.width + (1 if self.missing is not None else 0)
+
+    def cells(self, encoded: np.ndarray) -> np.ndarray:
+        """Each encoded row's cell index (exact one-hot rows, as :meth:`TableEncoder.encode` makes)."""
+        idx = encoded[:, self.start:self.start + self.width].argmax(axis=1)
+        if self.missing is not None:
+            idx = np.where(encoded[:, self.missing + 1] > 0.5, self.width, idx)
+        return idx
+
+
 class TableEncoder:
     """Encode/decode the modelled (non-label) columns of a Domain."""
 
     def __init__(self, domain: Domain):
         self.domain = domain
         self.spans: list[Span] = []
+        self.cell_blocks: list[CellBlock] = []
         pos = 0
         for col in domain.columns:
             if col.kind == "numerical":
+                start = pos
                 self.spans.append(Span(col.name + "#bin", pos, NUMERIC_BINS, "softmax"))
                 self.spans.append(Span(col.name, pos + NUMERIC_BINS, 1, "tanh"))
                 pos += NUMERIC_BINS + 1
+                missing = None
                 if col.nullable:
                     self.spans.append(Span(col.name + "#missing", pos, 2, "softmax"))
+                    missing = pos
                     pos += 2
+                self.cell_blocks.append(CellBlock(col.name, start, NUMERIC_BINS, missing))
             else:
                 width = len(col.categories) + (1 if col.nullable else 0)
                 self.spans.append(Span(col.name, pos, width, "softmax"))
+                self.cell_blocks.append(CellBlock(col.name, pos, width))
                 pos += width
         self.width = pos
 

@@ -24,7 +24,9 @@ from synth.fileio import atomic_path, atomic_write_text
 from synth.metadata import Metadata
 from synth.modelfile import file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
+from synth.marginal_loss import MarginalLoss
 from synth.privacy.ledger import Ledger
+from synth.privacy.marginals import MARGINAL_SHARE, label_tables, release_marginals
 from synth.sampling import arrow_schema, sample_chunks
 from synth.train import NO_LABEL, Progress, TrainConfig, train_acgan
 from synth.validate import category_key, check_label, coerce_frame, read_csv
@@ -86,8 +88,13 @@ class Synthesizer:
         if len(x) < 2:
             raise SynthError(f"{source} has {len(x)} patient(s); at least 2 are needed")
         n_classes = len(domain.label.categories) if domain.label else 0
+        marginals = None
+        if self.config.marginal_weight != 0:
+            share = MARGINAL_SHARE if self.config.marginal_share is None else self.config.marginal_share
+            tables = release_marginals(x, y, n_classes, label_tables(encoder.cell_blocks), ledger, rng, share)
+            marginals = MarginalLoss(tables, domain.label_proportions)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
-                             self.config, progress)
+                             self.config, progress, marginals)
         self._fitted = {"meta": meta, "domain": domain, "encoder": encoder, "generator": result.generator,
                         "ledger": ledger, "summary": result.summary}
         return self

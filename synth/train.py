@@ -29,6 +29,7 @@ from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch.utils.data import DataLoader, TensorDataset
 
 from synth.encode import Span
+from synth.marginal_loss import MarginalLoss
 from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma, compose_epsilon
 
@@ -49,8 +50,8 @@ def default_batch_size(n: int) -> int:
 # and the noise already regularises the discriminator. Without noise the GAN keeps improving for
 # longer and its discriminator needs dropout against mode dropping.
 REGIMES = {
-    "dp": {"steps": 300, "lr_g": 2e-4, "d_dropout": 0.0},
-    "no_noise": {"steps": 3000, "lr_g": 5e-4, "d_dropout": 0.5},
+    "dp": {"steps": 300, "lr_g": 2e-4, "d_dropout": 0.0, "marginal_weight": 10.0},
+    "no_noise": {"steps": 3000, "lr_g": 5e-4, "d_dropout": 0.5, "marginal_weight": 10.0},
 }
 
 
@@ -67,6 +68,8 @@ class TrainConfig:
     g_hidden: int = 128
     d_hidden: int = 128
     d_dropout: float | None = None
+    marginal_weight: float | None = None  # weight of the marginal-matching loss (0: no tables, no loss)
+    marginal_share: float | None = None  # share of ε for the marginal tables (None: MARGINAL_SHARE)
     seed: int = 0
 
 
@@ -109,12 +112,13 @@ def train_acgan(
     ledger: Ledger,
     config: TrainConfig,
     progress: Progress | None = None,
+    marginals: MarginalLoss | None = None,
 ) -> TrainResult:
     """Train the AC-GAN; append the DP-SGD run to ``ledger``; return the generator.
 
     Privacy assumption: ``x``/``y`` are real patients, one row each; they reach only the
-    discriminator through Opacus' Poisson loader. ``label_proportions`` must already be a DP
-    release recorded in ``ledger``.
+    discriminator through Opacus' Poisson loader. ``label_proportions`` and ``marginals`` must
+    already be DP releases recorded in ``ledger`` (the generator only post-processes them).
     """
     torch.manual_seed(config.seed)
     n, width = x.shape
@@ -128,7 +132,11 @@ def train_acgan(
     exact = ledger.no_guarantee
     regime = REGIMES["no_noise" if exact else "dp"]
     config = replace(config, lr_g=regime["lr_g"] if config.lr_g is None else config.lr_g,
-                     d_dropout=regime["d_dropout"] if config.d_dropout is None else config.d_dropout)
+                     d_dropout=regime["d_dropout"] if config.d_dropout is None else config.d_dropout,
+                     marginal_weight=(regime["marginal_weight"] if config.marginal_weight is None
+                                      else config.marginal_weight))
+    if not config.marginal_weight:
+        marginals = None
     epochs = config.epochs or math.ceil(regime["steps"] / steps_per_epoch)
     steps = epochs * steps_per_epoch
     sigma = 0.0 if exact else calibrate_sigma(
@@ -169,7 +177,8 @@ def train_acgan(
                 loss.backward()
             opt_d.step()  # the one charged step for this Poisson batch
             d_loss = loss.item()
-            g_loss = _generator_step(gen, disc, opt_g, draw, batch, n_classes)
+            g_loss = _generator_step(gen, disc, opt_g, draw, batch, n_classes,
+                                     marginals, config.marginal_weight)
         if progress is not None:
             spent = math.inf if exact else compose_epsilon(
                 ledger.history() + engine.accountant.history, ledger.accountant_delta)
@@ -191,21 +200,26 @@ def train_acgan(
     return TrainResult(gen, sigma, q, ran, summary)
 
 
-def _generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int) -> float:
+def _generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
+                    marginals: MarginalLoss | None = None, weight: float = 0.0) -> float:
     """One generator update through the discriminator: no per-sample gradients, no charge.
 
     The discriminator's hooks are off and its parameters frozen, so nothing here touches its
-    optimizer, its per-sample gradients or the accountant.
+    optimizer, its per-sample gradients or the accountant. The marginal term compares the
+    batch with already-released noisy tables (post-processing).
     """
     disc.disable_hooks()
     for p in disc.parameters():
         p.requires_grad_(False)
     try:
         z, y_fake = draw(batch)
-        s_fake, c_fake = disc(gen(z, y_fake))
+        raw = gen.logits(z, y_fake)
+        s_fake, c_fake = disc(gen.draw(raw))
         loss = F.binary_cross_entropy_with_logits(s_fake, torch.ones_like(s_fake))
         if n_classes:
             loss = loss + F.cross_entropy(c_fake, y_fake)
+        if marginals is not None:
+            loss = loss + weight * marginals(raw, y_fake)
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()

@@ -20,7 +20,9 @@ def test_fit_spends_exactly_the_target_epsilon(fitted):
     assert led.delta == pytest.approx(min(1e-5, 1 / (10 * 120)))
     assert 0.995 <= led.epsilon() <= 1.0
     names = [m.name for m in led.mechanisms]
-    assert names == ["label_counts:arm", "dp_sgd:discriminator"]  # everything else was public
+    # everything else was public
+    assert names == ["label_counts:arm", "marginals:label x column", "dp_sgd:discriminator"]
+    assert led.mechanisms[1].steps == 5  # one table per modelled column: age weight sex smoker visit
 
 
 def test_sample_respects_schema_domain_and_label(fitted):

@@ -38,7 +38,10 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None, tau: float = 0.2, hard: bool = True) -> torch.Tensor:
         """Encoded rows. Softmax blocks are Gumbel-softmax draws (one-hot when ``hard``)."""
-        raw = self.logits(z, y)
+        return self.draw(self.logits(z, y), tau, hard)
+
+    def draw(self, raw: torch.Tensor, tau: float = 0.2, hard: bool = True) -> torch.Tensor:
+        """Logits → encoded rows (tanh blocks; Gumbel-softmax draws for softmax blocks)."""
         parts = []
         for span in self.spans:
             block = raw[:, span.start:span.start + span.width]

@@ -1,0 +1,75 @@
+"""Noisy marginal tables: exact counts at σ = 0, one cell per patient per table, the ledger's share."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth.domain import PREP_SHARE, build_domain
+from synth.encode import TableEncoder
+from synth.privacy.ledger import Ledger, compose_epsilon
+from synth.privacy.marginals import MARGINAL_SHARE, label_tables, measure_tables, release_marginals
+from synth.validate import coerce_frame
+from tests.conftest import make_trial
+
+
+def _encoded(meta, n=120, epsilon=1.0):
+    frame = coerce_frame(make_trial(n), meta, "trial")
+    ledger = Ledger(epsilon, 1e-5, len(frame))
+    domain = build_domain(frame, meta, "arm", ledger, np.random.default_rng(0))
+    enc = TableEncoder(domain)
+    y = frame["arm"].map({k: i for i, k in enumerate(domain.label.categories)}).to_numpy()
+    return frame, enc, enc.encode(frame), y, ledger
+
+
+def test_zero_noise_tables_equal_a_crosstab(meta):
+    frame, enc, x, y, _ = _encoded(meta)
+    tables = measure_tables(x, y, 2, label_tables(enc.cell_blocks), 0.0, np.random.default_rng(0))
+    sex = next(t for t in tables if t.name == "sex")
+    # the slow, obvious count: label × sex with missing as its own cell (categories f, m, missing)
+    expected = pd.crosstab(frame["arm"], frame["sex"].fillna("~missing")).to_numpy()
+    np.testing.assert_array_equal(sex.counts, expected)
+    weight = next(t for t in tables if t.name == "weight")
+    assert weight.counts.shape == (2, 11)  # 10 bins + missing
+    assert weight.counts[:, 10].sum() == frame["weight"].isna().sum()
+    for t in tables:  # every patient in exactly one cell of every table
+        assert t.counts.sum() == len(frame)
+
+
+def test_one_patient_moves_each_table_by_one_cell(meta):
+    _, enc, x, y, _ = _encoded(meta)
+    tables = label_tables(enc.cell_blocks)
+    full = measure_tables(x, y, 2, tables, 0.0, np.random.default_rng(0))
+    without = measure_tables(x[1:], y[1:], 2, tables, 0.0, np.random.default_rng(0))
+    diffs = np.concatenate([(a.counts - b.counts).ravel() for a, b in zip(full, without)])
+    assert np.sum(diffs**2) == len(tables)  # L2 sensitivity √k: k Gaussian releases of sensitivity 1
+
+
+def test_release_spends_its_share_and_is_recorded(meta):
+    _, enc, x, y, ledger = _encoded(meta)
+    tables = release_marginals(x, y, 2, label_tables(enc.cell_blocks), ledger, np.random.default_rng(0))
+    mech = ledger.mechanisms[-1]
+    assert mech.name == "marginals:label x column" and mech.steps == len(tables) == len(enc.cell_blocks)
+    assert mech.extra["tables"] == [b.column for b in enc.cell_blocks]
+    share = PREP_SHARE + MARGINAL_SHARE  # calibrated at the same share of δ
+    assert compose_epsilon(ledger.history(), share * ledger.accountant_delta) == pytest.approx(share, rel=2e-3)
+    assert ledger.epsilon() <= share
+    noisy = np.concatenate([t.counts.ravel() for t in tables])
+    assert not np.allclose(noisy, np.round(noisy))  # noise was added
+
+
+def test_conditional_is_post_processing_of_noisy_counts(meta):
+    _, enc, x, y, _ = _encoded(meta)
+    (table,) = measure_tables(x, y, 2, label_tables(enc.cell_blocks)[:1], 0.0, np.random.default_rng(0))
+    table.counts[0] = -3.0  # a label value whose noisy row is all negative
+    cond = table.conditional()
+    np.testing.assert_allclose(cond.sum(axis=1), 1.0)
+    np.testing.assert_allclose(cond[0], 1.0 / cond.shape[1])
+    assert (cond >= 0).all()
+
+
+def test_unreleased_labels_are_counted_in_no_table(meta):
+    _, enc, x, y, _ = _encoded(meta)
+    y = y.copy()
+    y[:10] = -1
+    tables = measure_tables(x, y, 2, label_tables(enc.cell_blocks), 0.0, np.random.default_rng(0))
+    assert all(t.counts.sum() == len(x) - 10 for t in tables)
