@@ -10,6 +10,7 @@ Whether a column has missing values is taken from public ``range_is_nullable`` o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,11 +53,13 @@ class Domain:
     label: ColumnDomain | None = None
     label_proportions: list[float] = field(default_factory=list)
     pii_columns: list[str] = field(default_factory=list)  # written as placeholders, never modelled
+    released_counts: dict[str, float] = field(default_factory=dict)  # extra DP counts (noisy, ≥ 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": [asdict(c) for c in self.columns], "all_columns": self.all_columns,
                 "label": asdict(self.label) if self.label else None,
-                "label_proportions": self.label_proportions, "pii_columns": self.pii_columns}
+                "label_proportions": self.label_proportions, "pii_columns": self.pii_columns,
+                "released_counts": self.released_counts}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Domain:
@@ -64,7 +67,8 @@ class Domain:
         return cls(columns=[ColumnDomain(**c) for c in data["columns"]], all_columns=list(data["all_columns"]),
                    label=ColumnDomain(**label) if label else None,
                    label_proportions=list(data.get("label_proportions", [])),
-                   pii_columns=list(data.get("pii_columns", [])))
+                   pii_columns=list(data.get("pii_columns", [])),
+                   released_counts=dict(data.get("released_counts", {})))
 
 
 def _native_values(meta_values: list[Any] | None, keys: list[str], sdtype: str) -> list[Any]:
@@ -92,17 +96,22 @@ def build_domain(
     label: str | None,
     ledger: Ledger,
     rng: np.random.Generator,
+    extra_counts: dict[str, Callable[[dict[str, ColumnDomain]], float]] | None = None,
 ) -> Domain:
     """Public domain where the metadata has it; Gaussian-mechanism estimates elsewhere.
 
-    ``data`` is :func:`synth.validate.coerce_frame`'s output. Appends one Mechanism per release
-    to ``ledger`` and sets its ``delta_threshold`` when categories are discovered.
+    ``data`` is :func:`synth.validate.coerce_frame`'s output, one row per patient. Appends one
+    Mechanism per release to ``ledger`` and sets its ``delta_threshold`` when categories are
+    discovered. ``extra_counts`` maps a name to a count of patients (sensitivity 1, computed
+    from the column domains once they are known): each is released with the same noise and
+    kept in ``Domain.released_counts``.
     """
+    extra_counts = extra_counts or {}
     cols = [c for c in data.columns]
     needs = {c: _column_needs(meta, c) for c in cols}
     n_bounds = sum(v == "bounds" for v in needs.values())
     n_cats = sum(v == "categories" for v in needs.values())
-    releases = n_bounds * BOUNDS_RELEASES + n_cats + (1 if label else 0)
+    releases = n_bounds * BOUNDS_RELEASES + n_cats + (1 if label else 0) + len(extra_counts)
     exact = ledger.no_guarantee
     if n_cats and not exact:
         ledger.delta_threshold = THRESHOLD_DELTA_SHARE * ledger.delta
@@ -153,6 +162,10 @@ def build_domain(
                 nullable, src = True, source  # values not released are written as missing
             domains[col] = ColumnDomain(col, sdtype, "categorical", nullable, src, categories=keys,
                                         values=_native_values(public_values, keys, sdtype))
+    released = {}
+    for name, count in extra_counts.items():
+        released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), sigma, rng)[0]))
+        record(f"count:{name}", 1, "Gaussian count of patients")
     label_dom = domains.pop(label) if label else None
     proportions: list[float] = []
     if label_dom is not None:
@@ -167,4 +180,4 @@ def build_domain(
         label_dom.nullable = False
     return Domain(columns=list(domains.values()), all_columns=list(meta.columns), label=label_dom,
                   label_proportions=proportions,
-                  pii_columns=[c for c in meta.columns if meta.sdtype(c) == "pii"])
+                  pii_columns=[c for c in meta.columns if meta.sdtype(c) == "pii"], released_counts=released)

@@ -61,6 +61,11 @@ def sample_chunks(
             labels = (torch.full((k,), label_index, dtype=torch.long) if label_index is not None
                       else torch.multinomial(probs, k, replacement=True, generator=rng))
         frame = encoder.decode(_draw_rows(gen, encoder, labels, k, rng))
+        if hasattr(encoder, "to_long"):  # visit sequences: k patients → their visits
+            yield encoder.to_long(frame, lab, None if labels is None else labels.numpy(), done + 1,
+                                  domain.all_columns, domain.pii_columns)
+            done += k
+            continue
         cols: dict[str, pd.Series] = {}
         for name in domain.all_columns:
             if name in frame:

@@ -29,7 +29,9 @@ from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MARGINAL_SHARE, label_tables, release_marginals
 from synth.sampling import arrow_schema, sample_chunks
 from synth.train import NO_LABEL, Progress, TrainConfig, train_acgan
-from synth.validate import category_key, check_label, coerce_frame, read_csv
+from synth.sequence import SequenceLayout
+from synth.sequence_encoder import SequenceEncoder, prepare_sequences
+from synth.validate import category_key, check_columns, check_label, coerce_frame, read_csv
 
 __all__ = ["Synthesizer", "default_delta"]
 
@@ -63,21 +65,26 @@ class Synthesizer:
             progress: Progress | None = None) -> Synthesizer:
         """Fit on real data. Privacy: only ``build_domain`` (DP, in the ledger) and DP-SGD read it."""
         meta = Metadata.load(metadata)
-        if meta.sequence_key:
-            raise SynthError("metadata has a sequence_key: longitudinal (one row per visit) data is not "
-                             "supported yet; give one row per patient")
         source = f"'{data}'" if isinstance(data, (str, Path)) else "the data"
         df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
         check_label(meta, self.label)
-        frame = coerce_frame(df, meta, source)
-        n = len(frame)
+        check_columns(df.rename(columns=str), meta, source)
+        n = int(df[meta.sequence_key].nunique()) if meta.sequence_key else len(df)  # N is public
+        if n == 0:
+            raise SynthError(f"{source} has no rows")
         delta = default_delta(n) if self.delta is None else float(self.delta)
         if not 0 < delta < 1 / n:
             raise SynthError(f"--delta must be in (0, 1/N) = (0, {1 / n:.3g}) for N={n} patients, got {delta}")
         ledger = Ledger(self.epsilon, delta, n)
         rng = np.random.default_rng(self.config.seed)
-        domain = build_domain(frame, meta, self.label, ledger, rng)
-        encoder = TableEncoder(domain)
+        if meta.sequence_key:
+            domain, encoder, frame = prepare_sequences(df, meta, self.label, ledger, rng, source)
+            blocks = encoder.patient_cell_blocks()
+        else:
+            frame = coerce_frame(df, meta, source)
+            domain = build_domain(frame, meta, self.label, ledger, rng)
+            encoder = TableEncoder(domain)
+            blocks = encoder.cell_blocks
         y = None
         if domain.label is not None:
             # A label value not released by DP discovery gets NO_LABEL: that patient still trains
@@ -91,10 +98,10 @@ class Synthesizer:
         marginals = None
         if self.config.marginal_weight != 0:
             share = MARGINAL_SHARE if self.config.marginal_share is None else self.config.marginal_share
-            tables = release_marginals(x, y, n_classes, label_tables(encoder.cell_blocks), ledger, rng, share)
+            tables = release_marginals(x, y, n_classes, label_tables(blocks), ledger, rng, share)
             marginals = MarginalLoss(tables, domain.label_proportions)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
-                             self.config, progress, marginals)
+                             self.config, progress, marginals, getattr(encoder, "mask", None))
         self._fitted = {"meta": meta, "domain": domain, "encoder": encoder, "generator": result.generator,
                         "ledger": ledger, "summary": result.summary}
         return self
@@ -188,6 +195,8 @@ class Synthesizer:
         doc = {"metadata": st["meta"].to_dict(), "domain": st["domain"].to_dict(), "label": self.label,
                "train": st["summary"], "ledger": st["ledger"].to_dict(), "versions": package_versions(),
                "generator": {"noise_dim": self.config.noise_dim, "hidden": self.config.g_hidden}}
+        if isinstance(st["encoder"], SequenceEncoder):
+            doc["sequence"] = st["encoder"].layout.to_dict()
         write_model(path, st["generator"].state_dict(), doc)
         return Path(path)
 
@@ -198,7 +207,8 @@ class Synthesizer:
         config = {k: v for k, v in doc["train"]["config"].items() if k in TrainConfig.__dataclass_fields__}
         s = cls(epsilon=ledger.target_epsilon, delta=ledger.delta, label=doc["label"], **config)
         domain = Domain.from_dict(doc["domain"])
-        encoder = TableEncoder(domain)
+        encoder = (SequenceEncoder(domain, SequenceLayout.from_dict(doc["sequence"])) if doc.get("sequence")
+                   else TableEncoder(domain))
         gen = Generator(encoder.spans, encoder.width, len(domain.label.categories) if domain.label else 0,
                         doc["generator"]["noise_dim"], doc["generator"]["hidden"])
         try:
@@ -217,7 +227,14 @@ class Synthesizer:
         cols = {c.name: {"sdtype": c.sdtype, "domain": c.source,
                          **({"range": [c.lo, c.hi]} if c.kind == "numerical" else {"values": c.values})}
                 for c in dom.columns}
+        enc = st["encoder"]
+        sequence = None
+        if isinstance(enc, SequenceEncoder):
+            sequence = {**enc.layout.to_dict(), "patients_over_max_visits_dp":
+                        dom.released_counts.get("patients_over_max_visits")}
+            cols = {k: v for k, v in cols.items() if "@" not in k or k.endswith("@1")}
         return {"label": self.label, "label_values": dom.label.values if dom.label else None,
+                "sequence": sequence,
                 "label_proportions": dom.label_proportions, "columns": cols,
                 "ledger": st["ledger"].to_dict(), "train": st["summary"]}
 

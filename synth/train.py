@@ -113,12 +113,14 @@ def train_acgan(
     config: TrainConfig,
     progress: Progress | None = None,
     marginals: MarginalLoss | None = None,
+    mask: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train the AC-GAN; append the DP-SGD run to ``ledger``; return the generator.
 
     Privacy assumption: ``x``/``y`` are real patients, one row each; they reach only the
     discriminator through Opacus' Poisson loader. ``label_proportions`` and ``marginals`` must
     already be DP releases recorded in ``ledger`` (the generator only post-processes them).
+    ``mask`` (sequences) zeroes generated padding the way real padding is zeroed.
     """
     torch.manual_seed(config.seed)
     n, width = x.shape
@@ -163,13 +165,14 @@ def train_acgan(
             return z, None
         return z, (torch.multinomial(probs, k, replacement=True) if k else torch.zeros(0, dtype=torch.long))
 
+    mask = mask or (lambda t: t)
     started, d_loss, g_loss = time.perf_counter(), math.nan, math.nan
     for epoch in range(1, epochs + 1):
         for xb, yb in loader:
             k = len(xb)
             z, y_fake = draw(k)
             with torch.no_grad():
-                fake = gen(z, y_fake)
+                fake = mask(gen(z, y_fake))
             opt_d.zero_grad(set_to_none=True)
             loss = _d_loss(disc, xb, yb, fake, y_fake, n_classes)
             with warnings.catch_warnings():  # inputs need no grad; Opacus' hooks still fire
@@ -178,7 +181,7 @@ def train_acgan(
             opt_d.step()  # the one charged step for this Poisson batch
             d_loss = loss.item()
             g_loss = _generator_step(gen, disc, opt_g, draw, batch, n_classes,
-                                     marginals, config.marginal_weight)
+                                     marginals, config.marginal_weight, mask)
         if progress is not None:
             spent = math.inf if exact else compose_epsilon(
                 ledger.history() + engine.accountant.history, ledger.accountant_delta)
@@ -201,7 +204,7 @@ def train_acgan(
 
 
 def _generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
-                    marginals: MarginalLoss | None = None, weight: float = 0.0) -> float:
+                    marginals: MarginalLoss | None = None, weight: float = 0.0, mask=None) -> float:
     """One generator update through the discriminator: no per-sample gradients, no charge.
 
     The discriminator's hooks are off and its parameters frozen, so nothing here touches its
@@ -214,7 +217,8 @@ def _generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
     try:
         z, y_fake = draw(batch)
         raw = gen.logits(z, y_fake)
-        s_fake, c_fake = disc(gen.draw(raw))
+        fake = gen.draw(raw)
+        s_fake, c_fake = disc(mask(fake) if mask is not None else fake)
         loss = F.binary_cross_entropy_with_logits(s_fake, torch.ones_like(s_fake))
         if n_classes:
             loss = loss + F.cross_entropy(c_fake, y_fake)

@@ -27,7 +27,7 @@ __all__ = ["MarginalTable", "label_tables", "measure_tables", "release_marginals
 
 # Share of ε (and of the accountant's δ) for the marginal tables, on top of the preprocessing
 # share; DP-SGD gets the rest. Chosen once (bench/RESULTS.md, issue #5), never per dataset.
-MARGINAL_SHARE = 0.3
+MARGINAL_SHARE = 0.5
 
 
 @dataclass

@@ -1,0 +1,151 @@
+"""Long-format visit data ↔ one wide row per patient (the privacy unit).
+
+A patient's visits, sorted by the sequence index and truncated to the public ``max_visits``,
+become one row: the static columns, the visit count, the first visit's time, the gaps between
+visits (≥ 0, so times are monotone) and every temporal column per visit slot. Slots after the
+last visit are padding. The tabular AC-GAN then models whole patients: one row per patient is
+one per-sample gradient and one Poisson draw, so DP-SGD's unit is a patient with all visits.
+
+Metadata: SDV's ``sequence_key``/``sequence_index`` plus a top-level
+``"synth_sequence": {"static_columns": [...], "max_visits": M}`` (static columns are constant
+within a patient; all other modelled columns are temporal). Without ``max_visits``, it is
+estimated under DP (the 99.5% quantile of visits per patient, in the ledger).
+
+Privacy assumption: the checks here run on the data holder's machine and their errors go to
+the data holder only. Truncation keeps each patient's first ``max_visits`` visits: a patient is
+never split into several rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from synth.errors import SynthError
+from synth.metadata import Metadata
+
+__all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "VISITS",
+           "slot_name", "gap_name"]
+
+VISITS = "__visits"  # wide column: the number of visits (1 … max_visits)
+
+
+def slot_name(column: str, k: int) -> str:
+    """Wide name of ``column`` at visit slot ``k`` (0-based)."""
+    return f"{column}@{k + 1}"
+
+
+def gap_name(k: int) -> str:
+    """Wide name of the time from visit ``k - 1`` to visit ``k`` (k ≥ 1)."""
+    return f"__gap@{k + 1}"
+
+
+@dataclass
+class SequenceLayout:
+    key: str
+    index: str
+    static: list[str]
+    temporal: list[str]
+    max_visits: int | None  # None until estimated under DP
+    max_visits_source: str = "public"
+    index_sdtype: str = "numerical"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SequenceLayout:
+        return cls(**data)
+
+    def wide_columns(self) -> list[str]:
+        if self.max_visits is None:
+            raise ValueError("max_visits is not set")
+        cols = [*self.static, VISITS]
+        for k in range(self.max_visits):
+            cols.append(slot_name(self.index, 0) if k == 0 else gap_name(k))
+            cols.extend(slot_name(c, k) for c in self.temporal)
+        return cols
+
+
+def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
+    """Read the sequence part of the metadata; one-line errors for what is missing or wrong."""
+    key, index = meta.sequence_key, meta.sequence_index
+    if key is None:
+        raise SynthError("metadata: sequence data needs a sequence_key (the patient id column)")
+    if index is None:
+        raise SynthError("metadata: sequence data needs a sequence_index (the visit time column)")
+    if meta.sdtype(index) not in ("numerical", "datetime"):
+        raise SynthError(f"metadata: sequence_index '{index}' must be numerical or datetime to be sortable")
+    if meta.public_bounds(index) is None:
+        raise SynthError(f"metadata: sequence_index '{index}' needs public range_min/range_max")
+    spec = meta.extra.get("synth_sequence") or {}
+    modelled = [c for c in meta.columns if meta.sdtype(c) not in ("id", "pii") and c != index]
+    if "static_columns" not in spec:
+        raise SynthError("metadata: sequence data needs \"synth_sequence\": {\"static_columns\": [...]} "
+                         "(`synth metadata infer --sequence-key` drafts it)")
+    static = list(spec["static_columns"])
+    for col in static:
+        if col not in modelled:
+            raise SynthError(f"metadata: static column '{col}' is not a modelled column")
+    if label is not None and label not in static:
+        raise SynthError(f"--label: '{label}' must be a static column (constant within a patient)")
+    max_visits = spec.get("max_visits")
+    if max_visits is not None and (not isinstance(max_visits, int) or max_visits < 1):
+        raise SynthError(f"metadata: synth_sequence.max_visits must be a positive integer, got {max_visits!r}")
+    return SequenceLayout(key, index, [c for c in modelled if c in static],
+                          [c for c in modelled if c not in static], max_visits,
+                          "public" if max_visits is not None else "dp", meta.sdtype(index))
+
+
+def order_visits(frame: pd.DataFrame, keys: pd.Series, layout: SequenceLayout, source: str) -> pd.DataFrame:
+    """Coerced long frame → sorted by (patient, index) with a ``__patient`` column; checks statics.
+
+    ``frame`` is :func:`synth.validate.coerce_frame`'s output (ids dropped); ``keys`` the raw
+    sequence_key column.
+    """
+    if keys.isna().any():
+        raise SynthError(f"{source}: sequence_key '{layout.key}' is missing in {int(keys.isna().sum())} row(s)")
+    idx = frame[layout.index]
+    if idx.isna().any():
+        raise SynthError(f"{source}: sequence_index '{layout.index}' is missing in {int(idx.isna().sum())} "
+                         "row(s); every visit needs a time to be sorted")
+    df = frame.assign(__patient=pd.factorize(keys.astype(str))[0])
+    df = df.sort_values(["__patient", layout.index], kind="stable").reset_index(drop=True)
+    for col in layout.static:
+        varying = df.groupby("__patient")[col].nunique(dropna=False) > 1
+        if varying.any():
+            raise SynthError(f"{source}: static column '{col}' varies within {int(varying.sum())} patient(s); "
+                             "list it as temporal (remove it from synth_sequence.static_columns)")
+    return df
+
+
+def visit_counts(ordered: pd.DataFrame) -> np.ndarray:
+    """Visits per patient, in patient order (one value per patient)."""
+    return ordered.groupby("__patient", sort=True).size().to_numpy()
+
+
+def to_wide(ordered: pd.DataFrame, layout: SequenceLayout) -> pd.DataFrame:
+    """One row per patient: statics, visit count, first time, gaps and temporal values per slot.
+
+    Visits after ``max_visits`` are dropped; slots after a patient's last visit are NaN (the
+    encoder zeroes them).
+    """
+    m = layout.max_visits
+    slot = ordered.groupby("__patient", sort=True).cumcount().to_numpy()
+    kept = ordered[slot < m].assign(__slot=slot[slot < m])
+    first = kept[kept["__slot"] == 0].set_index("__patient")
+    out = {c: first[c] for c in layout.static}
+    out[VISITS] = kept.groupby("__patient").size().astype(str)
+    def grid(col: str) -> pd.DataFrame:  # patients × slots
+        return kept.pivot(index="__patient", columns="__slot", values=col).reindex(columns=range(m))
+
+    times = grid(layout.index)
+    gaps = times.diff(axis=1)
+    temporal = {c: grid(c) for c in layout.temporal}
+    for k in range(m):
+        out[slot_name(layout.index, 0) if k == 0 else gap_name(k)] = times[0] if k == 0 else gaps[k]
+        for c in layout.temporal:
+            out[slot_name(c, k)] = temporal[c][k]
+    return pd.DataFrame(out).reset_index(drop=True)

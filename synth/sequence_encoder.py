@@ -1,0 +1,165 @@
+"""Whole-patient encoding for visit sequences: the wide domain, padding masks, back to long format.
+
+:func:`prepare_sequences` turns long visit data into one encoded row per patient (see
+:mod:`synth.sequence`), with every domain from public metadata or a DP release in the ledger.
+:class:`SequenceEncoder` is a :class:`~synth.encode.TableEncoder` over the wide columns that
+zeroes padded visit slots, masks generated rows the same way (from the generated visit count)
+and decodes generated patients into sorted long-format visits.
+
+Privacy assumption: domains are estimated from one row per patient (static values, the first
+visit's temporal values, the visit count), so each DP release has sensitivity 1 per patient.
+Categories that appear only after a patient's first visit may not be discovered under DP: give
+``range_values`` for temporal categorical columns.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import torch
+
+from synth.domain import ColumnDomain, Domain, build_domain
+from synth.encode import CellBlock, TableEncoder, _numeric_series, category_series
+from synth.errors import SynthError
+from synth.metadata import Metadata
+from synth.privacy.ledger import Ledger
+from synth.sequence import (VISITS, SequenceLayout, gap_name, order_visits, sequence_layout, slot_name, to_wide,
+                            visit_counts)
+from synth.validate import coerce_frame
+
+__all__ = ["SequenceEncoder", "prepare_sequences"]
+
+_COUNT = "__visit_count"
+VISIT_CAP = 1000  # visits per patient beyond this count as this for the DP estimate of max_visits
+
+
+class SequenceEncoder(TableEncoder):
+    """TableEncoder over the wide columns, with visit-slot padding."""
+
+    def __init__(self, domain: Domain, layout: SequenceLayout):
+        super().__init__(domain)
+        self.layout = layout
+        m = layout.max_visits
+        slot_cols = {slot_name(c, k): k for k in range(m) for c in layout.temporal}
+        slot_cols.update({gap_name(k): k for k in range(1, m)})
+        self.slot_positions = [np.array([i for s in self.spans if slot_cols.get(s.column.split("#")[0]) == k
+                                         for i in range(s.start, s.start + s.width)], dtype=int)
+                               for k in range(m)]
+        (self.visits_span,) = [s for s in self.spans if s.column == VISITS]
+        self._slots = torch.zeros(m, self.width)  # row k: the positions of slot k (k ≥ 1)
+        for k in range(1, m):
+            self._slots[k, self.slot_positions[k]] = 1.0
+
+    def encode(self, wide: pd.DataFrame) -> np.ndarray:
+        x = super().encode(wide)
+        visits = wide[VISITS].astype(int).to_numpy()
+        for k in range(1, self.layout.max_visits):
+            x[np.ix_(visits <= k, self.slot_positions[k])] = 0.0
+        return x
+
+    def mask(self, fake: torch.Tensor) -> torch.Tensor:
+        """Zero the slots after each generated patient's visit count (differentiable)."""
+        s = self.visits_span
+        onehot = fake[:, s.start:s.start + s.width]  # column j ↔ j + 1 visits
+        present = torch.flip(torch.cumsum(torch.flip(onehot, [1]), 1), [1])  # slot k present iff visits > k
+        keep = 1.0 - self._slots.sum(dim=0) + present @ self._slots
+        return fake * keep
+
+    def patient_cell_blocks(self) -> list[CellBlock]:
+        """Blocks every patient fills (statics, visit count, first visit): one cell per patient each."""
+        padded = {i for k in range(1, self.layout.max_visits) for i in self.slot_positions[k]}
+        return [b for b in self.cell_blocks if b.start not in padded]
+
+    def to_long(self, wide: pd.DataFrame, label: ColumnDomain | None, labels: np.ndarray | None,
+                first_id: int, all_columns: list[str], pii: list[str]) -> pd.DataFrame:
+        """Decoded wide patients → long visits sorted by time, ids ``first_id``, ``first_id + 1`` …"""
+        lay = self.layout
+        m, p = lay.max_visits, len(wide)
+        visits = wide[VISITS].astype(int).to_numpy()
+        i_idx, k_idx = np.nonzero(np.arange(m)[None, :] < visits[:, None])  # patient-major order
+        order = k_idx * p + i_idx
+        t0 = self.domain_of(slot_name(lay.index, 0))
+        gaps = np.column_stack([wide[slot_name(lay.index, 0)].to_numpy(float)] +
+                               [wide[gap_name(k)].to_numpy(float) for k in range(1, m)])
+        times = np.clip(np.cumsum(gaps, axis=1), t0.lo, t0.hi)  # gaps ≥ 0: monotone visit times
+        out: dict[str, pd.Series] = {}
+        for name in all_columns:
+            if name == lay.key:
+                out[name] = pd.Series(first_id + i_idx, dtype=np.int64)
+            elif name == lay.index:
+                values = times.T.ravel()[order]
+                out[name] = _numeric_series(replace(t0, sdtype=lay.index_sdtype), values, np.zeros(len(values), bool))
+            elif label is not None and name == label.name:
+                out[name] = category_series(label, labels[i_idx])
+            elif name in lay.static:
+                out[name] = wide[name].iloc[i_idx].reset_index(drop=True)
+            elif name in lay.temporal:
+                stacked = pd.concat([wide[slot_name(name, k)] for k in range(m)], ignore_index=True)
+                out[name] = stacked.iloc[order].reset_index(drop=True)
+            elif name in pii:
+                out[name] = pd.Series([f"{name}_{first_id + i}" for i in i_idx], dtype=object)
+            else:  # another id column (e.g. a visit id): fresh "patient-visit" labels
+                out[name] = pd.Series([f"{first_id + i}-{k + 1}" for i, k in zip(i_idx, k_idx)], dtype=object)
+        return pd.DataFrame(out)
+
+    def domain_of(self, name: str) -> ColumnDomain:
+        return next(c for c in self.domain.columns if c.name == name)
+
+
+def _wide_domain(base: Domain, layout: SequenceLayout, meta: Metadata) -> Domain:
+    doms = {c.name: c for c in base.columns}
+    m = layout.max_visits
+    cols = [doms[c] for c in layout.static if c in doms]
+    cols.append(ColumnDomain(VISITS, "categorical", "categorical", False, layout.max_visits_source,
+                             categories=[str(v) for v in range(1, m + 1)], values=list(range(1, m + 1))))
+    index = doms[layout.index]
+    for k in range(m):
+        if k == 0:
+            cols.append(replace(index, name=slot_name(layout.index, 0), sdtype="numerical", nullable=False))
+        else:
+            cols.append(ColumnDomain(gap_name(k), "numerical", "numerical", False, index.source, lo=0.0,
+                                     hi=index.hi - index.lo, integer=index.integer))
+        cols.extend(replace(doms[c], name=slot_name(c, k)) for c in layout.temporal)
+    return Domain(cols, list(meta.columns), base.label, base.label_proportions, base.pii_columns,
+                  base.released_counts)
+
+
+def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledger: Ledger,
+                      rng: np.random.Generator, source: str):
+    """Long visits → (wide Domain, SequenceEncoder, wide frame). Releases go to ``ledger``.
+
+    Privacy assumption: only :func:`build_domain` reads the data, on one row per patient.
+    """
+    layout = sequence_layout(meta, label)
+    keys = df[layout.key] if layout.key in df else None
+    frame = coerce_frame(df, meta, source)
+    ordered = order_visits(frame, keys, layout, source)
+    counts = visit_counts(ordered)
+    first = ordered[ordered.groupby("__patient").cumcount() == 0].reset_index(drop=True)
+    pframe = first[layout.static + layout.temporal + [layout.index]].copy()
+    pmeta = copy.deepcopy(meta)
+    pmeta.columns = {c: meta.columns[c] for c in pframe.columns}
+    if layout.max_visits is None:
+        pframe[_COUNT] = np.minimum(counts, VISIT_CAP).astype(float)
+        pmeta.columns[_COUNT] = {"sdtype": "numerical", "computer_representation": "Int64"}
+
+    def truncated(domains: dict[str, ColumnDomain]) -> float:
+        m = layout.max_visits if layout.max_visits is not None else max(1, int(domains[_COUNT].hi))
+        return float((counts > m).sum())
+
+    base = build_domain(pframe, pmeta, label, ledger, rng, extra_counts={"patients_over_max_visits": truncated})
+    if layout.max_visits is None:
+        count_dom = next(c for c in base.columns if c.name == _COUNT)
+        layout.max_visits = max(1, int(count_dom.hi))
+        base.columns = [c for c in base.columns if c.name != _COUNT]
+    if len(counts) < 2:
+        raise SynthError(f"{source} has {len(counts)} patient(s); at least 2 are needed")
+    ledger.privacy_unit = "one patient (all of their visits)"
+    domain = _wide_domain(base, layout, meta)
+    wide = to_wide(ordered, layout)
+    if label is not None:
+        wide[label] = first[label].to_numpy()
+    return domain, SequenceEncoder(domain, layout), wide
