@@ -86,6 +86,10 @@ class TableEncoder:
                 pos += width
         self.width = pos
 
+    def noise_groups(self) -> list[int]:
+        """Which spans share Gumbel noise: none in a table (one group per span)."""
+        return list(range(len(self.spans)))
+
     # ------------------------------------------------------------------ rows
     def encode(self, data: pd.DataFrame) -> np.ndarray:
         """Coerced frame (see :func:`synth.validate.coerce_frame`) → float32 array (n, width)."""

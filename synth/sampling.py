@@ -26,13 +26,16 @@ def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | Non
     with torch.no_grad():
         raw = gen.logits(z, labels)
         out = torch.empty_like(raw)
-        for span in encoder.spans:
+        noise: dict[int, torch.Tensor] = {}
+        for span, group in zip(encoder.spans, gen.noise_groups):
             block = raw[:, span.start:span.start + span.width]
             if span.activation == "tanh":
                 out[:, span.start:span.start + span.width] = torch.tanh(block)
-            else:
-                u = torch.rand(block.shape, generator=rng).clamp_(1e-12, 1 - 1e-12)
-                out[:, span.start:span.start + span.width] = block - torch.log(-torch.log(u))
+            else:  # Gumbel-max, noise shared within a group as in training
+                if group not in noise:
+                    u = torch.rand(block.shape, generator=rng).clamp_(1e-12, 1 - 1e-12)
+                    noise[group] = -torch.log(-torch.log(u))
+                out[:, span.start:span.start + span.width] = block + noise[group]
     return out.numpy()
 
 

@@ -53,6 +53,22 @@ class SequenceEncoder(TableEncoder):
         for k in range(1, m):
             self._slots[k, self.slot_positions[k]] = 1.0
 
+    def noise_groups(self) -> list[int]:
+        """Spans of one temporal column (or the gaps) share Gumbel noise across visit slots."""
+        base = {slot_name(c, k): c for k in range(self.layout.max_visits) for c in self.layout.temporal}
+        base.update({gap_name(k): "__gap" for k in range(1, self.layout.max_visits)})
+        base[slot_name(self.layout.index, 0)] = "__gap"
+        keys: dict[str, int] = {}
+        groups = []
+        for i, s in enumerate(self.spans):
+            col, suffix = s.column, ""
+            for tail in ("#bin", "#missing"):
+                if col.endswith(tail):
+                    col, suffix = col[: -len(tail)], tail
+            key = f"{base[col]}{suffix}" if col in base else f"span{i}"
+            groups.append(keys.setdefault(key, len(keys)))
+        return groups
+
     def encode(self, wide: pd.DataFrame) -> np.ndarray:
         x = super().encode(wide)
         visits = wide[VISITS].astype(int).to_numpy()

@@ -101,7 +101,8 @@ class Synthesizer:
             tables = release_marginals(x, y, n_classes, label_tables(blocks), ledger, rng, share)
             marginals = MarginalLoss(tables, domain.label_proportions)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
-                             self.config, progress, marginals, getattr(encoder, "mask", None))
+                             self.config, progress, marginals, getattr(encoder, "mask", None),
+                             encoder.noise_groups())
         self._fitted = {"meta": meta, "domain": domain, "encoder": encoder, "generator": result.generator,
                         "ledger": ledger, "summary": result.summary}
         return self
@@ -210,7 +211,7 @@ class Synthesizer:
         encoder = (SequenceEncoder(domain, SequenceLayout.from_dict(doc["sequence"])) if doc.get("sequence")
                    else TableEncoder(domain))
         gen = Generator(encoder.spans, encoder.width, len(domain.label.categories) if domain.label else 0,
-                        doc["generator"]["noise_dim"], doc["generator"]["hidden"])
+                        doc["generator"]["noise_dim"], doc["generator"]["hidden"], encoder.noise_groups())
         try:
             gen.load_state_dict(tensors)
         except RuntimeError as exc:

@@ -114,6 +114,7 @@ def train_acgan(
     progress: Progress | None = None,
     marginals: MarginalLoss | None = None,
     mask: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    noise_groups: list[int] | None = None,
 ) -> TrainResult:
     """Train the AC-GAN; append the DP-SGD run to ``ledger``; return the generator.
 
@@ -144,7 +145,7 @@ def train_acgan(
     sigma = 0.0 if exact else calibrate_sigma(
         ledger.target_epsilon, ledger.accountant_delta, q, steps, prior=ledger.history())
 
-    gen = Generator(spans, width, n_classes, config.noise_dim, config.g_hidden)
+    gen = Generator(spans, width, n_classes, config.noise_dim, config.g_hidden, noise_groups)
     disc = Discriminator(width, n_classes, config.d_hidden, config.d_dropout)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.9))

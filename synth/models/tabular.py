@@ -19,9 +19,13 @@ __all__ = ["Generator", "Discriminator"]
 class Generator(nn.Module):
     """Noise (+ class embedding) → encoded row: tanh for numbers, softmax blocks for categories."""
 
-    def __init__(self, spans: list[Span], width: int, n_classes: int, noise_dim: int = 64, hidden: int = 256):
+    def __init__(self, spans: list[Span], width: int, n_classes: int, noise_dim: int = 64, hidden: int = 256,
+                 noise_groups: list[int] | None = None):
         super().__init__()
         self.spans = spans
+        # Softmax spans in one group share their Gumbel noise (one column across visit slots),
+        # so a patient's draws agree where the logits agree: visits stay correlated.
+        self.noise_groups = list(range(len(spans))) if noise_groups is None else list(noise_groups)
         self.noise_dim = noise_dim
         self.n_classes = n_classes
         emb = 16 if n_classes else 0
@@ -42,13 +46,20 @@ class Generator(nn.Module):
 
     def draw(self, raw: torch.Tensor, tau: float = 0.2, hard: bool = True) -> torch.Tensor:
         """Logits → encoded rows (tanh blocks; Gumbel-softmax draws for softmax blocks)."""
-        parts = []
-        for span in self.spans:
+        parts, noise = [], {}
+        for span, group in zip(self.spans, self.noise_groups):
             block = raw[:, span.start:span.start + span.width]
             if span.activation == "tanh":
                 parts.append(torch.tanh(block))
-            else:
-                parts.append(F.gumbel_softmax(block, tau=tau, hard=hard))
+                continue
+            if group not in noise:
+                u = torch.rand_like(block).clamp_(1e-12, 1 - 1e-12)
+                noise[group] = -torch.log(-torch.log(u))
+            soft = F.softmax((block + noise[group]) / tau, dim=1)
+            if hard:  # straight-through: one-hot forward, soft gradient
+                onehot = F.one_hot(soft.argmax(dim=1), span.width).to(soft.dtype)
+                soft = onehot - soft.detach() + soft
+            parts.append(soft)
         return torch.cat(parts, dim=1)
 
 

@@ -1,0 +1,143 @@
+"""Evaluation of long-format visit data: per-patient features and temporal fidelity.
+
+Works on any pair of long-format frames with the same metadata (``sequence_key`` and
+``sequence_index``): synthetic data from other tools included. Nothing here is private output:
+run it where the real data may be read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sdmetrics.single_column import KSComplement, TVComplement
+
+from synth.metadata import Metadata
+
+__all__ = ["patient_features", "patient_metadata", "visit_count_distance", "per_visit_quality",
+           "lag1_autocorrelation", "temporal_columns"]
+
+
+def _static_temporal(meta: Metadata, df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    spec = meta.extra.get("synth_sequence") or {}
+    modelled = [c for c in meta.columns if meta.sdtype(c) not in ("id", "pii") and c != meta.sequence_index]
+    if "static_columns" in spec:
+        static = [c for c in modelled if c in spec["static_columns"]]
+    else:  # any other tool's metadata: a column constant within every patient is static
+        grouped = df.groupby(meta.sequence_key)
+        static = [c for c in modelled if (grouped[c].nunique(dropna=False) <= 1).all()]
+    return static, [c for c in modelled if c not in static]
+
+
+def temporal_columns(meta: Metadata, df: pd.DataFrame) -> list[str]:
+    return _static_temporal(meta, df)[1]
+
+
+def _sorted(df: pd.DataFrame, meta: Metadata) -> pd.DataFrame:
+    index = df[meta.sequence_index]
+    if meta.sdtype(meta.sequence_index) == "datetime":
+        index = pd.to_datetime(index, format=meta.columns[meta.sequence_index].get("datetime_format"))
+        index = index.astype("int64") / 86400e9  # days
+    return df.assign(__t=pd.to_numeric(index, errors="coerce")).sort_values(
+        [meta.sequence_key, "__t"], kind="stable")
+
+
+def patient_features(df: pd.DataFrame, metadata: Metadata | dict | str) -> pd.DataFrame:
+    """One row per patient: static columns, visit count, and first/last/mean/slope per numeric
+    temporal column (slope per day of the sequence index; NaN with fewer than two values);
+    first/last value per categorical temporal column."""
+    meta = Metadata.load(metadata)
+    static, temporal = _static_temporal(meta, df)
+    d = _sorted(df, meta)
+    g = d.groupby(meta.sequence_key, sort=True)
+    out = g[static].first() if static else pd.DataFrame(index=g.size().index)
+    out["n_visits"] = g.size()
+    for c in temporal:
+        if meta.sdtype(c) == "numerical":
+            x = pd.to_numeric(d[c], errors="coerce")
+            gx = x.groupby(d[meta.sequence_key], sort=True)
+            out[f"{c}_first"], out[f"{c}_last"], out[f"{c}_mean"] = gx.first(), gx.last(), gx.mean()
+            out[f"{c}_slope"] = _slopes(d[meta.sequence_key], d["__t"], x)
+        else:
+            gc = d[c].astype(object).groupby(d[meta.sequence_key], sort=True)
+            out[f"{c}_first"], out[f"{c}_last"] = gc.first(), gc.last()
+    return out.reset_index(drop=True)
+
+
+def _slopes(keys: pd.Series, t: pd.Series, x: pd.Series) -> pd.Series:
+    ok = x.notna() & t.notna()
+    frame = pd.DataFrame({"k": keys[ok], "t": t[ok], "x": x[ok]})
+    frame["tc"] = frame["t"] - frame.groupby("k")["t"].transform("mean")
+    frame["xc"] = frame["x"] - frame.groupby("k")["x"].transform("mean")
+    sums = frame.assign(num=frame["tc"] * frame["xc"], den=frame["tc"] ** 2).groupby("k")[["num", "den"]].sum()
+    slope = sums["num"] / sums["den"].where(sums["den"] > 0)
+    return slope.reindex(keys.drop_duplicates().sort_values().to_numpy())
+
+
+def patient_metadata(df_features: pd.DataFrame, metadata: Metadata | dict | str) -> Metadata:
+    """Metadata for :func:`patient_features`' columns (numerical or categorical)."""
+    meta = Metadata.load(metadata)
+    cols = {}
+    for c in df_features.columns:
+        base = c.rsplit("_", 1)[0] if c not in meta.columns else c
+        sdtype = meta.sdtype(base) if base in meta.columns and c != "n_visits" else "numerical"
+        if c.endswith(("_mean", "_slope")) or c == "n_visits":
+            sdtype = "numerical"
+        cols[c] = {"sdtype": "categorical" if sdtype in ("categorical", "boolean") else "numerical"}
+    return Metadata(columns=cols, table_name="patients")
+
+
+def visit_count_distance(real: pd.DataFrame, synthetic: pd.DataFrame, key: str) -> float:
+    """Total variation distance between the visits-per-patient distributions (0 = identical)."""
+    a = real.groupby(key).size().value_counts(normalize=True)
+    b = synthetic.groupby(key).size().value_counts(normalize=True)
+    both = a.index.union(b.index)
+    return float(0.5 * (a.reindex(both, fill_value=0) - b.reindex(both, fill_value=0)).abs().sum())
+
+
+def per_visit_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | dict | str,
+                      min_patients: int = 10) -> dict[str, float]:
+    """Column-shape score (KS/TV complement) of each temporal column at each visit number,
+    averaged over visit numbers held by at least ``min_patients`` real patients (weighted by
+    them). Missing values are a category of their own ("missing" rate compared too)."""
+    meta = Metadata.load(metadata)
+    temporal = temporal_columns(meta, real)
+    r, s = (_sorted(d, meta) for d in (real, synthetic))
+    r["__k"], s["__k"] = r.groupby(meta.sequence_key).cumcount(), s.groupby(meta.sequence_key).cumcount()
+    scores, weights, by_visit = [], [], {}
+    for k, rk in r.groupby("__k"):
+        sk = s[s["__k"] == k]
+        if len(rk) < min_patients or len(sk) == 0:
+            continue
+        col_scores = [_shape(rk[c], sk[c], meta.sdtype(c)) for c in temporal]
+        by_visit[int(k) + 1] = float(np.mean(col_scores))
+        scores.append(by_visit[int(k) + 1])
+        weights.append(len(rk))
+    return {"per_visit_quality": float(np.average(scores, weights=weights)) if scores else float("nan"),
+            "by_visit": by_visit}
+
+
+def _shape(real: pd.Series, syn: pd.Series, sdtype: str) -> float:
+    miss = 1 - abs(real.isna().mean() - syn.isna().mean())
+    r, s = real.dropna(), syn.dropna()
+    if len(r) == 0 or len(s) == 0:
+        return float(miss)
+    if sdtype == "numerical":
+        shape = KSComplement.compute(pd.to_numeric(r), pd.to_numeric(s))
+    else:
+        shape = TVComplement.compute(r.astype(str), s.astype(str))
+    return float((shape + miss) / 2)
+
+
+def lag1_autocorrelation(df: pd.DataFrame, metadata: Metadata | dict | str) -> dict[str, float]:
+    """Pearson correlation between consecutive visits' values of each numeric temporal column."""
+    meta = Metadata.load(metadata)
+    d = _sorted(df, meta)
+    out = {}
+    for c in temporal_columns(meta, df):
+        if meta.sdtype(c) != "numerical":
+            continue
+        x = pd.to_numeric(d[c], errors="coerce")
+        nxt = x.groupby(d[meta.sequence_key]).shift(-1)
+        ok = x.notna() & nxt.notna()
+        out[c] = float(np.corrcoef(x[ok], nxt[ok])[0, 1]) if ok.sum() > 2 else float("nan")
+    return out
