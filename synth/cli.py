@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synth.errors import SynthError
 from synth.metadata import Metadata
-from synth.cli_show import show_info, show_privacy
+from synth.cli_show import show_info, show_privacy, show_summary
 from synth.synthesizer import Synthesizer
 from synth.validate import read_csv
 
@@ -145,6 +145,48 @@ def demo(
         _fail(exc)
     err.print(f"wrote {rows} synthetic patients to {csv} (privacy statement: {csv}.privacy.json)")
     out.print(read_csv(str(csv)).head(5).to_string())
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    real: Path = typer.Option(..., "--real", help="Real CSV the synthetic data was trained on."),
+    synthetic: Path = typer.Option(..., "--synthetic", help="Synthetic CSV (from synth or any other tool)."),
+    metadata: Path = typer.Option(..., "--metadata", "-m", help="Metadata JSON (SDV format)."),
+    output: Path = typer.Option(..., "--output", "-o", help="HTML report to write (self-contained)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Categorical column to predict (TSTR vs TRTR)."),
+    holdout: Optional[Path] = typer.Option(None, "--holdout", help="Real patients the generator never saw."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every number as JSON."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Compare a synthetic CSV with the real one: fidelity, utility, sequences, privacy risk."""
+    from synth.eval import evaluate
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err)
+    task = None
+
+    def progress(step: str, i: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(step, total=total)
+        bar.update(task, completed=i - 1, description=step)
+
+    try:
+        sidecar = Path(f"{synthetic}.privacy.json")
+        privacy = json.loads(sidecar.read_text()) if sidecar.is_file() else None
+        frames = [read_csv(str(p)) if p is not None else None for p in (real, synthetic, holdout)]
+        try:
+            report = evaluate(frames[0], frames[1], metadata, target=target, holdout=frames[2], seed=seed,
+                              privacy=privacy, progress=progress)
+        finally:
+            bar.stop()
+        report.to_html(output)
+        if json_out is not None:
+            report.to_json(json_out)
+    except SynthError as exc:
+        _fail(exc)
+    show_summary(out, report.summary(), report.results.get("warnings", []))
+    err.print(f"wrote {output}" + (f" and {json_out}" if json_out else ""), highlight=False)
 
 
 @meta_app.command("infer")

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["show_privacy", "show_info"]
+__all__ = ["show_privacy", "show_info", "show_summary"]
 
 
 def _num(x: Any) -> str:
@@ -39,7 +39,27 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
         props = ", ".join(f"{v}: {p:.3f}" for v, p in zip(info["label_values"], info["label_proportions"]))
         schema.add_row(info["label"], "label", "", props)
     console.print(schema)
+    seq = info.get("sequence")
+    if seq:
+        over = seq.get("patients_over_max_visits_dp")
+        console.print(f"visit sequences: key '{seq['key']}', index '{seq['index']}', max_visits {seq['max_visits']} "
+                      f"({seq['max_visits_source']}); static {', '.join(seq['static'])}; patients with more visits "
+                      f"(truncated to the first {seq['max_visits']}): about {over:.0f} (DP count)"
+                      if over is not None else "", highlight=False)
     show_privacy(console, info["ledger"])
     train = info["train"]
     console.print(f"training: {train['steps']} discriminator steps, σ = {train['noise_multiplier']:.4g}, "
                   f"q = {train['sample_rate']:.4g}, {train['seconds']} s; options {train['config']}", highlight=False)
+
+
+def show_summary(console: Console, summary, warnings: list[str]) -> None:
+    table = Table("section", "metric", "value", "good", title="evaluation")
+    for r in summary.itertuples():
+        table.add_row(r.section, r.metric, _fmt(r.value), r.good)
+    console.print(table)
+    for w in warnings:
+        console.print(f"[bold yellow]warning:[/] {w}", highlight=False)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if v != 0 and abs(v) < 0.01 else f"{v:.3f}"

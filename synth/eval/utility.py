@@ -1,66 +1,95 @@
-"""Downstream utility: train on synthetic vs on real, test both on real held-out patients."""
+"""Downstream utility: train on synthetic (TSTR) vs on real (TRTR), both tested on real holdout."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
+from scipy.stats import spearmanr
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from synth.eval.features import feature_columns, model_frame, preprocessor
 from synth.metadata import Metadata
 
-__all__ = ["MODELS", "tstr_auroc"]
+__all__ = ["MODELS", "tstr_auroc", "downstream"]
 
 MODELS = {
     "logistic_regression": lambda seed: LogisticRegression(max_iter=2000),
     "random_forest": lambda seed: RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1),
     "gradient_boosting": lambda seed: HistGradientBoostingClassifier(random_state=seed),
+    "mlp": lambda seed: MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=300, early_stopping=True,
+                                      random_state=seed),
 }
+BENCH_MODELS = ("logistic_regression", "random_forest", "gradient_boosting")
 
 
-def _features(meta: Metadata, target: str) -> tuple[list[str], list[str]]:
-    num = [c for c, s in meta.columns.items() if s["sdtype"] in ("numerical",) and c != target]
-    cat = [c for c, s in meta.columns.items() if s["sdtype"] in ("categorical", "boolean") and c != target]
-    return num, cat
-
-
-def _pipeline(meta: Metadata, target: str, model):
-    num, cat = _features(meta, target)
-    prep = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
-        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                              OneHotEncoder(handle_unknown="ignore")), cat),
-    ])
-    return make_pipeline(prep, model)
-
-
-def _auroc(train: pd.DataFrame, test: pd.DataFrame, meta: Metadata, target: str, name: str, seed: int) -> float:
+def _fit_score(train, test, meta, target, name, seed) -> dict[str, float]:
     y_train = train[target].astype(str)
-    if y_train.nunique() < 2:
-        return 0.5  # a model that saw one class cannot rank
-    pipe = _pipeline(meta, target, MODELS[name](seed))
-    num, cat = _features(meta, target)
-    x_train = train[num + cat].copy()
-    x_train[cat] = x_train[cat].astype(str)
-    x_test = test[num + cat].copy()
-    x_test[cat] = x_test[cat].astype(str)
-    pipe.fit(x_train, y_train)
-    proba = pipe.predict_proba(x_test)
     y_test = test[target].astype(str).to_numpy()
+    if y_train.nunique() < 2:  # a model that saw one class cannot rank
+        return {"auroc": 0.5, "accuracy": float(np.mean(y_test == y_train.iloc[0])), "importance": None}
+    pipe = make_pipeline(preprocessor(meta, (target,)), MODELS[name](seed))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*(converge|Stochastic Optimizer).*")
+        pipe.fit(model_frame(train, meta, (target,)), y_train)
+        x_test = model_frame(test, meta, (target,))
+        proba = pipe.predict_proba(x_test)
     classes = list(pipe.classes_)
-    if len(np.unique(y_test)) == 2 and len(classes) == 2:
-        return float(roc_auc_score(y_test, proba[:, 1], labels=classes))
-    return float(roc_auc_score(y_test, proba, multi_class="ovr", labels=classes))
+    if len(np.unique(y_test)) < 2:
+        auroc = float("nan")
+    elif len(classes) == 2:
+        auroc = float(roc_auc_score(y_test, proba[:, 1], labels=classes)) if set(y_test) <= set(classes) else 0.5
+    else:
+        auroc = float(roc_auc_score(y_test, proba, multi_class="ovr", labels=classes))
+    acc = float(accuracy_score(y_test, np.asarray(classes)[proba.argmax(axis=1)]))
+    importance = None
+    if name == "random_forest":
+        names = pipe[0].get_feature_names_out()
+        num, cat = feature_columns(meta, (target,))
+        raw = pipe[-1].feature_importances_
+        importance = {c: float(sum(v for f, v in zip(names, raw) if f == f"num__{c}" or f.startswith(f"cat__{c}_")))
+                      for c in num + cat}
+    return {"auroc": auroc, "accuracy": acc, "importance": importance}
+
+
+def downstream(real_train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
+               metadata: Metadata | dict | str, target: str, seed: int = 0,
+               models: tuple[str, ...] = tuple(MODELS)) -> dict:
+    """Per model: AUROC (one-vs-rest when multi-class) and accuracy of TSTR and TRTR, their ratio;
+    and the Spearman agreement of random-forest feature-importance ranks (synthetic vs real)."""
+    meta = Metadata.load(metadata)
+    out: dict = {"models": {}}
+    importances = {}
+    for name in models:
+        s = _fit_score(synthetic, holdout, meta, target, name, seed)
+        r = _fit_score(real_train, holdout, meta, target, name, seed)
+        out["models"][name] = {"tstr_auroc": s["auroc"], "trtr_auroc": r["auroc"],
+                               "ratio": s["auroc"] / r["auroc"] if r["auroc"] else float("nan"),
+                               "tstr_accuracy": s["accuracy"], "trtr_accuracy": r["accuracy"]}
+        if s["importance"] is not None and r["importance"] is not None:
+            importances = {"synthetic": s["importance"], "real": r["importance"]}
+    ms = out["models"].values()
+    out["tstr_auroc"] = float(np.nanmean([m["tstr_auroc"] for m in ms]))
+    out["trtr_auroc"] = float(np.nanmean([m["trtr_auroc"] for m in ms]))
+    out["ratio"] = out["tstr_auroc"] / out["trtr_auroc"]
+    if importances and len(importances["real"]) > 2:
+        cols = list(importances["real"])
+        rho = spearmanr([importances["real"][c] for c in cols], [importances["synthetic"][c] for c in cols])
+        out["importance_rank_agreement"] = float(rho.statistic)
+        out["importances"] = importances
+    else:
+        out["importance_rank_agreement"] = float("nan")
+    return out
 
 
 def tstr_auroc(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.DataFrame,
                metadata: Metadata | dict | str, target: str, seed: int = 0) -> dict[str, dict[str, float]]:
-    """AUROC on ``real_test`` of each model trained on synthetic (TSTR) and on real (TRTR)."""
-    meta = Metadata.load(metadata)
-    return {name: {"tstr": _auroc(synthetic, real_test, meta, target, name, seed),
-                   "trtr": _auroc(real_train, real_test, meta, target, name, seed)} for name in MODELS}
+    """AUROC on ``real_test`` of LR, RF and GB trained on synthetic (TSTR) and on real (TRTR)."""
+    res = downstream(real_train, synthetic, real_test, metadata, target, seed, BENCH_MODELS)
+    return {k: {"tstr": v["tstr_auroc"], "trtr": v["trtr_auroc"]} for k, v in res["models"].items()}

@@ -1,0 +1,48 @@
+"""Model-ready views of a table for evaluation: numeric and categorical feature columns.
+
+Datetimes become days since 1970; id and pii columns are dropped. Used by detection, TSTR and
+the privacy-risk distances, so every figure sees the same features.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from synth.metadata import Metadata
+
+__all__ = ["feature_columns", "model_frame", "preprocessor"]
+
+
+def feature_columns(meta: Metadata, exclude: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) columns that models may use."""
+    num = [c for c, s in meta.columns.items() if s["sdtype"] in ("numerical", "datetime") and c not in exclude]
+    cat = [c for c, s in meta.columns.items() if s["sdtype"] in ("categorical", "boolean") and c not in exclude]
+    return num, cat
+
+
+def model_frame(df: pd.DataFrame, meta: Metadata, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Numeric columns as floats (datetimes in days), categorical ones as strings ("nan" = missing)."""
+    num, cat = feature_columns(meta, exclude)
+    out = {}
+    for c in num:
+        if meta.sdtype(c) == "datetime":
+            t = pd.to_datetime(df[c], format=meta.columns[c].get("datetime_format"), errors="coerce")
+            out[c] = t.astype("int64").where(t.notna()) / 86400e9
+        else:
+            out[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    for c in cat:
+        out[c] = df[c].astype(str)
+    return pd.DataFrame(out, index=df.index)
+
+
+def preprocessor(meta: Metadata, exclude: tuple[str, ...] = ()) -> ColumnTransformer:
+    """Median-impute and scale numbers; one-hot categories (unknown ones ignored)."""
+    num, cat = feature_columns(meta, exclude)
+    return ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), num),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), cat),
+    ])
