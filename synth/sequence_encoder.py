@@ -166,7 +166,14 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
         m = layout.max_visits if layout.max_visits is not None else max(1, int(domains[_COUNT].hi))
         return float((counts > m).sum())
 
-    base = build_domain(pframe, pmeta, label, ledger, rng, extra_counts={"patients_over_max_visits": truncated})
+    try:
+        base = build_domain(pframe, pmeta, label, ledger, rng,
+                            extra_counts={"patients_over_max_visits": truncated})
+    except SynthError as exc:
+        if f"'{_COUNT}'" not in str(exc):
+            raise
+        raise SynthError(f"{source}: too few patients ({len(counts)}) to estimate max_visits under DP; give "
+                         "\"synth_sequence\": {\"max_visits\": M} in the metadata") from exc
     if layout.max_visits is None:
         count_dom = next(c for c in base.columns if c.name == _COUNT)
         layout.max_visits = max(1, int(count_dom.hi))

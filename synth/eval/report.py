@@ -93,6 +93,9 @@ class EvaluationReport:
             parts.append(f'<h2 id="{key}">{title}</h2>')
             if section in ("privacy_risk", "formal_privacy", "setup") and self.results.get(section):
                 parts.append(self._kv(self.results[section]))
+            elif section == "formal_privacy":
+                parts.append("<p>No <code>.privacy.json</code> sidecar was found next to the synthetic CSV: "
+                             "no formal guarantee is known for it.</p>")
             if key in self.figures:
                 parts.append(self.figures[key].to_html(full_html=False, include_plotlyjs=first))
                 first = False

@@ -75,8 +75,8 @@ def downstream(real_train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
         if s["importance"] is not None and r["importance"] is not None:
             importances = {"synthetic": s["importance"], "real": r["importance"]}
     ms = out["models"].values()
-    out["tstr_auroc"] = float(np.nanmean([m["tstr_auroc"] for m in ms]))
-    out["trtr_auroc"] = float(np.nanmean([m["trtr_auroc"] for m in ms]))
+    out["tstr_auroc"] = _nanmean([m["tstr_auroc"] for m in ms])
+    out["trtr_auroc"] = _nanmean([m["trtr_auroc"] for m in ms])
     out["ratio"] = out["tstr_auroc"] / out["trtr_auroc"]
     if importances and len(importances["real"]) > 2:
         cols = list(importances["real"])
@@ -86,6 +86,11 @@ def downstream(real_train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
     else:
         out["importance_rank_agreement"] = float("nan")
     return out
+
+
+def _nanmean(values: list[float]) -> float:
+    ok = [v for v in values if not np.isnan(v)]
+    return float(np.mean(ok)) if ok else float("nan")
 
 
 def tstr_auroc(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.DataFrame,

@@ -1,0 +1,151 @@
+"""Visit sequences: long ↔ wide round trip, whole-patient privacy unit, output invariants, errors."""
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from synth import Synthesizer, SynthError
+from synth.metadata import Metadata
+from synth.privacy.ledger import Ledger
+from synth.sequence_encoder import prepare_sequences
+
+FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8)
+
+
+def make_visits(n=40, seed=0, max_len=5):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for pid in range(100, 100 + n):
+        k = int(rng.integers(1, max_len + 1))
+        arm, age = rng.choice(["a", "b"]), int(rng.integers(30, 70))
+        days = np.sort(rng.choice(np.arange(0, 400), size=k, replace=False))
+        for d in days:
+            lab = round(float(rng.normal(5, 1)), 3) if rng.random() > 0.3 else np.nan
+            rows.append({"pid": pid, "arm": arm, "age": age, "day": int(d), "lab": lab,
+                         "stage": rng.choice(["1", "2", None])})
+    return pd.DataFrame(rows)
+
+
+SEQ_META = {"METADATA_SPEC_VERSION": "V1", "tables": {"visits": {
+    "sequence_key": "pid", "sequence_index": "day", "columns": {
+        "pid": {"sdtype": "id"},
+        "arm": {"sdtype": "categorical", "range_values": ["a", "b"], "range_is_nullable": False},
+        "age": {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 18, "range_max": 90,
+                "range_is_nullable": False},
+        "day": {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 0, "range_max": 500},
+        "lab": {"sdtype": "numerical", "range_min": 0, "range_max": 10, "range_is_nullable": True},
+        "stage": {"sdtype": "categorical", "range_values": ["1", "2"], "range_is_nullable": True}}}},
+    "synth_sequence": {"static_columns": ["arm", "age"], "max_visits": 5}}
+
+
+def _meta(**seq):
+    m = copy.deepcopy(SEQ_META)
+    m["synth_sequence"].update(seq)
+    return m
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_visits(), SEQ_META)
+
+
+def test_long_to_padded_and_back_round_trips_variable_lengths_and_nan():
+    df = make_visits(n=30)
+    ledger = Ledger(math.inf, 1e-5, 30)
+    domain, enc, wide = prepare_sequences(df, Metadata.load(SEQ_META), "arm", ledger, np.random.default_rng(0), "t")
+    x = enc.encode(wide)
+    assert x.shape[0] == 30  # one row per patient
+    visits = wide["__visits"].astype(int).to_numpy()
+    for k in range(1, 5):  # padded slots are exactly zero
+        assert not x[np.ix_(visits <= k, enc.slot_positions[k])].any()
+    labels = wide["arm"].map({"a": 0, "b": 1}).to_numpy()
+    back = enc.to_long(enc.decode(x), domain.label, labels, 1, domain.all_columns, [])
+    real = df.sort_values(["pid", "day"], kind="stable").reset_index(drop=True)
+    assert len(back) == len(real)
+    np.testing.assert_array_equal(back["day"].to_numpy(), real["day"].to_numpy())
+    np.testing.assert_allclose(back["lab"].to_numpy(float), real["lab"].to_numpy(float), atol=1e-5)
+    assert back["stage"].isna().tolist() == real["stage"].isna().tolist()
+    assert back["arm"].tolist() == real["arm"].tolist() and back["age"].tolist() == real["age"].tolist()
+
+
+def test_mask_zeroes_generated_padding_after_the_visit_count():
+    ledger = Ledger(math.inf, 1e-5, 30)
+    _, enc, wide = prepare_sequences(make_visits(n=30), Metadata.load(SEQ_META), "arm", ledger,
+                                     np.random.default_rng(0), "t")
+    fake = torch.ones(2, enc.width)
+    s = enc.visits_span
+    fake[:, s.start:s.start + s.width] = 0
+    fake[0, s.start + 1] = 1  # 2 visits
+    fake[1, s.start + 4] = 1  # 5 visits
+    out = enc.mask(fake)
+    assert out[0, enc.slot_positions[2]].abs().sum() == 0 and out[0, enc.slot_positions[1]].min() == 1
+    assert out[1, enc.slot_positions[4]].min() == 1
+
+
+def test_privacy_unit_is_a_patient_and_poisson_draws_patients(fitted):
+    led = fitted.ledger
+    assert led.n_patients == 40 and led.privacy_unit == "one patient (all of their visits)"
+    sgd = led.mechanisms[-1]
+    assert sgd.name == "dp_sgd:discriminator"
+    assert sgd.sample_rate == pytest.approx(1 / math.ceil(40 / 8))  # batches over 40 patients, not visits
+    assert 0.99 <= led.epsilon() <= 1.0
+
+
+def test_sampled_visits_keep_the_invariants(fitted):
+    df = fitted.sample(50, seed=3)
+    real = make_visits()
+    assert list(df.columns) == list(real.columns)
+    assert df["pid"].nunique() == 50 and set(df["pid"]) == set(range(1, 51))  # fresh ids
+    per = df.groupby("pid")
+    assert (per["arm"].nunique() == 1).all() and (per["age"].nunique() == 1).all()  # statics constant
+    assert per["day"].apply(lambda s: s.is_monotonic_increasing).all()  # visits sorted
+    assert per.size().between(1, 5).all()
+    assert df["day"].between(0, 500).all() and df["lab"].dropna().between(0, 10).all()
+    assert df["day"].dtype == np.int64 and df["age"].dtype == np.int64
+
+
+def test_visits_beyond_max_visits_are_dropped_and_counted():
+    df = make_visits(n=40, max_len=6)
+    over = int((df.groupby("pid").size() > 3).sum())
+    s = Synthesizer(epsilon=math.inf, label="arm", **FAST).fit(df, _meta(max_visits=3))
+    assert s.info()["sequence"]["patients_over_max_visits_dp"] == over  # exact at ε = ∞
+    assert s.sample(30).groupby("pid").size().max() <= 3
+    dp = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, _meta(max_visits=3))
+    assert "count:patients_over_max_visits" in [m.name for m in dp.ledger.mechanisms]
+
+
+def test_max_visits_estimated_under_dp_when_not_public():
+    m = copy.deepcopy(SEQ_META)
+    del m["synth_sequence"]["max_visits"]
+    with pytest.raises(SynthError, match="too few patients .* max_visits"):
+        Synthesizer(epsilon=1.0, **FAST).fit(make_visits(n=20), m)
+    s = Synthesizer(epsilon=1.0, **FAST).fit(make_visits(n=1000), m)
+    names = [x.name for x in s.ledger.mechanisms]
+    assert "bounds:__visit_count" in names
+    assert s.info()["sequence"]["max_visits_source"] == "dp" and s.info()["sequence"]["max_visits"] >= 1
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda df: df.drop(columns=["pid"]), "column 'pid' from the metadata is not in"),
+    (lambda df: df.assign(day=df["day"].where(df.index != 3)), "sequence_index 'day' is missing in 1 row"),
+    (lambda df: df.assign(age=df["age"] + (df.groupby("pid").cumcount() > 0) * (df["pid"] < 105)),
+     "static column 'age' varies within"),
+])
+def test_bad_sequences_get_one_line_errors(change, message):
+    with pytest.raises(SynthError, match=message):
+        Synthesizer(epsilon=1.0, **FAST).fit(change(make_visits()), SEQ_META)
+
+
+def test_label_must_be_static():
+    with pytest.raises(SynthError, match="must be a static column"):
+        Synthesizer(epsilon=1.0, label="stage", **FAST).fit(make_visits(), SEQ_META)
+
+
+def test_sequence_model_file_round_trips(fitted, tmp_path):
+    path = fitted.save(tmp_path / "v.synth")
+    again = Synthesizer.load(path)
+    pd.testing.assert_frame_equal(again.sample(20, seed=1), fitted.sample(20, seed=1))
