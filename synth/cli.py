@@ -193,10 +193,13 @@ def evaluate_cmd(
 def metadata_infer(
     data: Path = typer.Argument(..., help="CSV to draft metadata from."),
     output: Path = typer.Option(..., "--output", "-o"),
+    sequence_key: Optional[str] = typer.Option(None, "--sequence-key", help="Patient id of long-format visits."),
+    sequence_index: Optional[str] = typer.Option(None, "--sequence-index", help="Visit time column."),
 ) -> None:
     """Draft metadata from a CSV; its ranges are marked private until you review them."""
     try:
-        meta = Metadata.infer(read_csv(str(data)), table_name=data.stem)
+        meta = Metadata.infer(read_csv(str(data)), table_name=data.stem, sequence_key=sequence_key,
+                              sequence_index=sequence_index)
         meta.save(output)
     except SynthError as exc:
         _fail(exc)

@@ -154,8 +154,10 @@ class Metadata:
 
     # ---------------------------------------------------------------- inference
     @classmethod
-    def infer(cls, df: pd.DataFrame, table_name: str = "table", max_categories: int = 20) -> Metadata:
-        """Draft metadata from a DataFrame.
+    def infer(cls, df: pd.DataFrame, table_name: str = "table", max_categories: int = 20,
+              sequence_key: str | None = None, sequence_index: str | None = None) -> Metadata:
+        """Draft metadata from a DataFrame (long-format visits when ``sequence_key`` is given:
+        columns constant within every patient are drafted as static).
 
         Privacy assumption: the draft copies bounds and categories from the data, so it marks
         every column ``"range_public": false``; ``fit`` treats those values as private.
@@ -180,7 +182,8 @@ class Metadata:
                             "computer_representation": "Int64" if integral else "Float",
                             "range_min": _plain(nonnull.min()), "range_max": _plain(nonnull.max())}
             else:
-                parsed = pd.to_datetime(nonnull, errors="coerce", format="ISO8601") if len(nonnull) else nonnull
+                parsed = (pd.to_datetime(nonnull.map(str), errors="coerce", format="ISO8601") if len(nonnull)
+                          else nonnull)
                 if len(nonnull) and parsed.notna().all() and nonnull.astype(str).str.contains("-").all():
                     spec = {"sdtype": "datetime", "datetime_format": "%Y-%m-%d",
                             "range_min": str(parsed.min().date()), "range_max": str(parsed.max().date())}
@@ -193,9 +196,20 @@ class Metadata:
                 spec["range_public"] = False
             columns[str(col)] = spec
         meta = cls(columns=columns, table_name=table_name, extra={"synth_note": _INFER_NOTE})
-        ids = [c for c, s in columns.items() if s["sdtype"] == "id"]
-        if ids:
-            meta.primary_key = ids[0]
+        if sequence_key is None:
+            ids = [c for c, s in columns.items() if s["sdtype"] == "id"]
+            if ids:
+                meta.primary_key = ids[0]
+            return meta
+        for role, col in (("--sequence-key", sequence_key), ("--sequence-index", sequence_index)):
+            if col is None or col not in df.columns:
+                raise SynthError(f"{role}: column '{col}' is not in the CSV")
+        columns[sequence_key] = {"sdtype": "id"}
+        meta.sequence_key, meta.sequence_index = sequence_key, sequence_index
+        grouped = df.groupby(sequence_key)
+        static = [c for c, s in columns.items() if c not in (sequence_key, sequence_index)
+                  and s["sdtype"] not in ("id", "pii") and bool((grouped[c].nunique(dropna=False) <= 1).all())]
+        meta.extra["synth_sequence"] = {"static_columns": static}  # max_visits: add it if public
         return meta
 
 

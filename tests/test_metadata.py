@@ -49,3 +49,14 @@ def test_infer_then_round_trip(trial, tmp_path):
     assert all(not draft.is_public(c) for c in draft.columns if draft.sdtype(c) != "id")
     draft.save(tmp_path / "m.json")
     assert Metadata.load(tmp_path / "m.json").columns == draft.columns
+
+
+def test_infer_drafts_static_columns_for_visit_sequences():
+    from tests.test_sequence import make_visits
+
+    meta = Metadata.infer(make_visits(), sequence_key="pid", sequence_index="day")
+    assert meta.sequence_key == "pid" and meta.sequence_index == "day"
+    assert meta.extra["synth_sequence"]["static_columns"] == ["arm", "age"]
+    assert meta.columns["pid"] == {"sdtype": "id"}
+    with pytest.raises(SynthError, match="--sequence-index: column 'when'"):
+        Metadata.infer(make_visits(), sequence_key="pid", sequence_index="when")
