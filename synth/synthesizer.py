@@ -41,6 +41,16 @@ def default_delta(n: int) -> float:
     return min(1e-5, 1.0 / (10 * n))
 
 
+def _text_objects(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Object columns as text (a categorical may mix 0, 0.5 and "x" from its range_values)."""
+    out = chunk.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = out[c].map(lambda v: v if v is None or v is pd.NA or (isinstance(v, float) and v != v)
+                                else str(v))
+    return out
+
+
 class Synthesizer:
     """A differentially private AC-GAN synthesizer for one row per patient.
 
@@ -170,7 +180,8 @@ class Synthesizer:
                         schema = arrow_schema(chunk)
                         writer = pacsv.CSVWriter(str(tmp), schema, write_options=pacsv.WriteOptions(
                             quoting_style="needed"))
-                    writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+                    writer.write_table(pa.Table.from_pandas(_text_objects(chunk), schema=schema,
+                                                            preserve_index=False))
             finally:
                 if writer is not None:
                     writer.close()

@@ -137,3 +137,13 @@ def test_ignored_label_adds_no_class_loss():
     _, c_real = d(x)
     real_class_term = torch.nn.functional.cross_entropy(c_real, torch.zeros(4, dtype=torch.long), reduction="sum") / 4
     torch.testing.assert_close(no_real_class - all_ignored, real_class_term)  # only that term vanished
+
+
+def test_categorical_with_mixed_number_values_writes_a_csv(tmp_path):
+    meta = json.loads(json.dumps(TRIAL_META))
+    meta["tables"]["trial"]["columns"]["grade"] = {"sdtype": "categorical", "range_values": [0, 0.5, 1],
+                                                   "range_is_nullable": False}
+    df = make_trial().assign(grade=np.resize([0, 0.5, 1], 120))
+    s = Synthesizer(epsilon=1.0, **FAST).fit(df, meta)
+    out = pd.read_csv(s.write_csv(tmp_path / "s.csv", 50))
+    assert set(out["grade"]) <= {0, 0.5, 1}
