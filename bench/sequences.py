@@ -13,7 +13,6 @@ vs synthetic (mean absolute difference). Prints a markdown table for bench/RESUL
 from __future__ import annotations
 
 import argparse
-import math
 import time
 import warnings
 from pathlib import Path
@@ -25,20 +24,14 @@ from synth import Metadata, Synthesizer
 from synth.eval import tstr_auroc
 from synth.eval.sequences import (lag1_autocorrelation, patient_features, patient_metadata, per_visit_quality,
                                   visit_count_distance)
+from utility import parse_options, print_table, split_by_patient
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-def split_patients(df: pd.DataFrame, key: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ids = df[key].unique()
-    test_ids = set(np.random.default_rng(seed).choice(ids, size=len(ids) // 5, replace=False))
-    mask = df[key].isin(test_ids)
-    return df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
-
-
 def run_one(df, meta_path, label, epsilon, seed, **options):
     meta = Metadata.load(meta_path)
-    train, test = split_patients(df, meta.sequence_key, seed)
+    train, test = split_by_patient(df, meta.sequence_key, seed)
     started = time.perf_counter()
     synth = Synthesizer(epsilon=epsilon, label=label, seed=seed, **options).fit(train, meta)
     fit_s = time.perf_counter() - started
@@ -63,7 +56,7 @@ def main() -> None:
     parser.add_argument("--epsilons", default="1,inf")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE")
     args = parser.parse_args()
-    options = {k: float(v) if "." in v or "e" in v else int(v) for k, v in (o.split("=", 1) for o in args.set)}
+    options = parse_options(args.set)
     warnings.filterwarnings("ignore", category=UserWarning)
     df = pd.read_csv(DATA / "pbcseq.csv")
     rows = []
@@ -76,16 +69,9 @@ def main() -> None:
     res = pd.DataFrame(rows)
     print(f"\npbcseq, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)"
           f"{', options ' + str(options) if options else ''}\n")
-    print("| ε | ε spent | AUROC TSTR | AUROC TRTR | ratio | per-visit quality | visit-count TVD | "
-          "lag-1 autocorr. gap | fit s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for eps, g in res.groupby("epsilon", sort=False):
-        def ms(c, g=g):
-            return f"{g[c].mean():.3f} ± {g[c].std(ddof=0):.3f}"
-        spent = "∞ (no privacy)" if math.isinf(eps) else f"{g['spent'].max():.4f}"
-        print(f"| {'∞' if math.isinf(eps) else eps} | {spent} | {ms('auroc_tstr')} | {ms('auroc_trtr')} | "
-              f"{ms('ratio')} | {ms('per_visit_quality')} | {ms('visit_tvd')} | {ms('lag1_gap')} | "
-              f"{g['fit_s'].mean():.0f} |")
+    print_table(res, [("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio"),
+                      ("per-visit quality", "per_visit_quality"), ("visit-count TVD", "visit_tvd"),
+                      ("lag-1 autocorr. gap", "lag1_gap")])
     last = res.iloc[-1]
     print("\nlag-1 autocorrelation, real vs synthetic (last run):")
     print("| lab | real | synthetic |\n|---|---|---|")

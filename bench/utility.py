@@ -50,6 +50,21 @@ def run_one(df, meta, key, label, epsilon, seed, **options):
             "auroc_tstr": tstr, "auroc_trtr": trtr, "ratio": tstr / trtr, "fit_s": fit_s}
 
 
+def parse_options(pairs: list[str]) -> dict:
+    """--set OPTION=VALUE pairs → keyword arguments (numbers with a dot or an e are floats)."""
+    return {k: float(v) if "." in v or "e" in v else int(v) for k, v in (o.split("=", 1) for o in pairs)}
+
+
+def print_table(res: pd.DataFrame, columns: list[tuple[str, str]]) -> None:
+    """Markdown table, one row per ε: ε spent, then mean ± sd of each (header, column), fit time."""
+    print("| ε | ε spent | " + " | ".join(h for h, _ in columns) + " | fit s |")
+    print("|---|---|" + "---|" * (len(columns) + 1))
+    for eps, g in res.groupby("epsilon", sort=False):
+        spent = "∞ (no privacy)" if math.isinf(eps) else f"{g['spent'].max():.4f}"
+        cells = " | ".join(f"{g[c].mean():.3f} ± {g[c].std(ddof=0):.3f}" for _, c in columns)
+        print(f"| {'∞' if math.isinf(eps) else eps} | {spent} | {cells} | {g['fit_s'].mean():.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="actg175")
@@ -59,7 +74,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                         help="a training option other than the default (for the tuning log)")
     args = parser.parse_args()
-    options = {k: float(v) if "." in v or "e" in v else int(v) for k, v in (o.split("=", 1) for o in args.set)}
+    options = parse_options(args.set)
     warnings.filterwarnings("ignore", category=UserWarning)
     folder = DATA if (DATA / f"{args.dataset}.csv").exists() else Path(__file__).parent / "fixtures"
     df = pd.read_csv(folder / f"{args.dataset}.csv")
@@ -77,15 +92,9 @@ def main() -> None:
     res = pd.DataFrame(rows)
     print(f"\n{args.dataset}, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)"
           f"{', options ' + str(options) if options else ''}\n")
-    print("| ε | ε spent | quality | column shapes | pair trends | AUROC TSTR | AUROC TRTR | ratio | fit s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for eps, g in res.groupby("epsilon", sort=False):
-        def ms(c, g=g):
-            return f"{g[c].mean():.3f} ± {g[c].std(ddof=0):.3f}"
-        spent = "∞ (no privacy)" if math.isinf(eps) else f"{g['spent'].max():.4f}"
-        print(f"| {'∞' if math.isinf(eps) else eps:} | {spent} | {ms('quality')} | {ms('column_shapes')} | "
-              f"{ms('column_pair_trends')} | {ms('auroc_tstr')} | {ms('auroc_trtr')} | {ms('ratio')} | "
-              f"{g['fit_s'].mean():.0f} |")
+    print_table(res, [("quality", "quality"), ("column shapes", "column_shapes"),
+                      ("pair trends", "column_pair_trends"), ("AUROC TSTR", "auroc_tstr"),
+                      ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio")])
 
 
 if __name__ == "__main__":
