@@ -79,7 +79,7 @@ class Synthesizer:
         df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
         check_label(meta, self.label)
         check_columns(df.rename(columns=str), meta, source)
-        n = int(df[meta.sequence_key].nunique()) if meta.sequence_key else len(df)  # N is public
+        n = int(df[meta.sequence_key].dropna().astype(str).nunique()) if meta.sequence_key else len(df)  # public
         if n == 0:
             raise SynthError(f"{source} has no rows")
         delta = default_delta(n) if self.delta is None else float(self.delta)
