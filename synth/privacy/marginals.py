@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.domain import PREP_SHARE
 from synth.encode import CellBlock
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import noisy_counts
@@ -113,6 +114,4 @@ def release_marginals(
 
 def _prior_share(ledger: Ledger) -> float:
     """Share of ε already assigned to preprocessing (0 when nothing was released)."""
-    from synth.domain import PREP_SHARE
-
     return PREP_SHARE if ledger.mechanisms else 0.0
