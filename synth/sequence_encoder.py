@@ -28,7 +28,7 @@ from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.sequence import (VISITS, SequenceLayout, gap_name, order_visits, sequence_layout, slot_name, to_wide,
                             visit_counts)
-from synth.validate import coerce_frame
+from synth.validate import category_key, coerce_frame
 
 __all__ = ["SequenceEncoder", "prepare_sequences"]
 
@@ -143,6 +143,24 @@ def _wide_domain(base: Domain, layout: SequenceLayout, meta: Metadata) -> Domain
                   base.released_counts)
 
 
+def _check_all_visits(ordered: pd.DataFrame, meta: Metadata, layout: SequenceLayout, source: str) -> None:
+    """Every visit (not only the first, which build_domain checks) against the public metadata.
+
+    Errors go to the data holder only; nothing is released.
+    """
+    for col in layout.temporal:
+        s = ordered[col]
+        if meta.public_nullable(col) is False and s.isna().any():
+            raise SynthError(f"{source}: column '{col}' has missing values at {int(s.isna().sum())} visit(s) "
+                             "but the metadata says range_is_nullable: false")
+        values = meta.public_values(col) if meta.sdtype(col) in ("categorical", "boolean") else None
+        if values is not None:
+            unknown = set(s.dropna().unique()) - {category_key(v) for v in values}
+            if unknown:
+                raise SynthError(f"{source}: column '{col}' holds {sorted(unknown)[0]!r} at some visit, "
+                                 "which is not in its range_values")
+
+
 def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledger: Ledger,
                       rng: np.random.Generator, source: str):
     """Long visits → (wide Domain, SequenceEncoder, wide frame). Releases go to ``ledger``.
@@ -153,7 +171,10 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
     keys = df[layout.key] if layout.key in df else None
     frame = coerce_frame(df, meta, source)
     ordered = order_visits(frame, keys, layout, source)
+    _check_all_visits(ordered, meta, layout, source)
     counts = visit_counts(ordered)
+    if len(counts) < 2:
+        raise SynthError(f"{source} has {len(counts)} patient(s); at least 2 are needed")
     first = ordered[ordered.groupby("__patient").cumcount() == 0].reset_index(drop=True)
     pframe = first[layout.static + layout.temporal + [layout.index]].copy()
     pmeta = copy.deepcopy(meta)
@@ -178,8 +199,6 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
         count_dom = next(c for c in base.columns if c.name == _COUNT)
         layout.max_visits = max(1, int(count_dom.hi))
         base.columns = [c for c in base.columns if c.name != _COUNT]
-    if len(counts) < 2:
-        raise SynthError(f"{source} has {len(counts)} patient(s); at least 2 are needed")
     ledger.privacy_unit = "one patient (all of their visits)"
     domain = _wide_domain(base, layout, meta)
     wide = to_wide(ordered, layout)

@@ -133,11 +133,25 @@ def test_max_visits_estimated_under_dp_when_not_public():
     (lambda df: df.drop(columns=["pid"]), "column 'pid' from the metadata is not in"),
     (lambda df: df.assign(day=df["day"].where(df.index != 3)), "sequence_index 'day' is missing in 1 row"),
     (lambda df: df.assign(age=df["age"] + (df.groupby("pid").cumcount() > 0) * (df["pid"] < 105)),
-     "static column 'age' varies within"),
+     "static column 'age' varies within 5 patient"),
+    # later visits are checked against the public metadata too, not only first visits
+    (lambda df: df.assign(stage=df["stage"].where(df.groupby("pid").cumcount() == 0, "9")),
+     "column 'stage' holds '9' at some visit"),
 ])
 def test_bad_sequences_get_one_line_errors(change, message):
     with pytest.raises(SynthError, match=message):
         Synthesizer(epsilon=1.0, **FAST).fit(change(make_visits()), SEQ_META)
+
+
+def test_missing_values_at_later_visits_of_a_non_nullable_column_are_an_error():
+    m = copy.deepcopy(SEQ_META)
+    m["tables"]["visits"]["columns"]["lab"]["range_is_nullable"] = False
+    df = make_visits()
+    df["lab"] = df["lab"].fillna(5.0)
+    later = df.index[df.groupby("pid").cumcount() == 1][0]
+    df.loc[later, "lab"] = np.nan
+    with pytest.raises(SynthError, match="'lab' has missing values at 1 visit"):
+        Synthesizer(epsilon=1.0, **FAST).fit(df, m)
 
 
 def test_label_must_be_static():

@@ -113,8 +113,6 @@ def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | d
     tick(STEPS[3])
     if target is not None:
         res["utility"] = downstream(ft, fs, fh, fmeta, target, seed)
-        importances = res["utility"].pop("importances", None)
-        res["utility"]["importances"] = importances
     tick(STEPS[4])
     if key:
         res["sequences"] = {"visit_count_tvd": visit_count_distance(real, synthetic, key),
