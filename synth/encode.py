@@ -46,6 +46,7 @@ class CellBlock:
     start: int
     width: int
     missing: int | None = None  # start of a numerical column's [present, missing] pair
+    ordered: bool = False  # cells are ordered bins (a numerical column), not categories
 
     @property
     def n_cells(self) -> int:
@@ -78,7 +79,7 @@ class TableEncoder:
                     self.spans.append(Span(col.name + "#missing", pos, 2, "softmax"))
                     missing = pos
                     pos += 2
-                self.cell_blocks.append(CellBlock(col.name, start, NUMERIC_BINS, missing))
+                self.cell_blocks.append(CellBlock(col.name, start, NUMERIC_BINS, missing, ordered=True))
             else:
                 width = len(col.categories) + (1 if col.nullable else 0)
                 self.spans.append(Span(col.name, pos, width, "softmax"))

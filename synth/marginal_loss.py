@@ -2,8 +2,9 @@
 
 For a batch of generated rows, the generator's own cell probabilities (softmax of its logits;
 for a nullable numerical column, bins × present plus missing) are averaged within each label
-value and compared with the noisy tables' conditional distributions; the loss is the squared
-distance, weighted by the DP label proportions. Nothing here reads real data.
+value (or over the batch, for a table not crossed with the label; merged into the table's
+groups where it has them) and compared with the noisy tables' conditional distributions; the
+loss is the squared distance, weighted by the DP label proportions. Nothing here reads real data.
 """
 
 from __future__ import annotations
@@ -32,23 +33,28 @@ class MarginalLoss:
     def __init__(self, tables: list[MarginalTable], label_proportions: list[float]):
         self.tables = tables
         self.targets = [torch.as_tensor(t.conditional(), dtype=torch.float32) for t in tables]
+        self.merges = [[None if g is None else torch.eye(int(g.max()) + 1)[torch.as_tensor(g)]
+                        for g in (t.groups or [None] * len(t.blocks))] for t in tables]
         n_classes = len(tables[0].counts) if tables else 1
         weights = label_proportions if label_proportions else [1.0] * n_classes
         self.weights = torch.as_tensor(weights, dtype=torch.float32)
 
     def __call__(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         n_classes = len(self.weights)
-        onehot = torch.ones(len(raw), 1) if y is None else F.one_hot(y, n_classes).float()
-        count = onehot.sum(dim=0)
-        present = (count > 0).float() * self.weights
+        whole = torch.ones(len(raw), 1)
+        by_label = whole if y is None else F.one_hot(y, n_classes).float()
         loss = raw.new_zeros(())
-        for table, target in zip(self.tables, self.targets):
-            probs = [soft_cells(raw, b) for b in table.blocks]
+        for table, target, merges in zip(self.tables, self.targets, self.merges):
+            onehot = by_label if table.by_label else whole
+            count = onehot.sum(dim=0)
+            weights = self.weights if table.by_label and y is not None else torch.ones(1)
+            probs = [soft_cells(raw, b) if m is None else soft_cells(raw, b) @ m
+                     for b, m in zip(table.blocks, merges)]
             if len(probs) == 1:
                 joint = onehot.T @ probs[0]
             else:
                 joint = torch.einsum("bc,bi,bj->cij", onehot, probs[0], probs[1])
             cond = joint / count.clamp(min=1).view(-1, *([1] * len(probs)))
-            sq = ((cond - target) ** 2).reshape(n_classes, -1).sum(dim=1)
-            loss = loss + (present * sq).sum()
+            sq = ((cond - target) ** 2).reshape(len(count), -1).sum(dim=1)
+            loss = loss + ((count > 0).float() * weights * sq).sum()
         return loss

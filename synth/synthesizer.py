@@ -26,7 +26,8 @@ from synth.modelfile import file_sha256, package_versions, read_model, write_mod
 from synth.models import Generator
 from synth.marginal_loss import MarginalLoss
 from synth.privacy.ledger import Ledger
-from synth.privacy.marginals import MARGINAL_SHARE, label_tables, release_marginals
+from synth.privacy.marginals import MARGINAL_SHARE
+from synth.privacy.pair_tables import release_tables
 from synth.sampling import arrow_schema, sample_chunks
 from synth.train import NO_LABEL, Progress, TrainConfig, train_acgan
 from synth.sequence import SequenceLayout
@@ -108,7 +109,8 @@ class Synthesizer:
         marginals = None
         if self.config.marginal_weight != 0:
             share = MARGINAL_SHARE if self.config.marginal_share is None else self.config.marginal_share
-            tables = release_marginals(x, y, n_classes, label_tables(blocks), ledger, rng, share)
+            tables = release_tables(x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share,
+                                    self.config.pair_tables)
             marginals = MarginalLoss(tables, domain.label_proportions)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
                              self.config, progress, marginals, getattr(encoder, "mask", None),

@@ -70,6 +70,7 @@ class TrainConfig:
     d_dropout: float | None = None
     marginal_weight: float | None = None  # weight of the marginal-matching loss (0: no tables, no loss)
     marginal_share: float | None = None  # share of ε for the marginal tables (None: MARGINAL_SHARE)
+    pair_tables: int | None = None  # DP-chosen two-way tables (None: columns − 1; 0: none)
     seed: int = 0
 
 

@@ -21,8 +21,11 @@ def test_fit_spends_exactly_the_target_epsilon(fitted):
     assert 0.995 <= led.epsilon() <= 1.0
     names = [m.name for m in led.mechanisms]
     # everything else was public
-    assert names == ["label_counts:arm", "marginals:label x column", "dp_sgd:discriminator"]
+    assert names == ["label_counts:arm", "marginals:label x column", "selection:pairs", "marginals:pairs",
+                     "dp_sgd:discriminator"]
     assert led.mechanisms[1].steps == 5  # one table per modelled column: age weight sex smoker visit
+    assert led.mechanisms[2].steps == led.mechanisms[3].steps == 4  # pairs: one fewer than the columns
+    assert len(set(led.mechanisms[3].extra["tables"])) == 4
 
 
 def test_sample_respects_schema_domain_and_label(fitted):

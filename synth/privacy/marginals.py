@@ -1,9 +1,10 @@
 """Noisy marginal tables: Gaussian counts of (label, column cells) for the generator to match.
 
 A table is a tuple of cell blocks (one column's bins or categories, see
-:class:`synth.encode.CellBlock`), crossed with the label when there is one. Every patient falls in
-exactly one cell of every table, so k tables released together are k Gaussian mechanisms of L2
-sensitivity 1: the ledger records them as one Mechanism with ``steps = k`` at noise σ.
+:class:`synth.encode.CellBlock`), optionally with a block's cells merged into coarser groups, and
+crossed with the label when ``by_label``. Every patient falls in exactly one cell of every table,
+so k tables released together are k Gaussian mechanisms of L2 sensitivity 1: the ledger records
+them as one Mechanism with ``steps = k`` at noise σ.
 
 Notes
 -----
@@ -24,23 +25,55 @@ from synth.encode import CellBlock
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import noisy_counts
 
-__all__ = ["MarginalTable", "label_tables", "measure_tables", "release_marginals", "MARGINAL_SHARE"]
+__all__ = ["TableSpec", "MarginalTable", "label_tables", "measure_tables", "release_marginals", "MARGINAL_SHARE"]
 
 # Share of ε (and of the accountant's δ) for the marginal tables, on top of the preprocessing
 # share; DP-SGD gets the rest. Chosen once (bench/RESULTS.md, issue #5), never per dataset.
 MARGINAL_SHARE = 0.5
 
 
-@dataclass
-class MarginalTable:
-    """Noisy counts with shape (n_classes or 1, cells of blocks[0], cells of blocks[1], …)."""
+@dataclass(frozen=True)
+class TableSpec:
+    """Which table to count: its blocks, each block's cell → group map (None: cells as they are)."""
 
     blocks: tuple[CellBlock, ...]
-    counts: np.ndarray
+    groups: tuple[np.ndarray | None, ...] = ()
+    by_label: bool = True
+
+    def group(self, i: int) -> np.ndarray | None:
+        return self.groups[i] if self.groups else None
+
+    def n_cells(self, i: int) -> int:
+        g = self.group(i)
+        return self.blocks[i].n_cells if g is None else int(g.max()) + 1
+
+    def cells(self, encoded: np.ndarray, i: int) -> np.ndarray:
+        """Each row's cell of block i in this table (its group when the block is merged)."""
+        idx = self.blocks[i].cells(encoded)
+        g = self.group(i)
+        return idx if g is None else g[idx]
 
     @property
     def name(self) -> str:
         return " x ".join(b.column for b in self.blocks)
+
+
+@dataclass
+class MarginalTable:
+    """Noisy counts with shape (n_classes, or 1 when not by label, cells of each block)."""
+
+    blocks: tuple[CellBlock, ...]
+    counts: np.ndarray
+    groups: tuple[np.ndarray | None, ...] = ()
+    by_label: bool = True
+
+    @property
+    def spec(self) -> TableSpec:
+        return TableSpec(self.blocks, self.groups, self.by_label)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     def conditional(self) -> np.ndarray:
         """Post-processing: counts clipped at 0, normalised within each label value.
@@ -53,16 +86,16 @@ class MarginalTable:
         return np.where(total > 0, flat / np.where(total > 0, total, 1), uniform).reshape(self.counts.shape)
 
 
-def label_tables(blocks: list[CellBlock]) -> list[tuple[CellBlock, ...]]:
+def label_tables(blocks: list[CellBlock]) -> list[TableSpec]:
     """The default choice: one table per modelled column (label × column). Schema only."""
-    return [(b,) for b in blocks]
+    return [TableSpec((b,)) for b in blocks]
 
 
 def measure_tables(
     encoded: np.ndarray,
     y: np.ndarray | None,
     n_classes: int,
-    tables: list[tuple[CellBlock, ...]],
+    tables: list[TableSpec],
     sigma: float,
     rng: np.random.Generator,
 ) -> list[MarginalTable]:
@@ -75,12 +108,13 @@ def measure_tables(
     rows = encoded[keep]
     labels = y[keep] if n_classes else np.zeros(len(rows), dtype=int)
     out = []
-    for blocks in tables:
-        shape = (max(n_classes, 1), *(b.n_cells for b in blocks))
-        index = (labels, *(b.cells(rows) for b in blocks))
+    for spec in tables:
+        cells = [spec.cells(rows, i) for i in range(len(spec.blocks))]
+        shape = (max(n_classes, 1) if spec.by_label else 1, *(spec.n_cells(i) for i in range(len(spec.blocks))))
+        index = (labels if spec.by_label else np.zeros(len(rows), dtype=int), *cells)
         counts = np.zeros(shape)
         np.add.at(counts, index, 1.0)
-        out.append(MarginalTable(tuple(blocks), noisy_counts(counts, sigma, rng)))
+        out.append(MarginalTable(spec.blocks, noisy_counts(counts, sigma, rng), spec.groups, spec.by_label))
     return out
 
 
@@ -88,30 +122,42 @@ def release_marginals(
     encoded: np.ndarray,
     y: np.ndarray | None,
     n_classes: int,
-    tables: list[tuple[CellBlock, ...]],
+    tables: list[TableSpec],
     ledger: Ledger,
     rng: np.random.Generator,
     share: float = MARGINAL_SHARE,
+    name: str | None = None,
 ) -> list[MarginalTable]:
     """Calibrate σ so the ledger so far plus these tables spend ``share`` more of ε; measure; record.
 
-    With ε = ∞ the tables are exact (σ = 0). The ledger gets one Mechanism with one step per table.
+    ``share`` counts from the end of preprocessing: releases after preprocessing that are
+    already in the ledger are inside it. With ε = ∞ the tables are exact (σ = 0). The ledger
+    gets one Mechanism with one step per table.
     """
     if not tables:
         return []
-    if ledger.no_guarantee:
-        sigma = 0.0
-    else:
-        spent_share = min(1.0, share + _prior_share(ledger))
-        sigma = calibrate_sigma(spent_share * ledger.target_epsilon, spent_share * ledger.accountant_delta,
-                                sample_rate=1.0, steps=len(tables), prior=ledger.history())
+    sigma = ledger_sigma(ledger, share, len(tables))
     measured = measure_tables(encoded, y, n_classes, tables, sigma, rng)
-    ledger.add(Mechanism("marginals:" + ("label x column" if n_classes else "column"), sigma, 1.0, len(tables),
+    name = name or ("label x column" if n_classes else "column")
+    ledger.add(Mechanism("marginals:" + name, sigma, 1.0, len(tables),
                          "Gaussian counts of marginal tables the generator is trained to match",
                          {"tables": [t.name for t in measured]}))
     return measured
 
 
+def ledger_sigma(ledger: Ledger, share: float, steps: int) -> float:
+    """σ for ``steps`` releases of sensitivity 1 bringing the ledger to (preprocessing + share) of ε and δ."""
+    if ledger.no_guarantee:
+        return 0.0
+    spent_share = min(1.0, share + _prior_share(ledger))
+    return calibrate_sigma(spent_share * ledger.target_epsilon, spent_share * ledger.accountant_delta,
+                           sample_rate=1.0, steps=steps, prior=ledger.history())
+
+
 def _prior_share(ledger: Ledger) -> float:
-    """Share of ε already assigned to preprocessing (0 when nothing was released)."""
-    return PREP_SHARE if ledger.mechanisms else 0.0
+    """Share of ε assigned to preprocessing (0 when preprocessing released nothing)."""
+    prep = [m for m in ledger.mechanisms if not m.name.startswith(TABLE_STAGES)]
+    return PREP_SHARE if prep else 0.0
+
+
+TABLE_STAGES = ("marginals:", "selection:")  # ledger names of the releases after preprocessing

@@ -1,0 +1,146 @@
+"""Two-way tables beyond the label: a DP choice of column pairs (MST-style), then their counts.
+
+After the label × column tables are released (:mod:`synth.privacy.marginals`):
+
+1. Coarsen (post-processing): each column's cells are merged into at most ``PAIR_GROUPS``
+   groups of about equal mass according to its released table: adjacent bins for a numerical
+   column (missing kept apart), the largest categories for a categorical one.
+2. Score: for every pair of columns (a, b), the L1 distance between its true count table and
+   the table the released label tables imply if a and b were independent given the label.
+   One patient moves the true table by one in one cell, so a score moves by at most 1.
+3. Select: k rounds of the exponential mechanism with parameter ε0, without replacement
+   (P(pair) ∝ exp(ε0 · score / 2)). Each round is ε0-bounded-range, hence ε0²/8-zCDP
+   (Cesar & Rogers 2021), whose Rényi curve α·ε0²/8 is exactly that of a Gaussian mechanism
+   of sensitivity 1 and σ = 2/ε0 at sample rate 1: the ledger records the k rounds as such.
+4. Measure: Gaussian counts of the k chosen pair tables (not crossed with the label).
+
+Notes
+-----
+The guarantee is void if a score uses anything of the real data beyond that pair's count table
+(the independence estimate must come from released tables and public N only), or if the groups
+are formed from unreleased counts. Everything the generator does with the tables is
+post-processing.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+
+import numpy as np
+
+from synth.encode import CellBlock
+from synth.privacy.ledger import Ledger, Mechanism
+from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, ledger_sigma,
+                                     release_marginals)
+
+__all__ = ["coarse_groups", "pair_scores", "select_pairs", "release_tables", "PAIR_GROUPS"]
+
+PAIR_GROUPS = 4  # groups per column in a pair table
+# Parts of the marginal share (label tables, pair selection); the pair tables get the rest.
+# Chosen once on ACTG175 (bench/RESULTS.md): the pair tables' accuracy barely matters.
+LABEL_PART, SELECT_PART = 0.8, 0.1
+
+
+def coarse_groups(table: MarginalTable, max_groups: int = PAIR_GROUPS) -> np.ndarray | None:
+    """Cell → group map of a one-block table's column, from its released counts; None: keep cells."""
+    block = table.blocks[0]
+    if block.n_cells <= max_groups:
+        return None
+    mass = np.clip(table.counts, 0, None).reshape(len(table.counts), block.n_cells).sum(axis=0)
+    if not block.ordered:
+        keep = np.argsort(-mass, kind="stable")[:max_groups - 1]
+        groups = np.full(block.n_cells, max_groups - 1)
+        groups[keep] = np.arange(len(keep))
+        return groups
+    bins = max_groups - (1 if block.missing is not None else 0)
+    m = mass[:block.width]
+    total = m.sum()
+    mid = (np.cumsum(m) - m / 2) / total if total > 0 else (np.arange(block.width) + 0.5) / block.width
+    groups = np.unique(np.minimum((mid * bins).astype(int), bins - 1), return_inverse=True)[1]
+    return np.append(groups, groups.max() + 1) if block.missing is not None else groups
+
+
+def _grouped(conditional: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """(classes, cells) distributions summed into (classes, groups)."""
+    if groups is None:
+        return conditional
+    return conditional @ np.eye(int(groups.max()) + 1)[groups]
+
+
+def pair_scores(encoded: np.ndarray, specs: list[TableSpec], tables: dict[str, MarginalTable],
+                class_sizes: np.ndarray) -> np.ndarray:
+    """L1 distance of each pair's true counts from label-conditional independence (sensitivity 1).
+
+    Privacy assumption: reads the real rows only through each pair's count table; the estimate
+    uses the released ``tables`` (by column) and ``class_sizes`` (public N × DP proportions).
+    """
+    scores = np.empty(len(specs))
+    for s, spec in enumerate(specs):
+        a, b = spec.blocks
+        pa = _grouped(tables[a.column].conditional().reshape(len(class_sizes), -1), spec.group(0))
+        pb = _grouped(tables[b.column].conditional().reshape(len(class_sizes), -1), spec.group(1))
+        expected = np.einsum("c,ci,cj->ij", class_sizes, pa, pb)
+        true = np.zeros_like(expected)
+        np.add.at(true, (spec.cells(encoded, 0), spec.cells(encoded, 1)), 1.0)
+        scores[s] = np.abs(true - expected).sum()
+    return scores
+
+
+def select_pairs(scores: np.ndarray, k: int, epsilon0: float, rng: np.random.Generator) -> list[int]:
+    """k rounds of the exponential mechanism (ε0 each, sensitivity 1) without replacement.
+
+    With ε0 = ∞ (no privacy) the k highest scores, best first.
+    """
+    chosen: list[int] = []
+    available = np.ones(len(scores), dtype=bool)
+    for _ in range(min(k, len(scores))):
+        idx = np.flatnonzero(available)
+        if math.isinf(epsilon0):
+            pick = int(idx[np.argmax(scores[idx])])
+        else:
+            logits = 0.5 * epsilon0 * (scores[idx] - scores[idx].max())
+            p = np.exp(logits)
+            pick = int(rng.choice(idx, p=p / p.sum()))
+        chosen.append(pick)
+        available[pick] = False
+    return chosen
+
+
+def release_tables(
+    encoded: np.ndarray,
+    y: np.ndarray | None,
+    n_classes: int,
+    blocks: list[CellBlock],
+    label_proportions: list[float],
+    ledger: Ledger,
+    rng: np.random.Generator,
+    share: float = MARGINAL_SHARE,
+    n_pairs: int | None = None,
+) -> list[MarginalTable]:
+    """Label × column tables, then ``n_pairs`` DP-chosen pair tables (default: one fewer than
+    the columns, as many as the edges of MST's tree), within ``share`` of ε after preprocessing.
+
+    Three ledger entries: ``marginals:label x column``, ``selection:pairs``, ``marginals:pairs``.
+    """
+    singles = release_marginals(encoded, y, n_classes, label_tables(blocks), ledger, rng, LABEL_PART * share)
+    k = len(blocks) - 1 if n_pairs is None else n_pairs
+    if k <= 0 or len(blocks) < 2:
+        return singles
+    by_column = {t.blocks[0].column: t for t in singles}
+    groups = [coarse_groups(t) for t in singles]
+    specs = [TableSpec((blocks[i], blocks[j]), (groups[i], groups[j]), by_label=False)
+             for i, j in combinations(range(len(blocks)), 2)]
+    k = min(k, len(specs))
+    fractions = np.asarray(label_proportions) if n_classes and label_proportions else np.ones(1)
+    scores = pair_scores(encoded, specs, by_column, ledger.n_patients * fractions)
+    sigma = ledger_sigma(ledger, (LABEL_PART + SELECT_PART) * share, k)
+    epsilon0 = math.inf if sigma == 0 else 2.0 / sigma
+    chosen = [specs[i] for i in select_pairs(scores, k, epsilon0, rng)]
+    ledger.add(Mechanism("selection:pairs", sigma, 1.0, k,
+                         "exponential mechanism (eps0 = 2/sigma per round) choosing column pairs far from "
+                         "label-conditional independence; eps0-bounded-range = eps0^2/8-zCDP, recorded as "
+                         "the Gaussian mechanism with the same Renyi curve",
+                         {"epsilon0": None if math.isinf(epsilon0) else epsilon0,
+                          "pairs": [s.name for s in chosen]}))
+    return singles + release_marginals(encoded, y, n_classes, chosen, ledger, rng, share, name="pairs")
