@@ -40,3 +40,21 @@ def test_loss_gradient_reaches_the_logits():
     loss = MarginalLoss([MarginalTable((BLOCK,), counts)], [])
     loss(raw, None).backward()
     assert raw.grad[:, 0].lt(0).all()  # raising bin 0 lowers the loss
+
+
+def test_pair_table_with_groups_is_matched_over_the_whole_batch():
+    a = CellBlock("a", start=0, width=4, ordered=True)  # 4 bins, merged into 2 groups
+    b = CellBlock("b", start=4, width=2)
+    groups = (np.array([0, 0, 1, 1]), None)
+    counts = np.array([[[2.0, 0], [0, 2]]])  # a low ↔ b first, a high ↔ b second
+    loss = MarginalLoss([MarginalTable((a, b), counts, groups, by_label=False)], [0.5, 0.5])
+    y = torch.tensor([0, 1, 0, 1])  # the label plays no part in a table not crossed with it
+
+    def raw(a_bins, b_cats):
+        out = torch.zeros(4, 6)
+        out[torch.arange(4), torch.as_tensor(a_bins)] = 50.0
+        out[torch.arange(4), 4 + torch.as_tensor(b_cats)] = 50.0
+        return out
+
+    assert loss(raw([0, 1, 2, 3], [0, 0, 1, 1]), y).item() < 1e-6  # bins 0 and 1 are one group
+    assert loss(raw([0, 1, 2, 3], [1, 1, 0, 0]), y).item() > 0.9  # the relation reversed

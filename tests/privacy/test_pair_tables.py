@@ -6,6 +6,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 import pytest
+from opacus.accountants.analysis.rdp import compute_rdp
 
 from synth.domain import PREP_SHARE, build_domain
 from synth.encode import CellBlock, TableEncoder
@@ -82,7 +83,10 @@ def test_release_records_three_entries_and_spends_the_marginal_share(meta):
     k = len(enc.cell_blocks) - 1
     select, pairs = ledger.mechanisms[-2], ledger.mechanisms[-1]
     assert select.steps == pairs.steps == k and len(tables) == len(enc.cell_blocks) + k
-    assert select.noise_multiplier == pytest.approx(2.0 / select.extra["epsilon0"])  # ε0²/8-zCDP as Gaussian
+    eps0 = select.extra["epsilon0"]
+    assert select.noise_multiplier == pytest.approx(2.0 / eps0)  # ε0²/8-zCDP recorded as a Gaussian …
+    rdp = compute_rdp(q=1.0, noise_multiplier=select.noise_multiplier, steps=1, orders=[2.0, 8.0])
+    np.testing.assert_allclose(rdp, [2.0 * eps0**2 / 8, 8.0 * eps0**2 / 8])  # … whose Rényi curve is α·ε0²/8
     assert pairs.extra["tables"] == select.extra["pairs"]
     assert all(not t.by_label and t.counts.shape[0] == 1 for t in tables[len(enc.cell_blocks):])
     share = PREP_SHARE + MARGINAL_SHARE
