@@ -30,6 +30,7 @@ __all__ = ["TableSpec", "MarginalTable", "label_tables", "measure_tables", "rele
 # Share of ε (and of the accountant's δ) for the marginal tables, on top of the preprocessing
 # share; DP-SGD gets the rest. Chosen once (bench/RESULTS.md, issue #5), never per dataset.
 MARGINAL_SHARE = 0.5
+TABLE_STAGES = ("marginals:", "selection:")  # ledger names of the releases after preprocessing
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,3 @@ def _prior_share(ledger: Ledger) -> float:
     """Share of ε assigned to preprocessing (0 when preprocessing released nothing)."""
     prep = [m for m in ledger.mechanisms if not m.name.startswith(TABLE_STAGES)]
     return PREP_SHARE if prep else 0.0
-
-
-TABLE_STAGES = ("marginals:", "selection:")  # ledger names of the releases after preprocessing

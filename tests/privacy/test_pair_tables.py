@@ -100,3 +100,12 @@ def test_without_privacy_the_strongest_pairs_are_measured_exactly(meta):
     pair = tables[-1]
     assert pair.name == "weight x heavy" and ledger.mechanisms[-2].noise_multiplier == 0
     assert pair.counts.sum() == len(frame) and np.allclose(pair.counts, np.round(pair.counts))
+
+
+def test_without_preprocessing_releases_the_tables_spend_only_their_share(meta):
+    _, enc, x, _, _, _ = _encoded(meta)
+    ledger = Ledger(1.0, 1e-5, len(x))  # no label, everything public: nothing released before
+    release_tables(x, None, 0, enc.cell_blocks, [], ledger, np.random.default_rng(0))
+    assert [m.name for m in ledger.mechanisms] == ["marginals:column", "selection:pairs", "marginals:pairs"]
+    share = MARGINAL_SHARE  # the later stages must not count a preprocessing share that was never spent
+    assert compose_epsilon(ledger.history(), share * ledger.accountant_delta) == pytest.approx(share, rel=2e-3)
