@@ -9,10 +9,13 @@ import torch
 from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
 
-from synth.encode import Span
+from synth.encode import CellBlock, Span
+from synth.marginal_loss import MarginalLoss
 from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger
-from synth.train import TrainConfig, _d_loss, _generator_step, default_batch_size, train_acgan
+from synth.privacy.marginals import MarginalTable
+from synth.train import (TrainConfig, _d_loss, _generator_step, _pretrain_generator, default_batch_size,
+                         train_acgan)
 
 SPANS = [Span("a", 0, 1, "tanh"), Span("b", 1, 3, "softmax")]
 WIDTH, CLASSES = 4, 2
@@ -134,3 +137,43 @@ def test_no_privacy_run_records_infinite_epsilon():
     train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, TrainConfig(epochs=1, g_hidden=8, d_hidden=8))
     assert ledger.mechanisms[0].noise_multiplier == 0.0
     assert ledger.epsilon() == math.inf
+
+
+def _table_loss():
+    """A released label × b table: label 0 mostly in cell 0, label 1 mostly in cell 2."""
+    counts = np.array([[90.0, 5.0, 5.0], [5.0, 5.0, 90.0]])
+    return MarginalLoss([MarginalTable((CellBlock("b", 1, 3),), counts)], [0.5, 0.5])
+
+
+def test_pretraining_fits_the_generator_to_the_released_tables():
+    torch.manual_seed(0)
+    gen = Generator(SPANS, WIDTH, CLASSES, noise_dim=4, hidden=16)
+    marginals = _table_loss()
+
+    def draw(k):
+        return torch.randn(k, 4), torch.randint(0, CLASSES, (k,))
+
+    z, y = draw(2000)
+    before = marginals(gen.logits(z, y), y).item()
+    _pretrain_generator(gen, marginals, draw, steps=300, lr=1e-2, batch=256)
+    after = marginals(gen.logits(z, y), y).item()
+    assert after < 0.01 < before
+    cells = gen.logits(z, y)[:, 1:4].argmax(dim=1)
+    assert (cells[y == 0] == 0).float().mean() > 0.7 and (cells[y == 1] == 2).float().mean() > 0.7
+
+
+def test_pretraining_is_not_charged(monkeypatch):
+    calls = {"dp": 0}
+    dp_step = DPOptimizer.step
+    monkeypatch.setattr(DPOptimizer, "step", lambda self, *a, **k: (calls.__setitem__("dp", calls["dp"] + 1),
+                                                                   dp_step(self, *a, **k))[1])
+    x, y = _data()
+    eps = []
+    for pretrain in (0, 40):
+        ledger = Ledger(2.0, 1e-4, len(x))
+        cfg = TrainConfig(epochs=2, batch_size=12, g_hidden=16, d_hidden=16, noise_dim=4, pretrain_steps=pretrain)
+        result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg, marginals=_table_loss())
+        assert result.summary["config"]["pretrain_steps"] == pretrain
+        eps.append(ledger.epsilon())
+    assert calls["dp"] == 2 * 2 * 5  # the same 10 charged steps with and without pretraining
+    assert eps[0] == eps[1]

@@ -25,7 +25,8 @@ from synth.encode import CellBlock
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import noisy_counts
 
-__all__ = ["TableSpec", "MarginalTable", "label_tables", "measure_tables", "release_marginals", "MARGINAL_SHARE"]
+__all__ = ["TableSpec", "MarginalTable", "label_tables", "measure_tables", "release_marginals", "simplex_projection",
+           "MARGINAL_SHARE"]
 
 # Share of ε (and of the accountant's δ) for the marginal tables, on top of the preprocessing
 # share; DP-SGD gets the rest. Chosen once (bench/RESULTS.md, issue #5), never per dataset.
@@ -67,6 +68,7 @@ class MarginalTable:
     counts: np.ndarray
     groups: tuple[np.ndarray | None, ...] = ()
     by_label: bool = True
+    totals: np.ndarray | None = None  # each row's known total (public N × DP proportions), if any
 
     @property
     def spec(self) -> TableSpec:
@@ -77,14 +79,35 @@ class MarginalTable:
         return self.spec.name
 
     def conditional(self) -> np.ndarray:
-        """Post-processing: counts clipped at 0, normalised within each label value.
+        """Post-processing: each label value's distribution over the cells.
 
-        A label value whose noisy row is all zero gets the uniform distribution.
+        With ``totals``, each noisy row is projected onto the non-negative counts with that
+        total (the closest in L2), which zeroes cells whose count is within the noise of zero;
+        without, counts are clipped at 0. A label value whose row is all zero gets the uniform
+        distribution.
         """
-        flat = np.clip(self.counts.reshape(len(self.counts), -1), 0, None)
+        flat = self.counts.reshape(len(self.counts), -1)
+        if self.totals is not None:
+            flat = np.stack([simplex_projection(row, float(t)) for row, t in zip(flat, self.totals)])
+        flat = np.clip(flat, 0, None)
         total = flat.sum(axis=1, keepdims=True)
         uniform = np.full_like(flat, 1.0 / flat.shape[1])
         return np.where(total > 0, flat / np.where(total > 0, total, 1), uniform).reshape(self.counts.shape)
+
+
+def simplex_projection(v: np.ndarray, total: float) -> np.ndarray:
+    """The closest point to ``v`` (L2) with non-negative entries summing to ``total`` (> 0).
+
+    Sort-based algorithm (Duchi et al., 2008): subtract the one threshold τ that makes the
+    positive parts sum to ``total``.
+    """
+    if not total > 0:
+        return np.zeros_like(v)
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u) - total
+    j = np.arange(1, len(u) + 1)
+    rho = np.flatnonzero(u - css / j > 0)[-1]
+    return np.maximum(v - css[rho] / (rho + 1), 0.0)
 
 
 def label_tables(blocks: list[CellBlock]) -> list[TableSpec]:
@@ -128,6 +151,7 @@ def release_marginals(
     rng: np.random.Generator,
     share: float = MARGINAL_SHARE,
     name: str | None = None,
+    totals: np.ndarray | None = None,
 ) -> list[MarginalTable]:
     """Calibrate σ so the ledger so far plus these tables spend ``share`` more of ε; measure; record.
 
@@ -139,6 +163,8 @@ def release_marginals(
         return []
     sigma = ledger_sigma(ledger, share, len(tables))
     measured = measure_tables(encoded, y, n_classes, tables, sigma, rng)
+    for table in measured:
+        table.totals = None if totals is None else np.asarray(totals, dtype=float)
     name = name or ("label x column" if n_classes else "column")
     ledger.add(Mechanism("marginals:" + name, sigma, 1.0, len(tables),
                          "Gaussian counts of marginal tables the generator is trained to match",

@@ -123,7 +123,10 @@ def release_tables(
 
     Three ledger entries: ``marginals:label x column``, ``selection:pairs``, ``marginals:pairs``.
     """
-    singles = release_marginals(encoded, y, n_classes, label_tables(blocks), ledger, rng, LABEL_PART * share)
+    fractions = np.asarray(label_proportions) if n_classes and label_proportions else np.ones(1)
+    class_sizes = ledger.n_patients * fractions  # public N × DP label proportions
+    singles = release_marginals(encoded, y, n_classes, label_tables(blocks), ledger, rng, LABEL_PART * share,
+                                totals=class_sizes)
     k = len(blocks) - 1 if n_pairs is None else n_pairs
     if k <= 0 or len(blocks) < 2:
         return singles
@@ -132,8 +135,7 @@ def release_tables(
     specs = [TableSpec((blocks[i], blocks[j]), (groups[i], groups[j]), by_label=False)
              for i, j in combinations(range(len(blocks)), 2)]
     k = min(k, len(specs))
-    fractions = np.asarray(label_proportions) if n_classes and label_proportions else np.ones(1)
-    scores = pair_scores(encoded, specs, by_column, ledger.n_patients * fractions)
+    scores = pair_scores(encoded, specs, by_column, class_sizes)
     sigma = ledger_sigma(ledger, (LABEL_PART + SELECT_PART) * share, k)
     epsilon0 = math.inf if sigma == 0 else 2.0 / sigma
     chosen = [specs[i] for i in select_pairs(scores, k, epsilon0, rng)]
@@ -143,4 +145,5 @@ def release_tables(
                          "the Gaussian mechanism with the same Renyi curve",
                          {"epsilon0": None if math.isinf(epsilon0) else epsilon0,
                           "pairs": [s.name for s in chosen]}))
-    return singles + release_marginals(encoded, y, n_classes, chosen, ledger, rng, share, name="pairs")
+    return singles + release_marginals(encoded, y, n_classes, chosen, ledger, rng, share, name="pairs",
+                                       totals=np.array([float(ledger.n_patients)]))

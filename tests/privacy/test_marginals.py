@@ -7,7 +7,8 @@ import pytest
 from synth.domain import PREP_SHARE, build_domain
 from synth.encode import TableEncoder
 from synth.privacy.ledger import Ledger, compose_epsilon
-from synth.privacy.marginals import MARGINAL_SHARE, label_tables, measure_tables, release_marginals
+from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, label_tables, measure_tables, release_marginals,
+                                     simplex_projection)
 from synth.validate import coerce_frame
 from tests.conftest import make_trial
 
@@ -73,3 +74,37 @@ def test_unreleased_labels_are_counted_in_no_table(meta):
     y[:10] = -1
     tables = measure_tables(x, y, 2, label_tables(enc.cell_blocks), 0.0, np.random.default_rng(0))
     assert all(t.counts.sum() == len(x) - 10 for t in tables)
+
+
+def _projection_by_bisection(v, total):
+    """The slow, obvious way: find τ with Σ max(v − τ, 0) = total by bisection."""
+    lo, hi = v.min() - total, v.max()
+    for _ in range(200):
+        tau = (lo + hi) / 2
+        lo, hi = (tau, hi) if np.maximum(v - tau, 0).sum() > total else (lo, tau)
+    return np.maximum(v - (lo + hi) / 2, 0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_simplex_projection_matches_bisection(seed):
+    rng = np.random.default_rng(seed)
+    v = rng.normal(20, 40, size=int(rng.integers(2, 30)))
+    total = float(rng.uniform(1, 500))
+    w = simplex_projection(v, total)
+    np.testing.assert_allclose(w, _projection_by_bisection(v, total), atol=1e-6)
+    assert (w >= 0).all() and w.sum() == pytest.approx(total)
+    # it is the closest such point: no feasible random perturbation gets nearer to v
+    for _ in range(50):
+        other = simplex_projection(w + rng.normal(0, 5, len(w)), total)
+        assert np.sum((v - w) ** 2) <= np.sum((v - other) ** 2) + 1e-9
+
+
+def test_known_totals_zero_the_cells_within_the_noise():
+    counts = np.array([[300.0, 90.0, 12.0, -8.0, 6.0]])
+    clipped = MarginalTable((), counts).conditional()
+    projected = MarginalTable((), counts, totals=np.array([380.0])).conditional()
+    np.testing.assert_allclose(projected.sum(axis=1), 1.0)
+    assert clipped[0, 2] > 0 and clipped[0, 4] > 0  # clipping keeps the noise's positive mass
+    assert projected[0, 3] == 0 and projected[0, 4] == 0  # the projection zeroes what is within τ of 0
+    assert projected[0, 0] > clipped[0, 0]
+    np.testing.assert_allclose(projected[0], simplex_projection(counts[0], 380.0) / 380.0)
