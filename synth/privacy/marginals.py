@@ -10,8 +10,9 @@ Notes
 -----
 The guarantee is void if a patient can fall in more than one cell of a table (pass one encoded
 row per patient), or if the tables are chosen by looking at the data outside the ledger (the
-default choice here uses only the schema). Everything done with the noisy tables afterwards
-(normalising, the generator's loss) is post-processing.
+default choice here uses only the schema), or if a table's ``totals`` are not public or
+already released (they are public N × the DP label proportions). Everything done with the noisy
+tables afterwards (projecting, normalising, the generator's loss) is post-processing.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ class MarginalTable:
         """
         flat = self.counts.reshape(len(self.counts), -1)
         if self.totals is not None:
+            if len(self.totals) != len(flat):
+                raise ValueError(f"table {self.name}: {len(self.totals)} totals for {len(flat)} rows")
             flat = np.stack([simplex_projection(row, float(t)) for row, t in zip(flat, self.totals)])
         flat = np.clip(flat, 0, None)
         total = flat.sum(axis=1, keepdims=True)

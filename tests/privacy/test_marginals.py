@@ -108,3 +108,16 @@ def test_known_totals_zero_the_cells_within_the_noise():
     assert projected[0, 3] == 0 and projected[0, 4] == 0  # the projection zeroes what is within τ of 0
     assert projected[0, 0] > clipped[0, 0]
     np.testing.assert_allclose(projected[0], simplex_projection(counts[0], 380.0) / 380.0)
+    with pytest.raises(ValueError, match="2 totals for 1 rows"):
+        MarginalTable((), counts, totals=np.array([380.0, 10.0])).conditional()
+
+
+def test_released_tables_carry_public_totals(meta):
+    from synth.privacy.pair_tables import release_tables
+
+    _, enc, x, y, ledger = _encoded(meta)
+    props = [0.4, 0.6]
+    tables = release_tables(x, y, 2, enc.cell_blocks, props, ledger, np.random.default_rng(0), n_pairs=1)
+    assert all(np.allclose(t.totals, len(x) * np.array(props)) for t in tables if t.by_label)
+    (pair,) = [t for t in tables if not t.by_label]
+    assert pair.totals.tolist() == [len(x)]
