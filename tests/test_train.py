@@ -167,6 +167,13 @@ def test_pretraining_is_not_charged(monkeypatch):
     dp_step = DPOptimizer.step
     monkeypatch.setattr(DPOptimizer, "step", lambda self, *a, **k: (calls.__setitem__("dp", calls["dp"] + 1),
                                                                    dp_step(self, *a, **k))[1])
+    import synth.train as train_mod
+
+    ran = []
+    pretrain_fn = train_mod._pretrain_generator
+    monkeypatch.setattr(train_mod, "_pretrain_generator",
+                        lambda gen, m, draw, steps, *a: (ran.append((steps, calls["dp"])),
+                                                         pretrain_fn(gen, m, draw, steps, *a))[1])
     x, y = _data()
     eps = []
     for pretrain in (0, 40):
@@ -175,5 +182,6 @@ def test_pretraining_is_not_charged(monkeypatch):
         result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg, marginals=_table_loss())
         assert result.summary["config"]["pretrain_steps"] == pretrain
         eps.append(ledger.epsilon())
+    assert ran == [(40, 10)]  # pretrained once, only when asked, before the run's first DP step
     assert calls["dp"] == 2 * 2 * 5  # the same 10 charged steps with and without pretraining
     assert eps[0] == eps[1]
