@@ -13,8 +13,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from synth.metadata import Metadata
+from synth.validate import category_key
 
-__all__ = ["feature_columns", "model_frame", "preprocessor"]
+__all__ = ["feature_columns", "model_frame", "preprocessor", "category_strings"]
 
 
 def feature_columns(meta: Metadata, exclude: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
@@ -22,6 +23,15 @@ def feature_columns(meta: Metadata, exclude: tuple[str, ...] = ()) -> tuple[list
     num = [c for c, s in meta.columns.items() if s["sdtype"] in ("numerical", "datetime") and c not in exclude]
     cat = [c for c, s in meta.columns.items() if s["sdtype"] in ("categorical", "boolean") and c not in exclude]
     return num, cat
+
+
+def category_strings(s: pd.Series) -> pd.Series:
+    """Categories as canonical strings: 1, 1.0 and "1" are one category ("1"); missing is "nan".
+
+    A real CSV column with gaps reads as floats (1.0) where synthetic data holds integers (1):
+    plain ``astype(str)`` would make them different categories.
+    """
+    return s.map(category_key).astype(str)
 
 
 def model_frame(df: pd.DataFrame, meta: Metadata, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -35,7 +45,7 @@ def model_frame(df: pd.DataFrame, meta: Metadata, exclude: tuple[str, ...] = ())
         else:
             out[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     for c in cat:
-        out[c] = df[c].astype(str)
+        out[c] = category_strings(df[c])
     return pd.DataFrame(out, index=df.index)
 
 

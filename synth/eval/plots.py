@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from synth.eval.features import category_strings
 from synth.metadata import Metadata
 
 __all__ = ["distributions", "correlation_heatmaps", "utility_bars", "dcr_histogram", "visit_counts",
@@ -35,7 +36,7 @@ def distributions(real: pd.DataFrame, syn: pd.DataFrame, meta: Metadata, columns
                 fig.add_trace(go.Histogram(x=s, xbins=bins, histnorm="probability", name=name, opacity=0.6,
                                            marker_color=color, legendgroup=name, showlegend=show), r + 1, k + 1)
         else:
-            a, b = (d[c].astype(str).value_counts(normalize=True) for d in (real, syn))
+            a, b = (category_strings(d[c]).value_counts(normalize=True) for d in (real, syn))
             cats = list(a.index.union(b.index))[:25]
             for s, name, color in ((a, "real", REAL), (b, "synthetic", SYN)):
                 fig.add_trace(go.Bar(x=cats, y=s.reindex(cats, fill_value=0), name=name, marker_color=color,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sdmetrics.single_column import KSComplement, TVComplement
 
+from synth.eval.features import category_strings
 from synth.metadata import Metadata
 
 __all__ = ["patient_features", "patient_metadata", "visit_count_distance", "per_visit_quality",
@@ -124,7 +125,7 @@ def _shape(real: pd.Series, syn: pd.Series, sdtype: str) -> float:
     if sdtype == "numerical":
         shape = KSComplement.compute(pd.to_numeric(r), pd.to_numeric(s))
     else:
-        shape = TVComplement.compute(r.astype(str), s.astype(str))
+        shape = TVComplement.compute(category_strings(r), category_strings(s))
     return float((shape + miss) / 2)
 
 

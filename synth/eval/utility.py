@@ -13,7 +13,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 
-from synth.eval.features import feature_columns, model_frame, preprocessor
+from synth.eval.features import category_strings, feature_columns, model_frame, preprocessor
 from synth.metadata import Metadata
 
 __all__ = ["MODELS", "tstr_auroc", "downstream"]
@@ -29,8 +29,8 @@ BENCH_MODELS = ("logistic_regression", "random_forest", "gradient_boosting")
 
 
 def _fit_score(train, test, meta, target, name, seed) -> dict[str, float]:
-    y_train = train[target].astype(str)
-    y_test = test[target].astype(str).to_numpy()
+    y_train = category_strings(train[target])
+    y_test = category_strings(test[target]).to_numpy()
     if y_train.nunique() < 2:  # a model that saw one class cannot rank
         return {"auroc": 0.5, "accuracy": float(np.mean(y_test == y_train.iloc[0])), "importance": None}
     pipe = make_pipeline(preprocessor(meta, (target,)), MODELS[name](seed))

@@ -142,3 +142,35 @@ def test_patient_slopes_match_a_plain_least_squares_fit():
             else np.nan
         assert feats["lab_slope"].iloc[i] == pytest.approx(expected, nan_ok=True)
     assert feats["n_visits"].tolist() == real.groupby("pid").size().tolist()
+
+
+def _as_read_from_csv(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Integer categories with gaps, as pandas reads them from a CSV: floats (1.0, NaN)."""
+    out = df.copy()
+    out[column] = pd.to_numeric(out[column]).astype(float)
+    return out
+
+
+def test_integer_categories_read_as_floats_are_the_same_categories():
+    """Real 1.0 (a CSV column with gaps) and synthetic 1 (Int64) are one category everywhere."""
+    real = make_visits(60)
+    real["stage"] = real["stage"].astype("Int64")
+    as_floats = _as_read_from_csv(real, "stage")
+    assert per_visit_quality(as_floats, real, SEQ_META)["per_visit_quality"] == pytest.approx(1.0)
+    trial, hold = correlated_trial(300, 0), correlated_trial(150, 1)
+    trial["arm"] = np.where(trial["arm"] == "drug", 1, 0)
+    hold["arm"] = np.where(hold["arm"] == "drug", 1, 0)
+    meta = json.loads(json.dumps(TRIAL_META))
+    meta["tables"][next(iter(meta["tables"]))]["columns"]["arm"]["range_values"] = [0, 1]
+    from synth.eval.utility import tstr_auroc
+    same = tstr_auroc(trial, trial, _as_read_from_csv(hold, "arm"), meta, "arm", seed=0)
+    assert all(v["tstr"] == pytest.approx(v["trtr"]) and v["trtr"] > 0.7 for v in same.values())
+    feature = trial.assign(arm=np.where(trial["age"] > 50, "drug", "placebo"),
+                           sex=trial["age"].gt(50).astype(int))  # a feature that predicts the target
+    meta["tables"][next(iter(meta["tables"]))]["columns"]["arm"]["range_values"] = ["drug", "placebo"]
+    meta["tables"][next(iter(meta["tables"]))]["columns"]["sex"] = {"sdtype": "categorical"}
+    only_sex = {c: {"sdtype": "id"} for c in feature.columns if c not in ("sex", "arm")}
+    meta["tables"][next(iter(meta["tables"]))]["columns"].update(only_sex)
+    holdout = _as_read_from_csv(feature.assign(sex=feature["sex"].where(feature.index % 7 > 0)), "sex")
+    by_sex = tstr_auroc(feature, feature, holdout, meta, "arm", seed=0)
+    assert all(v["tstr"] > 0.8 for v in by_sex.values())  # 1.0 and 1 are one category
