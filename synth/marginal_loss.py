@@ -3,7 +3,8 @@
 For a batch of generated rows, the generator's own cell probabilities (softmax of its logits;
 for a nullable numerical column, bins × present plus missing) are averaged within each label
 value (or over the batch, for a table not crossed with the label; merged into the table's
-groups where it has them) and compared with the noisy tables' conditional distributions; the
+groups where it has them; for a table pooled over visits, averaged over each patient's
+visits first, see :func:`pooled_cells`) and compared with the noisy tables' conditional distributions; the
 loss is the squared distance, weighted by the DP label proportions. Nothing here reads real data.
 """
 
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from synth.encode import CellBlock
 from synth.privacy.marginals import MarginalTable
 
-__all__ = ["MarginalLoss", "soft_cells"]
+__all__ = ["MarginalLoss", "soft_cells", "pooled_cells"]
 
 
 def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
@@ -25,6 +26,18 @@ def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
         return p
     p_missing = F.softmax(raw[:, block.missing:block.missing + 2], dim=1)[:, 1:2]
     return torch.cat([p * (1 - p_missing), p_missing], dim=1)
+
+
+def pooled_cells(raw: torch.Tensor, slots: tuple[CellBlock, ...], visits: CellBlock) -> torch.Tensor:
+    """(B, n_cells): each generated patient's cells averaged over their visits (weight 1/n each).
+
+    The expectation over the generator's own visit-count distribution P(n): slot k weighs
+    Σ_{n > k} P(n)/n, so the weights of a patient sum to 1, as a real patient's do in the table.
+    """
+    p_visits = F.softmax(raw[:, visits.start:visits.start + visits.width], dim=1)  # column j ↔ j + 1 visits
+    per_visit = p_visits / torch.arange(1, visits.width + 1, dtype=raw.dtype)
+    weight = torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1])  # (B, slots): Σ_{n > k} P(n)/n
+    return sum(weight[:, k:k + 1] * soft_cells(raw, b) for k, b in enumerate(slots))
 
 
 class MarginalLoss:
@@ -48,8 +61,11 @@ class MarginalLoss:
             onehot = by_label if table.by_label else whole
             count = onehot.sum(dim=0)
             weights = self.weights if table.by_label and y is not None else torch.ones(1)
-            probs = [soft_cells(raw, b) if m is None else soft_cells(raw, b) @ m
-                     for b, m in zip(table.blocks, merges)]
+            if table.pooled_by is not None:
+                probs = [pooled_cells(raw, table.blocks, table.pooled_by)]
+            else:
+                probs = [soft_cells(raw, b) if m is None else soft_cells(raw, b) @ m
+                         for b, m in zip(table.blocks, merges)]
             if len(probs) == 1:
                 joint = onehot.T @ probs[0]
             else:

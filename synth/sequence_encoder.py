@@ -26,6 +26,7 @@ from synth.encode import CellBlock, TableEncoder, _numeric_series, category_seri
 from synth.errors import SynthError
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
+from synth.privacy.marginals import TableSpec
 from synth.sequence import (VISITS, SequenceLayout, gap_name, order_visits, sequence_layout, slot_name, to_wide,
                             visit_counts)
 from synth.validate import category_key, coerce_frame
@@ -88,6 +89,15 @@ class SequenceEncoder(TableEncoder):
         """Blocks every patient fills (statics, visit count, first visit): one cell per patient each."""
         padded = {i for k in range(1, self.layout.max_visits) for i in self.slot_positions[k]}
         return [b for b in self.cell_blocks if b.start not in padded]
+
+    def label_table_specs(self) -> list[TableSpec]:
+        """One table per patient block: a temporal column's is pooled over all its visit slots."""
+        slots = {b.column: b for b in self.cell_blocks}
+        (visits,) = [b for b in self.cell_blocks if b.column == VISITS]
+        first = {slot_name(c, 0): c for c in self.layout.temporal}
+        return [TableSpec(tuple(slots[slot_name(first[b.column], k)] for k in range(self.layout.max_visits)),
+                          pooled_by=visits) if b.column in first else TableSpec((b,))
+                for b in self.patient_cell_blocks()]
 
     def to_long(self, wide: pd.DataFrame, label: ColumnDomain | None, labels: np.ndarray | None,
                 first_id: int, all_columns: list[str], pii: list[str]) -> pd.DataFrame:

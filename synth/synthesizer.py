@@ -109,8 +109,9 @@ class Synthesizer:
         marginals = None
         if self.config.marginal_weight != 0:
             share = MARGINAL_SHARE if self.config.marginal_share is None else self.config.marginal_share
+            singles = encoder.label_table_specs() if meta.sequence_key else None
             tables = release_tables(x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share,
-                                    self.config.pair_tables)
+                                    self.config.pair_tables, singles)
             marginals = MarginalLoss(tables, domain.label_proportions)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
                              self.config, progress, marginals, getattr(encoder, "mask", None),

@@ -2,14 +2,14 @@
 
 A table is a tuple of cell blocks (one column's bins or categories, see
 :class:`synth.encode.CellBlock`), optionally with a block's cells merged into coarser groups, and
-crossed with the label when ``by_label``. Every patient falls in exactly one cell of every table,
-so k tables released together are k Gaussian mechanisms of L2 sensitivity 1: the ledger records
+crossed with the label when ``by_label``. Every patient falls in exactly one cell of every table
+(or, in a table pooled over visits, spreads weight 1 over the cells of their visits), so k tables released together are k Gaussian mechanisms of L2 sensitivity 1: the ledger records
 them as one Mechanism with ``steps = k`` at noise σ.
 
 Notes
 -----
-The guarantee is void if a patient can fall in more than one cell of a table (pass one encoded
-row per patient), or if the tables are chosen by looking at the data outside the ledger (the
+The guarantee is void if a patient can add more than 1 to a table in total (pass one encoded
+row per patient; a pooled table weights each of a patient's n visits by 1/n), or if the tables are chosen by looking at the data outside the ledger (the
 default choice here uses only the schema), or if a table's ``totals`` are not public or
 already released (they are public N × the DP label proportions). Everything done with the noisy
 tables afterwards (projecting, normalising, the generator's loss) is post-processing.
@@ -42,6 +42,10 @@ class TableSpec:
     blocks: tuple[CellBlock, ...]
     groups: tuple[np.ndarray | None, ...] = ()
     by_label: bool = True
+    # A pooled table (visit sequences): ``blocks`` are one column's visit slots, not a cross
+    # product; a patient with n visits (``pooled_by``'s cell + 1) adds 1/n at each of its first n
+    # slots' cells, so a patient's counts sum to 1 and their L2 norm is at most 1.
+    pooled_by: CellBlock | None = None
 
     def group(self, i: int) -> np.ndarray | None:
         return self.groups[i] if self.groups else None
@@ -58,7 +62,27 @@ class TableSpec:
 
     @property
     def name(self) -> str:
+        if self.pooled_by is not None:
+            return f"{self.blocks[0].column.split('@')[0]} (pooled over visits)"
         return " x ".join(b.column for b in self.blocks)
+
+    def shape(self, n_classes: int) -> tuple[int, ...]:
+        cells = (self.n_cells(0),) if self.pooled_by is not None else tuple(
+            self.n_cells(i) for i in range(len(self.blocks)))
+        return (max(n_classes, 1) if self.by_label else 1, *cells)
+
+    def count(self, rows: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+        """Exact counts (no noise) of ``rows`` (one per patient) with label indices ``labels``."""
+        counts = np.zeros(self.shape(n_classes))
+        by = labels if self.by_label else np.zeros(len(rows), dtype=int)
+        if self.pooled_by is None:
+            np.add.at(counts, (by, *(self.cells(rows, i) for i in range(len(self.blocks)))), 1.0)
+            return counts
+        visits = self.pooled_by.cells(rows) + 1
+        for k in range(len(self.blocks)):
+            present = visits > k
+            np.add.at(counts, (by[present], self.cells(rows[present], k)), 1.0 / visits[present])
+        return counts
 
 
 @dataclass
@@ -70,10 +94,11 @@ class MarginalTable:
     groups: tuple[np.ndarray | None, ...] = ()
     by_label: bool = True
     totals: np.ndarray | None = None  # each row's known total (public N × DP proportions), if any
+    pooled_by: CellBlock | None = None
 
     @property
     def spec(self) -> TableSpec:
-        return TableSpec(self.blocks, self.groups, self.by_label)
+        return TableSpec(self.blocks, self.groups, self.by_label, self.pooled_by)
 
     @property
     def name(self) -> str:
@@ -128,7 +153,8 @@ def measure_tables(
 ) -> list[MarginalTable]:
     """Gaussian counts (noise σ per cell) of every table; record ``steps=len(tables)``.
 
-    Privacy assumption: one encoded row per patient. Rows whose label is negative (a value not
+    Privacy assumption: one encoded row per patient (a pooled table spreads a patient's one
+    count over their visits, see :class:`TableSpec`). Rows whose label is negative (a value not
     released by DP category discovery) are counted in no table, which only lowers sensitivity.
     """
     keep = np.ones(len(encoded), dtype=bool) if y is None or not n_classes else y >= 0
@@ -136,12 +162,9 @@ def measure_tables(
     labels = y[keep] if n_classes else np.zeros(len(rows), dtype=int)
     out = []
     for spec in tables:
-        cells = [spec.cells(rows, i) for i in range(len(spec.blocks))]
-        shape = (max(n_classes, 1) if spec.by_label else 1, *(spec.n_cells(i) for i in range(len(spec.blocks))))
-        index = (labels if spec.by_label else np.zeros(len(rows), dtype=int), *cells)
-        counts = np.zeros(shape)
-        np.add.at(counts, index, 1.0)
-        out.append(MarginalTable(spec.blocks, noisy_counts(counts, sigma, rng), spec.groups, spec.by_label))
+        counts = spec.count(rows, labels, n_classes)
+        out.append(MarginalTable(spec.blocks, noisy_counts(counts, sigma, rng), spec.groups, spec.by_label,
+                                 pooled_by=spec.pooled_by))
     return out
 
 

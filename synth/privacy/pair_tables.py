@@ -117,20 +117,27 @@ def release_tables(
     rng: np.random.Generator,
     share: float = MARGINAL_SHARE,
     n_pairs: int | None = None,
+    singles: list[TableSpec] | None = None,
 ) -> list[MarginalTable]:
     """Label × column tables, then ``n_pairs`` DP-chosen pair tables (default: one fewer than
     the columns, as many as the edges of MST's tree), within ``share`` of ε after preprocessing.
+
+    ``singles`` (default :func:`label_tables` of ``blocks``) are the label tables, one per block
+    in the same order: a visit sequence's temporal column has a table pooled over visits.
 
     Three ledger entries: ``marginals:label x column``, ``selection:pairs``, ``marginals:pairs``.
     """
     fractions = np.asarray(label_proportions) if n_classes and label_proportions else np.ones(1)
     class_sizes = ledger.n_patients * fractions  # public N × DP label proportions
-    singles = release_marginals(encoded, y, n_classes, label_tables(blocks), ledger, rng, LABEL_PART * share,
+    specs = label_tables(blocks) if singles is None else singles
+    if [s.blocks[0] for s in specs] != list(blocks):
+        raise ValueError("one label table per block, in the blocks' order")
+    singles = release_marginals(encoded, y, n_classes, specs, ledger, rng, LABEL_PART * share,
                                 totals=class_sizes)
     k = len(blocks) - 1 if n_pairs is None else n_pairs
     if k <= 0 or len(blocks) < 2:
         return singles
-    by_column = {t.blocks[0].column: t for t in singles}
+    by_column = {t.blocks[0].column: t for t in singles}  # a pooled table stands in for its first visit
     groups = [coarse_groups(t) for t in singles]
     specs = [TableSpec((blocks[i], blocks[j]), (groups[i], groups[j]), by_label=False)
              for i, j in combinations(range(len(blocks)), 2)]

@@ -1,0 +1,82 @@
+"""Tables pooled over visits: each patient adds 1 in total, spread 1/n over their n visits;
+the generator's pooled cells (fast, differentiable) agree with the counted table (slow)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from synth.marginal_loss import pooled_cells
+from synth.metadata import Metadata
+from synth.privacy.ledger import Ledger
+from synth.sequence_encoder import prepare_sequences
+from tests.test_sequence import SEQ_META, make_visits
+
+
+@pytest.fixture(scope="module")
+def encoded():
+    df = make_visits(n=30)
+    ledger = Ledger(math.inf, 1e-5, 30)
+    domain, enc, wide = prepare_sequences(df, Metadata.load(SEQ_META), "arm", ledger, np.random.default_rng(0), "t")
+    labels = wide["arm"].map({"a": 0, "b": 1}).to_numpy()
+    return df, enc, enc.encode(wide), labels
+
+
+def _pooled(enc, column):
+    (spec,) = [s for s in enc.label_table_specs() if s.pooled_by is not None and s.blocks[0].column == f"{column}@1"]
+    return spec
+
+
+def test_label_tables_pool_temporal_columns_over_all_visit_slots(encoded):
+    _, enc, _, _ = encoded
+    specs = enc.label_table_specs()
+    assert [s.blocks[0] for s in specs] == enc.patient_cell_blocks()
+    pooled = {s.blocks[0].column for s in specs if s.pooled_by is not None}
+    assert pooled == {"lab@1", "stage@1"}
+    assert [b.column for b in _pooled(enc, "lab").blocks] == [f"lab@{k}" for k in range(1, 6)]
+
+
+def test_pooled_counts_match_a_visit_by_visit_count(encoded):
+    df, enc, x, labels = encoded
+    counts = _pooled(enc, "lab").count(x, labels, 2)
+    slow = np.zeros((2, 11))  # 10 bins over [0, 10] and a missing cell
+    for _, visits in df.groupby("pid"):
+        label = 0 if visits["arm"].iloc[0] == "a" else 1
+        for lab in visits["lab"]:
+            cell = 10 if np.isnan(lab) else min(int(lab), 9)
+            slow[label, cell] += 1 / len(visits)
+    np.testing.assert_allclose(counts, slow, atol=1e-9)
+    np.testing.assert_allclose(counts.sum(axis=1), np.bincount(labels, minlength=2))  # one per patient
+
+
+def test_one_patient_adds_one_in_total_and_at_most_one_in_l2(encoded):
+    _, enc, x, labels = encoded
+    spec = _pooled(enc, "lab")
+    full = spec.count(x, labels, 2)
+    for i in range(len(x)):
+        keep = np.arange(len(x)) != i
+        diff = full - spec.count(x[keep], labels[keep], 2)
+        assert diff.min() >= -1e-12 and diff.sum() == pytest.approx(1.0)
+        assert np.sqrt((diff ** 2).sum()) <= 1.0 + 1e-12
+
+
+def test_generator_pooled_cells_equal_the_counted_table_for_sharp_logits(encoded):
+    _, enc, x, labels = encoded
+    spec = _pooled(enc, "lab")
+    raw = torch.as_tensor(x, dtype=torch.float32) * 60.0  # sharp softmax at each one-hot cell
+    soft = pooled_cells(raw, spec.blocks, spec.pooled_by)
+    torch.testing.assert_close(soft.sum(dim=1), torch.ones(len(x)))
+    for c in (0, 1):
+        expected = spec.count(x, labels, 2)[c]
+        torch.testing.assert_close(soft[torch.as_tensor(labels == c)].sum(dim=0).double(),
+                                   torch.as_tensor(expected), atol=1e-4, rtol=0)
+
+
+def test_pooled_cells_average_over_the_visit_count_distribution():
+    """Half the mass on 1 visit, half on 2: slot 1 weighs 1/2 + 1/4, slot 2 weighs 1/4."""
+    from synth.encode import CellBlock
+    visits = CellBlock("__visits", 0, 2)
+    slots = (CellBlock("v@1", 2, 2), CellBlock("v@2", 4, 2))
+    raw = torch.tensor([[0.0, 0.0, 60.0, 0.0, 0.0, 60.0]])  # P(1 visit) = P(2 visits); slot 1 → cell 0, slot 2 → 1
+    torch.testing.assert_close(pooled_cells(raw, slots, visits), torch.tensor([[0.75, 0.25]]))
