@@ -62,7 +62,8 @@ class MarginalLoss:
             count = onehot.sum(dim=0)
             weights = self.weights if table.by_label and y is not None else torch.ones(1)
             if table.pooled_by is not None:
-                probs = [pooled_cells(raw, table.blocks, table.pooled_by)]
+                pooled = pooled_cells(raw, table.blocks, table.pooled_by)
+                probs = [pooled if merges[0] is None else pooled @ merges[0]]
             else:
                 probs = [soft_cells(raw, b) if m is None else soft_cells(raw, b) @ m
                          for b, m in zip(table.blocks, merges)]

@@ -50,6 +50,8 @@ class SequenceEncoder(TableEncoder):
                                          for i in range(s.start, s.start + s.width)], dtype=int)
                                for k in range(m)]
         (self.visits_span,) = [s for s in self.spans if s.column == VISITS]
+        # the visit count is ordered (1 … max_visits): coarse groups merge adjacent counts
+        self.cell_blocks = [replace(b, ordered=True) if b.column == VISITS else b for b in self.cell_blocks]
         self._slots = torch.zeros(m, self.width)  # row k: the positions of slot k (k ≥ 1)
         for k in range(1, m):
             self._slots[k, self.slot_positions[k]] = 1.0

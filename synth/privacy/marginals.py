@@ -178,16 +178,18 @@ def release_marginals(
     share: float = MARGINAL_SHARE,
     name: str | None = None,
     totals: np.ndarray | None = None,
+    sigma: float | None = None,
 ) -> list[MarginalTable]:
     """Calibrate σ so the ledger so far plus these tables spend ``share`` more of ε; measure; record.
 
     ``share`` counts from the end of preprocessing: releases after preprocessing that are
     already in the ledger are inside it. With ε = ∞ the tables are exact (σ = 0). The ledger
-    gets one Mechanism with one step per table.
+    gets one Mechanism with one step per table. A given ``sigma`` (one calibrated for several
+    releases together by :func:`ledger_sigma`) is used as it is: the ledger still records it.
     """
     if not tables:
         return []
-    sigma = ledger_sigma(ledger, share, len(tables))
+    sigma = ledger_sigma(ledger, share, len(tables)) if sigma is None else sigma
     measured = measure_tables(encoded, y, n_classes, tables, sigma, rng)
     for table in measured:
         table.totals = None if totals is None else np.asarray(totals, dtype=float)

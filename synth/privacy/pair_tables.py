@@ -33,6 +33,7 @@ from synth.encode import CellBlock
 from synth.privacy.ledger import Ledger, Mechanism
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, ledger_sigma,
                                      release_marginals)
+from synth.privacy.resolution import release_label_tables
 
 __all__ = ["coarse_groups", "pair_scores", "select_pairs", "release_tables", "PAIR_GROUPS"]
 
@@ -132,13 +133,14 @@ def release_tables(
     specs = label_tables(blocks) if singles is None else singles
     if [s.blocks[0] for s in specs] != list(blocks):
         raise ValueError("one label table per block, in the blocks' order")
-    singles = release_marginals(encoded, y, n_classes, specs, ledger, rng, LABEL_PART * share,
-                                totals=class_sizes)
+    singles, full = release_label_tables(encoded, y, n_classes, specs, class_sizes, ledger, rng, LABEL_PART * share)
     k = len(blocks) - 1 if n_pairs is None else n_pairs
     if k <= 0 or len(blocks) < 2:
         return singles
-    by_column = {t.blocks[0].column: t for t in singles}  # a pooled table stands in for its first visit
-    groups = [coarse_groups(t) for t in singles]
+    if not full[0].by_label:  # two stages: independence is judged from the unlabelled marginals
+        class_sizes = np.array([float(ledger.n_patients)])
+    by_column = {t.blocks[0].column: t for t in full}  # a pooled table stands in for its first visit
+    groups = [coarse_groups(t) for t in full]
     specs = [TableSpec((blocks[i], blocks[j]), (groups[i], groups[j]), by_label=False)
              for i, j in combinations(range(len(blocks)), 2)]
     k = min(k, len(specs))

@@ -76,7 +76,7 @@ def test_exponential_mechanism_draws_with_the_stated_probabilities():
 
 
 def test_release_records_three_entries_and_spends_the_marginal_share(meta):
-    _, enc, x, y, ledger, domain = _encoded(meta)
+    _, enc, x, y, ledger, domain = _encoded(meta, n=4000)  # enough patients for full-resolution label tables
     tables = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger, np.random.default_rng(0))
     names = [m.name for m in ledger.mechanisms]
     assert names[-3:] == ["marginals:label x column", "selection:pairs", "marginals:pairs"]

@@ -1,0 +1,72 @@
+"""Label-table resolution from public N and σ; the two-stage release; the grouped pooled loss."""
+
+import numpy as np
+import pytest
+import torch
+
+from synth.domain import PREP_SHARE
+from synth.encode import NUMERIC_BINS, CellBlock
+from synth.marginal_loss import MarginalLoss, pooled_cells
+from synth.privacy.ledger import compose_epsilon
+from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, label_tables
+from synth.privacy.pair_tables import LABEL_PART, coarse_groups
+from synth.privacy.resolution import MIN_SIGNAL, label_resolution, release_label_tables
+from tests.privacy.test_pair_tables import _encoded
+
+
+@pytest.mark.parametrize("n, classes, sigma, cells", [
+    (250, 3, 35.0, 2),  # a small trial: full-resolution tables would hold ~8 patients a cell
+    (1711, 2, 39.0, 10),  # ACTG175-sized: full resolution
+    (600, 2, 30.0, 5),
+    (10, 2, 0.0, NUMERIC_BINS),  # no noise: full resolution
+    (50, 2, 100.0, 2),  # never below two cells
+])
+def test_resolution_keeps_the_mean_count_per_cell_above_the_noise(n, classes, sigma, cells):
+    got = label_resolution(n, classes, sigma)
+    assert got == cells
+    if 2 < got < NUMERIC_BINS:
+        assert n / (classes * got) >= MIN_SIGNAL * sigma > n / (classes * (got + 1))
+
+
+def test_two_stages_at_one_sigma_spend_the_share_and_group_from_stage_one(meta):
+    _, enc, x, y, ledger, domain = _encoded(meta, n=400)
+    specs = label_tables(enc.cell_blocks)
+    sizes = len(x) * np.asarray(domain.label_proportions)
+    share = LABEL_PART * MARGINAL_SHARE
+    tables, full = release_label_tables(x, y, 2, specs, sizes, ledger, np.random.default_rng(0), share)
+    stage1, stage2 = ledger.mechanisms[-2:]
+    assert stage1.name == "marginals:column" and stage2.name.startswith("marginals:label x column (at most")
+    assert stage1.noise_multiplier == stage2.noise_multiplier and stage1.steps == stage2.steps == len(specs)
+    spent = PREP_SHARE + share
+    assert compose_epsilon(ledger.history(), spent * ledger.accountant_delta) == pytest.approx(spent, rel=2e-3)
+    cells = label_resolution(len(x), 2, stage1.noise_multiplier)
+    assert cells < NUMERIC_BINS and full == tables[:len(specs)] and not any(t.by_label for t in full)
+    for marginal, labelled in zip(full, tables[len(specs):]):
+        assert labelled.by_label and labelled.counts.shape[1] <= max(cells, marginal.counts.shape[1] if
+                                                                    marginal.blocks[0].n_cells <= cells else cells)
+        expected = coarse_groups(marginal, cells)  # post-processing of stage 1's released counts only
+        if expected is not None:
+            np.testing.assert_array_equal(labelled.groups[0], expected)
+
+
+def test_enough_patients_give_one_full_resolution_stage(meta):
+    _, enc, x, y, ledger, domain = _encoded(meta, n=4000)
+    specs = label_tables(enc.cell_blocks)
+    sizes = len(x) * np.asarray(domain.label_proportions)
+    tables, full = release_label_tables(x, y, 2, specs, sizes, ledger, np.random.default_rng(0), 0.4)
+    assert tables is full and all(t.by_label and not t.groups for t in tables)
+    assert ledger.mechanisms[-1].name == "marginals:label x column"
+
+
+def test_grouped_pooled_table_is_matched_on_the_groups():
+    visits = CellBlock("__visits", 0, 2)
+    slots = (CellBlock("v@1", 2, 3, ordered=True), CellBlock("v@2", 5, 3, ordered=True))
+    groups = np.array([0, 0, 1])
+    raw = torch.tensor([[-60.0, 60.0, 60.0, 0.0, 0.0, 0.0, 60.0, 0.0]])  # 2 visits: cell 0, then cell 1
+    counts = np.array([[1.0, 0.0]])  # both visits in group 0
+    table = MarginalTable(slots, counts, (groups, groups), pooled_by=visits)
+    loss = MarginalLoss([table], [1.0])
+    assert loss(raw, torch.tensor([0])).item() < 1e-6
+    torch.testing.assert_close(pooled_cells(raw, slots, visits), torch.tensor([[0.5, 0.5, 0.0]]))
+    assert MarginalLoss([MarginalTable(slots, np.array([[0.0, 1.0]]), (groups, groups), pooled_by=visits)],
+                        [1.0])(raw, torch.tensor([0])).item() > 1.0
