@@ -33,33 +33,13 @@ from synth.encode import CellBlock
 from synth.privacy.ledger import Ledger, Mechanism
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, ledger_sigma,
                                      release_marginals)
-from synth.privacy.resolution import release_label_tables
+from synth.privacy.resolution import PAIR_GROUPS, coarse_groups, release_label_tables
 
 __all__ = ["coarse_groups", "pair_scores", "select_pairs", "release_tables", "PAIR_GROUPS"]
 
-PAIR_GROUPS = 4  # groups per column in a pair table
 # Parts of the marginal share (label tables, pair selection); the pair tables get the rest.
 # Chosen once on ACTG175 (bench/RESULTS.md): the pair tables' accuracy barely matters.
 LABEL_PART, SELECT_PART = 0.8, 0.1
-
-
-def coarse_groups(table: MarginalTable, max_groups: int = PAIR_GROUPS) -> np.ndarray | None:
-    """Cell → group map of a one-block table's column, from its released counts; None: keep cells."""
-    block = table.blocks[0]
-    if block.n_cells <= max_groups:
-        return None
-    mass = np.clip(table.counts, 0, None).reshape(len(table.counts), block.n_cells).sum(axis=0)
-    if not block.ordered:
-        keep = np.argsort(-mass, kind="stable")[:max_groups - 1]
-        groups = np.full(block.n_cells, max_groups - 1)
-        groups[keep] = np.arange(len(keep))
-        return groups
-    bins = max_groups - (1 if block.missing is not None else 0)
-    m = mass[:block.width]
-    total = m.sum()
-    mid = (np.cumsum(m) - m / 2) / total if total > 0 else (np.arange(block.width) + 0.5) / block.width
-    groups = np.unique(np.minimum((mid * bins).astype(int), bins - 1), return_inverse=True)[1]
-    return np.append(groups, groups.max() + 1) if block.missing is not None else groups
 
 
 def _grouped(conditional: np.ndarray, groups: np.ndarray | None) -> np.ndarray:

@@ -30,9 +30,29 @@ from synth.encode import NUMERIC_BINS
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma, release_marginals
 
-__all__ = ["label_resolution", "release_label_tables", "MIN_SIGNAL"]
+__all__ = ["label_resolution", "release_label_tables", "coarse_groups", "MIN_SIGNAL", "PAIR_GROUPS"]
 
 MIN_SIGNAL = 2.0  # a label table's mean count per cell should be at least this many σ
+PAIR_GROUPS = 4  # groups per column in a pair table (synth.privacy.pair_tables)
+
+
+def coarse_groups(table: MarginalTable, max_groups: int = PAIR_GROUPS) -> np.ndarray | None:
+    """Cell → group map of a one-block table's column, from its released counts; None: keep cells."""
+    block = table.blocks[0]
+    if block.n_cells <= max_groups:
+        return None
+    mass = np.clip(table.counts, 0, None).reshape(len(table.counts), block.n_cells).sum(axis=0)
+    if not block.ordered:
+        keep = np.argsort(-mass, kind="stable")[:max_groups - 1]
+        groups = np.full(block.n_cells, max_groups - 1)
+        groups[keep] = np.arange(len(keep))
+        return groups
+    bins = max_groups - (1 if block.missing is not None else 0)
+    m = mass[:block.width]
+    total = m.sum()
+    mid = (np.cumsum(m) - m / 2) / total if total > 0 else (np.arange(block.width) + 0.5) / block.width
+    groups = np.unique(np.minimum((mid * bins).astype(int), bins - 1), return_inverse=True)[1]
+    return np.append(groups, groups.max() + 1) if block.missing is not None else groups
 
 
 def label_resolution(n: int, n_classes: int, sigma: float) -> int:
@@ -59,8 +79,6 @@ def release_label_tables(
     NUMERIC_BINS): stage 1's unlabelled tables serve pair selection; the generator gets both.
     Ledger: ``marginals:label x column``, or ``marginals:column`` then ``marginals:label x column (coarse)``.
     """
-    from synth.privacy.pair_tables import coarse_groups  # pair_tables builds on this module
-
     one_stage = not n_classes or label_resolution(
         ledger.n_patients, n_classes, ledger_sigma(ledger, share, len(specs))) == NUMERIC_BINS
     if not one_stage:
