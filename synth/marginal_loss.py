@@ -4,8 +4,8 @@ For a batch of generated rows, the generator's own cell probabilities (softmax o
 for a nullable numerical column, bins × present plus missing) are averaged within each label
 value (or over the batch, for a table not crossed with the label; merged into the table's
 groups where it has them; for a table pooled over visits, averaged over each patient's
-visits first, see :func:`pooled_cells`) and compared with the noisy tables' conditional distributions; the
-loss is the squared distance, weighted by the DP label proportions. Nothing here reads real data.
+visits first, see :func:`pooled_cells`) and compared with the noisy tables' conditional
+distributions; the loss is the squared distance, weighted by the DP label proportions. Nothing here reads real data.
 """
 
 from __future__ import annotations

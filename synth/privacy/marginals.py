@@ -3,14 +3,16 @@
 A table is a tuple of cell blocks (one column's bins or categories, see
 :class:`synth.encode.CellBlock`), optionally with a block's cells merged into coarser groups, and
 crossed with the label when ``by_label``. Every patient falls in exactly one cell of every table
-(or, in a table pooled over visits, spreads weight 1 over the cells of their visits), so k tables released together are k Gaussian mechanisms of L2 sensitivity 1: the ledger records
+(or, in a table pooled over visits, spreads weight 1 over the cells of their visits), so k
+tables released together are k Gaussian mechanisms of L2 sensitivity 1: the ledger records
 them as one Mechanism with ``steps = k`` at noise σ.
 
 Notes
 -----
 The guarantee is void if a patient can add more than 1 to a table in total (pass one encoded
-row per patient; a pooled table weights each of a patient's n visits by 1/n), or if the tables are chosen by looking at the data outside the ledger (the
-default choice here uses only the schema), or if a table's ``totals`` are not public or
+row per patient; a pooled table weights each of a patient's n visits by 1/n), or if the tables
+are chosen by looking at the data outside the ledger (the default choice here uses only the
+schema), or if a table's ``totals`` are not public or
 already released (they are public N × the DP label proportions). Everything done with the noisy
 tables afterwards (projecting, normalising, the generator's loss) is post-processing.
 """
@@ -63,7 +65,7 @@ class TableSpec:
     @property
     def name(self) -> str:
         if self.pooled_by is not None:
-            return f"{self.blocks[0].column.split('@')[0]} (pooled over visits)"
+            return f"{self.blocks[0].column.rsplit('@', 1)[0]} (pooled over visits)"
         return " x ".join(b.column for b in self.blocks)
 
     def shape(self, n_classes: int) -> tuple[int, ...]:

@@ -106,7 +106,9 @@ def release_tables(
     ``singles`` (default :func:`label_tables` of ``blocks``) are the label tables, one per block
     in the same order: a visit sequence's temporal column has a table pooled over visits.
 
-    Three ledger entries: ``marginals:label x column``, ``selection:pairs``, ``marginals:pairs``.
+    Ledger entries: the label tables (``marginals:label x column``, or with few patients
+    ``marginals:column`` then ``marginals:label x column (at most g groups)``, see
+    :mod:`synth.privacy.resolution`), ``selection:pairs``, ``marginals:pairs``.
     """
     fractions = np.asarray(label_proportions) if n_classes and label_proportions else np.ones(1)
     class_sizes = ledger.n_patients * fractions  # public N × DP label proportions
