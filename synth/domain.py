@@ -54,12 +54,16 @@ class Domain:
     label_proportions: list[float] = field(default_factory=list)
     pii_columns: list[str] = field(default_factory=list)  # written as placeholders, never modelled
     released_counts: dict[str, float] = field(default_factory=dict)  # extra DP counts (noisy, ≥ 0)
+    # The label counts as released (Gaussian, not clipped) and their σ, for synth.privacy.class_sizes.
+    label_counts: list[float] = field(default_factory=list)
+    label_sigma: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": [asdict(c) for c in self.columns], "all_columns": self.all_columns,
                 "label": asdict(self.label) if self.label else None,
                 "label_proportions": self.label_proportions, "pii_columns": self.pii_columns,
-                "released_counts": self.released_counts}
+                "released_counts": self.released_counts, "label_counts": self.label_counts,
+                "label_sigma": self.label_sigma}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Domain:
@@ -68,7 +72,8 @@ class Domain:
                    label=ColumnDomain(**label) if label else None,
                    label_proportions=list(data.get("label_proportions", [])),
                    pii_columns=list(data.get("pii_columns", [])),
-                   released_counts=dict(data.get("released_counts", {})))
+                   released_counts=dict(data.get("released_counts", {})),
+                   label_counts=list(data.get("label_counts", [])), label_sigma=float(data.get("label_sigma", 0.0)))
 
 
 def _native_values(meta_values: list[Any] | None, keys: list[str], sdtype: str) -> list[Any]:
@@ -173,11 +178,13 @@ def build_domain(
         if y.isna().any():
             raise SynthError(f"--label: column '{label}' has missing values; the label must be set for every patient")
         counts = np.array([(y == k).sum() for k in label_dom.categories])
-        noisy = np.clip(noisy_counts(counts, sigma, rng), 0, None)
+        raw = noisy_counts(counts, sigma, rng)
+        noisy = np.clip(raw, 0, None)
         record(f"label_counts:{label}", 1, "Gaussian counts of each label value (label proportions)")
         total = noisy.sum()
         proportions = (noisy / total if total > 0 else np.full(len(counts), 1 / len(counts))).tolist()
         label_dom.nullable = False
     return Domain(columns=list(domains.values()), all_columns=list(meta.columns), label=label_dom,
-                  label_proportions=proportions,
+                  label_proportions=proportions, label_counts=raw.tolist() if label_dom is not None else [],
+                  label_sigma=float(sigma),
                   pii_columns=[c for c in meta.columns if meta.sdtype(c) == "pii"], released_counts=released)

@@ -151,8 +151,7 @@ def _wide_domain(base: Domain, layout: SequenceLayout, meta: Metadata) -> Domain
             cols.append(ColumnDomain(gap_name(k), "numerical", "numerical", False, index.source, lo=0.0,
                                      hi=index.hi - index.lo, integer=index.integer))
         cols.extend(replace(doms[c], name=slot_name(c, k)) for c in layout.temporal)
-    return Domain(cols, list(meta.columns), base.label, base.label_proportions, base.pii_columns,
-                  base.released_counts)
+    return replace(base, columns=cols, all_columns=list(meta.columns))
 
 
 def _check_all_visits(ordered: pd.DataFrame, meta: Metadata, layout: SequenceLayout, source: str) -> None:

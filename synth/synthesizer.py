@@ -25,6 +25,7 @@ from synth.metadata import Metadata
 from synth.modelfile import file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.marginal_loss import MarginalLoss
+from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MARGINAL_SHARE
 from synth.privacy.pair_tables import release_tables
@@ -110,8 +111,10 @@ class Synthesizer:
         if self.config.marginal_weight != 0:
             share = MARGINAL_SHARE if self.config.marginal_share is None else self.config.marginal_share
             singles = encoder.label_table_specs() if meta.sequence_key else None
-            tables = release_tables(x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share,
-                                    self.config.pair_tables, singles)
+            released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
+            tables, domain.label_proportions = release_tables(
+                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, self.config.pair_tables,
+                singles, released)
             marginals = MarginalLoss(tables, domain.label_proportions)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
                              self.config, progress, marginals, getattr(encoder, "mask", None),

@@ -21,7 +21,9 @@ def test_with_public_metadata_only_the_label_counts_depend_on_data():
     b, led_b = _domain(make_trial(n=300, seed=2), meta)
     assert [m.name for m in led_a.mechanisms] == ["label_counts:arm"]
     da, db = a.to_dict(), b.to_dict()
-    assert da.pop("label_proportions") != db.pop("label_proportions")  # the one DP release
+    assert da.pop("label_proportions") != db.pop("label_proportions")  # the one DP release …
+    assert da.pop("label_counts") != db.pop("label_counts")  # … kept as released (unclipped), with its σ
+    assert da["label_sigma"] == led_a.mechanisms[0].noise_multiplier > 0
     assert da == db  # everything else is public
 
 

@@ -97,6 +97,7 @@ class MarginalTable:
     by_label: bool = True
     totals: np.ndarray | None = None  # each row's known total (public N × DP proportions), if any
     pooled_by: CellBlock | None = None
+    sigma: float = 0.0  # the Gaussian noise of each cell (0: exact)
 
     @property
     def spec(self) -> TableSpec:
@@ -166,7 +167,7 @@ def measure_tables(
     for spec in tables:
         counts = spec.count(rows, labels, n_classes)
         out.append(MarginalTable(spec.blocks, noisy_counts(counts, sigma, rng), spec.groups, spec.by_label,
-                                 pooled_by=spec.pooled_by))
+                                 pooled_by=spec.pooled_by, sigma=sigma))
     return out
 
 

@@ -30,6 +30,7 @@ from itertools import combinations
 import numpy as np
 
 from synth.encode import CellBlock
+from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes
 from synth.privacy.ledger import Ledger, Mechanism
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, ledger_sigma,
                                      release_marginals)
@@ -99,12 +100,18 @@ def release_tables(
     share: float = MARGINAL_SHARE,
     n_pairs: int | None = None,
     singles: list[TableSpec] | None = None,
-) -> list[MarginalTable]:
+    label_counts: NoisyCounts | None = None,
+) -> tuple[list[MarginalTable], list[float]]:
     """Label × column tables, then ``n_pairs`` DP-chosen pair tables (default: one fewer than
     the columns, as many as the edges of MST's tree), within ``share`` of ε after preprocessing.
 
     ``singles`` (default :func:`label_tables` of ``blocks``) are the label tables, one per block
     in the same order: a visit sequence's temporal column has a table pooled over visits.
+
+    Returns the tables and the label proportions: ``label_proportions`` as given, or, with the
+    released ``label_counts``, their combination with the label tables' row sums
+    (:func:`synth.privacy.class_sizes.combine_class_sizes`), which also become those tables'
+    totals and the class sizes of pair selection.
 
     Ledger entries: the label tables (``marginals:label x column``, or with few patients
     ``marginals:column`` then ``marginals:label x column (at most g groups)``, see
@@ -116,9 +123,16 @@ def release_tables(
     if [s.blocks[0] for s in specs] != list(blocks):
         raise ValueError("one label table per block, in the blocks' order")
     singles, full = release_label_tables(encoded, y, n_classes, specs, class_sizes, ledger, rng, LABEL_PART * share)
+    if n_classes and label_counts is not None:
+        class_sizes = combine_class_sizes(label_counts, singles, ledger.n_patients)
+        for table in singles:
+            if table.by_label:
+                table.totals = class_sizes
+    proportions = (class_sizes / class_sizes.sum()).tolist() if n_classes and class_sizes.sum() > 0 else list(
+        label_proportions)
     k = len(blocks) - 1 if n_pairs is None else n_pairs
     if k <= 0 or len(blocks) < 2:
-        return singles
+        return singles, proportions
     if not full[0].by_label:  # two stages: independence is judged from the unlabelled marginals
         class_sizes = np.array([float(ledger.n_patients)])
     by_column = {t.blocks[0].column: t for t in full}  # a pooled table stands in for its first visit
@@ -136,5 +150,6 @@ def release_tables(
                          "the Gaussian mechanism with the same Renyi curve",
                          {"epsilon0": None if math.isinf(epsilon0) else epsilon0,
                           "pairs": [s.name for s in chosen]}))
-    return singles + release_marginals(encoded, y, n_classes, chosen, ledger, rng, share, name="pairs",
-                                       totals=np.array([float(ledger.n_patients)]))
+    pairs = release_marginals(encoded, y, n_classes, chosen, ledger, rng, share, name="pairs",
+                              totals=np.array([float(ledger.n_patients)]))
+    return singles + pairs, proportions

@@ -117,7 +117,8 @@ def test_released_tables_carry_public_totals(meta):
 
     _, enc, x, y, ledger = _encoded(meta)
     props = [0.4, 0.6]
-    tables = release_tables(x, y, 2, enc.cell_blocks, props, ledger, np.random.default_rng(0), n_pairs=1)
+    tables, out = release_tables(x, y, 2, enc.cell_blocks, props, ledger, np.random.default_rng(0), n_pairs=1)
+    assert out == pytest.approx(props)  # no released label counts to combine: the proportions as given
     assert all(np.allclose(t.totals, len(x) * np.array(props)) for t in tables if t.by_label)
     assert all(t.totals.tolist() == [len(x)] for t in tables if not t.by_label)  # pairs, unlabelled marginals
     assert len([t for t in tables if len(t.blocks) == 2]) == 1

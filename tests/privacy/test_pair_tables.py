@@ -77,7 +77,7 @@ def test_exponential_mechanism_draws_with_the_stated_probabilities():
 
 def test_release_records_three_entries_and_spends_the_marginal_share(meta):
     _, enc, x, y, ledger, domain = _encoded(meta, n=4000)  # enough patients for full-resolution label tables
-    tables = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger, np.random.default_rng(0))
+    tables, _ = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger, np.random.default_rng(0))
     names = [m.name for m in ledger.mechanisms]
     assert names[-3:] == ["marginals:label x column", "selection:pairs", "marginals:pairs"]
     k = len(enc.cell_blocks) - 1
@@ -95,8 +95,8 @@ def test_release_records_three_entries_and_spends_the_marginal_share(meta):
 
 def test_without_privacy_the_strongest_pairs_are_measured_exactly(meta):
     frame, enc, x, y, ledger, domain = _encoded(meta, epsilon=math.inf)
-    tables = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger, np.random.default_rng(0),
-                            n_pairs=1)
+    tables, _ = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger, np.random.default_rng(0),
+                               n_pairs=1)
     pair = tables[-1]
     assert pair.name == "weight x heavy" and ledger.mechanisms[-2].noise_multiplier == 0
     assert pair.counts.sum() == len(frame) and np.allclose(pair.counts, np.round(pair.counts))
