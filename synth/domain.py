@@ -42,6 +42,7 @@ class ColumnDomain:
     hi: float | None = None
     integer: bool = False
     datetime_format: str | None = None
+    scale: str = "linear"  # "log": bins of equal width on the log scale (public metadata)
     categories: list[str] = field(default_factory=list)  # category_key strings
     values: list[Any] = field(default_factory=list)  # what decode writes, aligned with categories
 
@@ -114,6 +115,7 @@ def build_domain(
     extra_counts = extra_counts or {}
     cols = [c for c in data.columns]
     needs = {c: _column_needs(meta, c) for c in cols}
+    scales = {c: meta.scale(c) for c in cols if meta.sdtype(c) == "numerical"}  # checked before any release
     n_bounds = sum(v == "bounds" for v in needs.values())
     n_cats = sum(v == "categories" for v in needs.values())
     releases = n_bounds * BOUNDS_RELEASES + n_cats + (1 if label else 0) + len(extra_counts)
@@ -148,7 +150,7 @@ def build_domain(
             rep = str(spec.get("computer_representation", "Float"))
             domains[col] = ColumnDomain(col, sdtype, "numerical", nullable, src, lo=bounds[0], hi=bounds[1],
                                         integer=sdtype == "numerical" and rep.lower().startswith(("int", "uint")),
-                                        datetime_format=spec.get("datetime_format"))
+                                        datetime_format=spec.get("datetime_format"), scale=scales.get(col, "linear"))
         else:
             public_values = meta.public_values(col)
             if public_values is not None:

@@ -1,7 +1,8 @@
 """Reversible encoding of rows to the generator's space, built from a Domain only.
 
 Numerical (and datetime) columns: clipped to the domain's bounds, whose range is cut into
-``NUMERIC_BINS`` equal-width bins: a one-hot of the bin plus the position inside it scaled to
+``NUMERIC_BINS`` equal-width bins (equal width in log(x) for a column whose public metadata
+says ``"synth_scale": "log"``): a one-hot of the bin plus the position inside it scaled to
 [-1, 1] (so skewed columns and point masses such as many zeros are easy to generate). A
 nullable column adds a two-way [present, missing] one-hot. Categorical and boolean columns:
 one-hot over the domain's categories, plus a "missing" slot when nullable. Decoding inverts
@@ -60,6 +61,21 @@ class CellBlock:
         return idx
 
 
+def to_unit(col: ColumnDomain, x: np.ndarray) -> np.ndarray:
+    """Values → [0, 1] over the column's range: linear, or linear in log(x) when ``col.scale`` is "log"."""
+    x = np.clip(x, col.lo, col.hi)
+    if col.scale == "log":
+        return (np.log(x) - np.log(col.lo)) / (np.log(col.hi) - np.log(col.lo))
+    return (x - col.lo) / (col.hi - col.lo)
+
+
+def from_unit(col: ColumnDomain, unit: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_unit`."""
+    if col.scale == "log":
+        return np.exp(np.log(col.lo) + unit * (np.log(col.hi) - np.log(col.lo)))
+    return col.lo + unit * (col.hi - col.lo)
+
+
 class TableEncoder:
     """Encode/decode the modelled (non-label) columns of a Domain."""
 
@@ -102,7 +118,7 @@ class TableEncoder:
             if col.kind == "numerical":
                 x = s.to_numpy(dtype=float)
                 missing = np.isnan(x)
-                unit = (np.clip(np.where(missing, col.lo, x), col.lo, col.hi) - col.lo) / (col.hi - col.lo)
+                unit = to_unit(col, np.where(missing, col.lo, x))
                 b = np.minimum((unit * NUMERIC_BINS).astype(int), NUMERIC_BINS - 1)
                 out[np.arange(n), pos + b] = 1.0
                 out[:, pos + NUMERIC_BINS] = np.where(missing, 0.0, 2 * (unit * NUMERIC_BINS - b) - 1)
@@ -134,7 +150,7 @@ class TableEncoder:
                 b = encoded[:, pos:pos + NUMERIC_BINS].argmax(axis=1)
                 x = np.clip(encoded[:, pos + NUMERIC_BINS].astype(float), -1, 1)
                 pos += NUMERIC_BINS + 1
-                values = (b + (x + 1) / 2) / NUMERIC_BINS * (col.hi - col.lo) + col.lo
+                values = from_unit(col, (b + (x + 1) / 2) / NUMERIC_BINS)
                 if col.integer:
                     values = np.clip(np.round(values), np.ceil(col.lo), np.floor(col.hi))
                 missing = np.zeros(len(x), dtype=bool)

@@ -24,10 +24,11 @@ import pandas as pd
 from synth.errors import SynthError
 from synth.fileio import atomic_write_text
 
-__all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS"]
+__all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES"]
 
 SDTYPES = ("numerical", "categorical", "boolean", "datetime", "id", "pii")
 DOMAIN_KEYS = ("range_min", "range_max", "range_values", "range_is_nullable", "range_public")
+SCALES = ("linear", "log")  # a numerical column's "synth_scale": how its range is cut into bins
 _INFER_NOTE = (
     "DRAFT written by `synth metadata infer`: every range_* value was copied from the data and "
     "is NOT public. `synth fit` ignores values marked \"range_public\": false and estimates them "
@@ -101,7 +102,8 @@ class Metadata:
         """SDV V1 metadata; ``strip_domain`` drops the range_* keys SDV's validator rejects."""
         columns = copy.deepcopy(self.columns)
         if strip_domain:
-            columns = {c: {k: v for k, v in s.items() if k not in DOMAIN_KEYS} for c, s in columns.items()}
+            columns = {c: {k: v for k, v in s.items() if k not in DOMAIN_KEYS and k != "synth_scale"}
+                       for c, s in columns.items()}
         table: dict[str, Any] = {"columns": columns}
         for role in ("primary_key", "sequence_key", "sequence_index"):
             if getattr(self, role) is not None:
@@ -137,6 +139,24 @@ class Metadata:
         if not lo < hi:
             raise SynthError(f"metadata: column '{column}' needs range_min < range_max, got {lo}, {hi}")
         return lo, hi
+
+    def scale(self, column: str) -> str:
+        """A numerical column's public ``synth_scale``: "linear" (default) or "log".
+
+        "log" cuts the public range into bins of equal width on the log scale (lab values such as
+        bilirubin, which clinical models already take the log of); it needs a public range_min > 0.
+        """
+        spec = self.columns[column]
+        scale = spec.get("synth_scale", "linear")
+        if scale not in SCALES:
+            raise SynthError(f"metadata: column '{column}' synth_scale must be one of {', '.join(SCALES)}, got {scale!r}")
+        if scale == "log":
+            if spec["sdtype"] != "numerical":
+                raise SynthError(f"metadata: column '{column}' synth_scale log is for numerical columns only")
+            bounds = self.public_bounds(column)
+            if bounds is None or not bounds[0] > 0:
+                raise SynthError(f"metadata: column '{column}' synth_scale log needs a public range_min > 0")
+        return scale
 
     def public_values(self, column: str) -> list | None:
         spec = self.columns[column]

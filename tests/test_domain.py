@@ -1,8 +1,12 @@
 """The domain is public metadata plus ledger-recorded DP releases, and nothing else."""
 
-import numpy as np
+import json
 
-from synth.domain import build_domain
+import numpy as np
+import pytest
+
+from synth.domain import Domain, build_domain
+from synth.errors import SynthError
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger, compose_epsilon
 from synth.validate import coerce_frame
@@ -49,3 +53,21 @@ def test_no_privacy_run_uses_exact_values_and_says_so():
     dom, _ = _domain(df, meta, epsilon=float("inf"))
     age = next(c for c in dom.columns if c.name == "age")
     assert (age.lo, age.hi) == (df["age"].min(), df["age"].max()) and age.source == "exact (no privacy)"
+
+
+def test_a_log_scale_without_public_bounds_fails_before_any_release():
+    meta = Metadata.load(TRIAL_META)
+    meta.columns["weight"].update(synth_scale="log", range_public=False)  # bounds would be DP: no log scale
+    ledger = Ledger(1.0, 1e-5, 200)
+    with pytest.raises(SynthError, match="'weight' synth_scale log needs a public range_min > 0"):
+        build_domain(coerce_frame(make_trial(), meta), meta, "arm", ledger, np.random.default_rng(0))
+    assert ledger.mechanisms == []
+
+
+def test_the_scale_travels_in_the_domain_dict():
+    meta = Metadata.load(TRIAL_META)
+    meta.columns["weight"]["synth_scale"] = "log"
+    dom, _ = _domain(make_trial(), meta)
+    again = Domain.from_dict(json.loads(json.dumps(dom.to_dict())))  # as in the model file
+    assert {c.name: c.scale for c in again.columns} == {"age": "linear", "weight": "log", "visit": "linear",
+                                                         "sex": "linear", "smoker": "linear"}

@@ -66,3 +66,24 @@ def test_encoder_depends_on_public_domain_only(meta):
     _, enc_b, _ = _encoder(b, meta)
     assert enc_a.spans == enc_b.spans
     assert enc_a.domain.to_dict() == enc_b.domain.to_dict()
+
+
+def test_log_scale_bins_are_equal_width_in_log_and_round_trip(trial, meta):
+    meta.columns["weight"].update(range_min=10, range_max=1000, synth_scale="log")
+    frame, enc, _ = _encoder(trial, meta)
+    pos = enc.cell_blocks[1].start
+    assert enc.cell_blocks[1].column == "weight"
+    probe = frame.head(3).copy()
+    probe["weight"] = [10.0, 100.0, 999.0]  # log10: 1, 2, 3 over [1, 3]: bins 0, 5, 9
+    x = enc.encode(probe)
+    assert x[:, pos:pos + B].argmax(axis=1).tolist() == [0, B // 2, B - 1]
+    assert x[1, pos + B] == -1.0  # 100 is the lower edge of bin 5: position -1 inside it
+    decoded = enc.decode(enc.encode(frame))
+    np.testing.assert_allclose(decoded["weight"], frame["weight"].clip(10, 1000), rtol=1e-5)
+
+
+def test_linear_scale_is_unchanged_by_the_log_option(trial, meta):
+    frame, linear, _ = _encoder(trial, meta)
+    meta.columns["age"]["synth_scale"] = "linear"  # the default, written out
+    _, explicit, _ = _encoder(trial, meta)
+    np.testing.assert_array_equal(linear.encode(frame), explicit.encode(frame))

@@ -42,6 +42,25 @@ def test_bad_bounds(meta):
         meta.public_bounds("age")
 
 
+@pytest.mark.parametrize("column,spec,message", [
+    ("weight", {"synth_scale": "log"}, "'weight' synth_scale log needs a public range_min > 0"),
+    ("weight", {"synth_scale": "log", "range_min": 0}, "'weight' synth_scale log needs a public range_min > 0"),
+    ("weight", {"synth_scale": "sqrt"}, "'weight' synth_scale must be one of linear, log"),
+    ("sex", {"synth_scale": "log"}, "'sex' synth_scale log is for numerical columns only"),
+])
+def test_bad_scale(meta, column, spec, message):
+    if spec.get("range_min") is None and column == "weight":
+        meta.columns["weight"].pop("range_min", None)
+    meta.columns[column].update(spec)
+    with pytest.raises(SynthError, match=message):
+        meta.scale(column)
+
+
+def test_scale_is_dropped_for_sdv(meta):
+    meta.columns["weight"]["synth_scale"] = "log"
+    assert "synth_scale" not in meta.to_dict(strip_domain=True)["tables"]["trial"]["columns"]["weight"]
+
+
 def test_infer_then_round_trip(trial, tmp_path):
     draft = Metadata.infer(trial, table_name="trial")
     assert draft.sdtype("pid") == "id" and draft.sdtype("visit") == "datetime"
