@@ -53,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="status")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (more seeds in parts)")
     parser.add_argument("--epsilons", default="1,inf")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE")
     args = parser.parse_args()
@@ -61,7 +62,7 @@ def main() -> None:
     df = pd.read_csv(DATA / "pbcseq.csv")
     rows = []
     for eps in [float(e) for e in args.epsilons.split(",")]:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             row = run_one(df, DATA / "pbcseq.json", args.label, eps, seed, **options)
             print(f"  ε={eps} seed={seed}: ratio {row['ratio']:.3f} per-visit quality "
                   f"{row['per_visit_quality']:.3f} visit TVD {row['visit_tvd']:.3f} ({row['fit_s']:.0f} s)", flush=True)
