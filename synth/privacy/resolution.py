@@ -36,8 +36,13 @@ MIN_SIGNAL = 2.0  # a label table's mean count per cell should be at least this 
 PAIR_GROUPS = 4  # groups per column in a pair table (synth.privacy.pair_tables)
 
 
-def coarse_groups(table: MarginalTable, max_groups: int = PAIR_GROUPS) -> np.ndarray | None:
-    """Cell → group map of a one-block table's column, from its released counts; None: keep cells."""
+def coarse_groups(table: MarginalTable, max_groups: int = PAIR_GROUPS, missing_apart: bool = True) -> np.ndarray | None:
+    """Cell → group map of a one-block table's column, from its released counts; None: keep cells.
+
+    A numerical column's bins are merged into groups of about equal released mass; its missing
+    cell is a group of its own, or with ``missing_apart=False`` the last cell of the ordered run,
+    so that a rarely missing column does not spend one of few groups on its missing values.
+    """
     block = table.blocks[0]
     if block.n_cells <= max_groups:
         return None
@@ -47,12 +52,13 @@ def coarse_groups(table: MarginalTable, max_groups: int = PAIR_GROUPS) -> np.nda
         groups = np.full(block.n_cells, max_groups - 1)
         groups[keep] = np.arange(len(keep))
         return groups
-    bins = max_groups - (1 if block.missing is not None else 0)
-    m = mass[:block.width]
+    apart = block.missing is not None and missing_apart
+    bins = max_groups - (1 if apart else 0)
+    m = mass[:block.width] if apart else mass
     total = m.sum()
-    mid = (np.cumsum(m) - m / 2) / total if total > 0 else (np.arange(block.width) + 0.5) / block.width
+    mid = (np.cumsum(m) - m / 2) / total if total > 0 else (np.arange(len(m)) + 0.5) / len(m)
     groups = np.unique(np.minimum((mid * bins).astype(int), bins - 1), return_inverse=True)[1]
-    return np.append(groups, groups.max() + 1) if block.missing is not None else groups
+    return np.append(groups, groups.max() + 1) if apart else groups
 
 
 def label_resolution(n: int, n_classes: int, sigma: float) -> int:
@@ -93,7 +99,7 @@ def release_label_tables(
                                   rng, share, name="column", totals=n, sigma=sigma)
     grouped = []
     for spec, table in zip(specs, marginals):
-        groups = coarse_groups(table, cells)
+        groups = coarse_groups(table, cells, missing_apart=False)
         grouped.append(spec if groups is None else replace(spec, groups=(groups,) * len(spec.blocks)))
     labelled = release_marginals(encoded, y, n_classes, grouped, ledger, rng, share,
                                  name=f"label x column (at most {cells} groups)", totals=class_sizes, sigma=sigma)

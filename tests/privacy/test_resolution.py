@@ -44,7 +44,7 @@ def test_two_stages_at_one_sigma_spend_the_share_and_group_from_stage_one(meta):
     coarsened = 0
     for marginal, labelled in zip(full, tables[len(specs):]):
         assert labelled.by_label
-        expected = coarse_groups(marginal, cells)  # post-processing of stage 1's released counts only
+        expected = coarse_groups(marginal, cells, missing_apart=False)  # stage 1's released counts only
         if expected is None:  # a column with at most `cells` cells keeps them
             assert labelled.counts.shape == (2, marginal.counts.shape[1]) and not labelled.groups
         else:
@@ -52,6 +52,18 @@ def test_two_stages_at_one_sigma_spend_the_share_and_group_from_stage_one(meta):
             assert labelled.counts.shape[1] == expected.max() + 1 <= cells
             coarsened += 1
     assert coarsened > 0
+
+
+def test_label_groups_spend_a_group_on_missing_only_when_it_holds_a_group_s_mass():
+    block = CellBlock("x", 0, 10, missing=11, ordered=True)
+    rare = np.array([[0, 40, 40, 40, 40, 40, 40, 0, 0, 0, 8.0]])  # 3% missing
+    groups = coarse_groups(MarginalTable((block,), rare), 2, missing_apart=False)
+    assert groups.max() == 1 and groups[-1] == groups[6]  # missing joins the upper bins' group
+    assert coarse_groups(MarginalTable((block,), rare), 2)[-1] == 1 and coarse_groups(
+        MarginalTable((block,), rare), 2)[:10].max() == 0  # kept apart: all values in one group
+    common = np.array([[0, 20, 20, 20, 20, 20, 20, 0, 0, 0, 130.0]])  # half missing
+    groups = coarse_groups(MarginalTable((block,), common), 2, missing_apart=False)
+    assert groups[:10].max() == 0 and groups[-1] == 1  # missing is a group's worth: its own group
 
 
 def test_enough_patients_give_one_full_resolution_stage(meta):
