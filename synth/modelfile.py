@@ -26,7 +26,8 @@ from synth.privacy.ledger import Ledger
 __all__ = ["FORMAT", "FORMAT_VERSION", "write_model", "read_model", "file_sha256", "package_versions"]
 
 FORMAT = "synth-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a numerical column's scale (linear/log) and the released label counts
+READABLE_VERSIONS = (1, 2)  # a version-1 file has neither: linear bins, proportions as stored
 
 
 def package_versions() -> dict[str, str]:
@@ -78,9 +79,9 @@ def read_model(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
     doc = json.loads(doc_json)
     if doc.get("format") != FORMAT:
         raise SynthError(f"model file '{path}' is not a synth model")
-    if doc.get("format_version") != FORMAT_VERSION:
+    if doc.get("format_version") not in READABLE_VERSIONS:
         raise SynthError(f"model file '{path}' has format version {doc.get('format_version')}; "
-                         f"this synth reads version {FORMAT_VERSION}")
+                         f"this synth reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     _verify_ledger(path, doc["ledger"])
     return tensors, doc
 
