@@ -149,7 +149,8 @@ class Metadata:
         spec = self.columns[column]
         scale = spec.get("synth_scale", "linear")
         if scale not in SCALES:
-            raise SynthError(f"metadata: column '{column}' synth_scale must be one of {', '.join(SCALES)}, got {scale!r}")
+            raise SynthError(f"metadata: column '{column}' synth_scale must be one of {', '.join(SCALES)}, "
+                             f"got {scale!r}")
         if scale == "log":
             if spec["sdtype"] != "numerical":
                 raise SynthError(f"metadata: column '{column}' synth_scale log is for numerical columns only")

@@ -82,8 +82,14 @@ def test_log_scale_bins_are_equal_width_in_log_and_round_trip(trial, meta):
     np.testing.assert_allclose(decoded["weight"], frame["weight"].clip(10, 1000), rtol=1e-5)
 
 
-def test_linear_scale_is_unchanged_by_the_log_option(trial, meta):
+def test_the_scale_changes_only_its_own_column(trial, meta):
     frame, linear, _ = _encoder(trial, meta)
-    meta.columns["age"]["synth_scale"] = "linear"  # the default, written out
-    _, explicit, _ = _encoder(trial, meta)
-    np.testing.assert_array_equal(linear.encode(frame), explicit.encode(frame))
+    meta.columns["age"]["synth_scale"] = "log"
+    _, logged, _ = _encoder(trial, meta)
+    a, b = linear.encode(frame), logged.encode(frame)
+    age = slice(0, B + 1)  # age's bins and position come first
+    assert not np.array_equal(a[:, age], b[:, age])
+    np.testing.assert_array_equal(a[:, B + 1:], b[:, B + 1:])  # every other column as before
+    probe = frame.head(1).copy()
+    probe["age"] = 30  # linear: 12/72 of 18–90, bin 1; log: ln(30/18)/ln(90/18) = 0.317, bin 3
+    assert linear.encode(probe)[0, :B].argmax() == 1 and logged.encode(probe)[0, :B].argmax() == 3

@@ -83,7 +83,8 @@ def release_label_tables(
 
     One stage: the label tables themselves, both times. Two stages (``label_resolution`` below
     NUMERIC_BINS): stage 1's unlabelled tables serve pair selection; the generator gets both.
-    Ledger: ``marginals:label x column``, or ``marginals:column`` then ``marginals:label x column (coarse)``.
+    Ledger: ``marginals:label x column``, or ``marginals:column`` then
+    ``marginals:label x column (at most g groups)``.
     """
     one_stage = not n_classes or label_resolution(
         ledger.n_patients, n_classes, ledger_sigma(ledger, share, len(specs))) == NUMERIC_BINS
