@@ -28,16 +28,29 @@ def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
     return torch.cat([p * (1 - p_missing), p_missing], dim=1)
 
 
-def pooled_cells(raw: torch.Tensor, slots: tuple[CellBlock, ...], visits: CellBlock) -> torch.Tensor:
+def pooled_cells(raw: torch.Tensor, slots: tuple[CellBlock, ...], visits: CellBlock, phases: int = 0) -> torch.Tensor:
     """(B, n_cells): each generated patient's cells averaged over their visits (weight 1/n each).
 
     The expectation over the generator's own visit-count distribution P(n): slot k weighs
     Σ_{n > k} P(n)/n, so the weights of a patient sum to 1, as a real patient's do in the table.
+    With ``phases`` (a numerical column's missing cell by visit phase, see
+    :class:`~synth.privacy.marginals.TableSpec`), slot k's missing probability goes to the
+    cell of phase min(k, phases − 1).
     """
     p_visits = F.softmax(raw[:, visits.start:visits.start + visits.width], dim=1)  # column j ↔ j + 1 visits
     per_visit = p_visits / torch.arange(1, visits.width + 1, dtype=raw.dtype)
     weight = torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1])  # (B, slots): Σ_{n > k} P(n)/n
-    return sum(weight[:, k:k + 1] * soft_cells(raw, b) for k, b in enumerate(slots))
+    if not phases:
+        return sum(weight[:, k:k + 1] * soft_cells(raw, b) for k, b in enumerate(slots))
+    width = slots[0].width
+    out = []
+    for k, b in enumerate(slots):
+        cells = weight[:, k:k + 1] * soft_cells(raw, b)
+        place = torch.zeros(width + 1, width + phases, dtype=raw.dtype)  # slot k's cells → the table's
+        place[torch.arange(width), torch.arange(width)] = 1.0
+        place[width, width + min(k, phases - 1)] = 1.0
+        out.append(cells @ place)
+    return sum(out)
 
 
 class MarginalLoss:
@@ -62,7 +75,7 @@ class MarginalLoss:
             count = onehot.sum(dim=0)
             weights = self.weights if table.by_label and y is not None else torch.ones(1)
             if table.pooled_by is not None:
-                pooled = pooled_cells(raw, table.blocks, table.pooled_by)
+                pooled = pooled_cells(raw, table.blocks, table.pooled_by, table.spec.phases)
                 probs = [pooled if merges[0] is None else pooled @ merges[0]]
             else:
                 probs = [soft_cells(raw, b) if m is None else soft_cells(raw, b) @ m

@@ -35,6 +35,9 @@ __all__ = ["SequenceEncoder", "prepare_sequences"]
 
 _COUNT = "__visit_count"
 VISIT_CAP = 1000  # visits per patient beyond this count as this for the DP estimate of max_visits
+# Visit phases of a pooled table's missing cell: the first visit, the second, and all later ones
+# (a schema rule, never read from the data; bench/RESULTS.md, issue #5 item 30).
+MISSING_PHASES = 3
 
 
 class SequenceEncoder(TableEncoder):
@@ -93,12 +96,17 @@ class SequenceEncoder(TableEncoder):
         return [b for b in self.cell_blocks if b.start not in padded]
 
     def label_table_specs(self) -> list[TableSpec]:
-        """One table per patient block: a temporal column's is pooled over all its visit slots."""
+        """One table per patient block: a temporal column's is pooled over all its visit slots.
+
+        A nullable numerical temporal column's missing values are counted by visit phase
+        (``MISSING_PHASES``): a lab measured at some scheduled visits only keeps that pattern.
+        """
         slots = {b.column: b for b in self.cell_blocks}
         (visits,) = [b for b in self.cell_blocks if b.column == VISITS]
         first = {slot_name(c, 0): c for c in self.layout.temporal}
         return [TableSpec(tuple(slots[slot_name(first[b.column], k)] for k in range(self.layout.max_visits)),
-                          pooled_by=visits) if b.column in first else TableSpec((b,))
+                          pooled_by=visits, missing_phases=MISSING_PHASES if b.missing is not None else 0)
+                if b.column in first else TableSpec((b,))
                 for b in self.patient_cell_blocks()]
 
     def to_long(self, wide: pd.DataFrame, label: ColumnDomain | None, labels: np.ndarray | None,

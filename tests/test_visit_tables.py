@@ -2,6 +2,7 @@
 the generator's pooled cells (fast, differentiable) agree with the counted table (slow)."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from synth.marginal_loss import pooled_cells
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
+from synth.privacy.marginals import MarginalTable
 from synth.sequence_encoder import prepare_sequences
 from tests.test_sequence import SEQ_META, make_visits
 
@@ -39,15 +41,29 @@ def test_label_tables_pool_temporal_columns_over_all_visit_slots(encoded):
 
 def test_pooled_counts_match_a_visit_by_visit_count(encoded):
     df, enc, x, labels = encoded
-    counts = _pooled(enc, "lab").count(x, labels, 2)
-    slow = np.zeros((2, 11))  # 10 bins over [0, 10] and a missing cell
-    for _, visits in df.groupby("pid"):
+    spec = _pooled(enc, "lab")
+    counts = spec.count(x, labels, 2)
+    slow = np.zeros((2, 13))  # 10 bins over [0, 10], then missing at visit 1, visit 2, later visits
+    for _, visits in df.sort_values(["pid", "day"]).groupby("pid"):
         label = 0 if visits["arm"].iloc[0] == "a" else 1
-        for lab in visits["lab"]:
-            cell = 10 if np.isnan(lab) else min(int(lab), 9)
+        for k, lab in enumerate(visits["lab"]):
+            cell = 10 + min(k, 2) if np.isnan(lab) else min(int(lab), 9)
             slow[label, cell] += 1 / len(visits)
+    assert slow[:, 10:].min() > 0 and slow[:, 11:].sum() > 0  # the fixture has missing values at several phases
     np.testing.assert_allclose(counts, slow, atol=1e-9)
     np.testing.assert_allclose(counts.sum(axis=1), np.bincount(labels, minlength=2))  # one per patient
+    assert spec.name == "lab (pooled over visits, missing in 3 visit phases)"
+
+
+def test_missing_phases_merge_back_into_the_one_missing_cell(encoded):
+    _, enc, x, labels = encoded
+    spec = _pooled(enc, "lab")
+    phased = MarginalTable(spec.blocks, spec.count(x, labels, 2), pooled_by=spec.pooled_by, missing_phases=3)
+    plain = replace(spec, missing_phases=0).count(x, labels, 2)
+    np.testing.assert_allclose(phased.merged_phases().counts, plain, atol=1e-12)
+    assert phased.merged_phases().spec.phases == 0 and phased.spec.phases == 3
+    categorical = _pooled(enc, "stage")
+    assert categorical.missing_phases == 0 and categorical.phases == 0  # categorical: missing is a category
 
 
 def test_one_patient_adds_one_in_total_and_at_most_one_in_l2(encoded):
@@ -65,7 +81,7 @@ def test_generator_pooled_cells_equal_the_counted_table_for_sharp_logits(encoded
     _, enc, x, labels = encoded
     spec = _pooled(enc, "lab")
     raw = torch.as_tensor(x, dtype=torch.float32) * 60.0  # sharp softmax at each one-hot cell
-    soft = pooled_cells(raw, spec.blocks, spec.pooled_by)
+    soft = pooled_cells(raw, spec.blocks, spec.pooled_by, spec.phases)
     torch.testing.assert_close(soft.sum(dim=1), torch.ones(len(x)))
     for c in (0, 1):
         expected = spec.count(x, labels, 2)[c]
@@ -80,3 +96,4 @@ def test_pooled_cells_average_over_the_visit_count_distribution():
     slots = (CellBlock("v@1", 2, 2), CellBlock("v@2", 4, 2))
     raw = torch.tensor([[0.0, 0.0, 60.0, 0.0, 0.0, 60.0]])  # P(1 visit) = P(2 visits); slot 1 → cell 0, slot 2 → 1
     torch.testing.assert_close(pooled_cells(raw, slots, visits), torch.tensor([[0.75, 0.25]]))
+

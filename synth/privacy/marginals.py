@@ -19,7 +19,7 @@ tables afterwards (projecting, normalising, the generator's loss) is post-proces
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,13 +50,25 @@ class TableSpec:
     # product; a patient with n visits (``pooled_by``'s cell + 1) adds 1/n at each of its first n
     # slots' cells, so a patient's counts sum to 1 and their L2 norm is at most 1.
     pooled_by: CellBlock | None = None
+    # A pooled numerical column's missing cell split by visit phase: slot k's missing value
+    # counts in phase min(k, missing_phases − 1) (with 3: first visit, second, later), so a lab
+    # measured only at some visits keeps that pattern. Each visit still adds to one cell.
+    missing_phases: int = 0
+
+    @property
+    def phases(self) -> int:
+        """Missing cells by visit phase of this table (0: one missing cell, or none)."""
+        ok = self.pooled_by is not None and self.blocks[0].missing is not None and self.group(0) is None
+        return self.missing_phases if ok and self.missing_phases > 1 else 0
 
     def group(self, i: int) -> np.ndarray | None:
         return self.groups[i] if self.groups else None
 
     def n_cells(self, i: int) -> int:
         g = self.group(i)
-        return self.blocks[i].n_cells if g is None else int(g.max()) + 1
+        if g is not None:
+            return int(g.max()) + 1
+        return self.blocks[i].n_cells + (self.phases - 1 if self.phases and i == 0 else 0)
 
     def cells(self, encoded: np.ndarray, i: int) -> np.ndarray:
         """Each row's cell of block i in this table (its group when the block is merged)."""
@@ -67,7 +79,8 @@ class TableSpec:
     @property
     def name(self) -> str:
         if self.pooled_by is not None:
-            return f"{self.blocks[0].column.rsplit('@', 1)[0]} (pooled over visits)"
+            missing = f", missing in {self.phases} visit phases" if self.phases else ""
+            return f"{self.blocks[0].column.rsplit('@', 1)[0]} (pooled over visits{missing})"
         return " x ".join(b.column for b in self.blocks)
 
     def shape(self, n_classes: int) -> tuple[int, ...]:
@@ -83,9 +96,13 @@ class TableSpec:
             np.add.at(counts, (by, *(self.cells(rows, i) for i in range(len(self.blocks)))), 1.0)
             return counts
         visits = self.pooled_by.cells(rows) + 1
+        width = self.blocks[0].width
         for k in range(len(self.blocks)):
             present = visits > k
-            np.add.at(counts, (by[present], self.cells(rows[present], k)), 1.0 / visits[present])
+            cells = self.cells(rows[present], k)
+            if self.phases:  # the missing cell (index width) → that visit's phase
+                cells = np.where(cells == width, width + min(k, self.phases - 1), cells)
+            np.add.at(counts, (by[present], cells), 1.0 / visits[present])
         return counts
 
 
@@ -100,10 +117,20 @@ class MarginalTable:
     totals: np.ndarray | None = None  # each row's known total (public N × DP proportions), if any
     pooled_by: CellBlock | None = None
     sigma: float = 0.0  # the Gaussian noise of each cell (0: exact)
+    missing_phases: int = 0
 
     @property
     def spec(self) -> TableSpec:
-        return TableSpec(self.blocks, self.groups, self.by_label, self.pooled_by)
+        return TableSpec(self.blocks, self.groups, self.by_label, self.pooled_by, self.missing_phases)
+
+    def merged_phases(self) -> MarginalTable:
+        """Post-processing: this table with its missing cells by visit phase summed into one."""
+        if not self.spec.phases:
+            return self
+        width = self.blocks[0].width
+        counts = np.concatenate([self.counts[..., :width], self.counts[..., width:].sum(axis=-1, keepdims=True)],
+                                axis=-1)
+        return replace(self, counts=counts, missing_phases=0)
 
     @property
     def name(self) -> str:
@@ -169,7 +196,7 @@ def measure_tables(
     for spec in tables:
         counts = spec.count(rows, labels, n_classes)
         out.append(MarginalTable(spec.blocks, noisy_counts(counts, sigma, rng), spec.groups, spec.by_label,
-                                 pooled_by=spec.pooled_by, sigma=sigma))
+                                 pooled_by=spec.pooled_by, sigma=sigma, missing_phases=spec.missing_phases))
     return out
 
 

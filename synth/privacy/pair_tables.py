@@ -135,6 +135,7 @@ def release_tables(
         return singles, proportions
     if not full[0].by_label:  # two stages: independence is judged from the unlabelled marginals
         class_sizes = np.array([float(ledger.n_patients)])
+    full = [t.merged_phases() for t in full]
     by_column = {t.blocks[0].column: t for t in full}  # a pooled table stands in for its first visit
     groups = [coarse_groups(t) for t in full]
     specs = [TableSpec((blocks[i], blocks[j]), (groups[i], groups[j]), by_label=False)

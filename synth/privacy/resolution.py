@@ -99,8 +99,9 @@ def release_label_tables(
     marginals = release_marginals(encoded, y, n_classes, [replace(s, by_label=False) for s in specs], ledger,
                                   rng, share, name="column", totals=n, sigma=sigma)
     grouped = []
-    for spec, table in zip(specs, marginals):
-        groups = coarse_groups(table, cells, missing_apart=False)
+    for spec, table in zip(specs, marginals):  # the label stage counts missing values in one cell
+        groups = coarse_groups(table.merged_phases(), cells, missing_apart=False)
+        spec = replace(spec, missing_phases=0)
         grouped.append(spec if groups is None else replace(spec, groups=(groups,) * len(spec.blocks)))
     labelled = release_marginals(encoded, y, n_classes, grouped, ledger, rng, share,
                                  name=f"label x column (at most {cells} groups)", totals=class_sizes, sigma=sigma)
