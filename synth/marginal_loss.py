@@ -5,7 +5,10 @@ for a nullable numerical column, bins × present plus missing) are averaged with
 value (or over the batch, for a table not crossed with the label; merged into the table's
 groups where it has them; for a table pooled over visits, averaged over each patient's
 visits first, see :func:`pooled_cells`) and compared with the noisy tables' conditional
-distributions; the loss is the squared distance, weighted by the DP label proportions. Nothing here reads real data.
+distributions; the loss is the squared distance, weighted by the DP label proportions.
+For visit sequences a second term, :func:`slot_drift`, asks every visit slot to look like the
+patients' visits as a whole (per label), the one assumption that ties the slots together when
+the tables only describe them pooled. Nothing here reads real data.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch.nn.functional as F
 from synth.encode import CellBlock
 from synth.privacy.marginals import MarginalTable
 
-__all__ = ["MarginalLoss", "soft_cells", "pooled_cells"]
+__all__ = ["MarginalLoss", "soft_cells", "pooled_cells", "slot_drift", "STATIONARITY"]
 
 
 def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
@@ -53,11 +56,40 @@ def pooled_cells(raw: torch.Tensor, slots: tuple[CellBlock, ...], visits: CellBl
     return sum(out)
 
 
+def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock, ...],
+               visits: CellBlock) -> torch.Tensor:
+    """(classes,) how far each visit slot's values are from the patients' values over all slots.
+
+    For each label value: the distribution of slot k's value cells (bins given present for a
+    numerical column; every category for a categorical one) over the generated patients that
+    have slot k (weighted by P(visits > k)), and its squared distance from the same
+    distribution over all slots, averaged over slots by their weight. A pooled table says how
+    a column's values are spread over a patient's visits, not how they are spread at each
+    visit: this keeps the generator from moving a label's values between slots at random.
+    """
+    p_visits = F.softmax(raw[:, visits.start:visits.start + visits.width], dim=1)
+    present = torch.flip(torch.cumsum(torch.flip(p_visits, [1]), 1), [1])  # (B, slots): P(visits > k)
+    index = torch.as_tensor([list(range(b.start, b.start + b.width)) for b in slots])  # (slots, cells)
+    values = F.softmax(raw[:, index], dim=2)  # (B, slots, cells)
+    w = present[:, :, None] * by_label[:, None, :]  # (B, slots, classes)
+    mass = w.sum(dim=0)  # (slots, classes)
+    dist = torch.einsum("bsc,bsv->scv", w, values) / mass.clamp(min=1e-6)[:, :, None]
+    share = mass / mass.sum(dim=0).clamp(min=1e-6)
+    pooled = (share[:, :, None] * dist).sum(dim=0)
+    return (share * ((dist - pooled) ** 2).sum(dim=2)).sum(dim=0)
+
+
+# Weight of slot_drift next to the tables' terms; chosen once (bench/RESULTS.md, issue #5 item 31).
+STATIONARITY = 1.0
+
+
 class MarginalLoss:
     """Squared distance between generated and noisy per-label cell distributions, summed over tables."""
 
     def __init__(self, tables: list[MarginalTable], label_proportions: list[float]):
         self.tables = tables
+        pooled = {t.blocks[0].column: t for t in tables if t.pooled_by is not None}
+        self.sequences = [(t.blocks, t.pooled_by) for t in pooled.values()]
         self.targets = [torch.as_tensor(t.conditional(), dtype=torch.float32) for t in tables]
         self.merges = [[None if g is None else torch.eye(int(g.max()) + 1)[torch.as_tensor(g)]
                         for g in (t.groups or [None] * len(t.blocks))] for t in tables]
@@ -87,4 +119,8 @@ class MarginalLoss:
             cond = joint / count.clamp(min=1).view(-1, *([1] * len(probs)))
             sq = ((cond - target) ** 2).reshape(len(count), -1).sum(dim=1)
             loss = loss + ((count > 0).float() * weights * sq).sum()
+        if STATIONARITY and self.sequences:
+            weights = self.weights if y is not None else torch.ones(1)
+            for slots, visits in self.sequences:
+                loss = loss + STATIONARITY * (weights * slot_drift(raw, by_label, slots, visits)).sum()
         return loss

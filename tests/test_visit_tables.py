@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from synth.marginal_loss import pooled_cells
+from synth.marginal_loss import STATIONARITY, MarginalLoss, pooled_cells, slot_drift
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
@@ -97,3 +97,63 @@ def test_pooled_cells_average_over_the_visit_count_distribution():
     raw = torch.tensor([[0.0, 0.0, 60.0, 0.0, 0.0, 60.0]])  # P(1 visit) = P(2 visits); slot 1 → cell 0, slot 2 → 1
     torch.testing.assert_close(pooled_cells(raw, slots, visits), torch.tensor([[0.75, 0.25]]))
 
+
+def _slot_drift_slow(raw, labels, n_classes, slots, visits):
+    """slot_drift from its definition, one class and one slot at a time."""
+    p_visits = torch.softmax(raw[:, visits.start:visits.start + visits.width], dim=1)
+    out = []
+    for c in range(n_classes):
+        rows = labels == c
+        dists, masses = [], []
+        for k, b in enumerate(slots):
+            w = p_visits[rows, k:].sum(dim=1)  # P(visits > k): column j is j + 1 visits
+            values = torch.softmax(raw[rows, b.start:b.start + b.width], dim=1)
+            dists.append((w[:, None] * values).sum(dim=0) / w.sum())
+            masses.append(w.sum())
+        share = torch.stack(masses) / sum(masses)
+        pooled = sum(s * d for s, d in zip(share, dists))
+        out.append(sum(s * ((d - pooled) ** 2).sum() for s, d in zip(share, dists)))
+    return torch.stack(out)
+
+
+def test_slot_drift_matches_its_slow_definition(encoded):
+    _, enc, x, labels = encoded
+    spec = _pooled(enc, "lab")
+    raw = torch.randn(len(x), enc.width, generator=torch.Generator().manual_seed(0)) * 2
+    by_label = torch.nn.functional.one_hot(torch.as_tensor(labels), 2).float()
+    fast = slot_drift(raw, by_label, spec.blocks, spec.pooled_by)
+    slow = _slot_drift_slow(raw, torch.as_tensor(labels), 2, spec.blocks, spec.pooled_by)
+    torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-5)
+    assert fast.min() > 0
+
+
+def test_slot_drift_is_zero_when_every_visit_looks_alike_and_enters_the_loss(encoded):
+    _, enc, x, labels = encoded
+    spec = _pooled(enc, "lab")
+    raw = torch.randn(len(x), enc.width, generator=torch.Generator().manual_seed(1))
+    first = spec.blocks[0]
+    for b in spec.blocks[1:]:  # every slot's value logits equal to the first slot's, patient by patient
+        raw[:, b.start:b.start + b.width] = raw[:, first.start:first.start + first.width]
+    v = spec.pooled_by
+    raw[:, v.start:v.start + v.width] = raw[0, v.start:v.start + v.width]  # and one visit-count distribution
+    by_label = torch.nn.functional.one_hot(torch.as_tensor(labels), 2).float()
+    torch.testing.assert_close(slot_drift(raw, by_label, spec.blocks, spec.pooled_by), torch.zeros(2))
+
+    table = MarginalTable(spec.blocks, spec.count(x, labels, 2), pooled_by=spec.pooled_by, missing_phases=3)
+    loss = MarginalLoss([table], [0.5, 0.5])
+    y = torch.as_tensor(labels)
+    moved = raw.clone()
+    moved[:, spec.blocks[2].start] += 5.0  # slot 3 drifts: the table's pooled cells barely change
+    extra = 0.5 * slot_drift(moved, by_label, spec.blocks, spec.pooled_by).sum()
+    table_only = loss(moved, y) - STATIONARITY * extra
+    assert STATIONARITY > 0 and extra > 0
+    torch.testing.assert_close(table_only, _table_term(table, moved, y), atol=1e-6, rtol=1e-5)
+
+
+def _table_term(table, raw, y):
+    """The table's own squared distance (MarginalLoss without the drift term)."""
+    target = torch.as_tensor(table.conditional(), dtype=torch.float32)
+    pooled = pooled_cells(raw, table.blocks, table.pooled_by, table.spec.phases)
+    onehot = torch.nn.functional.one_hot(y, 2).float()
+    cond = onehot.T @ pooled / onehot.sum(dim=0)[:, None]
+    return (0.5 * ((cond - target) ** 2).sum(dim=1)).sum()
