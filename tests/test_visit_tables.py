@@ -12,6 +12,7 @@ from synth.marginal_loss import STATIONARITY, MarginalLoss, pooled_cells, slot_d
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
+from synth.privacy.resolution import coarse_groups, label_resolution, release_label_tables
 from synth.sequence_encoder import prepare_sequences
 from tests.test_sequence import SEQ_META, make_visits
 
@@ -157,3 +158,22 @@ def _table_term(table, raw, y):
     onehot = torch.nn.functional.one_hot(y, 2).float()
     cond = onehot.T @ pooled / onehot.sum(dim=0)[:, None]
     return (0.5 * ((cond - target) ** 2).sum(dim=1)).sum()
+
+
+def test_two_stage_release_keeps_missing_phases_in_stage_one_and_merges_them_for_the_label_groups():
+    df = make_visits(n=60, seed=3)
+    ledger = Ledger(1.0, 1e-5, 60)
+    domain, enc, wide = prepare_sequences(df, Metadata.load(SEQ_META), "arm", ledger, np.random.default_rng(0), "t")
+    x, y = enc.encode(wide), wide["arm"].map({"a": 0, "b": 1}).to_numpy()
+    specs = enc.label_table_specs()
+    sizes = 60 * np.asarray(domain.label_proportions)
+    tables, full = release_label_tables(x, y, 2, specs, sizes, ledger, np.random.default_rng(1), 0.5)
+    assert ledger.mechanisms[-2].name == "marginals:column"  # few patients: two stages
+    lab = specs.index(_pooled(enc, "lab"))
+    stage1, stage2 = full[lab], tables[len(specs) + lab]
+    assert stage1.spec.phases == 3 and stage1.counts.shape == (1, 13)
+    assert stage2.spec.phases == 0 and stage2.by_label
+    cells = label_resolution(60, 2, stage1.sigma)
+    expected = coarse_groups(stage1.merged_phases(), cells, missing_apart=False)  # phases summed back
+    np.testing.assert_array_equal(stage2.groups[0], expected)
+    assert "missing in 3 visit phases" in ledger.mechanisms[-2].extra["tables"][lab]
