@@ -79,7 +79,7 @@ def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock
     return (share * ((dist - pooled) ** 2).sum(dim=2)).sum(dim=0)
 
 
-# Weight of slot_drift next to the tables' terms; chosen once (bench/RESULTS.md, issue #5 item 31).
+# Weight of slot_drift next to the tables' terms; chosen once (bench/RESULTS.md, issue #5 item 33).
 STATIONARITY = 1.0
 
 

@@ -36,7 +36,7 @@ __all__ = ["SequenceEncoder", "prepare_sequences"]
 _COUNT = "__visit_count"
 VISIT_CAP = 1000  # visits per patient beyond this count as this for the DP estimate of max_visits
 # Visit phases of a pooled table's missing cell: the first visit, the second, and all later ones
-# (a schema rule, never read from the data; bench/RESULTS.md, issue #5 item 30).
+# (a schema rule, never read from the data; bench/RESULTS.md, issue #5 item 32).
 MISSING_PHASES = 3
 
 
