@@ -32,7 +32,8 @@ def _fit_score(train, test, meta, target, name, seed) -> dict[str, float]:
     y_train = category_strings(train[target])
     y_test = category_strings(test[target]).to_numpy()
     if y_train.nunique() < 2:  # a model that saw one class cannot rank
-        return {"auroc": 0.5, "accuracy": float(np.mean(y_test == y_train.iloc[0])), "importance": None}
+        return {"auroc": 0.5, "accuracy": float(np.mean(y_test == y_train.iloc[0])), "importance": None,
+                "per_class": {c: 0.5 for c in np.unique(y_test)}}
     pipe = make_pipeline(preprocessor(meta, (target,)), MODELS[name](seed))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
@@ -48,6 +49,8 @@ def _fit_score(train, test, meta, target, name, seed) -> dict[str, float]:
     else:
         auroc = float(roc_auc_score(y_test, proba, multi_class="ovr", labels=classes))
     acc = float(accuracy_score(y_test, np.asarray(classes)[proba.argmax(axis=1)]))
+    per_class = {c: _one_vs_rest(y_test == c, proba[:, classes.index(c)] if c in classes else None)
+                 for c in np.unique(y_test)}
     importance = None
     if name == "random_forest":
         names = pipe[0].get_feature_names_out()
@@ -55,14 +58,24 @@ def _fit_score(train, test, meta, target, name, seed) -> dict[str, float]:
         raw = pipe[-1].feature_importances_
         importance = {c: float(sum(v for f, v in zip(names, raw) if f == f"num__{c}" or f.startswith(f"cat__{c}_")))
                       for c in num + cat}
-    return {"auroc": auroc, "accuracy": acc, "importance": importance}
+    return {"auroc": auroc, "accuracy": acc, "importance": importance, "per_class": per_class}
+
+
+def _one_vs_rest(is_class: np.ndarray, score: np.ndarray | None) -> float:
+    """AUROC of one class against the rest; 0.5 when the model never saw the class (it cannot rank)."""
+    if is_class.all() or not is_class.any():
+        return float("nan")
+    return 0.5 if score is None else float(roc_auc_score(is_class, score))
 
 
 def downstream(real_train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
                metadata: Metadata | dict | str, target: str, seed: int = 0,
                models: tuple[str, ...] = tuple(MODELS)) -> dict:
     """Per model: AUROC (one-vs-rest when multi-class) and accuracy of TSTR and TRTR, their ratio;
-    and the Spearman agreement of random-forest feature-importance ranks (synthetic vs real)."""
+    each holdout class's one-vs-rest AUROC (``per_class``, also averaged over the models at the
+    top level: a multi-class AUROC is the mean of these, so a class the synthetic data cannot
+    rank shows here); and the Spearman agreement of random-forest feature-importance ranks
+    (synthetic vs real)."""
     meta = Metadata.load(metadata)
     out: dict = {"models": {}}
     importances = {}
@@ -71,13 +84,17 @@ def downstream(real_train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
         r = _fit_score(real_train, holdout, meta, target, name, seed)
         out["models"][name] = {"tstr_auroc": s["auroc"], "trtr_auroc": r["auroc"],
                                "ratio": s["auroc"] / r["auroc"] if r["auroc"] else float("nan"),
-                               "tstr_accuracy": s["accuracy"], "trtr_accuracy": r["accuracy"]}
+                               "tstr_accuracy": s["accuracy"], "trtr_accuracy": r["accuracy"],
+                               "per_class": {c: {"tstr": s["per_class"][c], "trtr": r["per_class"][c]}
+                                             for c in r["per_class"]}}
         if s["importance"] is not None and r["importance"] is not None:
             importances = {"synthetic": s["importance"], "real": r["importance"]}
     ms = out["models"].values()
     out["tstr_auroc"] = _nanmean([m["tstr_auroc"] for m in ms])
     out["trtr_auroc"] = _nanmean([m["trtr_auroc"] for m in ms])
     out["ratio"] = out["tstr_auroc"] / out["trtr_auroc"]
+    out["per_class"] = {c: {k: _nanmean([m["per_class"][c][k] for m in ms]) for k in ("tstr", "trtr")}
+                        for c in next(iter(ms))["per_class"]} if out["models"] else {}
     if importances and len(importances["real"]) > 2:
         cols = list(importances["real"])
         rho = spearmanr([importances["real"][c] for c in cols], [importances["synthetic"][c] for c in cols])

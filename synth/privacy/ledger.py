@@ -11,6 +11,12 @@ Notes
 The guarantee is void if any computation on real data is missing from ``mechanisms``, if the
 number of patients N (used for the sample rate and the default δ) is treated as secret, or if
 a step is taken that the accountant did not see.
+
+Pair selection (an exponential mechanism, see :mod:`synth.privacy.pair_tables`) enters the
+ledger as the Gaussian with the same Rényi curve. That substitution is sound for an RDP
+accountant only: an accountant of privacy-loss distributions (Opacus' PRV, a PLD) needs a pair
+of distributions that dominates the mechanism, and the Gaussian need not dominate an exponential
+mechanism, so switching the accountant would void the guarantee unless selection changes too.
 """
 
 from __future__ import annotations
