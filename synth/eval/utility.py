@@ -33,7 +33,7 @@ def _fit_score(train, test, meta, target, name, seed) -> dict[str, float]:
     y_test = category_strings(test[target]).to_numpy()
     if y_train.nunique() < 2:  # a model that saw one class cannot rank
         return {"auroc": 0.5, "accuracy": float(np.mean(y_test == y_train.iloc[0])), "importance": None,
-                "per_class": {c: 0.5 for c in np.unique(y_test)}}
+                "per_class": {c: _one_vs_rest(y_test == c, None) for c in np.unique(y_test)}}
     pipe = make_pipeline(preprocessor(meta, (target,)), MODELS[name](seed))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)

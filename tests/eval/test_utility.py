@@ -48,3 +48,7 @@ def test_a_class_the_synthetic_data_lost_shows_in_its_own_auroc(data):
     without_c = train[train["y"] != "c"]  # a model that never saw class c cannot rank it
     res = downstream(train, without_c, hold, META, "y", seed=0, models=("logistic_regression",))["per_class"]
     assert res["c"]["tstr"] == 0.5 and res["c"]["trtr"] > 0.85
+
+    only_a = train[train["y"] == "a"]  # a model trained on one class ranks nothing
+    res = downstream(train, only_a, hold, META, "y", seed=0, models=("logistic_regression",))["per_class"]
+    assert all(v["tstr"] == 0.5 and v["trtr"] > 0.85 for v in res.values())
