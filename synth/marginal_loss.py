@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from synth.encode import CellBlock
 from synth.privacy.marginals import MarginalTable
 
-__all__ = ["MarginalLoss", "soft_cells", "pooled_cells", "slot_drift", "STATIONARITY"]
+__all__ = ["MarginalLoss", "soft_cells", "pooled_cells", "slot_drift", "within_label_dependence", "STATIONARITY",
+           "INDEPENDENCE"]
 
 
 def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
@@ -82,12 +83,52 @@ def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock
 # Weight of slot_drift next to the tables' terms; chosen once (bench/RESULTS.md, issue #5 item 33).
 STATIONARITY = 1.0
 
+# Weight of within_label_dependence next to the tables' terms. Off by default (bench/RESULTS.md,
+# issue #5 item 39): at 10 it steadied pbcseq's ratio (sd 0.089 -> 0.061, mean +0.017, within
+# the noise) and raised ACTG175's (0.875 -> 0.897), but cost ACTG175's pair trends 0.826 -> 0.779.
+# An option (``TrainConfig.independence``) for users who value prediction over pair trends.
+INDEPENDENCE = 0.0
+
+
+def within_label_dependence(cells: list[torch.Tensor], by_label: torch.Tensor,
+                            pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """(classes,) squared within-label cross-covariance of the listed pairs of columns' cells.
+
+    ``cells[a]`` is (B, cells of column a): each generated patient's cell probabilities. For
+    each label value, the covariance between column a's and column b's cell indicators over
+    the batch (rows weighted by ``by_label``) is zero exactly when a and b are independent
+    given the label, the maximum-entropy choice where no released table says otherwise.
+    """
+    if not pairs:
+        return by_label.new_zeros(by_label.shape[1])
+    p = torch.cat(cells, dim=1)
+    n = by_label.sum(dim=0).clamp(min=1)
+    mean = by_label.T @ p / n[:, None]  # (classes, D)
+    second = torch.einsum("bc,bi,bj->cij", by_label, p, p) / n[:, None, None]
+    cov = second - mean[:, :, None] * mean[:, None, :]
+    edges = torch.cumsum(torch.as_tensor([0] + [c.shape[1] for c in cells]), 0)
+    mask = torch.zeros(p.shape[1], p.shape[1])
+    for a, b in pairs:
+        mask[edges[a]:edges[a + 1], edges[b]:edges[b + 1]] = 1.0
+    return (cov ** 2 * mask).sum(dim=(1, 2))
+
 
 class MarginalLoss:
     """Squared distance between generated and noisy per-label cell distributions, summed over tables."""
 
-    def __init__(self, tables: list[MarginalTable], label_proportions: list[float]):
+    def __init__(self, tables: list[MarginalTable], label_proportions: list[float], independence: float | None = None):
         self.tables = tables
+        self.independence = INDEPENDENCE if independence is None else independence
+        columns = {}  # column (a pooled table's first slot, as in pair tables) → its one-block table
+        for t in tables:
+            if len(t.blocks) == 1 or t.pooled_by is not None:
+                columns.setdefault(t.blocks[0].column, t)
+        self.columns = list(columns.values())
+        names = list(columns)
+        measured = {frozenset(b.column for b in t.blocks) for t in tables
+                    if len(t.blocks) == 2 and t.pooled_by is None}
+        self.free_pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))
+                           if frozenset((names[i], names[j])) not in measured]
         pooled = {t.blocks[0].column: t for t in tables if t.pooled_by is not None}
         self.sequences = [(t.blocks, t.pooled_by) for t in pooled.values()]
         self.targets = [torch.as_tensor(t.conditional(), dtype=torch.float32) for t in tables]
@@ -123,4 +164,10 @@ class MarginalLoss:
             weights = self.weights if y is not None else torch.ones(1)
             for slots, visits in self.sequences:
                 loss = loss + STATIONARITY * (weights * slot_drift(raw, by_label, slots, visits)).sum()
+        if self.independence and self.free_pairs:
+            cells = [soft_cells(raw, t.blocks[0]) if t.pooled_by is None
+                     else pooled_cells(raw, t.blocks, t.pooled_by) for t in self.columns]
+            weights = self.weights if y is not None else torch.ones(1)
+            dependence = within_label_dependence(cells, by_label, self.free_pairs)
+            loss = loss + self.independence * (weights * dependence).sum()
         return loss

@@ -2,9 +2,10 @@
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from synth.encode import CellBlock
-from synth.marginal_loss import MarginalLoss, soft_cells
+from synth.marginal_loss import MarginalLoss, soft_cells, within_label_dependence
 from synth.privacy.marginals import MarginalTable
 
 BLOCK = CellBlock("x", start=0, width=3, missing=4)  # bins at 0..2, [present, missing] at 4..5
@@ -58,3 +59,60 @@ def test_pair_table_with_groups_is_matched_over_the_whole_batch():
 
     assert loss(raw([0, 1, 2, 3], [0, 0, 1, 1]), y).item() < 1e-6  # bins 0 and 1 are one group
     assert loss(raw([0, 1, 2, 3], [1, 1, 0, 0]), y).item() > 0.9  # the relation reversed
+
+
+def _slow_dependence(cells, y, a, b, n_classes):
+    """Loop over classes and cell pairs: Σ_ij cov(1[a = i], 1[b = j] | class)², per class."""
+    out = []
+    for c in range(n_classes):
+        rows = [r for r in range(len(y)) if y[r] == c]
+        pa, pb = cells[a][rows].double(), cells[b][rows].double()
+        total = 0.0
+        for i in range(pa.shape[1]):
+            for j in range(pb.shape[1]):
+                cov = (pa[:, i] * pb[:, j]).mean() - pa[:, i].mean() * pb[:, j].mean()
+                total += float(cov) ** 2
+        out.append(total)
+    return np.array(out)
+
+
+def test_within_label_dependence_equals_the_slow_covariance_and_skips_unlisted_pairs():
+    torch.manual_seed(0)
+    y = torch.tensor([0, 1, 0, 1, 0, 1, 0, 0])
+    cells = [torch.softmax(torch.randn(8, k), dim=1) for k in (3, 2, 4)]
+    fast = within_label_dependence(cells, F.one_hot(y, 2).float(), [(0, 2), (1, 2)])
+    slow = _slow_dependence(cells, y, 0, 2, 2) + _slow_dependence(cells, y, 1, 2, 2)
+    np.testing.assert_allclose(fast.numpy(), slow, rtol=1e-5)
+    assert within_label_dependence(cells, F.one_hot(y, 2).float(), []).abs().sum() == 0
+
+
+def test_dependence_is_zero_when_independent_given_the_label_even_if_both_follow_it():
+    # a and b both copy the label (dependent overall) but are constant within each class
+    y = torch.tensor([0, 0, 1, 1])
+    a = F.one_hot(y, 2).float()
+    b = F.one_hot(y, 2).float()
+    assert within_label_dependence([a, b], F.one_hot(y, 2).float(), [(0, 1)]).abs().max() < 1e-7
+    # within class 0, b now copies a: dependent given the label
+    a2 = F.one_hot(torch.tensor([0, 1, 1, 1]), 2).float()
+    b2 = F.one_hot(torch.tensor([0, 1, 0, 0]), 2).float()
+    dep = within_label_dependence([a2, b2], F.one_hot(y, 2).float(), [(0, 1)])
+    assert dep[0] > 0.1 and dep[1].abs() < 1e-7
+
+
+def test_marginal_loss_leaves_measured_pairs_out_of_the_independence_term():
+    a = CellBlock("a", start=0, width=2)
+    b = CellBlock("b", start=2, width=2)
+    c = CellBlock("c", start=4, width=2)
+    singles = [MarginalTable((blk,), np.ones((2, 2))) for blk in (a, b, c)]
+    pair = MarginalTable((a, b), np.ones((1, 2, 2)), by_label=False)
+    loss = MarginalLoss(singles + [pair], [0.5, 0.5], independence=1.0)
+    assert loss.free_pairs == [(0, 2), (1, 2)]  # a × b is measured: its dependence is the table's
+    off = MarginalLoss(singles + [pair], [0.5, 0.5], independence=0.0)
+    y = torch.tensor([0, 0, 0, 0])
+    raw = torch.zeros(4, 6)
+    raw[torch.arange(4), torch.tensor([0, 1, 0, 1])] = 50.0  # a
+    raw[torch.arange(4), 2 + torch.tensor([0, 1, 0, 1])] = 50.0  # b copies a: allowed
+    raw[torch.arange(4), 4 + torch.tensor([0, 1, 1, 0])] = 50.0  # c independent of a and b
+    assert abs(loss(raw, y).item() - off(raw, y).item()) < 1e-6
+    raw[:, 4:] = raw[:, :2]  # c copies a: penalised
+    assert loss(raw, y).item() - off(raw, y).item() > 0.05
