@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from synth.encode import CellBlock
 from synth.privacy.marginals import MarginalTable
 
-__all__ = ["MarginalLoss", "soft_cells", "pooled_cells", "slot_drift", "within_label_dependence", "STATIONARITY",
-           "INDEPENDENCE"]
+__all__ = ["MarginalLoss", "soft_cells", "pooled_cells", "slot_drift", "pair_mask", "within_label_dependence",
+           "STATIONARITY", "INDEPENDENCE"]
 
 
 def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
@@ -90,26 +90,28 @@ STATIONARITY = 1.0
 INDEPENDENCE = 0.0
 
 
-def within_label_dependence(cells: list[torch.Tensor], by_label: torch.Tensor,
-                            pairs: list[tuple[int, int]]) -> torch.Tensor:
-    """(classes,) squared within-label cross-covariance of the listed pairs of columns' cells.
+def pair_mask(widths: list[int], pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """(D, D) ones where a row's cell belongs to column a and a column's cell to b, for each (a, b)."""
+    edges = [0, *torch.cumsum(torch.as_tensor(widths), 0).tolist()]
+    mask = torch.zeros(edges[-1], edges[-1])
+    for a, b in pairs:
+        mask[edges[a]:edges[a + 1], edges[b]:edges[b + 1]] = 1.0
+    return mask
+
+
+def within_label_dependence(cells: list[torch.Tensor], by_label: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(classes,) squared within-label cross-covariance of the column pairs in ``mask`` (:func:`pair_mask`).
 
     ``cells[a]`` is (B, cells of column a): each generated patient's cell probabilities. For
     each label value, the covariance between column a's and column b's cell indicators over
     the batch (rows weighted by ``by_label``) is zero exactly when a and b are independent
     given the label, the maximum-entropy choice where no released table says otherwise.
     """
-    if not pairs:
-        return by_label.new_zeros(by_label.shape[1])
     p = torch.cat(cells, dim=1)
     n = by_label.sum(dim=0).clamp(min=1)
     mean = by_label.T @ p / n[:, None]  # (classes, D)
     second = torch.einsum("bc,bi,bj->cij", by_label, p, p) / n[:, None, None]
     cov = second - mean[:, :, None] * mean[:, None, :]
-    edges = torch.cumsum(torch.as_tensor([0] + [c.shape[1] for c in cells]), 0)
-    mask = torch.zeros(p.shape[1], p.shape[1])
-    for a, b in pairs:
-        mask[edges[a]:edges[a + 1], edges[b]:edges[b + 1]] = 1.0
     return (cov ** 2 * mask).sum(dim=(1, 2))
 
 
@@ -129,6 +131,7 @@ class MarginalLoss:
                     if len(t.blocks) == 2 and t.pooled_by is None}
         self.free_pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))
                            if frozenset((names[i], names[j])) not in measured]
+        self.free_mask = pair_mask([t.blocks[0].n_cells for t in self.columns], self.free_pairs)
         pooled = {t.blocks[0].column: t for t in tables if t.pooled_by is not None}
         self.sequences = [(t.blocks, t.pooled_by) for t in pooled.values()]
         self.targets = [torch.as_tensor(t.conditional(), dtype=torch.float32) for t in tables]
@@ -168,6 +171,6 @@ class MarginalLoss:
             cells = [soft_cells(raw, t.blocks[0]) if t.pooled_by is None
                      else pooled_cells(raw, t.blocks, t.pooled_by) for t in self.columns]
             weights = self.weights if y is not None else torch.ones(1)
-            dependence = within_label_dependence(cells, by_label, self.free_pairs)
+            dependence = within_label_dependence(cells, by_label, self.free_mask)
             loss = loss + self.independence * (weights * dependence).sum()
         return loss

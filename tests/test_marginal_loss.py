@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from synth.encode import CellBlock
-from synth.marginal_loss import MarginalLoss, soft_cells, within_label_dependence
+from synth.marginal_loss import MarginalLoss, pair_mask, soft_cells, within_label_dependence
 from synth.privacy.marginals import MarginalTable
 
 BLOCK = CellBlock("x", start=0, width=3, missing=4)  # bins at 0..2, [present, missing] at 4..5
@@ -80,10 +80,10 @@ def test_within_label_dependence_equals_the_slow_covariance_and_skips_unlisted_p
     torch.manual_seed(0)
     y = torch.tensor([0, 1, 0, 1, 0, 1, 0, 0])
     cells = [torch.softmax(torch.randn(8, k), dim=1) for k in (3, 2, 4)]
-    fast = within_label_dependence(cells, F.one_hot(y, 2).float(), [(0, 2), (1, 2)])
+    fast = within_label_dependence(cells, F.one_hot(y, 2).float(), pair_mask([3, 2, 4], [(0, 2), (1, 2)]))
     slow = _slow_dependence(cells, y, 0, 2, 2) + _slow_dependence(cells, y, 1, 2, 2)
     np.testing.assert_allclose(fast.numpy(), slow, rtol=1e-5)
-    assert within_label_dependence(cells, F.one_hot(y, 2).float(), []).abs().sum() == 0
+    assert within_label_dependence(cells, F.one_hot(y, 2).float(), pair_mask([3, 2, 4], [])).abs().sum() == 0
 
 
 def test_dependence_is_zero_when_independent_given_the_label_even_if_both_follow_it():
@@ -91,11 +91,11 @@ def test_dependence_is_zero_when_independent_given_the_label_even_if_both_follow
     y = torch.tensor([0, 0, 1, 1])
     a = F.one_hot(y, 2).float()
     b = F.one_hot(y, 2).float()
-    assert within_label_dependence([a, b], F.one_hot(y, 2).float(), [(0, 1)]).abs().max() < 1e-7
+    assert within_label_dependence([a, b], F.one_hot(y, 2).float(), pair_mask([2, 2], [(0, 1)])).abs().max() < 1e-7
     # within class 0, b now copies a: dependent given the label
     a2 = F.one_hot(torch.tensor([0, 1, 1, 1]), 2).float()
     b2 = F.one_hot(torch.tensor([0, 1, 0, 0]), 2).float()
-    dep = within_label_dependence([a2, b2], F.one_hot(y, 2).float(), [(0, 1)])
+    dep = within_label_dependence([a2, b2], F.one_hot(y, 2).float(), pair_mask([2, 2], [(0, 1)]))
     assert dep[0] > 0.1 and dep[1].abs() < 1e-7
 
 
