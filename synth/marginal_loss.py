@@ -131,7 +131,8 @@ class MarginalLoss:
                     if len(t.blocks) == 2 and t.pooled_by is None}
         self.free_pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))
                            if frozenset((names[i], names[j])) not in measured]
-        self.free_mask = pair_mask([t.blocks[0].n_cells for t in self.columns], self.free_pairs)
+        self.free_mask = pair_mask([t.blocks[0].n_cells for t in self.columns], self.free_pairs) if (
+            self.independence and self.free_pairs) else None
         pooled = {t.blocks[0].column: t for t in tables if t.pooled_by is not None}
         self.sequences = [(t.blocks, t.pooled_by) for t in pooled.values()]
         self.targets = [torch.as_tensor(t.conditional(), dtype=torch.float32) for t in tables]

@@ -125,6 +125,23 @@ def test_patients_with_unreleased_labels_still_count_in_the_sample_rate():
     assert dp_sgd.extra["expected_batch_size"] == 256  # default_batch_size(3000), not of 2995
 
 
+@pytest.mark.parametrize("option, weight", [({}, 0.0), ({"independence": 5.0}, 5.0)])
+def test_independence_option_reaches_the_marginal_loss(monkeypatch, option, weight):
+    import synth.synthesizer as synthesizer_module
+    from synth.marginal_loss import MarginalLoss
+
+    built = []
+
+    def capture(*args, **kwargs):
+        built.append(MarginalLoss(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(synthesizer_module, "MarginalLoss", capture)
+    Synthesizer(epsilon=1.0, label="arm", **FAST, **option).fit(make_trial(), TRIAL_META)
+    assert built[0].independence == weight  # off by default
+    assert (built[0].free_mask is not None) == bool(weight)  # the mask is built only when the term is on
+
+
 def test_ignored_label_adds_no_class_loss():
     import torch
 
