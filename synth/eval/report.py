@@ -38,7 +38,9 @@ HEADLINES = [
 
 
 def _plain(value):
-    """JSON-safe: NaN/inf → None, numpy → Python."""
+    """JSON-safe: NaN/inf/NA → None, numpy → Python (strict JSON has no NaN)."""
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -47,6 +49,8 @@ def _plain(value):
         return None if not math.isfinite(float(value)) else float(value)
     if isinstance(value, np.integer):
         return int(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
     return value
 
 
@@ -76,7 +80,7 @@ class EvaluationReport:
         return _plain({**self.results, "summary": self.summary().to_dict(orient="records")})
 
     def to_json(self, path: str | Path) -> Path:
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
         return Path(path)
 
     def to_html(self, path: str | Path | None = None) -> str:
