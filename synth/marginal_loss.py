@@ -13,14 +13,16 @@ the tables only describe them pooled. Nothing here reads real data.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.sparse.csgraph import shortest_path
 
 from synth.encode import CellBlock
 from synth.privacy.marginals import MarginalTable
 
 __all__ = ["MarginalLoss", "soft_cells", "pooled_cells", "slot_drift", "pair_mask", "within_label_dependence",
-           "STATIONARITY", "INDEPENDENCE"]
+           "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH"]
 
 
 def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
@@ -84,10 +86,24 @@ def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock
 STATIONARITY = 1.0
 
 # Weight of within_label_dependence next to the tables' terms. Off by default (bench/RESULTS.md,
-# issue #5 item 39): at 10 it steadied pbcseq's ratio (sd 0.089 -> 0.061, mean +0.017, within
-# the noise) and raised ACTG175's (0.875 -> 0.897), but cost ACTG175's pair trends 0.826 -> 0.779.
-# An option (``TrainConfig.independence``) for users who value prediction over pair trends.
+# issue #5 items 39-40): at 10 it steadied pbcseq's ratio (sd 0.089 -> 0.061, mean +0.017, within
+# the noise) and raised ACTG175's (0.875 -> 0.897), at a cost to ACTG175's pair trends
+# (0.826 -> 0.801 with INDEPENDENCE_REACH = 2). An option (``TrainConfig.independence``) for
+# users who value prediction over pair trends.
 INDEPENDENCE = 0.0
+
+# Column pairs joined by a path of at most this many measured pairs are left out of the term:
+# a-b and b-c measured make a and c dependent, and asking otherwise fights the tables (item 40:
+# ACTG175's pair trends 0.779 at 1, 0.801 at 2, 0.800 at 3).
+INDEPENDENCE_REACH = 2
+
+
+def measured_distance(n_columns: int, measured: list[tuple[int, int]]) -> np.ndarray:
+    """(n, n): the fewest measured pairs on a path between two columns (inf: no path)."""
+    adjacency = np.zeros((n_columns, n_columns))
+    for a, b in measured:
+        adjacency[a, b] = adjacency[b, a] = 1.0
+    return shortest_path(adjacency, unweighted=True, directed=False)
 
 
 def pair_mask(widths: list[int], pairs: list[tuple[int, int]]) -> torch.Tensor:
@@ -127,10 +143,12 @@ class MarginalLoss:
                 columns.setdefault(t.blocks[0].column, t)
         self.columns = list(columns.values())
         names = list(columns)
-        measured = {frozenset(b.column for b in t.blocks) for t in tables
-                    if len(t.blocks) == 2 and t.pooled_by is None}
+        index = {c: i for i, c in enumerate(names)}
+        measured = [tuple(index[b.column] for b in t.blocks) for t in tables  # pairs among the term's columns
+                    if len(t.blocks) == 2 and t.pooled_by is None and all(b.column in index for b in t.blocks)]
+        distance = measured_distance(len(names), measured)
         self.free_pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))
-                           if frozenset((names[i], names[j])) not in measured]
+                           if distance[i, j] > INDEPENDENCE_REACH]  # not implied by the tables
         self.free_mask = pair_mask([t.blocks[0].n_cells for t in self.columns], self.free_pairs) if (
             self.independence and self.free_pairs) else None
         pooled = {t.blocks[0].column: t for t in tables if t.pooled_by is not None}

@@ -74,7 +74,7 @@ class TrainConfig:
     marginal_weight: float | None = None  # weight of the marginal-matching loss (0: no tables, no loss)
     marginal_share: float | None = None  # share of ε for the marginal tables (None: MARGINAL_SHARE)
     pair_tables: int | None = None  # DP-chosen two-way tables (None: columns − 1; 0: none)
-    independence: float | None = None  # weight of within-label independence of unmeasured pairs (None: 0, off)
+    independence: float | None = None  # weight of within-label independence of pairs no table links (None: 0, off)
     pretrain_steps: int | None = None  # generator-only steps on the marginal loss before the GAN
     lr_pretrain: float = 1e-3
     seed: int = 0

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from synth.encode import CellBlock
-from synth.marginal_loss import MarginalLoss, pair_mask, soft_cells, within_label_dependence
+from synth.marginal_loss import MarginalLoss, measured_distance, pair_mask, soft_cells, within_label_dependence
 from synth.privacy.marginals import MarginalTable
 
 BLOCK = CellBlock("x", start=0, width=3, missing=4)  # bins at 0..2, [present, missing] at 4..5
@@ -116,3 +116,13 @@ def test_marginal_loss_leaves_measured_pairs_out_of_the_independence_term():
     assert abs(loss(raw, y).item() - off(raw, y).item()) < 1e-6
     raw[:, 4:] = raw[:, :2]  # c copies a: penalised
     assert loss(raw, y).item() - off(raw, y).item() > 0.05
+
+
+def test_independence_term_spares_pairs_two_measured_steps_apart_but_not_three():
+    blocks = [CellBlock(name, start=2 * i, width=2) for i, name in enumerate("abcd")]
+    singles = [MarginalTable((blk,), np.ones((2, 2))) for blk in blocks]
+    chain = [MarginalTable((blocks[i], blocks[i + 1]), np.ones((1, 2, 2)), by_label=False) for i in range(3)]
+    loss = MarginalLoss(singles + chain, [0.5, 0.5], independence=1.0)
+    # a-b, b-c, c-d measured; a-c and b-d are implied by the tables (distance 2); a-d is free
+    assert loss.free_pairs == [(0, 3)]
+    np.testing.assert_array_equal(measured_distance(5, [(0, 1), (1, 2), (2, 3)])[0], [0, 1, 2, 3, np.inf])
