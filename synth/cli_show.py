@@ -50,6 +50,10 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
     train = info["train"]
     console.print(f"training: {train['steps']} discriminator steps, σ = {train['noise_multiplier']:.4g}, "
                   f"q = {train['sample_rate']:.4g}, {train['seconds']} s; options {train['config']}", highlight=False)
+    chosen = train.get("checkpoint")  # absent in files from before checkpoint selection
+    if chosen:
+        console.print(f"generator kept from epoch {chosen['epoch']} of {chosen['of']} (closest to the released "
+                      "tables; 0 = as pretrained)", highlight=False)
 
 
 def show_summary(console: Console, summary, warnings: list[str]) -> None:

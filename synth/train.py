@@ -12,6 +12,8 @@ optimizer over the discriminator's parameters, a generator step that updates the
 or a run with more steps than were calibrated. The generator never sees real data: it is
 first fitted to the already released noisy tables alone (``pretrain_steps``), then trained
 through the (already privatised) discriminator and the same tables; both are post-processing.
+Under DP the epoch returned is the one closest to those tables (:mod:`synth.checkpoints`), also
+post-processing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from opacus import PrivacyEngine
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch.utils.data import DataLoader, TensorDataset
 
+from synth.checkpoints import CheckpointSelector
 from synth.encode import Span
 from synth.marginal_loss import MarginalLoss
 from synth.models import Discriminator, Generator
@@ -51,10 +54,13 @@ def default_batch_size(n: int) -> int:
 # and the noise already regularises the discriminator. Under DP the generator is first fitted to
 # the noisy tables (free), and the noisy discriminator then only fine-tunes it (small lr_g): at
 # full speed it washed out the label relation the tables carry. Without noise the GAN keeps
-# improving for longer and its discriminator needs dropout against mode dropping.
+# improving for longer and its discriminator needs dropout against mode dropping. Under DP the
+# epoch closest to the noisy tables is kept (issue #5 item 42); without noise, the last.
 REGIMES = {
-    "dp": {"steps": 300, "lr_g": 2e-5, "d_dropout": 0.0, "marginal_weight": 10.0, "pretrain_steps": 1000},
-    "no_noise": {"steps": 3000, "lr_g": 5e-4, "d_dropout": 0.5, "marginal_weight": 10.0, "pretrain_steps": 0},
+    "dp": {"steps": 300, "lr_g": 2e-5, "d_dropout": 0.0, "marginal_weight": 10.0, "pretrain_steps": 1000,
+           "select_checkpoint": True},
+    "no_noise": {"steps": 3000, "lr_g": 5e-4, "d_dropout": 0.5, "marginal_weight": 10.0, "pretrain_steps": 0,
+                 "select_checkpoint": False},
 }
 
 
@@ -77,6 +83,7 @@ class TrainConfig:
     independence: float | None = None  # weight of within-label independence of pairs no table links (None: 0, off)
     pretrain_steps: int | None = None  # generator-only steps on the marginal loss before the GAN
     lr_pretrain: float = 1e-3
+    select_checkpoint: bool | None = None  # keep the epoch closest to the released tables (needs tables)
     seed: int = 0
 
 
@@ -146,7 +153,9 @@ def train_acgan(
                      pretrain_steps=(regime["pretrain_steps"] if config.pretrain_steps is None
                                      else config.pretrain_steps),
                      marginal_weight=(regime["marginal_weight"] if config.marginal_weight is None
-                                      else config.marginal_weight))
+                                      else config.marginal_weight),
+                     select_checkpoint=(regime["select_checkpoint"] if config.select_checkpoint is None
+                                        else bool(config.select_checkpoint)))
     if not config.marginal_weight:
         marginals = None
     epochs = config.epochs or math.ceil(regime["steps"] / steps_per_epoch)
@@ -179,6 +188,10 @@ def train_acgan(
     started, d_loss, g_loss = time.perf_counter(), math.nan, math.nan
     if marginals is not None and config.pretrain_steps:
         _pretrain_generator(gen, marginals, draw, config.pretrain_steps, config.lr_pretrain, max(batch, 256))
+    selector = None
+    if config.select_checkpoint and marginals is not None:
+        selector = CheckpointSelector(marginals, probs, config.noise_dim, n_classes, config.seed + 1)
+        selector.score(gen)  # epoch 0: the generator as pretrained
     for epoch in range(1, epochs + 1):
         for xb, yb in loader:
             k = len(xb)
@@ -198,6 +211,8 @@ def train_acgan(
             spent = math.inf if exact else compose_epsilon(
                 ledger.history() + engine.accountant.history, ledger.accountant_delta)
             progress(epoch, epochs, d_loss, g_loss, spent)
+        if selector is not None:
+            selector.score(gen)
 
     history = engine.accountant.history
     ran = sum(h[2] for h in history)
@@ -207,9 +222,12 @@ def train_acgan(
                          "Opacus DP-SGD, Poisson sampling, flat per-patient clipping",
                          {"max_grad_norm": None if exact else config.max_grad_norm, "expected_batch_size": batch,
                           "epochs": epochs}))
+    chosen = None if selector is None else selector.restore(gen)
     summary = {"config": asdict(config) | {"batch_size": batch, "epochs": epochs},
                "steps": ran, "noise_multiplier": sigma,
                "sample_rate": q, "final_d_loss": d_loss, "final_g_loss": g_loss,
+               "checkpoint": None if chosen is None else {
+                   "epoch": chosen, "of": epochs, "table_loss": [round(s, 6) for s in selector.scores]},
                "seconds": round(time.perf_counter() - started, 2)}
     gen.eval()
     return TrainResult(gen, sigma, q, ran, summary)

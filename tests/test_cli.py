@@ -38,6 +38,9 @@ def test_fit_sample_info(model, tmp_path):
     assert details["ledger"]["mechanisms"][-1]["name"] == "dp_sgd:discriminator"
     shown = run("info", model).stdout
     assert "privacy guarantee: (" in shown and "dp_sgd:discriminator" in shown and "label_counts:arm" in shown
+    chosen = details["train"]["checkpoint"]  # under DP the epoch closest to the released tables is kept
+    assert 0 <= chosen["epoch"] <= chosen["of"] == 2 and len(chosen["table_loss"]) == 3
+    assert f"generator kept from epoch {chosen['epoch']} of 2" in shown
 
 
 def test_no_privacy_is_said_plainly(tmp_path, trial_csv, meta_file):

@@ -185,3 +185,34 @@ def test_pretraining_is_not_charged(monkeypatch):
     assert ran == [(40, 10)]  # pretrained once, only when asked, before the run's first DP step
     assert calls["dp"] == 2 * 2 * 5  # the same 10 charged steps with and without pretraining
     assert eps[0] == eps[1]
+
+
+def test_checkpoint_selection_is_free_and_changes_only_which_epoch_returns():
+    """Same charged steps and ε with and without selection; the run itself is the same run."""
+    x, y = _data()
+    runs = {}
+    for select in (False, True):
+        ledger = Ledger(2.0, 1e-4, len(x))
+        cfg = TrainConfig(epochs=4, batch_size=12, g_hidden=16, d_hidden=16, noise_dim=4, pretrain_steps=20,
+                          select_checkpoint=select)
+        runs[select] = (train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg, marginals=_table_loss()), ledger)
+    (plain, plain_ledger), (chosen, chosen_ledger) = runs[False], runs[True]
+    assert plain.summary["checkpoint"] is None
+    info = chosen.summary["checkpoint"]
+    assert info["of"] == 4 and len(info["table_loss"]) == 5 and 0 <= info["epoch"] <= 4
+    assert info["table_loss"][info["epoch"]] == min(info["table_loss"])
+    assert chosen_ledger.to_dict() == plain_ledger.to_dict()
+    # The last epoch of the selecting run is the plain run's generator: scoring used its own stream.
+    from synth.checkpoints import CheckpointSelector
+    check = CheckpointSelector(_table_loss(), torch.tensor([0.5, 0.5]), 4, CLASSES, seed=1)
+    assert check.score(plain.generator) == pytest.approx(info["table_loss"][-1], abs=1e-6)
+
+
+def test_checkpoint_selection_is_on_under_dp_only():
+    x, y = _data()
+    for eps, expected in ((2.0, True), (math.inf, False)):
+        cfg = TrainConfig(epochs=1, batch_size=12, g_hidden=8, d_hidden=8, noise_dim=4, pretrain_steps=5)
+        result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], Ledger(eps, 1e-4, len(x)), cfg,
+                             marginals=_table_loss())
+        assert result.summary["config"]["select_checkpoint"] is expected
+        assert (result.summary["checkpoint"] is not None) is expected

@@ -1,0 +1,73 @@
+"""Checkpoint selection: the best-scoring epoch comes back, and the training stream is left alone."""
+
+import numpy as np
+import pytest
+import torch
+
+from synth.checkpoints import CheckpointSelector
+from synth.encode import CellBlock, Span
+from synth.marginal_loss import MarginalLoss
+from synth.models import Generator
+from synth.privacy.marginals import MarginalTable
+
+SPANS = [Span("a", 0, 1, "tanh"), Span("b", 1, 3, "softmax")]
+PROPORTIONS = torch.tensor([0.5, 0.5])
+
+
+def _tables():
+    counts = np.array([[90.0, 5.0, 5.0], [5.0, 5.0, 90.0]])
+    return MarginalLoss([MarginalTable((CellBlock("b", 1, 3),), counts)], [0.5, 0.5])
+
+
+def _generator(seed):
+    torch.manual_seed(seed)
+    return Generator(SPANS, 4, 2, noise_dim=4, hidden=16)
+
+
+def _fit_to_tables(gen, marginals, steps=200):
+    opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
+    for _ in range(steps):
+        z, y = torch.randn(256, 4), torch.randint(0, 2, (256,))
+        loss = marginals(gen.logits(z, y), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_the_epoch_closest_to_the_tables_is_restored():
+    marginals = _tables()
+    gen = _generator(0)
+    selector = CheckpointSelector(marginals, PROPORTIONS, noise_dim=4, n_classes=2, seed=1, rows=512)
+    selector.score(gen)  # epoch 0: untrained
+    _fit_to_tables(gen, marginals)
+    selector.score(gen)  # epoch 1: fitted
+    fitted = {k: v.clone() for k, v in gen.state_dict().items()}
+    with torch.no_grad():
+        for p in gen.parameters():  # epoch 2: wrecked
+            p.add_(torch.randn_like(p))
+    selector.score(gen)
+    assert selector.scores[1] < min(selector.scores[0], selector.scores[2])
+    assert selector.restore(gen) == 1
+    assert all(torch.equal(gen.state_dict()[k], v) for k, v in fitted.items())
+    assert selector.score(gen) == pytest.approx(selector.scores[1])  # the same fixed batch each time
+
+
+def test_a_later_tie_keeps_the_earlier_epoch_and_restore_needs_a_score():
+    gen = _generator(0)
+    selector = CheckpointSelector(_tables(), PROPORTIONS, noise_dim=4, n_classes=2, seed=1, rows=64)
+    with pytest.raises(RuntimeError, match="no checkpoint"):
+        selector.restore(gen)
+    selector.score(gen)
+    selector.score(gen)
+    assert selector.restore(gen) == 0
+
+
+def test_scoring_does_not_touch_the_global_random_stream():
+    torch.manual_seed(3)
+    before = torch.get_rng_state()
+    gen = Generator(SPANS, 4, 2, noise_dim=4, hidden=16)
+    after_init = torch.get_rng_state()
+    selector = CheckpointSelector(_tables(), PROPORTIONS, noise_dim=4, n_classes=2, seed=1, rows=64)
+    selector.score(gen)
+    selector.restore(gen)
+    assert torch.equal(torch.get_rng_state(), after_init) and not torch.equal(before, after_init)
