@@ -1,0 +1,155 @@
+"""Peers side by side: synth against MST and AIM (SmartNoise Synth) on the same splits, ε = 1.
+
+    python bench/peers.py [--dataset actg175 --label cens] [--seeds 3] [--methods synth,mst,aim]
+
+Each method is fitted on the same 80% of patients (bench/utility.py's split) with the same
+public metadata, samples as many rows as the training split and is scored by the same
+evaluation (sdmetrics QualityReport against the training split; mean AUROC of LR/RF/GB on the
+real 20%, trained on synthetic over trained on real). One table, one row per method.
+synth's rows are the same run after run; MST's and AIM's are not (OpenDP's noise is unseeded).
+
+The peers see only public metadata besides the training rows: numerical columns are cut into
+``--bins`` equal-width bins over the metadata's public bounds (no privacy spent on bounds),
+categories come from the metadata, and N is public for all three (MST and AIM use it as the
+known total). δ is synth's default for the training split, for every method.
+
+SmartNoise Synth is a benchmark-only tool, not a dependency of synth. Its package pins an old
+Opacus, so install it without its dependencies, next to synth's environment:
+
+    pip install --no-deps smartnoise-synth==1.0.8 smartnoise-sql==1.0.10
+    pip install "mbi>=1.1,<2" disjoint-set pyyaml antlr4-python3-runtime==4.9.3 \
+        "opendp>=0.14.1,<0.15" graphviz sqlalchemy
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from utility import split_by_patient
+
+from synth import Metadata, Synthesizer
+from synth.eval import quality, tstr_auroc
+from synth.synthesizer import default_delta
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+PEERS = ("mst", "aim")
+
+
+def peer_transformer(meta: Metadata, columns: list[str], bins: int):
+    """SmartNoise transformers fitted on public metadata only, never on the data: numerical
+    columns in equal-width bins over their public bounds, categorical ones over their listed
+    values (a LabelTransformer fitted on the data would discover its categories outside any
+    privacy accounting)."""
+    from snsynth.transform import BinTransformer, LabelTransformer, TableTransformer
+
+    parts, public = [], {}
+    for c in columns:
+        nullable = bool(meta.public_nullable(c))
+        if meta.sdtype(c) == "numerical":
+            lo, hi = meta.public_bounds(c)
+            parts.append(BinTransformer(bins=bins, lower=lo, upper=hi, nullable=nullable))
+            public[c] = [lo, hi]
+        else:
+            values = meta.public_values(c)
+            if values is None:
+                raise SystemExit(f"bench/peers.py: column '{c}' has no public category list in the metadata")
+            parts.append(LabelTransformer(nullable=nullable))
+            public[c] = list(values)
+    rows = max(len(v) for v in public.values())
+    frame = pd.DataFrame({c: [v[i % len(v)] for i in range(rows)] for c, v in public.items()})
+    transformer = TableTransformer(parts)
+    transformer.fit(frame[columns])
+    return transformer
+
+
+def fit_sample_peer(method: str, train: pd.DataFrame, meta: Metadata, epsilon: float, delta: float,
+                    bins: int, seed: int) -> pd.DataFrame:
+    """Fit MST or AIM on the training rows (public metadata only) and sample as many rows."""
+    from snsynth.aim import AIMSynthesizer
+    from snsynth.mst import MSTSynthesizer
+
+    # Selection and sampling draw from numpy's global stream; the Gaussian noise comes from
+    # OpenDP's secure sampler, which cannot be seeded, so a peer's rows differ between runs.
+    np.random.seed(seed)
+    columns = [c for c in meta.columns if meta.sdtype(c) not in ("id", "pii")]
+    data = train[columns].copy()
+    for c in columns:  # missing categories as None, the transformers' null
+        if meta.sdtype(c) != "numerical":
+            data[c] = data[c].astype(object).where(data[c].notna(), None)
+    model = (MSTSynthesizer if method == "mst" else AIMSynthesizer)(epsilon=epsilon, delta=delta)
+    model.fit(data, transformer=peer_transformer(meta, columns, bins), preprocessor_eps=0.0)
+    syn = pd.DataFrame(model.sample(len(train)), columns=columns)
+    for c in columns:
+        spec = meta.columns[c]
+        if meta.sdtype(c) == "numerical" and spec.get("computer_representation", "").startswith("Int"):
+            syn[c] = pd.to_numeric(syn[c]).round().astype("Int64")
+    syn.insert(0, meta.primary_key, np.arange(len(syn)))
+    return syn
+
+
+def run_one(method: str, df: pd.DataFrame, meta_path: Path, label: str, epsilon: float, seed: int,
+            bins: int) -> dict:
+    meta = Metadata.load(meta_path)
+    train, test = split_by_patient(df, meta.primary_key, seed)
+    delta = default_delta(len(train))
+    started = time.perf_counter()
+    if method == "synth":
+        model = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(train, meta_path)
+        syn, spent = model.sample(len(train), seed=seed), model.ledger.epsilon()
+    else:
+        syn, spent = fit_sample_peer(method, train, meta, epsilon, delta, bins, seed), epsilon
+    fit_s = time.perf_counter() - started
+    q = quality(train, syn, meta_path)
+    auc = tstr_auroc(train, syn, test, meta_path, label, seed=seed)
+    tstr = float(np.mean([v["tstr"] for v in auc.values()]))
+    trtr = float(np.mean([v["trtr"] for v in auc.values()]))
+    return {"method": method, "seed": seed, "spent": spent, **q, "auroc_tstr": tstr,
+            "auroc_trtr": trtr, "ratio": tstr / trtr, "fit_s": fit_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="actg175")
+    parser.add_argument("--label", default="cens")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epsilon", type=float, default=1.0)
+    parser.add_argument("--methods", default="synth,mst,aim")
+    parser.add_argument("--bins", type=int, default=16, help="peers' bins per numerical column")
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+    if set(methods) & set(PEERS):
+        try:
+            import snsynth  # noqa: F401
+        except ImportError:
+            raise SystemExit("bench/peers.py: --methods names MST/AIM but smartnoise-synth is not "
+                             "installed (see this script's docstring)") from None
+    warnings.filterwarnings("ignore", category=UserWarning)
+    folder = DATA if (DATA / f"{args.dataset}.csv").exists() else Path(__file__).parent / "fixtures"
+    df = pd.read_csv(folder / f"{args.dataset}.csv")
+    rows = []
+    for seed in range(args.seeds):
+        for method in methods:
+            row = run_one(method, df, folder / f"{args.dataset}.json", args.label, args.epsilon, seed, args.bins)
+            print(f"  {method} seed={seed}: quality {row['quality']:.3f} pairs {row['column_pair_trends']:.3f} "
+                  f"ratio {row['ratio']:.3f} ({row['fit_s']:.0f} s)", flush=True)
+            rows.append(row)
+    res = pd.DataFrame(rows)
+    print(f"\n{args.dataset}, label {args.label}, ε = {args.epsilon}, 80/20 split by patient, "
+          f"{args.seeds} seeds (mean ± sd); peers' numerical columns in {args.bins} bins\n")
+    columns = [("quality", "quality"), ("column shapes", "column_shapes"), ("pair trends", "column_pair_trends"),
+               ("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio")]
+    print("| method | ε spent | " + " | ".join(h for h, _ in columns) + " | fit s |")
+    print("|---|---|" + "---|" * (len(columns) + 1))
+    for method in methods:
+        g = res[res["method"] == method]
+        cells = " | ".join(f"{g[c].mean():.3f} ± {g[c].std(ddof=0):.3f}" for _, c in columns)
+        print(f"| {method} | {g['spent'].max():.4f} | {cells} | {g['fit_s'].mean():.0f} |")
+
+
+if __name__ == "__main__":
+    main()
