@@ -30,13 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from utility import split_by_patient
+from utility import TABLE_COLUMNS, load_table, print_table, score, split_by_patient
 
 from synth import Metadata, Synthesizer
-from synth.eval import quality, tstr_auroc
 from synth.synthesizer import default_delta
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 PEERS = ("mst", "aim")
 
 
@@ -104,12 +102,8 @@ def run_one(method: str, df: pd.DataFrame, meta_path: Path, label: str, epsilon:
     else:
         syn, spent = fit_sample_peer(method, train, meta, epsilon, delta, bins, seed), epsilon
     fit_s = time.perf_counter() - started
-    q = quality(train, syn, meta_path)
-    auc = tstr_auroc(train, syn, test, meta_path, label, seed=seed)
-    tstr = float(np.mean([v["tstr"] for v in auc.values()]))
-    trtr = float(np.mean([v["trtr"] for v in auc.values()]))
-    return {"method": method, "seed": seed, "spent": spent, **q, "auroc_tstr": tstr,
-            "auroc_trtr": trtr, "ratio": tstr / trtr, "fit_s": fit_s}
+    return {"method": method, "seed": seed, "spent": spent, **score(train, syn, test, meta_path, label, seed),
+            "fit_s": fit_s}
 
 
 def main() -> None:
@@ -122,33 +116,27 @@ def main() -> None:
     parser.add_argument("--bins", type=int, default=16, help="peers' bins per numerical column")
     args = parser.parse_args()
     methods = args.methods.split(",")
+    unknown = sorted(set(methods) - {"synth", *PEERS})
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(unknown)} (expected synth, mst, aim)")
     if set(methods) & set(PEERS):
         try:
             import snsynth  # noqa: F401
         except ImportError:
-            raise SystemExit("bench/peers.py: --methods names MST/AIM but smartnoise-synth is not "
-                             "installed (see this script's docstring)") from None
+            parser.error("--methods names MST/AIM but smartnoise-synth is not installed (see this script's docstring)")
     warnings.filterwarnings("ignore", category=UserWarning)
-    folder = DATA if (DATA / f"{args.dataset}.csv").exists() else Path(__file__).parent / "fixtures"
-    df = pd.read_csv(folder / f"{args.dataset}.csv")
+    df, meta_path = load_table(args.dataset)
     rows = []
     for seed in range(args.seeds):
         for method in methods:
-            row = run_one(method, df, folder / f"{args.dataset}.json", args.label, args.epsilon, seed, args.bins)
+            row = run_one(method, df, meta_path, args.label, args.epsilon, seed, args.bins)
             print(f"  {method} seed={seed}: quality {row['quality']:.3f} pairs {row['column_pair_trends']:.3f} "
                   f"ratio {row['ratio']:.3f} ({row['fit_s']:.0f} s)", flush=True)
             rows.append(row)
     res = pd.DataFrame(rows)
     print(f"\n{args.dataset}, label {args.label}, ε = {args.epsilon}, 80/20 split by patient, "
           f"{args.seeds} seeds (mean ± sd); peers' numerical columns in {args.bins} bins\n")
-    columns = [("quality", "quality"), ("column shapes", "column_shapes"), ("pair trends", "column_pair_trends"),
-               ("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio")]
-    print("| method | ε spent | " + " | ".join(h for h, _ in columns) + " | fit s |")
-    print("|---|---|" + "---|" * (len(columns) + 1))
-    for method in methods:
-        g = res[res["method"] == method]
-        cells = " | ".join(f"{g[c].mean():.3f} ± {g[c].std(ddof=0):.3f}" for _, c in columns)
-        print(f"| {method} | {g['spent'].max():.4f} | {cells} | {g['fit_s'].mean():.0f} |")
+    print_table(res, TABLE_COLUMNS, by="method")
 
 
 if __name__ == "__main__":

@@ -36,18 +36,34 @@ def split_by_patient(df: pd.DataFrame, key: str, seed: int) -> tuple[pd.DataFram
     return df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
 
 
+def load_table(dataset: str) -> tuple[pd.DataFrame, Path]:
+    """A bundled dataset from data/, else a fixture from bench/fixtures/: the rows and the metadata's path."""
+    folder = DATA if (DATA / f"{dataset}.csv").exists() else Path(__file__).parent / "fixtures"
+    return pd.read_csv(folder / f"{dataset}.csv"), folder / f"{dataset}.json"
+
+
+def score(train: pd.DataFrame, syn: pd.DataFrame, test: pd.DataFrame, meta, label: str, seed: int) -> dict:
+    """The benchmark's evaluation of one synthetic table: quality against the training split and
+    the mean AUROC on the real test split, trained on synthetic (TSTR) and on real (TRTR)."""
+    q = quality(train, syn, meta)
+    auc = tstr_auroc(train, syn, test, meta, label, seed=seed)
+    tstr = float(np.mean([v["tstr"] for v in auc.values()]))
+    trtr = float(np.mean([v["trtr"] for v in auc.values()]))
+    return {**q, "auroc_tstr": tstr, "auroc_trtr": trtr, "ratio": tstr / trtr}
+
+
+TABLE_COLUMNS = [("quality", "quality"), ("column shapes", "column_shapes"), ("pair trends", "column_pair_trends"),
+                 ("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio")]
+
+
 def run_one(df, meta, key, label, epsilon, seed, **options):
     train, test = split_by_patient(df, key, seed)
     started = time.perf_counter()
     synth = Synthesizer(epsilon=epsilon, label=label, seed=seed, **options).fit(train, meta)
     fit_s = time.perf_counter() - started
     syn = synth.sample(len(train), seed=seed)
-    q = quality(train, syn, meta)
-    auc = tstr_auroc(train, syn, test, meta, label, seed=seed)
-    tstr = float(np.mean([v["tstr"] for v in auc.values()]))
-    trtr = float(np.mean([v["trtr"] for v in auc.values()]))
-    return {"epsilon": epsilon, "seed": seed, "spent": synth.ledger.epsilon(), **q,
-            "auroc_tstr": tstr, "auroc_trtr": trtr, "ratio": tstr / trtr, "fit_s": fit_s}
+    return {"epsilon": epsilon, "seed": seed, "spent": synth.ledger.epsilon(),
+            **score(train, syn, test, meta, label, seed), "fit_s": fit_s}
 
 
 def parse_options(pairs: list[str]) -> dict:
@@ -55,14 +71,16 @@ def parse_options(pairs: list[str]) -> dict:
     return {k: float(v) if "." in v or "e" in v else int(v) for k, v in (o.split("=", 1) for o in pairs)}
 
 
-def print_table(res: pd.DataFrame, columns: list[tuple[str, str]]) -> None:
-    """Markdown table, one row per ε: ε spent, then mean ± sd of each (header, column), fit time."""
-    print("| ε | ε spent | " + " | ".join(h for h, _ in columns) + " | fit s |")
+def print_table(res: pd.DataFrame, columns: list[tuple[str, str]], by: str = "epsilon") -> None:
+    """Markdown table, one row per value of ``by`` (ε, or a method): ε spent, then mean ± sd of
+    each (header, column), fit time."""
+    print(f"| {'ε' if by == 'epsilon' else by} | ε spent | " + " | ".join(h for h, _ in columns) + " | fit s |")
     print("|---|---|" + "---|" * (len(columns) + 1))
-    for eps, g in res.groupby("epsilon", sort=False):
-        spent = "∞ (no privacy)" if math.isinf(eps) else f"{g['spent'].max():.4f}"
+    for key, g in res.groupby(by, sort=False):
+        no_privacy = by == "epsilon" and math.isinf(key)
+        spent = "∞ (no privacy)" if no_privacy else f"{g['spent'].max():.4f}"
         cells = " | ".join(f"{g[c].mean():.3f} ± {g[c].std(ddof=0):.3f}" for _, c in columns)
-        print(f"| {'∞' if math.isinf(eps) else eps} | {spent} | {cells} | {g['fit_s'].mean():.0f} |")
+        print(f"| {'∞' if no_privacy else key} | {spent} | {cells} | {g['fit_s'].mean():.0f} |")
 
 
 def main() -> None:
@@ -76,9 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     options = parse_options(args.set)
     warnings.filterwarnings("ignore", category=UserWarning)
-    folder = DATA if (DATA / f"{args.dataset}.csv").exists() else Path(__file__).parent / "fixtures"
-    df = pd.read_csv(folder / f"{args.dataset}.csv")
-    meta = folder / f"{args.dataset}.json"
+    df, meta = load_table(args.dataset)
     from synth import Metadata
 
     key = Metadata.load(meta).primary_key
@@ -92,9 +108,7 @@ def main() -> None:
     res = pd.DataFrame(rows)
     print(f"\n{args.dataset}, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)"
           f"{', options ' + str(options) if options else ''}\n")
-    print_table(res, [("quality", "quality"), ("column shapes", "column_shapes"),
-                      ("pair trends", "column_pair_trends"), ("AUROC TSTR", "auroc_tstr"),
-                      ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio")])
+    print_table(res, TABLE_COLUMNS)
 
 
 if __name__ == "__main__":
