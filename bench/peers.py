@@ -13,6 +13,14 @@ The peers see only public metadata besides the training rows: numerical columns 
 categories come from the metadata, and N is public for all three (MST and AIM use it as the
 known total). δ is synth's default for the training split, for every method.
 
+Long-format visit data (``--dataset pbcseq --label status``): MST and AIM need one row per
+patient, so they are fitted on the per-patient features the downstream models use
+(bench/sequences.py: statics, visit count, first/last/mean/slope of each lab), one row per
+patient, and their synthetic features are scored directly; synth is fitted on the visits and
+its samples go through the same features. The peers' public bounds come from the long table's
+metadata alone (:func:`wide_metadata`). This favours the peers: they model exactly the
+evaluated features. Only the downstream figures are reported (no visits to score).
+
 SmartNoise Synth is a benchmark-only tool, not a dependency of synth. Its package pins an old
 Opacus, so install it without its dependencies, next to synth's environment:
 
@@ -30,12 +38,47 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sequences import score_patients
 from utility import TABLE_COLUMNS, load_table, print_table, score, split_by_patient
 
 from synth import Metadata, Synthesizer
+from synth.eval.sequences import patient_features
 from synth.synthesizer import default_delta
 
 PEERS = ("mst", "aim")
+SLOPE_DAYS = 365  # a lab's slope per day is bounded by its whole public range over this many days
+PATIENT_COLUMNS = [("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio")]
+
+
+def wide_metadata(meta: Metadata, features: pd.DataFrame) -> Metadata:
+    """Public metadata for ``patient_features``' columns, derived from the long table's public
+    metadata alone: statics keep theirs; a lab's first/last/mean keep its bounds; its slope lies
+    within ± its range over SLOPE_DAYS days (slopes beyond are clamped, a per-patient step); the
+    visit count runs from 1 to the public max_visits; a categorical lab's first/last keep its
+    values. Nothing is read from the data but the column names."""
+    max_visits = (meta.extra.get("synth_sequence") or {}).get("max_visits")
+    if max_visits is None:
+        raise SystemExit("bench/peers.py: the sequence metadata has no public max_visits")
+    columns: dict[str, dict] = {}
+    for c in features.columns:
+        if c in meta.columns:
+            columns[c] = dict(meta.columns[c])
+            continue
+        if c == "n_visits":
+            columns[c] = {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 1,
+                          "range_max": int(max_visits), "range_is_nullable": False}
+            continue
+        base, part = c.rsplit("_", 1)
+        spec = dict(meta.columns[base])
+        spec.pop("synth_scale", None)
+        if part == "slope":
+            lo, hi = meta.public_bounds(base)
+            spec.update(computer_representation="Float", range_min=-(hi - lo) / SLOPE_DAYS,
+                        range_max=(hi - lo) / SLOPE_DAYS, range_is_nullable=True)  # NaN below 2 values
+        elif part == "mean":
+            spec["computer_representation"] = "Float"
+        columns[c] = spec
+    return Metadata(columns=columns, table_name="patients")
 
 
 def peer_transformer(meta: Metadata, columns: list[str], bins: int):
@@ -67,7 +110,8 @@ def peer_transformer(meta: Metadata, columns: list[str], bins: int):
 
 def fit_sample_peer(method: str, train: pd.DataFrame, meta: Metadata, epsilon: float, delta: float,
                     bins: int, seed: int) -> pd.DataFrame:
-    """Fit MST or AIM on the training rows (public metadata only) and sample as many rows."""
+    """Fit MST or AIM on the training rows (one per patient; public metadata only) and sample
+    as many rows."""
     from snsynth.aim import AIMSynthesizer
     from snsynth.mst import MSTSynthesizer
 
@@ -86,13 +130,16 @@ def fit_sample_peer(method: str, train: pd.DataFrame, meta: Metadata, epsilon: f
         spec = meta.columns[c]
         if meta.sdtype(c) == "numerical" and spec.get("computer_representation", "").startswith("Int"):
             syn[c] = pd.to_numeric(syn[c]).round().astype("Int64")
-    syn.insert(0, meta.primary_key, np.arange(len(syn)))
+    if meta.primary_key:
+        syn.insert(0, meta.primary_key, np.arange(len(syn)))
     return syn
 
 
 def run_one(method: str, df: pd.DataFrame, meta_path: Path, label: str, epsilon: float, seed: int,
             bins: int) -> dict:
     meta = Metadata.load(meta_path)
+    if meta.sequence_key:
+        return run_one_sequences(method, df, meta, label, epsilon, seed, bins)
     train, test = split_by_patient(df, meta.primary_key, seed)
     delta = default_delta(len(train))
     started = time.perf_counter()
@@ -104,6 +151,26 @@ def run_one(method: str, df: pd.DataFrame, meta_path: Path, label: str, epsilon:
     fit_s = time.perf_counter() - started
     return {"method": method, "seed": seed, "spent": spent, **score(train, syn, test, meta_path, label, seed),
             "fit_s": fit_s}
+
+
+def run_one_sequences(method: str, df: pd.DataFrame, meta: Metadata, label: str, epsilon: float, seed: int,
+                      bins: int) -> dict:
+    """Visits: synth fits the visits; a peer fits the per-patient features (its privacy unit is
+    still one patient: one row each). Both are scored on the same features."""
+    train, test = split_by_patient(df, meta.sequence_key, seed)
+    n = train[meta.sequence_key].nunique()
+    delta = default_delta(n)
+    f_train, f_test = patient_features(train, meta), patient_features(test, meta)
+    started = time.perf_counter()
+    if method == "synth":
+        model = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(train, meta)
+        f_syn, spent = patient_features(model.sample(n, seed=seed), meta), model.ledger.epsilon()
+    else:
+        f_syn = fit_sample_peer(method, f_train, wide_metadata(meta, f_train), epsilon, delta, bins, seed)
+        spent = epsilon
+    fit_s = time.perf_counter() - started
+    return {"method": method, "seed": seed, "spent": spent,
+            **score_patients(f_train, f_syn[f_train.columns], f_test, meta, label, seed), "fit_s": fit_s}
 
 
 def main() -> None:
@@ -130,13 +197,21 @@ def main() -> None:
     for seed in range(args.seeds):
         for method in methods:
             row = run_one(method, df, meta_path, args.label, args.epsilon, seed, args.bins)
-            print(f"  {method} seed={seed}: quality {row['quality']:.3f} pairs {row['column_pair_trends']:.3f} "
-                  f"ratio {row['ratio']:.3f} ({row['fit_s']:.0f} s)", flush=True)
+            figures = ("" if "quality" not in row else
+                       f"quality {row['quality']:.3f} pairs {row['column_pair_trends']:.3f} ")
+            print(f"  {method} seed={seed}: {figures}ratio {row['ratio']:.3f} ({row['fit_s']:.0f} s)", flush=True)
             rows.append(row)
     res = pd.DataFrame(rows)
     print(f"\n{args.dataset}, label {args.label}, ε = {args.epsilon}, 80/20 split by patient, "
           f"{args.seeds} seeds (mean ± sd); peers' numerical columns in {args.bins} bins\n")
-    print_table(res, TABLE_COLUMNS, by="method")
+    print_table(res, TABLE_COLUMNS if "quality" in res else PATIENT_COLUMNS, by="method")
+    if "per_class" in res:
+        print("\nper class (one-vs-rest AUROC, TSTR, mean over LR/RF/GB and the seeds):")
+        classes = list(res["per_class"].iloc[0])
+        print("| method | " + " | ".join(classes) + " |\n|---|" + "---|" * len(classes))
+        for method, part in res.groupby("method", sort=False):
+            cells = [np.mean([p[c]["tstr"] for p in part["per_class"]]) for c in classes]
+            print(f"| {method} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
 
 
 if __name__ == "__main__":
