@@ -1,6 +1,7 @@
 """Peers side by side: synth against MST and AIM (SmartNoise Synth) on the same splits, ε = 1.
 
     python bench/peers.py [--dataset actg175 --label cens] [--seeds 3] [--methods synth,mst,aim]
+    python bench/peers.py --dataset pbcseq --label status --methods synth,mst     # visits
 
 Each method is fitted on the same 80% of patients (bench/utility.py's split) with the same
 public metadata, samples as many rows as the training split and is scored by the same
@@ -193,6 +194,8 @@ def main() -> None:
             parser.error("--methods names MST/AIM but smartnoise-synth is not installed (see this script's docstring)")
     warnings.filterwarnings("ignore", category=UserWarning)
     df, meta_path = load_table(args.dataset)
+    if args.label not in df.columns:
+        parser.error(f"--label: '{args.label}' is not a column of {args.dataset} (pbcseq's label is status)")
     rows = []
     for seed in range(args.seeds):
         for method in methods:
