@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -39,6 +40,9 @@ def split_by_patient(df: pd.DataFrame, key: str, seed: int) -> tuple[pd.DataFram
 def load_table(dataset: str) -> tuple[pd.DataFrame, Path]:
     """A bundled dataset from data/, else a fixture from bench/fixtures/: the rows and the metadata's path."""
     folder = DATA if (DATA / f"{dataset}.csv").exists() else Path(__file__).parent / "fixtures"
+    if not (folder / f"{dataset}.csv").exists():
+        print(f"--dataset: no {dataset}.csv in data/ or bench/fixtures/", file=sys.stderr)
+        raise SystemExit(2)
     return pd.read_csv(folder / f"{dataset}.csv"), folder / f"{dataset}.json"
 
 
