@@ -2,6 +2,7 @@
 
     python bench/utility.py [--seeds 3] [--epsilons 1,inf] [--dataset actg175 --label cens]
                             [--set OPTION=VALUE]   # --dataset gbsg2: bench/fixtures/
+                            [--patients N]         # a fixed random N of the table's patients
 
 For each ε and seed: fit on the 80% (public metadata from data/), sample as many rows as the
 training split, then report sdmetrics' QualityReport (overall, column shapes, column pair
@@ -95,6 +96,8 @@ def main() -> None:
     parser.add_argument("--epsilons", default="1,inf")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                         help="a training option other than the default (for the tuning log)")
+    parser.add_argument("--patients", type=int, default=None,
+                        help="keep a fixed random N of the patients (a small table from a large one)")
     args = parser.parse_args()
     options = parse_options(args.set)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -102,6 +105,10 @@ def main() -> None:
     from synth import Metadata
 
     key = Metadata.load(meta).primary_key
+    if args.patients is not None:
+        if not 10 <= args.patients <= len(df):
+            parser.error(f"--patients: expected 10 to {len(df)} (the table's patients), got {args.patients}")
+        df = df.sample(n=args.patients, random_state=0).reset_index(drop=True)
     rows = []
     for eps in [float(e) for e in args.epsilons.split(",")]:
         for seed in range(args.seeds):
@@ -110,7 +117,8 @@ def main() -> None:
                   f"({row['fit_s']:.0f} s)", flush=True)
             rows.append(row)
     res = pd.DataFrame(rows)
-    print(f"\n{args.dataset}, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)"
+    subset = f" ({args.patients} patients)" if args.patients else ""
+    print(f"\n{args.dataset}{subset}, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)"
           f"{', options ' + str(options) if options else ''}\n")
     print_table(res, TABLE_COLUMNS)
 

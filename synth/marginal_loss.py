@@ -6,9 +6,12 @@ value (or over the batch, for a table not crossed with the label; merged into th
 groups where it has them; for a table pooled over visits, averaged over each patient's
 visits first, see :func:`pooled_cells`) and compared with the noisy tables' conditional
 distributions; the loss is the squared distance, weighted by the DP label proportions.
-For visit sequences a second term, :func:`slot_drift`, asks every visit slot to look like the
-patients' visits as a whole (per label), the one assumption that ties the slots together when
-the tables only describe them pooled. Nothing here reads real data.
+Optionally (``refine_groups``), label tables released on groups of cells (few patients, two
+stages) are matched a second time at full resolution, filled inside each group by the column's released shape
+(:func:`synth.refine.refined_tables`). For visit sequences a second term, :func:`slot_drift`,
+asks every visit slot to look like the patients' visits as a whole (per label), the one
+assumption that ties the slots together when the tables only describe them pooled. Nothing
+here reads real data.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from scipy.sparse.csgraph import shortest_path
 
 from synth.encode import CellBlock
 from synth.privacy.marginals import MarginalTable
+from synth.refine import refined_tables
 
 __all__ = ["MarginalLoss", "soft_cells", "pooled_cells", "slot_drift", "pair_mask", "within_label_dependence",
-           "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH"]
+           "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH", "REFINE_GROUPS"]
 
 
 def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
@@ -92,6 +96,11 @@ STATIONARITY = 1.0
 # users who value prediction over pair trends.
 INDEPENDENCE = 0.0
 
+# Match label tables released on groups a second time at full resolution (synth.refine). Off by
+# default until measured on every seed (bench/RESULTS.md, issue #5 item 47: pbcseq ratio +0.033 on
+# 7 of 12 seeds, a held-out 300-patient GBSG2 unchanged); ``TrainConfig.refine_groups``.
+REFINE_GROUPS = False
+
 # Column pairs joined by a path of at most this many measured pairs are left out of the term:
 # a-b and b-c measured make a and c dependent, and asking otherwise fights the tables (item 40:
 # ACTG175's pair trends 0.779 at 1, 0.801 at 2, 0.800 at 3).
@@ -134,7 +143,10 @@ def within_label_dependence(cells: list[torch.Tensor], by_label: torch.Tensor, m
 class MarginalLoss:
     """Squared distance between generated and noisy per-label cell distributions, summed over tables."""
 
-    def __init__(self, tables: list[MarginalTable], label_proportions: list[float], independence: float | None = None):
+    def __init__(self, tables: list[MarginalTable], label_proportions: list[float], independence: float | None = None,
+                 refine_groups: bool | None = None):
+        if REFINE_GROUPS if refine_groups is None else refine_groups:
+            tables = tables + refined_tables(tables)
         self.tables = tables
         self.independence = INDEPENDENCE if independence is None else independence
         columns = {}  # column (a pooled table's first slot, as in pair tables) → its one-block table

@@ -115,7 +115,8 @@ class Synthesizer:
             tables, domain.label_proportions = release_tables(
                 x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, self.config.pair_tables,
                 singles, released)
-            marginals = MarginalLoss(tables, domain.label_proportions, self.config.independence)
+            marginals = MarginalLoss(tables, domain.label_proportions, self.config.independence,
+                                     self.config.refine_groups)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
                              self.config, progress, marginals, getattr(encoder, "mask", None),
                              encoder.noise_groups())
