@@ -7,8 +7,8 @@ groups where it has them; for a table pooled over visits, averaged over each pat
 visits first, see :func:`pooled_cells`) and compared with the noisy tables' conditional
 distributions; the loss is the squared distance, weighted by the DP label proportions.
 Optionally (``refine_groups``), label tables released on groups of cells (few patients, two
-stages) are matched a second time at full resolution, filled inside each group by the column's released shape
-(:func:`synth.refine.refined_tables`). For visit sequences a second term, :func:`slot_drift`,
+stages) are matched a second time at full resolution, filled inside each group by the
+column's released shape (:func:`synth.refine.refined_tables`). For visit sequences a second term, :func:`slot_drift`,
 asks every visit slot to look like the patients' visits as a whole (per label), the one
 assumption that ties the slots together when the tables only describe them pooled. Nothing
 here reads real data.

@@ -59,5 +59,6 @@ def refined_tables(tables: list[MarginalTable]) -> list[MarginalTable]:
         group_probs = t.conditional().reshape(len(t.counts), -1)
         totals = np.ones(len(group_probs)) if t.totals is None else np.asarray(t.totals, dtype=float)
         counts = within_group_fill(group_probs, groups, cell_probs) * totals[:, None]
-        out.append(MarginalTable(t.blocks, counts, (), True, totals=t.totals, pooled_by=t.pooled_by, sigma=t.sigma))
+        # Derived, not a measurement: no σ, so nothing combines it as a release (class_sizes skips σ = 0).
+        out.append(MarginalTable(t.blocks, counts, (), True, totals=t.totals, pooled_by=t.pooled_by))
     return out
