@@ -106,9 +106,11 @@ def main() -> None:
 
     key = Metadata.load(meta).primary_key
     if args.patients is not None:
-        if not 10 <= args.patients <= len(df):
-            parser.error(f"--patients: expected 10 to {len(df)} (the table's patients), got {args.patients}")
-        df = df.sample(n=args.patients, random_state=0).reset_index(drop=True)
+        ids = df[key].unique()
+        if not 10 <= args.patients <= len(ids):
+            parser.error(f"--patients: expected 10 to {len(ids)} (the table's patients), got {args.patients}")
+        keep = pd.Series(ids).sample(n=args.patients, random_state=0)  # one row each: the rows of item 47
+        df = df.set_index(key, drop=False).loc[keep.to_numpy()].reset_index(drop=True)
     rows = []
     for eps in [float(e) for e in args.epsilons.split(",")]:
         for seed in range(args.seeds):
