@@ -69,6 +69,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE")
     args = parser.parse_args()
     options = parse_options(args.set)
+    if args.seeds < 1 or args.first_seed < 0:
+        parser.error(f"--seeds: expected at least 1 (and --first-seed at least 0), got {args.seeds}")
     warnings.filterwarnings("ignore", category=UserWarning)
     df = pd.read_csv(DATA / "pbcseq.csv")
     rows = []

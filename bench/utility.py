@@ -1,6 +1,6 @@
 """Utility benchmark: ACTG175, label `cens`, 80/20 split by patient, ε = 1 and ε = ∞, 3 seeds.
 
-    python bench/utility.py [--seeds 3] [--epsilons 1,inf] [--dataset actg175 --label cens]
+    python bench/utility.py [--seeds 3] [--first-seed 0] [--epsilons 1,inf] [--dataset actg175 --label cens]
                             [--set OPTION=VALUE]   # --dataset gbsg2: bench/fixtures/
                             [--patients N]         # a fixed random N of the table's patients
 
@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="actg175")
     parser.add_argument("--label", default="cens")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (more seeds in parts)")
     parser.add_argument("--epsilons", default="1,inf")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                         help="a training option other than the default (for the tuning log)")
@@ -100,6 +101,8 @@ def main() -> None:
                         help="keep a fixed random N of the patients (a small table from a large one)")
     args = parser.parse_args()
     options = parse_options(args.set)
+    if args.seeds < 1 or args.first_seed < 0:
+        parser.error(f"--seeds: expected at least 1 (and --first-seed at least 0), got {args.seeds}")
     warnings.filterwarnings("ignore", category=UserWarning)
     df, meta = load_table(args.dataset)
     from synth import Metadata
@@ -113,7 +116,7 @@ def main() -> None:
         df = df.set_index(key, drop=False).loc[keep.to_numpy()].reset_index(drop=True)
     rows = []
     for eps in [float(e) for e in args.epsilons.split(",")]:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             row = run_one(df, meta, key, args.label, eps, seed, **options)
             print(f"  ε={eps} seed={seed}: quality {row['quality']:.3f} ratio {row['ratio']:.3f} "
                   f"({row['fit_s']:.0f} s)", flush=True)
