@@ -8,10 +8,10 @@ visits first, see :func:`pooled_cells`) and compared with the noisy tables' cond
 distributions; the loss is the squared distance, weighted by the DP label proportions.
 By default (``refine_groups``), label tables released on groups of cells (few patients, two
 stages) are matched a second time at full resolution, filled inside each group by the
-column's released shape (:func:`synth.refine.refined_tables`). For visit sequences a second term, :func:`slot_drift`,
-asks every visit slot to look like the patients' visits as a whole (per label), the one
-assumption that ties the slots together when the tables only describe them pooled. Nothing
-here reads real data.
+column's released shape (:func:`synth.refine.refined_tables`). For visit sequences a second
+term, :func:`slot_drift`, asks every visit slot to look like the patients' visits as a whole
+(per label), the one assumption that ties the slots together when the tables only describe
+them pooled. Nothing here reads real data.
 """
 
 from __future__ import annotations
