@@ -70,7 +70,8 @@ def main() -> None:
     args = parser.parse_args()
     options = parse_options(args.set)
     if args.seeds < 1 or args.first_seed < 0:
-        parser.error(f"--seeds: expected at least 1 (and --first-seed at least 0), got {args.seeds}")
+        parser.error(f"--seeds, --first-seed: expected at least 1 and at least 0, "
+                     f"got {args.seeds} and {args.first_seed}")
     warnings.filterwarnings("ignore", category=UserWarning)
     df = pd.read_csv(DATA / "pbcseq.csv")
     rows = []
