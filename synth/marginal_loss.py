@@ -6,7 +6,7 @@ value (or over the batch, for a table not crossed with the label; merged into th
 groups where it has them; for a table pooled over visits, averaged over each patient's
 visits first, see :func:`pooled_cells`) and compared with the noisy tables' conditional
 distributions; the loss is the squared distance, weighted by the DP label proportions.
-By default (``refine_groups``), label tables released on groups of cells (few patients, two
+Optionally (``refine_groups``), label tables released on groups of cells (few patients, two
 stages) are matched a second time at full resolution, filled inside each group by the
 column's released shape (:func:`synth.refine.refined_tables`). For visit sequences a second
 term, :func:`slot_drift`, asks every visit slot to look like the patients' visits as a whole
@@ -96,11 +96,11 @@ STATIONARITY = 1.0
 # users who value prediction over pair trends.
 INDEPENDENCE = 0.0
 
-# Match label tables released on groups a second time at full resolution (synth.refine). On by
-# default (bench/RESULTS.md, issue #5 item 47: pbcseq ratio 0.778 -> 0.800 over 12 seeds, paired
-# +0.022, up on 8; per-visit quality unchanged; a held-out 300-patient GBSG2 unchanged). Tables of
-# one stage (ACTG175, GBSG2) have no groups, so nothing changes there. ``TrainConfig.refine_groups``.
-REFINE_GROUPS = True
+# Match label tables released on groups a second time at full resolution (synth.refine). Off by
+# default (bench/RESULTS.md, issue #5 items 47 and 49): pbcseq's ratio rose 0.778 -> 0.800 over 12
+# seeds (2 groups per column), but the held-out GBSG2's 80% split is two-stage too (6 groups) and
+# its ratio fell 0.823 -> 0.792 (down on 5 of 6 seeds). ``TrainConfig.refine_groups``.
+REFINE_GROUPS = False
 
 # Column pairs joined by a path of at most this many measured pairs are left out of the term:
 # a-b and b-c measured make a and c dependent, and asking otherwise fights the tables (item 40:

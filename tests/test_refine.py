@@ -77,10 +77,11 @@ def test_loss_prefers_label_values_spread_like_the_column_over_pushed_apart_insi
     spread, pushed = raw([0, 1, 2, 3, 0, 1, 2, 3]), raw([0, 0, 2, 2, 1, 1, 3, 3])
     for released in (MarginalLoss([marginal], [0.5, 0.5], refine_groups=True),
                      MarginalLoss([label], [0.5, 0.5], refine_groups=True),
-                     MarginalLoss([marginal, label], [0.5, 0.5], refine_groups=False)):
+                     MarginalLoss([marginal, label], [0.5, 0.5], refine_groups=False),
+                     MarginalLoss([marginal, label], [0.5, 0.5])):  # off by default
         assert len(released.tables) <= 2  # either table alone: nothing to refine; or refinement off
         assert released(spread, y).item() < 1e-6 and released(pushed, y).item() < 1e-6
-    both = MarginalLoss([marginal, label], [0.5, 0.5])  # on by default
+    both = MarginalLoss([marginal, label], [0.5, 0.5], refine_groups=True)
     assert len(both.tables) == 3  # the refined table is matched next to the released two
     assert both(spread, y).item() < 1e-6
     assert both(pushed, y).item() > 0.1
