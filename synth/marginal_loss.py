@@ -6,15 +6,18 @@ value (or over the batch, for a table not crossed with the label; merged into th
 groups where it has them; for a table pooled over visits, averaged over each patient's
 visits first, see :func:`pooled_cells`) and compared with the noisy tables' conditional
 distributions; the loss is the squared distance, weighted by the DP label proportions.
-Optionally (``refine_groups``), label tables released on groups of cells (few patients, two
-stages) are matched a second time at full resolution, filled inside each group by the
-column's released shape (:func:`synth.refine.refined_tables`). For visit sequences a second
+Label tables released on groups of cells (few patients, two stages) are matched a second time
+at full resolution, filled inside each group by the column's released shape
+(:func:`synth.refine.refined_tables`), by default when they have at most ``REFINE_MAX_GROUPS``
+groups (``refine_groups`` forces it either way). For visit sequences a second
 term, :func:`slot_drift`, asks every visit slot to look like the patients' visits as a whole
 (per label), the one assumption that ties the slots together when the tables only describe
 them pooled. Nothing here reads real data.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -26,7 +29,8 @@ from synth.privacy.marginals import MarginalTable
 from synth.refine import refined_tables
 
 __all__ = ["MarginalLoss", "soft_cells", "pooled_cells", "slot_drift", "pair_mask", "within_label_dependence",
-           "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH", "REFINE_GROUPS"]
+           "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH", "REFINE_MAX_GROUPS",
+           "label_groups"]
 
 
 def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
@@ -96,11 +100,12 @@ STATIONARITY = 1.0
 # users who value prediction over pair trends.
 INDEPENDENCE = 0.0
 
-# Match label tables released on groups a second time at full resolution (synth.refine). Off by
-# default (bench/RESULTS.md, issue #5 items 47 and 49): pbcseq's ratio rose 0.778 -> 0.800 over 12
-# seeds (2 groups per column), but the held-out GBSG2's 80% split is two-stage too (6 groups) and
-# its ratio fell 0.823 -> 0.792 (down on 5 of 6 seeds). ``TrainConfig.refine_groups``.
-REFINE_GROUPS = False
+# Match label tables released on groups a second time at full resolution (synth.refine) when
+# the label stage has at most this many groups per column (bench/RESULTS.md, issue #5 items 47,
+# 49 and 51): at 2 groups the ratio rose on pbcseq (0.778 -> 0.800, 12 seeds) and on the held-out
+# tables of item 51; at 6 groups (GBSG2's 80% split) it fell 0.823 -> 0.792. One-stage tables have
+# no groups and are never refined. ``TrainConfig.refine_groups`` forces it on or off.
+REFINE_MAX_GROUPS = 2
 
 # Column pairs joined by a path of at most this many measured pairs are left out of the term:
 # a-b and b-c measured make a and c dependent, and asking otherwise fights the tables (item 40:
@@ -141,12 +146,20 @@ def within_label_dependence(cells: list[torch.Tensor], by_label: torch.Tensor, m
     return (cov ** 2 * mask).sum(dim=(1, 2))
 
 
+def label_groups(tables: list[MarginalTable]) -> float:
+    """Groups per column of the label tables released on groups: the most any has (the label
+    stage's resolution, :mod:`synth.privacy.resolution`); inf when none is grouped (one stage)."""
+    counts = [int(np.max(t.groups[0])) + 1 for t in tables
+              if t.by_label and t.groups and t.groups[0] is not None]
+    return max(counts) if counts else math.inf
+
+
 class MarginalLoss:
     """Squared distance between generated and noisy per-label cell distributions, summed over tables."""
 
     def __init__(self, tables: list[MarginalTable], label_proportions: list[float], independence: float | None = None,
                  refine_groups: bool | None = None):
-        if REFINE_GROUPS if refine_groups is None else refine_groups:
+        if label_groups(tables) <= REFINE_MAX_GROUPS if refine_groups is None else refine_groups:
             tables = tables + refined_tables(tables)
         self.tables = tables
         self.independence = INDEPENDENCE if independence is None else independence

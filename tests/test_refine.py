@@ -1,11 +1,13 @@
 """Full-resolution label tables from coarse ones: the group masses kept, the column's shape inside."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from synth.encode import CellBlock
-from synth.marginal_loss import MarginalLoss
+from synth.marginal_loss import REFINE_MAX_GROUPS, MarginalLoss, label_groups
 from synth.privacy.marginals import MarginalTable
 from synth.refine import refined_tables, within_group_fill
 
@@ -77,11 +79,24 @@ def test_loss_prefers_label_values_spread_like_the_column_over_pushed_apart_insi
     spread, pushed = raw([0, 1, 2, 3, 0, 1, 2, 3]), raw([0, 0, 2, 2, 1, 1, 3, 3])
     for released in (MarginalLoss([marginal], [0.5, 0.5], refine_groups=True),
                      MarginalLoss([label], [0.5, 0.5], refine_groups=True),
-                     MarginalLoss([marginal, label], [0.5, 0.5], refine_groups=False),
-                     MarginalLoss([marginal, label], [0.5, 0.5])):  # off by default
+                     MarginalLoss([marginal, label], [0.5, 0.5], refine_groups=False)):
         assert len(released.tables) <= 2  # either table alone: nothing to refine; or refinement off
         assert released(spread, y).item() < 1e-6 and released(pushed, y).item() < 1e-6
-    both = MarginalLoss([marginal, label], [0.5, 0.5], refine_groups=True)
-    assert len(both.tables) == 3  # the refined table is matched next to the released two
-    assert both(spread, y).item() < 1e-6
-    assert both(pushed, y).item() > 0.1
+    for both in (MarginalLoss([marginal, label], [0.5, 0.5], refine_groups=True),
+                 MarginalLoss([marginal, label], [0.5, 0.5])):  # by default at 2 groups
+        assert len(both.tables) == 3  # the refined table is matched next to the released two
+        assert both(spread, y).item() < 1e-6
+        assert both(pushed, y).item() > 0.1
+
+
+def test_refined_by_default_only_when_the_label_stage_has_at_most_two_groups():
+    """Items 47, 49 and 51 of bench/RESULTS.md: up at 2 groups (pbcseq, lung, colon), down at
+    6 (GBSG2's split). One-stage tables have no groups and nothing to refine."""
+    marginal, label = _two_stage([25, 25, 25, 25], [[25, 25], [25, 25]])
+    three = MarginalTable((X,), np.full((2, 3), 50.0 / 3), (np.array([0, 1, 2, 2]),))
+    one_stage = MarginalTable((X,), np.full((2, 4), 12.5))
+    assert label_groups([marginal, label]) == REFINE_MAX_GROUPS == 2
+    assert label_groups([marginal, three]) == 3 and label_groups([one_stage]) == math.inf
+    assert len(MarginalLoss([marginal, label], [0.5, 0.5]).tables) == 3
+    assert len(MarginalLoss([marginal, three], [0.5, 0.5]).tables) == 2
+    assert len(MarginalLoss([marginal, three], [0.5, 0.5], refine_groups=True).tables) == 3
