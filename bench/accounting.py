@@ -6,7 +6,8 @@ synth composes its ledger with Opacus' RDP accountant (``synth.privacy.ledger``)
 accountant is tighter for Gaussian mechanisms, but it needs a pair of distributions that
 dominates each mechanism, and pair selection is an exponential mechanism (ε0-DP per round,
 recorded in the ledger as the Gaussian with the same Rényi curve, which is sound under RDP only).
-The only dominating pair any ε0-DP mechanism is known to have is randomized response with ε0.
+Randomized response with ε0 dominates every ε0-DP mechanism; tighter pairs for bounded-range
+mechanisms are not a single pair and neither accountant offers them.
 
 For each benchmark table: the ledger of a fit on the benchmark's 80% split (seed 0; the
 DP-SGD entry re-calibrated for the default step count, as ``train_acgan`` does, so no training
