@@ -18,7 +18,7 @@ accountant only: an accountant of privacy-loss distributions (Opacus' PRV, a PLD
 of distributions that dominates the mechanism, and the Gaussian need not dominate an exponential
 mechanism, so switching the accountant would void the guarantee unless selection changes too.
 Bounding selection soundly by ε0-randomized response instead makes a PLD accountant need about
-10% more σ than RDP on the bundled ledgers (``bench/accounting.py``).
+10% more σ than RDP on the benchmark ledgers (``bench/accounting.py``).
 """
 
 from __future__ import annotations
