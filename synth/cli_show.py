@@ -50,6 +50,13 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
     train = info["train"]
     console.print(f"training: {train['steps']} discriminator steps, σ = {train['noise_multiplier']:.4g}, "
                   f"q = {train['sample_rate']:.4g}, {train['seconds']} s; options {train['config']}", highlight=False)
+    tables = train.get("tables")  # absent in files from before it was recorded
+    if tables:
+        stage = ("label tables at full resolution" if tables["label_groups"] is None
+                 else f"label tables on at most {tables['label_groups']} groups per column")
+        refined = (f"; {len(tables['refined'])} of these also matched at full resolution, derived from released "
+                   "tables at no privacy cost" if tables["refined"] else "")
+        console.print(f"generator matched {tables['released']} released tables ({stage}{refined})", highlight=False)
     chosen = train.get("checkpoint")  # absent in files from before checkpoint selection
     if chosen:
         console.print(f"generator kept from epoch {chosen['epoch']} of {chosen['of']} (closest to the released "

@@ -227,6 +227,7 @@ def train_acgan(
     summary = {"config": asdict(config) | {"batch_size": batch, "epochs": epochs},
                "steps": ran, "noise_multiplier": sigma,
                "sample_rate": q, "final_d_loss": d_loss, "final_g_loss": g_loss,
+               "tables": None if marginals is None else marginals.matched,
                "checkpoint": None if chosen is None else {
                    "epoch": chosen, "of": epochs, "table_loss": [round(s, 6) for s in selector.scores]},
                "seconds": round(time.perf_counter() - started, 2)}

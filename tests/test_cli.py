@@ -41,6 +41,10 @@ def test_fit_sample_info(model, tmp_path):
     chosen = details["train"]["checkpoint"]  # under DP the epoch closest to the released tables is kept
     assert 0 <= chosen["epoch"] <= chosen["of"] == 2 and len(chosen["table_loss"]) == 3
     assert f"generator kept from epoch {chosen['epoch']} of 2" in shown
+    tables = details["train"]["tables"]  # what the generator matched: ledger's table releases, plus refined ones
+    released = sum(m["steps"] for m in details["ledger"]["mechanisms"] if m["name"].startswith("marginals:"))
+    assert tables["released"] == released > 0
+    assert f"generator matched {released} released tables" in shown
 
 
 def test_no_privacy_is_said_plainly(tmp_path, trial_csv, meta_file):

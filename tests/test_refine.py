@@ -100,3 +100,13 @@ def test_refined_by_default_only_when_the_label_stage_has_at_most_two_groups():
     assert len(MarginalLoss([marginal, label], [0.5, 0.5]).tables) == 3
     assert len(MarginalLoss([marginal, three], [0.5, 0.5]).tables) == 2
     assert len(MarginalLoss([marginal, three], [0.5, 0.5], refine_groups=True).tables) == 3
+
+
+def test_the_loss_says_what_it_matches_for_the_training_summary():
+    """``synth info`` reads this: released tables, the refined ones by name, the label stage's groups."""
+    marginal, label = _two_stage([25, 25, 25, 25], [[25, 25], [25, 25]])
+    three = MarginalTable((X,), np.full((2, 3), 50.0 / 3), (np.array([0, 1, 2, 2]),))
+    one_stage = MarginalTable((X,), np.full((2, 4), 12.5))
+    assert MarginalLoss([marginal, label], [0.5, 0.5]).matched == {"released": 2, "refined": ["x"], "label_groups": 2}
+    assert MarginalLoss([marginal, three], [0.5, 0.5]).matched == {"released": 2, "refined": [], "label_groups": 3}
+    assert MarginalLoss([one_stage], [0.5, 0.5]).matched == {"released": 1, "refined": [], "label_groups": None}
