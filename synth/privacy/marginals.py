@@ -27,6 +27,7 @@ from synth.domain import PREP_SHARE
 from synth.encode import CellBlock
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import noisy_counts
+from synth.privacy.smoothing import simplex_projection, smooth_row
 
 __all__ = ["TableSpec", "MarginalTable", "label_tables", "measure_tables", "release_marginals", "simplex_projection",
            "MARGINAL_SHARE"]
@@ -37,6 +38,10 @@ __all__ = ["TableSpec", "MarginalTable", "label_tables", "measure_tables", "rele
 # worth more than the discriminator's steps on every table measured.
 MARGINAL_SHARE = 0.88
 TABLE_STAGES = ("marginals:", "selection:")  # ledger names of the releases after preprocessing
+
+# Smooth the ordered bins of full-resolution one-column tables before projecting them
+# (synth.privacy.smoothing; bench/RESULTS.md, issue #5 item 53). Post-processing.
+SMOOTH = False
 
 
 @dataclass(frozen=True)
@@ -136,38 +141,36 @@ class MarginalTable:
     def name(self) -> str:
         return self.spec.name
 
+    def smoothable_cells(self) -> int:
+        """How many leading cells are ordered bins that :func:`smooth_row` may smooth: a noisy
+        one-column table (or one pooled over visits) at full resolution, not on groups, of a
+        numerical column or the visit count; 0 otherwise."""
+        one_column = len(self.blocks) == 1 or self.pooled_by is not None
+        if SMOOTH and self.sigma > 0 and one_column and not self.groups and self.blocks[0].ordered:
+            return self.blocks[0].width
+        return 0
+
     def conditional(self) -> np.ndarray:
         """Post-processing: each label value's distribution over the cells.
 
         With ``totals``, each noisy row is projected onto the non-negative counts with that
-        total (the closest in L2), which zeroes cells whose count is within the noise of zero;
-        without, counts are clipped at 0. A label value whose row is all zero gets the uniform
+        total (the closest in L2), which zeroes cells whose count is within the noise of zero,
+        after smoothing its ordered bins as much as Stein's unbiased risk estimate says pays
+        (:mod:`synth.privacy.smoothing`, when ``SMOOTH``; never for exact tables); without,
+        counts are clipped at 0. A label value whose row is all zero gets the uniform
         distribution.
         """
         flat = self.counts.reshape(len(self.counts), -1)
         if self.totals is not None:
             if len(self.totals) != len(flat):
                 raise ValueError(f"table {self.name}: {len(self.totals)} totals for {len(flat)} rows")
-            flat = np.stack([simplex_projection(row, float(t)) for row, t in zip(flat, self.totals)])
+            ordered = self.smoothable_cells()
+            flat = np.stack([smooth_row(row, self.sigma, float(t), ordered) if ordered
+                             else simplex_projection(row, float(t)) for row, t in zip(flat, self.totals)])
         flat = np.clip(flat, 0, None)
         total = flat.sum(axis=1, keepdims=True)
         uniform = np.full_like(flat, 1.0 / flat.shape[1])
         return np.where(total > 0, flat / np.where(total > 0, total, 1), uniform).reshape(self.counts.shape)
-
-
-def simplex_projection(v: np.ndarray, total: float) -> np.ndarray:
-    """The closest point to ``v`` (L2) with non-negative entries summing to ``total`` (> 0).
-
-    Sort-based algorithm (Duchi et al., 2008): subtract the one threshold τ that makes the
-    positive parts sum to ``total``.
-    """
-    if not total > 0:
-        return np.zeros_like(v)
-    u = np.sort(v)[::-1]
-    css = np.cumsum(u) - total
-    j = np.arange(1, len(u) + 1)
-    rho = np.flatnonzero(u - css / j > 0)[-1]
-    return np.maximum(v - css[rho] / (rho + 1), 0.0)
 
 
 def label_tables(blocks: list[CellBlock]) -> list[TableSpec]:
