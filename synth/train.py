@@ -81,7 +81,7 @@ class TrainConfig:
     marginal_share: float | None = None  # share of ε for the marginal tables (None: MARGINAL_SHARE)
     pair_tables: int | None = None  # DP-chosen two-way tables (None: columns − 1; 0: none)
     independence: float | None = None  # weight of within-label independence of pairs no table links (None: 0, off)
-    refine_groups: bool | None = None  # also match grouped label tables at full resolution (None: at 2 groups)
+    refine_groups: bool | None = None  # also match grouped label tables at full resolution (None: at <= 4 groups)
     pretrain_steps: int | None = None  # generator-only steps on the marginal loss before the GAN
     lr_pretrain: float = 1e-3
     select_checkpoint: bool | None = None  # keep the epoch closest to the released tables (needs tables)

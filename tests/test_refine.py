@@ -89,24 +89,38 @@ def test_loss_prefers_label_values_spread_like_the_column_over_pushed_apart_insi
         assert both(pushed, y).item() > 0.1
 
 
-def test_refined_by_default_only_when_the_label_stage_has_at_most_two_groups():
-    """Items 47, 49 and 51 of bench/RESULTS.md: up at 2 groups (pbcseq, lung, colon), down at
-    6 (GBSG2's split). One-stage tables have no groups and nothing to refine."""
+def test_refined_by_default_only_when_the_label_stage_has_at_most_four_groups():
+    """Items 47, 49, 51 and 52 of bench/RESULTS.md: up at 2 groups (pbcseq, lung, colon), level at
+    3 and 4 (colon and GBSG2 cut small), down at 6 (GBSG2's split). One-stage tables have no
+    groups and nothing to refine."""
     marginal, label = _two_stage([25, 25, 25, 25], [[25, 25], [25, 25]])
-    three = MarginalTable((X,), np.full((2, 3), 50.0 / 3), (np.array([0, 1, 2, 2]),))
+    wide = CellBlock("w", start=0, width=6, ordered=True)
+    wide_marginal = MarginalTable((wide,), np.full((1, 6), 100.0 / 6), by_label=False, totals=np.array([100.0]))
+
+    def grouped(groups):
+        n = max(groups) + 1
+        return MarginalTable((wide,), np.full((2, n), 50.0 / n), (np.array(groups),), totals=np.array([50.0, 50.0]))
+
+    four, five = grouped([0, 1, 2, 3, 3, 3]), grouped([0, 1, 2, 3, 4, 4])
     one_stage = MarginalTable((X,), np.full((2, 4), 12.5))
-    assert label_groups([marginal, label]) == REFINE_MAX_GROUPS == 2
-    assert label_groups([marginal, three]) == 3 and label_groups([one_stage]) == math.inf
+    assert REFINE_MAX_GROUPS == 4
+    assert label_groups([marginal, label]) == 2 and label_groups([one_stage]) == math.inf
+    assert label_groups([wide_marginal, four]) == 4 and label_groups([wide_marginal, five]) == 5
     assert len(MarginalLoss([marginal, label], [0.5, 0.5]).tables) == 3
-    assert len(MarginalLoss([marginal, three], [0.5, 0.5]).tables) == 2
-    assert len(MarginalLoss([marginal, three], [0.5, 0.5], refine_groups=True).tables) == 3
+    assert len(MarginalLoss([wide_marginal, four], [0.5, 0.5]).tables) == 3
+    assert len(MarginalLoss([wide_marginal, five], [0.5, 0.5]).tables) == 2
+    assert len(MarginalLoss([wide_marginal, five], [0.5, 0.5], refine_groups=True).tables) == 3
+    assert len(MarginalLoss([marginal, label], [0.5, 0.5], refine_groups=False).tables) == 2
 
 
 def test_the_loss_says_what_it_matches_for_the_training_summary():
     """``synth info`` reads this: released tables, the refined ones by name, the label stage's groups."""
     marginal, label = _two_stage([25, 25, 25, 25], [[25, 25], [25, 25]])
-    three = MarginalTable((X,), np.full((2, 3), 50.0 / 3), (np.array([0, 1, 2, 2]),))
+    wide = CellBlock("w", start=0, width=6, ordered=True)
+    wide_marginal = MarginalTable((wide,), np.full((1, 6), 100.0 / 6), by_label=False, totals=np.array([100.0]))
+    five = MarginalTable((wide,), np.full((2, 5), 10.0), (np.array([0, 1, 2, 3, 4, 4]),), totals=np.array([50.0, 50.0]))
     one_stage = MarginalTable((X,), np.full((2, 4), 12.5))
     assert MarginalLoss([marginal, label], [0.5, 0.5]).matched == {"released": 2, "refined": ["x"], "label_groups": 2}
-    assert MarginalLoss([marginal, three], [0.5, 0.5]).matched == {"released": 2, "refined": [], "label_groups": 3}
+    assert MarginalLoss([wide_marginal, five], [0.5, 0.5]).matched == {"released": 2, "refined": [],
+                                                                       "label_groups": 5}
     assert MarginalLoss([one_stage], [0.5, 0.5]).matched == {"released": 1, "refined": [], "label_groups": None}
