@@ -114,7 +114,7 @@ class Synthesizer:
             released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
             tables, domain.label_proportions = release_tables(
                 x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, self.config.pair_tables,
-                singles, released)
+                singles, released, self.config.smooth_tables)
             marginals = MarginalLoss(tables, domain.label_proportions, self.config.independence,
                                      self.config.refine_groups)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,

@@ -39,10 +39,6 @@ __all__ = ["TableSpec", "MarginalTable", "label_tables", "measure_tables", "rele
 MARGINAL_SHARE = 0.88
 TABLE_STAGES = ("marginals:", "selection:")  # ledger names of the releases after preprocessing
 
-# Smooth the ordered bins of full-resolution one-column tables before projecting them
-# (synth.privacy.smoothing; bench/RESULTS.md, issue #5 item 53). Post-processing.
-SMOOTH = False
-
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -123,6 +119,7 @@ class MarginalTable:
     pooled_by: CellBlock | None = None
     sigma: float = 0.0  # the Gaussian noise of each cell (0: exact)
     missing_phases: int = 0
+    smooth: bool = False  # smooth ordered bins before projecting (synth.privacy.smoothing; post-processing)
 
     @property
     def spec(self) -> TableSpec:
@@ -146,7 +143,7 @@ class MarginalTable:
         one-column table (or one pooled over visits) at full resolution, not on groups, of a
         numerical column or the visit count; 0 otherwise."""
         one_column = len(self.blocks) == 1 or self.pooled_by is not None
-        if SMOOTH and self.sigma > 0 and one_column and not self.groups and self.blocks[0].ordered:
+        if self.smooth and self.sigma > 0 and one_column and not self.groups and self.blocks[0].ordered:
             return self.blocks[0].width
         return 0
 
@@ -156,7 +153,7 @@ class MarginalTable:
         With ``totals``, each noisy row is projected onto the non-negative counts with that
         total (the closest in L2), which zeroes cells whose count is within the noise of zero,
         after smoothing its ordered bins as much as Stein's unbiased risk estimate says pays
-        (:mod:`synth.privacy.smoothing`, when ``SMOOTH``; never for exact tables); without,
+        (:mod:`synth.privacy.smoothing`, when ``smooth``; never for exact tables); without,
         counts are clipped at 0. A label value whose row is all zero gets the uniform
         distribution.
         """

@@ -101,12 +101,16 @@ def release_tables(
     n_pairs: int | None = None,
     singles: list[TableSpec] | None = None,
     label_counts: NoisyCounts | None = None,
+    smooth: bool = False,
 ) -> tuple[list[MarginalTable], list[float]]:
     """Label × column tables, then ``n_pairs`` DP-chosen pair tables (default: one fewer than
     the columns, as many as the edges of MST's tree), within ``share`` of ε after preprocessing.
 
     ``singles`` (default :func:`label_tables` of ``blocks``) are the label tables, one per block
     in the same order: a visit sequence's temporal column has a table pooled over visits.
+
+    ``smooth`` marks the label tables (and stage 1's) for :mod:`synth.privacy.smoothing`, so
+    that their distributions, pair selection's independence estimate included, are smoothed.
 
     Returns the tables and the label proportions: ``label_proportions`` as given, or, with the
     released ``label_counts``, their combination with the label tables' row sums
@@ -123,6 +127,8 @@ def release_tables(
     if [s.blocks[0] for s in specs] != list(blocks):
         raise ValueError("one label table per block, in the blocks' order")
     singles, full = release_label_tables(encoded, y, n_classes, specs, class_sizes, ledger, rng, LABEL_PART * share)
+    for table in {id(t): t for t in singles + full}.values():  # before anything reads them (pair scores too)
+        table.smooth = smooth
     if n_classes and label_counts is not None:
         class_sizes = combine_class_sizes(label_counts, singles, ledger.n_patients)
         for table in singles:

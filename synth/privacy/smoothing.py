@@ -16,6 +16,9 @@ Stein's unbiased risk estimate of the squared error,
 
 where div f_λ = tr(J_P S_λ) and the projection's Jacobian on its support A is I − 11ᵀ/|A|.
 
+Off by default (``TrainConfig.smooth_tables``; bench/RESULTS.md, issue #5 item 53): it brought
+pbcseq's visit count and the small tables' shapes closer, and moved pbcseq's ratio 0.800 → 0.782.
+
 Notes
 -----
 Post-processing: reads the released row, its σ and its total (public N × DP proportions)

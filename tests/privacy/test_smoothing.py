@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from synth.encode import CellBlock
-from synth.privacy import marginals
 from synth.privacy.marginals import MarginalTable
+from synth.privacy.pair_tables import release_tables
 from synth.privacy.smoothing import LAMBDAS, simplex_projection, smooth_row, sure_risk
+from tests.privacy.test_marginals import _encoded
 
 SMOOTH_COUNTS = np.array([4, 10, 22, 36, 44, 40, 30, 18, 10, 6, 30], dtype=float)  # 10 bins, then "missing"
 SPIKE_COUNTS = np.array([200, 0, 0, 0, 0, 0, 0, 0, 0, 0, 50], dtype=float)
@@ -67,23 +68,34 @@ def test_exact_rows_and_unordered_rows_are_only_projected():
     assert LAMBDAS[0] == 0  # plain projection is always a candidate
 
 
-def test_which_tables_are_smoothed(monkeypatch):
-    monkeypatch.setattr(marginals, "SMOOTH", True)
+def test_which_tables_are_smoothed():
     counts = SMOOTH_COUNTS[None, :]
     total = np.array([SMOOTH_COUNTS.sum()])
-    noisy = MarginalTable((BINS,), counts, sigma=20.0, totals=total)
+    noisy = MarginalTable((BINS,), counts, sigma=20.0, totals=total, smooth=True)
     assert noisy.smoothable_cells() == 10
-    assert MarginalTable((BINS,), counts, sigma=0.0, totals=total).smoothable_cells() == 0  # exact
+    assert MarginalTable((BINS,), counts, sigma=20.0, totals=total).smoothable_cells() == 0  # off by default
+    assert MarginalTable((BINS,), counts, sigma=0.0, totals=total, smooth=True).smoothable_cells() == 0  # exact
     category = CellBlock("c", 0, 11)
-    assert MarginalTable((category,), counts, sigma=20.0, totals=total).smoothable_cells() == 0
-    grouped = MarginalTable((BINS,), counts[:, :2], (np.array([0] * 5 + [1] * 5 + [1]),), sigma=20.0, totals=total)
+    assert MarginalTable((category,), counts, sigma=20.0, totals=total, smooth=True).smoothable_cells() == 0
+    grouped = MarginalTable((BINS,), counts[:, :2], (np.array([0] * 5 + [1] * 5 + [1]),), sigma=20.0,
+                            totals=total, smooth=True)
     assert grouped.smoothable_cells() == 0
-    pair = MarginalTable((BINS, BINS), np.ones((1, 11, 11)), sigma=20.0, totals=total)
+    pair = MarginalTable((BINS, BINS), np.ones((1, 11, 11)), sigma=20.0, totals=total, smooth=True)
     assert pair.smoothable_cells() == 0
     # the exact table's distribution is its counts over their total, whatever the smoothing does
-    np.testing.assert_allclose(MarginalTable((BINS,), counts, sigma=0.0, totals=total).conditional()[0],
-                               SMOOTH_COUNTS / SMOOTH_COUNTS.sum())
+    exact = MarginalTable((BINS,), counts, sigma=0.0, totals=total, smooth=True)
+    np.testing.assert_allclose(exact.conditional()[0], SMOOTH_COUNTS / SMOOTH_COUNTS.sum())
     smoothed = noisy.conditional()[0]
     assert smoothed.sum() == pytest.approx(1.0) and (smoothed >= 0).all()
-    monkeypatch.setattr(marginals, "SMOOTH", False)  # the switch turns it off everywhere
-    assert noisy.smoothable_cells() == 0
+    np.testing.assert_allclose(smoothed * total[0], smooth_row(counts[0], 20.0, total[0], 10))
+    assert noisy.merged_phases().smooth  # derived copies keep the mark
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_release_marks_the_label_tables_only_when_asked(meta, smooth):
+    frame, enc, x, y, ledger = _encoded(meta)
+    tables, _ = release_tables(x, y, 2, enc.cell_blocks, [0.5, 0.5], ledger, np.random.default_rng(0), smooth=smooth)
+    singles = [t for t in tables if len(t.blocks) == 1]
+    assert singles and all(t.smooth == smooth for t in singles)
+    assert any(t.smoothable_cells() for t in singles) == smooth  # the numerical columns' tables
+    assert not any(t.smooth for t in tables if len(t.blocks) == 2)  # pair tables: nothing to smooth
