@@ -161,13 +161,13 @@ class MarginalLoss:
 
     def __init__(self, tables: list[MarginalTable], label_proportions: list[float], independence: float | None = None,
                  refine_groups: bool | None = None):
-        released = len(tables)
-        if label_groups(tables) <= REFINE_MAX_GROUPS if refine_groups is None else refine_groups:
+        released, groups = len(tables), label_groups(tables)
+        if groups <= REFINE_MAX_GROUPS if refine_groups is None else refine_groups:
             tables = tables + refined_tables(tables)
         self.tables = tables
         # What the generator is asked to match, for the model's training summary (``synth info``).
         self.matched = {"released": released, "refined": [t.name for t in tables[released:]],
-                        "label_groups": None if math.isinf(label_groups(tables)) else int(label_groups(tables))}
+                        "label_groups": None if math.isinf(groups) else int(groups)}
         self.independence = INDEPENDENCE if independence is None else independence
         columns = {}  # column (a pooled table's first slot, as in pair tables) → its one-block table
         for t in tables:
