@@ -102,11 +102,11 @@ INDEPENDENCE = 0.0
 
 # Match label tables released on groups a second time at full resolution (synth.refine) when
 # the label stage has at most this many groups per column (bench/RESULTS.md, issue #5 items 47,
-# 49, 51 and 52): at 2 groups the ratio rose on pbcseq (0.778 -> 0.800, 12 seeds) and on the
-# held-out tables of item 51; at 3 and 4 groups (colon and GBSG2 cut to 350-500 patients) ratio
-# and quality moved within the noise, pooled at or above the pre-registered bar; at 6 groups
-# (GBSG2's 80% split) the ratio fell 0.823 -> 0.792; 5 is unmeasured. One-stage tables have no
-# groups and are never refined. ``TrainConfig.refine_groups`` forces it on or off.
+# 49, 51, 52 and 54): at 2 groups the ratio rose on pbcseq (0.778 -> 0.800, 12 seeds) and on
+# the held-out tables of item 51; at 3 and 4 groups (colon and GBSG2 cut to 350-500 patients)
+# ratio and quality moved within the noise, pooled at or above the pre-registered bar; at 5
+# (colon-700, ACTG175-900) the ratio fell 0.008 and at 6 (GBSG2's 80% split) 0.031. One-stage
+# tables have no groups and are never refined. ``TrainConfig.refine_groups`` forces it on or off.
 REFINE_MAX_GROUPS = 4
 
 # Column pairs joined by a path of at most this many measured pairs are left out of the term:

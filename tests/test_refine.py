@@ -90,9 +90,9 @@ def test_loss_prefers_label_values_spread_like_the_column_over_pushed_apart_insi
 
 
 def test_refined_by_default_only_when_the_label_stage_has_at_most_four_groups():
-    """Items 47, 49, 51 and 52 of bench/RESULTS.md: up at 2 groups (pbcseq, lung, colon), level at
-    3 and 4 (colon and GBSG2 cut small), down at 6 (GBSG2's split). One-stage tables have no
-    groups and nothing to refine."""
+    """Items 47, 49, 51, 52 and 54 of bench/RESULTS.md: up at 2 groups (pbcseq, lung, colon), level
+    at 3 and 4 (colon and GBSG2 cut small), down at 5 (colon, ACTG175 cut) and 6 (GBSG2's split).
+    One-stage tables have no groups and nothing to refine."""
     marginal, label = _two_stage([25, 25, 25, 25], [[25, 25], [25, 25]])
     wide = CellBlock("w", start=0, width=6, ordered=True)
     wide_marginal = MarginalTable((wide,), np.full((1, 6), 100.0 / 6), by_label=False, totals=np.array([100.0]))
