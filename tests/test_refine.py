@@ -22,6 +22,17 @@ def _two_stage(marginal_counts, label_counts, totals=None):
     return marginal, label
 
 
+WIDE = CellBlock("w", start=0, width=6, ordered=True)  # 6 bins, for label stages of 4 or 5 groups
+
+
+def _wide_stage(groups):
+    """A stage-1 table of WIDE and a label table on ``groups`` (cell → group) of it."""
+    marginal = MarginalTable((WIDE,), np.full((1, 6), 100.0 / 6), by_label=False, totals=np.array([100.0]))
+    n = max(groups) + 1
+    label = MarginalTable((WIDE,), np.full((2, n), 50.0 / n), (np.array(groups),), totals=np.array([50.0, 50.0]))
+    return marginal, label
+
+
 def test_fill_keeps_each_groups_mass_and_takes_the_shape_inside_from_the_cells():
     group_probs = np.array([[0.8, 0.2], [0.3, 0.7]])
     fine = within_group_fill(group_probs, GROUPS, np.array([0.1, 0.3, 0.6, 0.0]))
@@ -94,33 +105,23 @@ def test_refined_by_default_only_when_the_label_stage_has_at_most_four_groups():
     at 3 and 4 (colon and GBSG2 cut small), down at 5 (colon, ACTG175 cut) and 6 (GBSG2's split).
     One-stage tables have no groups and nothing to refine."""
     marginal, label = _two_stage([25, 25, 25, 25], [[25, 25], [25, 25]])
-    wide = CellBlock("w", start=0, width=6, ordered=True)
-    wide_marginal = MarginalTable((wide,), np.full((1, 6), 100.0 / 6), by_label=False, totals=np.array([100.0]))
-
-    def grouped(groups):
-        n = max(groups) + 1
-        return MarginalTable((wide,), np.full((2, n), 50.0 / n), (np.array(groups),), totals=np.array([50.0, 50.0]))
-
-    four, five = grouped([0, 1, 2, 3, 3, 3]), grouped([0, 1, 2, 3, 4, 4])
+    four, five = _wide_stage([0, 1, 2, 3, 3, 3]), _wide_stage([0, 1, 2, 3, 4, 4])
     one_stage = MarginalTable((X,), np.full((2, 4), 12.5))
     assert REFINE_MAX_GROUPS == 4
     assert label_groups([marginal, label]) == 2 and label_groups([one_stage]) == math.inf
-    assert label_groups([wide_marginal, four]) == 4 and label_groups([wide_marginal, five]) == 5
+    assert label_groups(list(four)) == 4 and label_groups(list(five)) == 5
     assert len(MarginalLoss([marginal, label], [0.5, 0.5]).tables) == 3
-    assert len(MarginalLoss([wide_marginal, four], [0.5, 0.5]).tables) == 3
-    assert len(MarginalLoss([wide_marginal, five], [0.5, 0.5]).tables) == 2
-    assert len(MarginalLoss([wide_marginal, five], [0.5, 0.5], refine_groups=True).tables) == 3
+    assert len(MarginalLoss(list(four), [0.5, 0.5]).tables) == 3
+    assert len(MarginalLoss(list(five), [0.5, 0.5]).tables) == 2
+    assert len(MarginalLoss(list(five), [0.5, 0.5], refine_groups=True).tables) == 3
     assert len(MarginalLoss([marginal, label], [0.5, 0.5], refine_groups=False).tables) == 2
 
 
 def test_the_loss_says_what_it_matches_for_the_training_summary():
     """``synth info`` reads this: released tables, the refined ones by name, the label stage's groups."""
     marginal, label = _two_stage([25, 25, 25, 25], [[25, 25], [25, 25]])
-    wide = CellBlock("w", start=0, width=6, ordered=True)
-    wide_marginal = MarginalTable((wide,), np.full((1, 6), 100.0 / 6), by_label=False, totals=np.array([100.0]))
-    five = MarginalTable((wide,), np.full((2, 5), 10.0), (np.array([0, 1, 2, 3, 4, 4]),), totals=np.array([50.0, 50.0]))
     one_stage = MarginalTable((X,), np.full((2, 4), 12.5))
     assert MarginalLoss([marginal, label], [0.5, 0.5]).matched == {"released": 2, "refined": ["x"], "label_groups": 2}
-    assert MarginalLoss([wide_marginal, five], [0.5, 0.5]).matched == {"released": 2, "refined": [],
-                                                                       "label_groups": 5}
+    five = list(_wide_stage([0, 1, 2, 3, 4, 4]))
+    assert MarginalLoss(five, [0.5, 0.5]).matched == {"released": 2, "refined": [], "label_groups": 5}
     assert MarginalLoss([one_stage], [0.5, 0.5]).matched == {"released": 1, "refined": [], "label_groups": None}
