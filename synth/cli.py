@@ -85,10 +85,25 @@ def fit(
                                          help="Default: about 300 discriminator steps (3000 at ε = inf)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Expected Poisson batch size."),
     seed: int = typer.Option(0, "--seed"),
+    independence: Optional[float] = typer.Option(
+        None, "--independence",
+        help="Weight asking columns no released table links to be independent given the label "
+             "(README: prediction over pair trends). Default 0, off."),
+    refine_groups: Optional[bool] = typer.Option(
+        None, "--refine-groups/--no-refine-groups",
+        help="Also match grouped label tables at full resolution. Default: on at 4 groups or fewer."),
+    smooth_tables: Optional[bool] = typer.Option(
+        None, "--smooth-tables/--no-smooth-tables",
+        help="Smooth the ordered bins of noisy one-column tables. Default: off."),
 ) -> None:
-    """Fit a DP synthesizer and write it to a model file."""
+    """Fit a DP synthesizer and write it to a model file.
+
+    The last three options change only how the generator uses the released tables
+    (post-processing): ε is the same with any of them.
+    """
     try:
-        _fit(data, metadata, label, _epsilon(epsilon), delta, output, epochs=epochs, batch_size=batch_size, seed=seed)
+        _fit(data, metadata, label, _epsilon(epsilon), delta, output, epochs=epochs, batch_size=batch_size, seed=seed,
+             independence=independence, refine_groups=refine_groups, smooth_tables=smooth_tables)
     except SynthError as exc:
         _fail(exc)
 

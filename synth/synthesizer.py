@@ -68,6 +68,9 @@ class Synthesizer:
         unknown = set(train) - set(TrainConfig.__dataclass_fields__)
         if unknown:
             raise SynthError(f"unknown training option '{sorted(unknown)[0]}'")
+        independence = train.get("independence")
+        if independence is not None and not 0 <= float(independence) < math.inf:
+            raise SynthError(f"--independence must be a finite weight >= 0, got {independence}")
         self.epsilon, self.delta, self.label = epsilon, delta, label
         self.config = TrainConfig(**train)
         self._fitted: dict[str, Any] | None = None

@@ -47,6 +47,24 @@ def test_fit_sample_info(model, tmp_path):
     assert f"generator matched {released} released tables" in shown
 
 
+def test_fit_options_reach_training_and_cost_no_epsilon(model, tmp_path, trial_csv, meta_file):
+    """The API's post-processing options on the command line: stored in the model, same ledger."""
+    path = tmp_path / "o.synth"
+    r = run("fit", trial_csv, "--metadata", meta_file, "--label", "arm", "--epsilon", "1", "-o", path, *FAST_ARGS,
+            "--independence", "2.5", "--no-refine-groups", "--smooth-tables")
+    assert r.exit_code == 0, r.output
+    default, chosen = (json.loads(run("info", p, "--json").stdout) for p in (model, path))
+    config = chosen["train"]["config"]
+    assert (config["independence"], config["refine_groups"], config["smooth_tables"]) == (2.5, False, True)
+    assert default["train"]["config"]["refine_groups"] is None
+    assert chosen["train"]["tables"]["refined"] == [] and default["train"]["tables"]["refined"]
+    def costs(details):  # which tables the pair selection picked may differ; what was spent may not
+        ledger = details["ledger"]
+        return ledger["epsilon"], [{k: v for k, v in m.items() if k != "extra"} for m in ledger["mechanisms"]]
+
+    assert costs(chosen) == costs(default)
+
+
 def test_no_privacy_is_said_plainly(tmp_path, trial_csv, meta_file):
     path = tmp_path / "inf.synth"
     r = run("fit", trial_csv, "--metadata", meta_file, "--epsilon", "inf", "-o", path, *FAST_ARGS)
@@ -68,7 +86,7 @@ def _bad(tmp_path, trial, **change):
 
 @pytest.mark.parametrize("case", ["missing_csv", "misspelled_label", "numeric_label", "eps0", "eps_text",
                                   "delta", "text_in_number", "empty_csv", "header_only", "missing_meta",
-                                  "meta_mismatch", "bad_meta_json"])
+                                  "meta_mismatch", "bad_meta_json", "independence"])
 def test_bad_input_one_line_exit_2_no_output(case, tmp_path, trial, trial_csv, meta_file):
     out = tmp_path / "out.synth"
     data, meta, extra = trial_csv, meta_file, []
@@ -84,6 +102,8 @@ def test_bad_input_one_line_exit_2_no_output(case, tmp_path, trial, trial_csv, m
         extra, expect = ["--epsilon", "lots"], "--epsilon must be a number"
     elif case == "delta":
         extra, expect = ["--delta", "0.5"], "--delta must be in"
+    elif case == "independence":
+        extra, expect = ["--independence", "-1"], "--independence must be a finite weight >= 0"
     elif case == "text_in_number":
         data, expect = _bad(tmp_path, trial, age=["old"] + trial["age"].tolist()[1:]), "column 'age' of '"
     elif case == "empty_csv":
