@@ -25,6 +25,26 @@ def make_trial(n: int = 120, seed: int = 0) -> pd.DataFrame:
                          "smoker": flag, "visit": visit.strftime("%Y-%m-%d"), "arm": arm})
 
 
+def encoded_trial(meta: Metadata, n: int = 120, epsilon: float = 1.0, heavy: bool = False):
+    """``make_trial(n)`` through the DP domain and encoder, labelled by arm: (frame, encoder, x,
+    y, ledger, domain). ``heavy`` adds a boolean column that depends on weight (a pair to find)."""
+    from synth.domain import build_domain
+    from synth.encode import TableEncoder
+    from synth.privacy.ledger import Ledger
+    from synth.validate import coerce_frame
+
+    df = make_trial(n)
+    if heavy:
+        df["heavy"] = df["weight"] > 80
+        meta.columns["heavy"] = {"sdtype": "boolean", "range_is_nullable": False}
+    frame = coerce_frame(df, meta, "trial")
+    ledger = Ledger(epsilon, 1e-5, len(frame))
+    domain = build_domain(frame, meta, "arm", ledger, np.random.default_rng(0))
+    enc = TableEncoder(domain)
+    y = frame["arm"].map({k: i for i, k in enumerate(domain.label.categories)}).to_numpy()
+    return frame, enc, enc.encode(frame), y, ledger, domain
+
+
 TRIAL_META = {
     "METADATA_SPEC_VERSION": "V1",
     "tables": {"trial": {"primary_key": "pid", "columns": {

@@ -7,7 +7,7 @@ from synth.encode import CellBlock
 from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.pair_tables import release_tables
-from tests.privacy.test_pair_tables import _encoded
+from tests.conftest import encoded_trial
 
 BLOCK = CellBlock("x", 0, 4)
 
@@ -53,7 +53,7 @@ def test_error_matches_the_inverse_variance_formula():
 
 
 def test_released_label_tables_get_the_combined_sizes_as_totals(meta):
-    _, enc, x, y, ledger, domain = _encoded(meta)
+    _, enc, x, y, ledger, domain = encoded_trial(meta, 400, heavy=True)
     released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma)
     assert domain.label_sigma > 0 and len(domain.label_counts) == 2
     tables, proportions = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger,
@@ -61,6 +61,6 @@ def test_released_label_tables_get_the_combined_sizes_as_totals(meta):
     assert sum(proportions) == pytest.approx(1) and proportions != pytest.approx(domain.label_proportions)
     labelled = [t for t in tables if t.by_label]
     assert labelled and all(np.allclose(t.totals, len(x) * np.array(proportions)) for t in labelled)
-    _, _, _, _, plain, _ = _encoded(meta)
+    _, _, _, _, plain, _ = encoded_trial(meta, 400, heavy=True)
     release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, plain, np.random.default_rng(0), n_pairs=1)
     assert ledger.history() == plain.history()  # the combination costs nothing

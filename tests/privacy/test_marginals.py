@@ -4,26 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth.domain import PREP_SHARE, build_domain
-from synth.encode import TableEncoder
-from synth.privacy.ledger import Ledger, compose_epsilon
+from synth.domain import PREP_SHARE
+from synth.privacy.ledger import compose_epsilon
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, label_tables, measure_tables, release_marginals,
                                      simplex_projection)
-from synth.validate import coerce_frame
-from tests.conftest import make_trial
-
-
-def _encoded(meta, n=120, epsilon=1.0):
-    frame = coerce_frame(make_trial(n), meta, "trial")
-    ledger = Ledger(epsilon, 1e-5, len(frame))
-    domain = build_domain(frame, meta, "arm", ledger, np.random.default_rng(0))
-    enc = TableEncoder(domain)
-    y = frame["arm"].map({k: i for i, k in enumerate(domain.label.categories)}).to_numpy()
-    return frame, enc, enc.encode(frame), y, ledger
+from tests.conftest import encoded_trial
 
 
 def test_zero_noise_tables_equal_a_crosstab(meta):
-    frame, enc, x, y, _ = _encoded(meta)
+    frame, enc, x, y, _, _ = encoded_trial(meta)
     tables = measure_tables(x, y, 2, label_tables(enc.cell_blocks), 0.0, np.random.default_rng(0))
     sex = next(t for t in tables if t.name == "sex")
     # the slow, obvious count: label × sex with missing as its own cell (categories f, m, missing)
@@ -37,7 +26,7 @@ def test_zero_noise_tables_equal_a_crosstab(meta):
 
 
 def test_one_patient_moves_each_table_by_one_cell(meta):
-    _, enc, x, y, _ = _encoded(meta)
+    _, enc, x, y, _, _ = encoded_trial(meta)
     tables = label_tables(enc.cell_blocks)
     full = measure_tables(x, y, 2, tables, 0.0, np.random.default_rng(0))
     without = measure_tables(x[1:], y[1:], 2, tables, 0.0, np.random.default_rng(0))
@@ -46,7 +35,7 @@ def test_one_patient_moves_each_table_by_one_cell(meta):
 
 
 def test_release_spends_its_share_and_is_recorded(meta):
-    _, enc, x, y, ledger = _encoded(meta)
+    _, enc, x, y, ledger, _ = encoded_trial(meta)
     tables = release_marginals(x, y, 2, label_tables(enc.cell_blocks), ledger, np.random.default_rng(0))
     mech = ledger.mechanisms[-1]
     assert mech.name == "marginals:label x column" and mech.steps == len(tables) == len(enc.cell_blocks)
@@ -59,7 +48,7 @@ def test_release_spends_its_share_and_is_recorded(meta):
 
 
 def test_conditional_is_post_processing_of_noisy_counts(meta):
-    _, enc, x, y, _ = _encoded(meta)
+    _, enc, x, y, _, _ = encoded_trial(meta)
     (table,) = measure_tables(x, y, 2, label_tables(enc.cell_blocks)[:1], 0.0, np.random.default_rng(0))
     table.counts[0] = -3.0  # a label value whose noisy row is all negative
     cond = table.conditional()
@@ -69,7 +58,7 @@ def test_conditional_is_post_processing_of_noisy_counts(meta):
 
 
 def test_unreleased_labels_are_counted_in_no_table(meta):
-    _, enc, x, y, _ = _encoded(meta)
+    _, enc, x, y, _, _ = encoded_trial(meta)
     y = y.copy()
     y[:10] = -1
     tables = measure_tables(x, y, 2, label_tables(enc.cell_blocks), 0.0, np.random.default_rng(0))
@@ -115,7 +104,7 @@ def test_known_totals_zero_the_cells_within_the_noise():
 def test_released_tables_carry_public_totals(meta):
     from synth.privacy.pair_tables import release_tables
 
-    _, enc, x, y, ledger = _encoded(meta)
+    _, enc, x, y, ledger, _ = encoded_trial(meta)
     props = [0.4, 0.6]
     tables, out = release_tables(x, y, 2, enc.cell_blocks, props, ledger, np.random.default_rng(0), n_pairs=1)
     assert out == pytest.approx(props)  # no released label counts to combine: the proportions as given

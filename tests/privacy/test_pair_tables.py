@@ -8,25 +8,12 @@ import pandas as pd
 import pytest
 from opacus.accountants.analysis.rdp import compute_rdp
 
-from synth.domain import PREP_SHARE, build_domain
-from synth.encode import CellBlock, TableEncoder
+from synth.domain import PREP_SHARE
+from synth.encode import CellBlock
 from synth.privacy.ledger import Ledger, compose_epsilon
 from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, measure_tables
 from synth.privacy.pair_tables import PAIR_GROUPS, coarse_groups, pair_scores, release_tables, select_pairs
-from synth.validate import coerce_frame
-from tests.conftest import make_trial
-
-
-def _encoded(meta, n=400, epsilon=1.0):
-    df = make_trial(n)
-    df["heavy"] = df["weight"] > 80  # a column that depends on weight: the pair to find
-    meta.columns["heavy"] = {"sdtype": "boolean", "range_is_nullable": False}
-    frame = coerce_frame(df, meta, "trial")
-    ledger = Ledger(epsilon, 1e-5, len(frame))
-    domain = build_domain(frame, meta, "arm", ledger, np.random.default_rng(0))
-    enc = TableEncoder(domain)
-    y = frame["arm"].map({k: i for i, k in enumerate(domain.label.categories)}).to_numpy()
-    return frame, enc, enc.encode(frame), y, ledger, domain
+from tests.conftest import encoded_trial
 
 
 def test_coarse_groups_merge_adjacent_bins_by_mass_and_keep_missing_apart():
@@ -43,7 +30,7 @@ def test_coarse_groups_merge_adjacent_bins_by_mass_and_keep_missing_apart():
 
 
 def test_scores_are_l1_from_independence_with_sensitivity_one(meta):
-    frame, enc, x, y, _, domain = _encoded(meta)
+    frame, enc, x, y, _, domain = encoded_trial(meta, 400, heavy=True)
     singles = measure_tables(x, y, 2, label_tables(enc.cell_blocks), 0.0, np.random.default_rng(0))
     by_col = {t.name: t for t in singles}
     specs = [TableSpec((a, b), (coarse_groups(by_col[a.column]), coarse_groups(by_col[b.column])), False)
@@ -76,7 +63,7 @@ def test_exponential_mechanism_draws_with_the_stated_probabilities():
 
 
 def test_release_records_three_entries_and_spends_the_marginal_share(meta):
-    _, enc, x, y, ledger, domain = _encoded(meta, n=4000)  # enough patients for full-resolution label tables
+    _, enc, x, y, ledger, domain = encoded_trial(meta, 4000, heavy=True)  # full-resolution label tables
     tables, _ = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger, np.random.default_rng(0))
     names = [m.name for m in ledger.mechanisms]
     assert names[-3:] == ["marginals:label x column", "selection:pairs", "marginals:pairs"]
@@ -94,7 +81,7 @@ def test_release_records_three_entries_and_spends_the_marginal_share(meta):
 
 
 def test_without_privacy_the_strongest_pairs_are_measured_exactly(meta):
-    frame, enc, x, y, ledger, domain = _encoded(meta, epsilon=math.inf)
+    frame, enc, x, y, ledger, domain = encoded_trial(meta, 400, math.inf, heavy=True)
     tables, _ = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger, np.random.default_rng(0),
                                n_pairs=1)
     pair = tables[-1]
@@ -103,7 +90,7 @@ def test_without_privacy_the_strongest_pairs_are_measured_exactly(meta):
 
 
 def test_without_preprocessing_releases_the_tables_spend_only_their_share(meta):
-    _, enc, x, _, _, _ = _encoded(meta)
+    _, enc, x, _, _, _ = encoded_trial(meta, 400, heavy=True)
     ledger = Ledger(1.0, 1e-5, len(x))  # no label, everything public: nothing released before
     release_tables(x, None, 0, enc.cell_blocks, [], ledger, np.random.default_rng(0))
     assert [m.name for m in ledger.mechanisms] == ["marginals:column", "selection:pairs", "marginals:pairs"]

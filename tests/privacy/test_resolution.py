@@ -12,7 +12,7 @@ from synth.privacy.ledger import compose_epsilon
 from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, label_tables
 from synth.privacy.pair_tables import LABEL_PART, coarse_groups
 from synth.privacy.resolution import MIN_SIGNAL, label_resolution, release_label_tables
-from tests.privacy.test_pair_tables import _encoded
+from tests.conftest import encoded_trial
 
 
 @pytest.mark.parametrize("n, classes, sigma, cells", [
@@ -30,7 +30,7 @@ def test_resolution_keeps_the_mean_count_per_cell_above_the_noise(n, classes, si
 
 
 def test_two_stages_at_one_sigma_spend_the_share_and_group_from_stage_one(meta):
-    _, enc, x, y, ledger, domain = _encoded(meta, n=400)
+    _, enc, x, y, ledger, domain = encoded_trial(meta, 400, heavy=True)
     specs = label_tables(enc.cell_blocks)
     sizes = len(x) * np.asarray(domain.label_proportions)
     share = LABEL_PART * MARGINAL_SHARE
@@ -68,7 +68,7 @@ def test_label_groups_spend_a_group_on_missing_only_when_it_holds_a_group_s_mass
 
 
 def test_enough_patients_give_one_full_resolution_stage(meta):
-    _, enc, x, y, ledger, domain = _encoded(meta, n=4000)
+    _, enc, x, y, ledger, domain = encoded_trial(meta, 4000, heavy=True)
     specs = label_tables(enc.cell_blocks)
     sizes = len(x) * np.asarray(domain.label_proportions)
     tables, full = release_label_tables(x, y, 2, specs, sizes, ledger, np.random.default_rng(0), 0.4)

@@ -9,7 +9,7 @@ from synth.encode import CellBlock
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.pair_tables import release_tables
 from synth.privacy.smoothing import LAMBDAS, simplex_projection, smooth_row, sure_risk
-from tests.privacy.test_marginals import _encoded
+from tests.conftest import encoded_trial
 
 SMOOTH_COUNTS = np.array([4, 10, 22, 36, 44, 40, 30, 18, 10, 6, 30], dtype=float)  # 10 bins, then "missing"
 SPIKE_COUNTS = np.array([200, 0, 0, 0, 0, 0, 0, 0, 0, 0, 50], dtype=float)
@@ -93,7 +93,7 @@ def test_which_tables_are_smoothed():
 
 @pytest.mark.parametrize("smooth", [False, True])
 def test_release_marks_the_label_tables_only_when_asked(meta, smooth):
-    frame, enc, x, y, ledger = _encoded(meta)
+    frame, enc, x, y, ledger, _ = encoded_trial(meta)
     tables, _ = release_tables(x, y, 2, enc.cell_blocks, [0.5, 0.5], ledger, np.random.default_rng(0), smooth=smooth)
     singles = [t for t in tables if len(t.blocks) == 1]
     assert singles and all(t.smooth == smooth for t in singles)
