@@ -56,7 +56,10 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
                  else f"label tables on at most {tables['label_groups']} groups per column")
         refined = (f"; {len(tables['refined'])} of these also matched at full resolution, derived from released "
                    "tables at no privacy cost" if tables["refined"] else "")
-        console.print(f"generator matched {tables['released']} released tables ({stage}{refined})", highlight=False)
+        smoothed = (f"; {len(tables['smoothed'])} one-column tables smoothed over their ordered bins"
+                    if tables.get("smoothed") else "")  # absent in files from before smoothing
+        console.print(f"generator matched {tables['released']} released tables ({stage}{refined}{smoothed})",
+                      highlight=False)
     chosen = train.get("checkpoint")  # absent in files from before checkpoint selection
     if chosen:
         console.print(f"generator kept from epoch {chosen['epoch']} of {chosen['of']} (closest to the released "

@@ -167,7 +167,8 @@ class MarginalLoss:
         self.tables = tables
         # What the generator is asked to match, for the model's training summary (``synth info``).
         self.matched = {"released": released, "refined": [t.name for t in tables[released:]],
-                        "label_groups": None if math.isinf(groups) else int(groups)}
+                        "label_groups": None if math.isinf(groups) else int(groups),
+                        "smoothed": [t.name for t in tables[:released] if t.smoothable_cells()]}
         self.independence = INDEPENDENCE if independence is None else independence
         columns = {}  # column (a pooled table's first slot, as in pair tables) → its one-block table
         for t in tables:

@@ -58,6 +58,9 @@ def test_fit_options_reach_training_and_cost_no_epsilon(model, tmp_path, trial_c
     assert (config["independence"], config["refine_groups"], config["smooth_tables"]) == (2.5, False, True)
     assert default["train"]["config"]["refine_groups"] is None
     assert chosen["train"]["tables"]["refined"] == [] and default["train"]["tables"]["refined"]
+    smoothed = chosen["train"]["tables"]["smoothed"]
+    assert "age" in smoothed and "sex" not in smoothed and default["train"]["tables"]["smoothed"] == []
+    assert f"{len(smoothed)} one-column tables smoothed" in run("info", path).stdout
     def costs(details):  # which tables the pair selection picked may differ; what was spent may not
         ledger = details["ledger"]
         return ledger["epsilon"], [{k: v for k, v in m.items() if k != "extra"} for m in ledger["mechanisms"]]
