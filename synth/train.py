@@ -82,7 +82,7 @@ class TrainConfig:
     pair_tables: int | None = None  # DP-chosen two-way tables (None: columns − 1; 0: none)
     independence: float | None = None  # weight of within-label independence of pairs no table links (None: 0, off)
     refine_groups: bool | None = None  # also match grouped label tables at full resolution (None: at <= 4 groups)
-    smooth_tables: bool = False  # smooth ordered bins of noisy one-column tables (SURE; item 53: off by default)
+    smooth_tables: bool = False  # smooth ordered bins of noisy one-column tables (SURE; items 53, 55: off by default)
     pretrain_steps: int | None = None  # generator-only steps on the marginal loss before the GAN
     lr_pretrain: float = 1e-3
     select_checkpoint: bool | None = None  # keep the epoch closest to the released tables (needs tables)
