@@ -27,7 +27,7 @@ Opacus, so install it without its dependencies, next to synth's environment:
 
     pip install --no-deps smartnoise-synth==1.0.8 smartnoise-sql==1.0.10
     pip install "mbi>=1.1,<2" disjoint-set pyyaml antlr4-python3-runtime==4.9.3 \
-        "opendp>=0.14.1,<0.15" graphviz sqlalchemy
+        "opendp>=0.14.1,<0.15" graphviz sqlalchemy faker
 """
 
 from __future__ import annotations
