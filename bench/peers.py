@@ -1,6 +1,6 @@
 """Peers side by side: synth against MST and AIM (SmartNoise Synth) on the same splits, ε = 1.
 
-    python bench/peers.py [--dataset actg175 --label cens] [--seeds 3] [--methods synth,mst,aim]
+    python bench/peers.py [--dataset actg175 --label cens] [--seeds 3] [--first-seed 0] [--methods synth,mst,aim]
     python bench/peers.py --dataset pbcseq --label status --methods synth,mst     # visits
 
 Each method is fitted on the same 80% of patients (bench/utility.py's split) with the same
@@ -179,6 +179,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="actg175")
     parser.add_argument("--label", default="cens")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (more seeds in parts)")
     parser.add_argument("--epsilon", type=float, default=1.0)
     parser.add_argument("--methods", default="synth,mst,aim")
     parser.add_argument("--bins", type=int, default=16, help="peers' bins per numerical column")
@@ -197,7 +198,7 @@ def main() -> None:
     if args.label not in df.columns:
         parser.error(f"--label: '{args.label}' is not a column of {args.dataset} (pbcseq's label is status)")
     rows = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for method in methods:
             row = run_one(method, df, meta_path, args.label, args.epsilon, seed, args.bins)
             figures = ("" if "quality" not in row else
