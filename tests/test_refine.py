@@ -118,10 +118,15 @@ def test_refined_by_default_only_when_the_label_stage_has_at_most_four_groups():
 
 
 def test_the_loss_says_what_it_matches_for_the_training_summary():
-    """``synth info`` reads this: released tables, the refined ones by name, the label stage's groups."""
+    """``synth info`` reads this: released tables, the refined ones by name, the label stage's
+    groups, and the released tables smoothed over their ordered bins."""
     marginal, label = _two_stage([25, 25, 25, 25], [[25, 25], [25, 25]])
     one_stage = MarginalTable((X,), np.full((2, 4), 12.5))
-    assert MarginalLoss([marginal, label], [0.5, 0.5]).matched == {"released": 2, "refined": ["x"], "label_groups": 2}
+    assert MarginalLoss([marginal, label], [0.5, 0.5]).matched == {"released": 2, "refined": ["x"], "label_groups": 2,
+                                                                   "smoothed": []}
     five = list(_wide_stage([0, 1, 2, 3, 4, 4]))
-    assert MarginalLoss(five, [0.5, 0.5]).matched == {"released": 2, "refined": [], "label_groups": 5}
-    assert MarginalLoss([one_stage], [0.5, 0.5]).matched == {"released": 1, "refined": [], "label_groups": None}
+    assert MarginalLoss(five, [0.5, 0.5]).matched == {"released": 2, "refined": [], "label_groups": 5, "smoothed": []}
+    assert MarginalLoss([one_stage], [0.5, 0.5]).matched == {"released": 1, "refined": [], "label_groups": None,
+                                                             "smoothed": []}
+    marginal.smooth, marginal.sigma = True, 3.0  # a noisy one-column table marked for smoothing
+    assert MarginalLoss([marginal, label], [0.5, 0.5]).matched["smoothed"] == ["x"]
