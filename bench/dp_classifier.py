@@ -58,11 +58,11 @@ def dp_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, epsilon: float, de
                 epochs: int, batch_size: int, lr: float):
     """A linear softmax model trained with DP-SGD (clipping norm 1, Poisson batches, RDP)."""
     torch.manual_seed(seed)
-    model = torch.nn.Linear(x.shape[1], n_classes)
+    linear = torch.nn.Linear(x.shape[1], n_classes)
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)),
                                        batch_size=batch_size)
     model, opt, data = PrivacyEngine(accountant="rdp").make_private_with_epsilon(
-        module=model, optimizer=torch.optim.SGD(model.parameters(), lr=lr), data_loader=data,
+        module=linear, optimizer=torch.optim.SGD(linear.parameters(), lr=lr), data_loader=data,
         target_epsilon=epsilon, target_delta=delta, epochs=epochs, max_grad_norm=1.0)
     for _ in range(epochs):
         for xb, yb in data:
@@ -70,7 +70,7 @@ def dp_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, epsilon: float, de
                 opt.zero_grad()
                 torch.nn.functional.cross_entropy(model(xb), yb).backward()
                 opt.step()
-    return lambda z: torch.softmax(model._module(torch.tensor(z)), 1).detach().numpy()
+    return lambda z: torch.softmax(linear(torch.tensor(z)), 1).detach().numpy()  # the trained weights, no hooks
 
 
 def main() -> None:

@@ -27,7 +27,8 @@ def make_trial(n: int = 120, seed: int = 0) -> pd.DataFrame:
 
 def encoded_trial(meta: Metadata, n: int = 120, epsilon: float = 1.0, heavy: bool = False):
     """``make_trial(n)`` through the DP domain and encoder, labelled by arm: (frame, encoder, x,
-    y, ledger, domain). ``heavy`` adds a boolean column that depends on weight (a pair to find)."""
+    y, ledger, domain). ``heavy`` adds a boolean column that depends on weight (a pair to find),
+    to the data and to ``meta``."""
     from synth.domain import build_domain
     from synth.encode import TableEncoder
     from synth.privacy.ledger import Ledger
