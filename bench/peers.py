@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sequences import score_patients
-from utility import TABLE_COLUMNS, load_table, print_table, score, split_by_patient
+from utility import TABLE_COLUMNS, load_table, print_per_model, print_table, score, split_by_patient
 
 from synth import Metadata, Synthesizer
 from synth.eval.sequences import patient_features
@@ -209,6 +209,8 @@ def main() -> None:
     print(f"\n{args.dataset}, label {args.label}, ε = {args.epsilon}, 80/20 split by patient, "
           f"{args.seeds} seeds (mean ± sd); peers' numerical columns in {args.bins} bins\n")
     print_table(res, TABLE_COLUMNS if "quality" in res else PATIENT_COLUMNS, by="method")
+    if "per_model" in res:
+        print_per_model(res, by="method")
     if "per_class" in res:
         print("\nper class (one-vs-rest AUROC, TSTR, mean over LR/RF/GB and the seeds):")
         classes = list(res["per_class"].iloc[0])

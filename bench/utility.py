@@ -54,7 +54,7 @@ def score(train: pd.DataFrame, syn: pd.DataFrame, test: pd.DataFrame, meta, labe
     auc = tstr_auroc(train, syn, test, meta, label, seed=seed)
     tstr = float(np.mean([v["tstr"] for v in auc.values()]))
     trtr = float(np.mean([v["trtr"] for v in auc.values()]))
-    return {**q, "auroc_tstr": tstr, "auroc_trtr": trtr, "ratio": tstr / trtr}
+    return {**q, "auroc_tstr": tstr, "auroc_trtr": trtr, "ratio": tstr / trtr, "per_model": auc}
 
 
 TABLE_COLUMNS = [("quality", "quality"), ("column shapes", "column_shapes"), ("pair trends", "column_pair_trends"),
@@ -74,6 +74,19 @@ def run_one(df, meta, key, label, epsilon, seed, **options):
 def parse_options(pairs: list[str]) -> dict:
     """--set OPTION=VALUE pairs → keyword arguments (numbers with a dot or an e are floats)."""
     return {k: float(v) if "." in v or "e" in v else int(v) for k, v in (o.split("=", 1) for o in pairs)}
+
+
+def print_per_model(res: pd.DataFrame, by: str = "epsilon") -> None:
+    """Markdown table of each downstream model's AUROC on the real test split, trained on
+    synthetic (TSTR), means over the seeds, one row per value of ``by``, then the same trained
+    on real (TRTR): which model the ratio loses in."""
+    models = list(res["per_model"].iloc[0])
+    print("\n| " + by + " | " + " | ".join(f"{m} TSTR" for m in models) + " |\n|---|" + "---|" * len(models))
+    for key, g in res.groupby(by, sort=False):
+        print(f"| {key} | " + " | ".join(f"{np.mean([p[m]['tstr'] for p in g['per_model']]):.3f}" for m in models)
+              + " |")
+    print("| trained on real (TRTR) | " + " | ".join(f"{np.mean([p[m]['trtr'] for p in res['per_model']]):.3f}"
+                                                 for m in models) + " |")
 
 
 def print_table(res: pd.DataFrame, columns: list[tuple[str, str]], by: str = "epsilon") -> None:
@@ -127,6 +140,7 @@ def main() -> None:
     print(f"\n{args.dataset}{subset}, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)"
           f"{', options ' + str(options) if options else ''}\n")
     print_table(res, TABLE_COLUMNS)
+    print_per_model(res)
 
 
 if __name__ == "__main__":
