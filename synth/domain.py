@@ -133,6 +133,7 @@ def build_domain(
         ledger.add(Mechanism(name, sigma, 1.0, steps, what, extra))
 
     domains: dict[str, ColumnDomain] = {}
+    unestimable: dict[str, list[str]] = {"bounds": [], "categories": []}
     for col in cols:
         sdtype, spec, s = meta.sdtype(col), meta.columns[col], data[col]
         public_null = meta.public_nullable(col)
@@ -143,7 +144,11 @@ def build_domain(
             bounds = meta.public_bounds(col)
             src = "public"
             if bounds is None:
-                bounds = dp_bounds(s.to_numpy(), sigma, rng, col)
+                try:
+                    bounds = dp_bounds(s.to_numpy(), sigma, rng, col)
+                except SynthError:  # the release happened (and is charged); report every such column at once
+                    unestimable["bounds"].append(col)
+                    bounds = (0.0, 1.0)
                 record(f"bounds:{col}", BOUNDS_RELEASES,
                        "Gaussian histograms (coarse 1-2-5 grid, then 64 bins) -> 0.5%/99.5% quantiles")
                 src = source
@@ -164,11 +169,11 @@ def build_domain(
                 record(f"categories:{col}", 1, "Gaussian counts, values kept above threshold tau",
                        threshold_delta=delta_col)
                 if not keys:
-                    raise SynthError(f"column '{col}': no category is held by enough patients to be released "
-                                     "under DP; list its categories as range_values in the metadata")
+                    unestimable["categories"].append(col)
                 nullable, src = True, source  # values not released are written as missing
             domains[col] = ColumnDomain(col, sdtype, "categorical", nullable, src, categories=keys,
                                         values=_native_values(public_values, keys, sdtype))
+    _raise_unestimable(unestimable)
     released = {}
     for name, count in extra_counts.items():
         released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), sigma, rng)[0]))
@@ -190,3 +195,21 @@ def build_domain(
                   label_proportions=proportions, label_counts=raw.tolist() if label_dom is not None else [],
                   label_sigma=float(sigma),
                   pii_columns=[c for c in meta.columns if meta.sdtype(c) == "pii"], released_counts=released)
+
+
+def _raise_unestimable(unestimable: dict[str, list[str]]) -> None:
+    """One error naming every column whose bounds or categories DP could not release, so that
+    the user fixes the metadata once rather than once per column."""
+    def named(cols: list[str]) -> str:
+        return ("column " if len(cols) == 1 else "columns ") + ", ".join(f"'{c}'" for c in cols)
+
+    parts = []
+    if unestimable["bounds"]:
+        their = "its" if len(unestimable["bounds"]) == 1 else "their"
+        parts.append(f"{named(unestimable['bounds'])}: too few patients to estimate {their} bounds under DP; "
+                     "give range_min/range_max in the metadata")
+    if unestimable["categories"]:
+        parts.append(f"{named(unestimable['categories'])}: no category is held by enough patients to be "
+                     "released under DP; list the categories as range_values in the metadata")
+    if parts:
+        raise SynthError("; ".join(parts))

@@ -71,3 +71,16 @@ def test_the_scale_travels_in_the_domain_dict():
     again = Domain.from_dict(json.loads(json.dumps(dom.to_dict())))  # as in the model file
     assert {c.name: c.scale for c in again.columns} == {"age": "linear", "weight": "log", "visit": "linear",
                                                          "sex": "linear", "smoker": "linear"}
+
+
+def test_every_column_dp_cannot_release_is_named_in_one_error():
+    meta = Metadata.load(TRIAL_META)
+    for col in ("age", "weight", "sex"):  # private, and 40 patients at ε = 0.5 are far too few
+        meta.columns[col]["range_public"] = False
+    ledger = Ledger(0.5, 1e-5, 40)
+    with pytest.raises(SynthError) as err:
+        build_domain(coerce_frame(make_trial(n=40), meta), meta, "arm", ledger, np.random.default_rng(0))
+    assert str(err.value) == ("columns 'age', 'weight': too few patients to estimate their bounds under DP; give "
+                              "range_min/range_max in the metadata; column 'sex': no category is held by enough "
+                              "patients to be released under DP; list the categories as range_values in the metadata")
+    assert [m.name for m in ledger.mechanisms] == ["bounds:age", "bounds:weight", "categories:sex"]  # all charged
