@@ -5,9 +5,9 @@
     s.sample(5000); s.save("actg.synth"); Synthesizer.load("actg.synth")
 """
 
-from synth.errors import SynthError
+from synth.errors import SynthError, SynthWarning
 from synth.metadata import Metadata
 from synth.synthesizer import Synthesizer
 
-__all__ = ["Synthesizer", "Metadata", "SynthError"]
+__all__ = ["Synthesizer", "Metadata", "SynthError", "SynthWarning"]
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -14,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from synth.errors import SynthError
+from synth.errors import SynthError, SynthWarning
 from synth.metadata import Metadata
 from synth.cli_show import show_info, show_privacy, show_summary
 from synth.synthesizer import Synthesizer
@@ -65,9 +66,16 @@ def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta
         bar.update(task, completed=epoch, d=d, g=g, eps="inf (no privacy)" if math.isinf(eps) else f"{eps:.3f}")
 
     try:
-        synth.fit(data, metadata, progress=progress)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SynthWarning)
+            synth.fit(data, metadata, progress=progress)
     finally:
         bar.stop()
+    for w in caught:
+        if issubclass(w.category, SynthWarning):
+            err.print(f"[bold yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     synth.save(output)
     show_privacy(out, synth.ledger.to_dict(), header=f"wrote {output}")
     return synth

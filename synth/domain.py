@@ -66,6 +66,14 @@ class Domain:
                 "released_counts": self.released_counts, "label_counts": self.label_counts,
                 "label_sigma": self.label_sigma}
 
+    def release_warnings(self) -> list[str]:
+        """What a user should know about the domains DP released (post-processing of them only):
+        a column of which DP category discovery kept one value is constant or missing in every
+        synthetic row."""
+        return [f"column '{c.name}': DP category discovery released only {c.values[0]!r}, so every other value "
+                "is written as missing; list its categories as range_values in the metadata"
+                for c in self.columns if c.source == "dp" and c.kind == "categorical" and len(c.categories) == 1]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Domain:
         label = data.get("label")
@@ -133,7 +141,7 @@ def build_domain(
         ledger.add(Mechanism(name, sigma, 1.0, steps, what, extra))
 
     domains: dict[str, ColumnDomain] = {}
-    unestimable: dict[str, list[str]] = {"bounds": [], "categories": []}
+    unestimable: dict[str, list[str]] = {"label": [], "bounds": [], "categories": []}
     for col in cols:
         sdtype, spec, s = meta.sdtype(col), meta.columns[col], data[col]
         public_null = meta.public_nullable(col)
@@ -173,12 +181,16 @@ def build_domain(
                 nullable, src = True, source  # values not released are written as missing
             domains[col] = ColumnDomain(col, sdtype, "categorical", nullable, src, categories=keys,
                                         values=_native_values(public_values, keys, sdtype))
+    label_dom = domains.pop(label) if label else None
+    if label_dom is not None and len(label_dom.categories) == 1:
+        found = "DP category discovery released" if label_dom.source == "dp" else "the data and metadata give"
+        unestimable["label"].append(f"--label: {found} 1 value of '{label}' ({label_dom.values[0]!r}); a label "
+                                    "needs at least 2: list them as range_values in the metadata")
     _raise_unestimable(unestimable)
     released = {}
     for name, count in extra_counts.items():
         released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), sigma, rng)[0]))
         record(f"count:{name}", 1, "Gaussian count of patients")
-    label_dom = domains.pop(label) if label else None
     proportions: list[float] = []
     if label_dom is not None:
         y = data[label]
@@ -198,12 +210,12 @@ def build_domain(
 
 
 def _raise_unestimable(unestimable: dict[str, list[str]]) -> None:
-    """One error naming every column whose bounds or categories DP could not release, so that
-    the user fixes the metadata once rather than once per column."""
+    """One error naming every column whose bounds or categories DP could not release, and a label
+    left with one value, so that the user fixes the metadata once rather than once per column."""
     def named(cols: list[str]) -> str:
         return ("column " if len(cols) == 1 else "columns ") + ", ".join(f"'{c}'" for c in cols)
 
-    parts = []
+    parts = list(unestimable["label"])
     if unestimable["bounds"]:
         their = "its" if len(unestimable["bounds"]) == 1 else "their"
         parts.append(f"{named(unestimable['bounds'])}: too few patients to estimate {their} bounds under DP; "

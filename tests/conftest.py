@@ -25,6 +25,14 @@ def make_trial(n: int = 120, seed: int = 0) -> pd.DataFrame:
                          "smoker": flag, "visit": visit.strftime("%Y-%m-%d"), "arm": arm})
 
 
+def lopsided_trial(n: int = 2000, rare: int = 50) -> pd.DataFrame:
+    """make_trial(n) whose arm and sex each have one value held by only ``rare`` patients."""
+    df = make_trial(n)
+    df["arm"], df["sex"] = "drug", "f"
+    df.loc[:rare - 1, "arm"], df.loc[n - rare:, "sex"] = "placebo", "m"
+    return df
+
+
 def encoded_trial(meta: Metadata, n: int = 120, epsilon: float = 1.0, heavy: bool = False):
     """``make_trial(n)`` through the DP domain and encoder, labelled by arm: (frame, encoder, x,
     y, ledger, domain). ``heavy`` adds a boolean column that depends on weight (a pair to find),

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from synth.cli import app
+from tests.conftest import lopsided_trial
 
 runner = CliRunner()
 FAST_ARGS = ["--epochs", "2"]
@@ -127,6 +128,19 @@ def test_bad_input_one_line_exit_2_no_output(case, tmp_path, trial, trial_csv, m
     assert expect in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
     assert not out.exists() and not list(tmp_path.glob(".out.synth*"))  # no partial output
+
+
+def test_fit_prints_each_release_warning_on_one_line(tmp_path, meta_file):
+    meta = json.loads(meta_file.read_text())
+    meta["tables"]["trial"]["columns"]["sex"]["range_public"] = False
+    (tmp_path / "private.json").write_text(json.dumps(meta))
+    lopsided_trial().to_csv(tmp_path / "lop.csv", index=False)
+    r = run("fit", tmp_path / "lop.csv", "--metadata", tmp_path / "private.json", "--label", "arm", "-o",
+            tmp_path / "m.synth", *FAST_ARGS)
+    assert r.exit_code == 0, r.output
+    warned = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert warned == ["warning: column 'sex': DP category discovery released only 'f', so every other value is "
+                      "written as missing; list its categories as range_values in the metadata"]
 
 
 def test_debug_shows_the_traceback(tmp_path, trial_csv, meta_file):

@@ -10,7 +10,7 @@ from synth.errors import SynthError
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger, compose_epsilon
 from synth.validate import coerce_frame
-from tests.conftest import TRIAL_META, make_trial
+from tests.conftest import TRIAL_META, lopsided_trial, make_trial
 
 
 def _domain(df, meta, label="arm", epsilon=1.0):
@@ -84,3 +84,23 @@ def test_every_column_dp_cannot_release_is_named_in_one_error():
                               "range_min/range_max in the metadata; column 'sex': no category is held by enough "
                               "patients to be released under DP; list the categories as range_values in the metadata")
     assert [m.name for m in ledger.mechanisms] == ["bounds:age", "bounds:weight", "categories:sex"]  # all charged
+
+
+def test_a_label_dp_released_with_one_value_is_a_user_error():
+    meta = Metadata.load(TRIAL_META)
+    meta.columns["arm"]["range_public"] = False
+    with pytest.raises(SynthError, match=r"^--label: DP category discovery released 1 value of 'arm' \('drug'\); "
+                                         "a label needs at least 2: list them as range_values in the metadata$"):
+        _domain(lopsided_trial(), meta)
+    dom, _ = _domain(lopsided_trial(rare=600), meta)  # both values clear the threshold: no error
+    assert dom.label.categories == ["drug", "placebo"]
+
+
+def test_a_column_dp_released_with_one_category_is_warned_about():
+    meta = Metadata.load(TRIAL_META)
+    meta.columns["sex"]["range_public"] = False
+    dom, _ = _domain(lopsided_trial(), meta)
+    assert dom.release_warnings() == ["column 'sex': DP category discovery released only 'f', so every other value "
+                                      "is written as missing; list its categories as range_values in the metadata"]
+    assert _domain(lopsided_trial(rare=600), meta)[0].release_warnings() == []
+    assert _domain(lopsided_trial(), Metadata.load(TRIAL_META))[0].release_warnings() == []  # public: nothing to say

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth import Synthesizer, SynthError
+from synth import Synthesizer, SynthError, SynthWarning
 from synth.metadata import Metadata
-from tests.conftest import FAST, TRIAL_META, make_trial
+from tests.conftest import FAST, TRIAL_META, lopsided_trial, make_trial
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +167,11 @@ def test_categorical_with_mixed_number_values_writes_a_csv(tmp_path):
     s = Synthesizer(epsilon=1.0, **FAST).fit(df, meta)
     out = pd.read_csv(s.write_csv(tmp_path / "s.csv", 50))
     assert set(out["grade"]) <= {0, 0.5, 1}
+
+
+def test_a_column_dp_released_with_one_category_warns_and_is_missing_otherwise():
+    meta = Metadata.load(TRIAL_META)
+    meta.columns["sex"]["range_public"] = False
+    with pytest.warns(SynthWarning, match="column 'sex': DP category discovery released only 'f'"):
+        synth = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(lopsided_trial(), meta)
+    assert set(synth.sample(200)["sex"].dropna()) <= {"f"}
