@@ -23,7 +23,8 @@ from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import BOUNDS_RELEASES, discover_categories, dp_bounds, noisy_counts
 from synth.validate import category_key
 
-__all__ = ["ColumnDomain", "Domain", "build_domain", "PREP_SHARE", "THRESHOLD_DELTA_SHARE"]
+__all__ = ["ColumnDomain", "Domain", "build_domain", "UnreleasedDomains", "describe_unreleased", "PREP_SHARE",
+           "THRESHOLD_DELTA_SHARE"]
 
 PREP_SHARE = 0.1  # share of ε (and of the accountant's δ) for the releases made here
 THRESHOLD_DELTA_SHARE = 0.1  # share of δ for category discovery's thresholding
@@ -186,7 +187,8 @@ def build_domain(
         found = "DP category discovery released" if label_dom.source == "dp" else "the data and metadata give"
         unestimable["label"].append(f"--label: {found} 1 value of '{label}' ({label_dom.values[0]!r}); a label "
                                     "needs at least 2: list them as range_values in the metadata")
-    _raise_unestimable(unestimable)
+    if any(unestimable.values()):
+        raise UnreleasedDomains(unestimable)
     released = {}
     for name, count in extra_counts.items():
         released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), sigma, rng)[0]))
@@ -209,19 +211,26 @@ def build_domain(
                   pii_columns=[c for c in meta.columns if meta.sdtype(c) == "pii"], released_counts=released)
 
 
-def _raise_unestimable(unestimable: dict[str, list[str]]) -> None:
-    """One error naming every column whose bounds or categories DP could not release, and a label
-    left with one value, so that the user fixes the metadata once rather than once per column."""
+class UnreleasedDomains(SynthError):
+    """Columns whose domain DP could not release (``problems``: "label" messages, "bounds" and
+    "categories" column names); the message names every one."""
+
+    def __init__(self, problems: dict[str, list[str]]):
+        self.problems = problems
+        super().__init__(describe_unreleased(problems))
+
+
+def describe_unreleased(problems: dict[str, list[str]]) -> str:
+    """One line naming every problem, so that the user fixes the metadata once, not once per column."""
     def named(cols: list[str]) -> str:
         return ("column " if len(cols) == 1 else "columns ") + ", ".join(f"'{c}'" for c in cols)
 
-    parts = list(unestimable["label"])
-    if unestimable["bounds"]:
-        their = "its" if len(unestimable["bounds"]) == 1 else "their"
-        parts.append(f"{named(unestimable['bounds'])}: too few patients to estimate {their} bounds under DP; "
+    parts = list(problems.get("label", []))
+    if problems.get("bounds"):
+        their = "its" if len(problems["bounds"]) == 1 else "their"
+        parts.append(f"{named(problems['bounds'])}: too few patients to estimate {their} bounds under DP; "
                      "give range_min/range_max in the metadata")
-    if unestimable["categories"]:
-        parts.append(f"{named(unestimable['categories'])}: no category is held by enough patients to be "
+    if problems.get("categories"):
+        parts.append(f"{named(problems['categories'])}: no category is held by enough patients to be "
                      "released under DP; list the categories as range_values in the metadata")
-    if parts:
-        raise SynthError("; ".join(parts))
+    return "; ".join(parts)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synth.domain import ColumnDomain, Domain, build_domain
+from synth.domain import ColumnDomain, Domain, UnreleasedDomains, build_domain, describe_unreleased
 from synth.encode import CellBlock, TableEncoder, _numeric_series, category_series
 from synth.errors import SynthError
 from synth.metadata import Metadata
@@ -209,11 +209,13 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
     try:
         base = build_domain(pframe, pmeta, label, ledger, rng,
                             extra_counts={"patients_over_max_visits": truncated})
-    except SynthError as exc:
-        if f"'{_COUNT}'" not in str(exc):
+    except UnreleasedDomains as exc:
+        if _COUNT not in exc.problems["bounds"]:
             raise
+        others = describe_unreleased({**exc.problems, "bounds": [c for c in exc.problems["bounds"] if c != _COUNT]})
         raise SynthError(f"{source}: too few patients ({len(counts)}) to estimate max_visits under DP; give "
-                         "\"synth_sequence\": {\"max_visits\": M} in the metadata") from exc
+                         "\"synth_sequence\": {\"max_visits\": M} in the metadata" + (f"; {others}" if others else "")
+                         ) from exc
     if layout.max_visits is None:
         count_dom = next(c for c in base.columns if c.name == _COUNT)
         layout.max_visits = max(1, int(count_dom.hi))
