@@ -59,19 +59,20 @@ _FINE_BINS = 64
 
 
 _EMPTY_BIN_FALSE_KEEP = 0.01  # chance that some empty bin's noise survives the threshold
+_FINE_MIN_SHARE = 0.5  # the fine histogram refines the bounds only if it keeps this share of the coarse mass
 
 
-def _quantile_edges(edges: np.ndarray, noisy: np.ndarray, sigma: float, q_lo: float, q_hi: float
-                    ) -> tuple[float, float]:
+def _kept(noisy: np.ndarray, sigma: float) -> np.ndarray:
+    """Post-processing: noisy bins under z·σ zeroed (an empty bin survives with chance 1%/bins)."""
     z = NormalDist().inv_cdf(1 - _EMPTY_BIN_FALSE_KEEP / len(noisy))
-    noisy = np.where(noisy >= z * sigma, noisy, 0.0)
-    total = noisy.sum()
-    if total <= 0:
-        raise ValueError("no mass")
-    cdf = np.cumsum(noisy) / total
+    return np.where(noisy >= z * sigma, noisy, 0.0)
+
+
+def _quantile_edges(edges: np.ndarray, kept: np.ndarray, q_lo: float, q_hi: float) -> tuple[float, float]:
+    cdf = np.cumsum(kept) / kept.sum()
     i_lo = int(np.searchsorted(cdf, q_lo, side="left"))
     i_hi = int(np.searchsorted(cdf, q_hi, side="left"))
-    i_lo, i_hi = min(i_lo, len(noisy) - 1), min(i_hi, len(noisy) - 1)
+    i_lo, i_hi = min(i_lo, len(kept) - 1), min(i_hi, len(kept) - 1)
     return float(edges[i_lo]), float(edges[i_hi + 1])
 
 
@@ -87,8 +88,10 @@ def dp_bounds(
 
     First a histogram over a fixed, data-independent grid of signed 1-2-5 magnitudes
     (±1e-3 … ±5e10) locates the ``q_lo``/``q_hi`` quantiles coarsely; then a 64-bin histogram
-    inside that coarse range refines them. Noisy bins under z·σ, with z such that an empty
-    bin survives with probability 1%/bins, count as empty. Two releases of sensitivity 1
+    inside that coarse range refines them, unless the fine bins kept hold less than half the
+    coarse mass (then a point mass, such as many creatinine values of exactly 1.0, would be all
+    that is left and the range would shrink to one fine bin). Noisy bins under z·σ, with z such
+    that an empty bin survives with probability 1%/bins, count as empty. Two releases of sensitivity 1
     each: record ``steps=BOUNDS_RELEASES``. Values outside the result are clipped by the encoder.
     With σ = 0 (ε = ∞) the exact min and max are returned.
     """
@@ -101,18 +104,16 @@ def dp_bounds(
         return (lo, hi) if lo < hi else (lo - 0.5, hi + 0.5)
     edges = BOUNDS_GRID
     clipped = np.clip(values, edges[0], edges[-1] - 1e-9)
-    counts = np.histogram(clipped, bins=edges)[0]
-    try:
-        lo, hi = _quantile_edges(edges, noisy_counts(counts, sigma, rng), sigma, q_lo, q_hi)
-    except ValueError as exc:
+    coarse = _kept(noisy_counts(np.histogram(clipped, bins=edges)[0], sigma, rng), sigma)
+    if coarse.sum() <= 0:
         raise SynthError(
             f"column '{column}': too few patients to estimate its bounds under DP; "
             "give range_min/range_max in the metadata"
-        ) from exc
-    fine = np.linspace(lo, hi, _FINE_BINS + 1)
-    counts = np.histogram(np.clip(values, lo, hi), bins=fine)[0]
-    noisy = noisy_counts(counts, sigma, rng)  # released (and charged) whether or not it is used
-    try:
-        return _quantile_edges(fine, noisy, sigma, q_lo, q_hi)
-    except ValueError:
-        return lo, hi  # every fine bin drowned in noise: keep the coarse bounds
+        )
+    lo, hi = _quantile_edges(edges, coarse, q_lo, q_hi)
+    fine_edges = np.linspace(lo, hi, _FINE_BINS + 1)
+    # Released (and charged) whether or not it is used.
+    fine = _kept(noisy_counts(np.histogram(np.clip(values, lo, hi), bins=fine_edges)[0], sigma, rng), sigma)
+    if fine.sum() < _FINE_MIN_SHARE * coarse.sum():
+        return lo, hi  # most fine bins drowned in noise: the few kept would narrow the range to a point mass
+    return _quantile_edges(fine_edges, fine, q_lo, q_hi)

@@ -35,3 +35,11 @@ def test_dp_bounds_bracket_the_bulk_of_the_data():
 def test_dp_bounds_too_few_patients_is_a_user_error():
     with pytest.raises(SynthError, match="'x'.*range_min"):
         dp_bounds(np.array([1.0, 2.0]), sigma=500.0, rng=np.random.default_rng(3), column="x")
+
+
+def test_dp_bounds_keep_the_coarse_range_when_only_a_point_mass_survives_the_fine_noise():
+    rng = np.random.default_rng(4)
+    values = np.concatenate([np.full(300, 1.0), rng.uniform(1.0, 1.5, size=500)])  # creatinine-like
+    assert dp_bounds(values, sigma=50.0, rng=np.random.default_rng(5), column="creat") == (1.0, 2.0)  # the 1-2-5 bin
+    lo, hi = dp_bounds(values, sigma=2.0, rng=np.random.default_rng(5), column="creat")  # little noise: refined
+    assert lo == 1.0 and 1.48 <= hi <= 1.52
