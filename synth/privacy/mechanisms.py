@@ -113,7 +113,8 @@ def dp_bounds(
     lo, hi = _quantile_edges(edges, coarse, q_lo, q_hi)
     fine_edges = np.linspace(lo, hi, _FINE_BINS + 1)
     # Released (and charged) whether or not it is used.
-    fine = _kept(noisy_counts(np.histogram(np.clip(values, lo, hi), bins=fine_edges)[0], sigma, rng), sigma)
+    inside = values[(values >= lo) & (values <= hi)]  # clipped into the end bins, the rest would swamp them
+    fine = _kept(noisy_counts(np.histogram(inside, bins=fine_edges)[0], sigma, rng), sigma)
     if fine.sum() < _FINE_MIN_SHARE * coarse.sum():
         return lo, hi  # most fine bins drowned in noise: the few kept would narrow the range to a point mass
     return _quantile_edges(fine_edges, fine, q_lo, q_hi)
