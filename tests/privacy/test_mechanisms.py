@@ -47,8 +47,7 @@ def test_dp_bounds_keep_the_coarse_range_when_only_a_point_mass_survives_the_fin
 
 def test_dp_bounds_refine_on_the_values_inside_the_coarse_range_only():
     rng = np.random.default_rng(6)
-    # 400 values in (0.5, 1) and 900 in [1, 1.5): at σ = 40 the coarse bins (0.5, 1] and [1, 2) both survive;
-    # at σ = 130 only [1, 2) does, and the 400 below must not pile into the fine histogram's first bin.
-    values = np.concatenate([rng.uniform(0.5, 1.0, size=400), rng.uniform(1.0, 1.5, size=900)])
-    lo, hi = dp_bounds(values, sigma=130.0, rng=np.random.default_rng(7), column="creat")
-    assert (lo, hi) == (1.0, 2.0)
+    # mgus2's creatinine at σ = 150: the coarse bin (0.5, 1] (400) drowns, [1, 2) survives. Clipped into the fine
+    # histogram, those 400 plus the point mass at 1.0 would make its first bin the only one kept.
+    values = np.concatenate([rng.uniform(0.5, 0.99, size=400), np.full(250, 1.0), rng.uniform(1.0, 1.5, size=600)])
+    assert dp_bounds(values, sigma=150.0, rng=np.random.default_rng(7), column="creat") == (1.0, 2.0)
