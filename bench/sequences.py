@@ -25,7 +25,7 @@ import pandas as pd
 from synth import Metadata, Synthesizer
 from synth.eval.features import category_strings
 from synth.eval.sequences import (lag1_autocorrelation, patient_features, patient_metadata, per_visit_quality,
-                                  visit_count_distance)
+                                  visit_count_distance, visit_time_quality)
 from synth.eval.utility import BENCH_MODELS, downstream
 from utility import parse_options, print_table, split_by_patient
 
@@ -57,6 +57,7 @@ def run_one(df, meta_path, label, epsilon, seed, **options):
             **score_patients(f_train, f_syn, f_test, meta, label, seed),
             "visit_tvd": visit_count_distance(train, syn, meta.sequence_key),
             "per_visit_quality": per_visit_quality(train, syn, meta)["per_visit_quality"],
+            "visit_time_quality": visit_time_quality(train, syn, meta)["visit_time_quality"],
             "lag1_gap": ac_gap, "lag1_real": ac_real, "lag1_syn": ac_syn, "fit_s": fit_s}
 
 
@@ -79,13 +80,15 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             row = run_one(df, DATA / "pbcseq.json", args.label, eps, seed, **options)
             print(f"  ε={eps} seed={seed}: ratio {row['ratio']:.3f} per-visit quality "
-                  f"{row['per_visit_quality']:.3f} visit TVD {row['visit_tvd']:.3f} ({row['fit_s']:.0f} s)", flush=True)
+                  f"{row['per_visit_quality']:.3f} visit TVD {row['visit_tvd']:.3f} visit-time quality "
+                  f"{row['visit_time_quality']:.3f} ({row['fit_s']:.0f} s)", flush=True)
             rows.append(row)
     res = pd.DataFrame(rows)
     print(f"\npbcseq, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)"
           f"{', options ' + str(options) if options else ''}\n")
     print_table(res, [("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio"),
                       ("per-visit quality", "per_visit_quality"), ("visit-count TVD", "visit_tvd"),
+                      ("visit-time quality", "visit_time_quality"),
                       ("lag-1 autocorr. gap", "lag1_gap")])
     print("\nper class (one-vs-rest AUROC, mean over LR/RF/GB and the seeds; the ratio's AUROC is their mean):")
     print("| ε | class | real test patients per seed | TSTR | TRTR | TSTR / TRTR |\n|---|---|---|---|---|---|")

@@ -18,7 +18,7 @@ from synth.eval.fidelity import correlation_agreement, correlation_matrix, detec
 from synth.eval.privacy_risk import privacy_risk
 from synth.eval.report import EvaluationReport
 from synth.eval.sequences import (lag1_autocorrelation, patient_features, patient_metadata, per_visit_quality,
-                                  temporal_columns, visit_count_distance)
+                                  temporal_columns, visit_count_distance, visit_time_quality)
 from synth.eval.utility import downstream
 from synth.metadata import Metadata
 from synth.validate import check_columns
@@ -117,6 +117,7 @@ def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | d
     if key:
         res["sequences"] = {"visit_count_tvd": visit_count_distance(real, synthetic, key),
                             **per_visit_quality(real, synthetic, meta),
+                            **visit_time_quality(real, synthetic, meta),
                             "lag1_real": lag1_autocorrelation(real, meta),
                             "lag1_synthetic": lag1_autocorrelation(synthetic, meta)}
     tick(STEPS[5])

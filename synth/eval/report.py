@@ -29,6 +29,7 @@ HEADLINES = [
     ("utility", "importance_rank_agreement", "Feature-importance rank agreement", "1 = same ranking"),
     ("sequences", "visit_count_tvd", "Visit-count distance (TVD)", "0 = same visits per patient"),
     ("sequences", "per_visit_quality", "Per-visit marginal quality", "1 = same marginals at each visit"),
+    ("sequences", "visit_time_quality", "Visit-time quality", "1 = k-th visits at the same times"),
     ("privacy_risk", "exact_copy_rate", "Exact copies of training rows", "0 (holdout's own rate for reference)"),
     ("privacy_risk", "dcr_ratio", "Median DCR synthetic / holdout", "≥ 1: no closer than new patients"),
     ("privacy_risk", "mia_auroc", "Membership-inference AUROC", "0.5 = membership not revealed"),

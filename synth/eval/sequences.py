@@ -15,7 +15,7 @@ from synth.eval.features import category_strings
 from synth.metadata import Metadata
 
 __all__ = ["patient_features", "patient_metadata", "visit_count_distance", "per_visit_quality",
-           "lag1_autocorrelation", "temporal_columns"]
+           "visit_time_quality", "lag1_autocorrelation", "temporal_columns"]
 
 
 def _static_temporal(meta: Metadata, df: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -101,7 +101,21 @@ def per_visit_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Met
     averaged over visit numbers held by at least ``min_patients`` real patients (weighted by
     them). Missing values are a category of their own ("missing" rate compared too)."""
     meta = Metadata.load(metadata)
-    temporal = temporal_columns(meta, real)
+    columns = [(c, meta.sdtype(c)) for c in temporal_columns(meta, real)]
+    score, by_visit = _per_visit(real, synthetic, meta, columns, min_patients)
+    return {"per_visit_quality": score, "by_visit": by_visit}
+
+
+def visit_time_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | dict | str,
+                       min_patients: int = 10) -> dict[str, float]:
+    """KS complement of the visit time (``sequence_index``, datetimes in days) at each visit
+    number, weighted as :func:`per_visit_quality`: 1 when the k-th visits fall at the same times."""
+    score, by_visit = _per_visit(real, synthetic, Metadata.load(metadata), [("__t", "numerical")], min_patients)
+    return {"visit_time_quality": score, "visit_time_by_visit": by_visit}
+
+
+def _per_visit(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata, columns: list[tuple[str, str]],
+               min_patients: int) -> tuple[float, dict[int, float]]:
     r, s = (_sorted(d, meta) for d in (real, synthetic))
     r["__k"], s["__k"] = r.groupby(meta.sequence_key).cumcount(), s.groupby(meta.sequence_key).cumcount()
     scores, weights, by_visit = [], [], {}
@@ -109,12 +123,10 @@ def per_visit_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Met
         sk = s[s["__k"] == k]
         if len(rk) < min_patients or len(sk) == 0:
             continue
-        col_scores = [_shape(rk[c], sk[c], meta.sdtype(c)) for c in temporal]
-        by_visit[int(k) + 1] = float(np.mean(col_scores))
+        by_visit[int(k) + 1] = float(np.mean([_shape(rk[c], sk[c], sdtype) for c, sdtype in columns]))
         scores.append(by_visit[int(k) + 1])
         weights.append(len(rk))
-    return {"per_visit_quality": float(np.average(scores, weights=weights)) if scores else float("nan"),
-            "by_visit": by_visit}
+    return (float(np.average(scores, weights=weights)) if scores else float("nan")), by_visit
 
 
 def _shape(real: pd.Series, syn: pd.Series, sdtype: str) -> float:
