@@ -109,13 +109,16 @@ def per_visit_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Met
 def visit_time_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | dict | str,
                        min_patients: int = 10) -> dict[str, float]:
     """KS complement of the visit time (``sequence_index``, datetimes in days) at each visit
-    number, weighted as :func:`per_visit_quality`: 1 when the k-th visits fall at the same times."""
-    score, by_visit = _per_visit(real, synthetic, Metadata.load(metadata), [("__t", "numerical")], min_patients)
+    number, weighted as :func:`per_visit_quality`: 1 when the k-th visits fall at the same
+    times, 0 when every synthetic k-th visit is later (or earlier) than every real one."""
+    score, by_visit = _per_visit(real, synthetic, Metadata.load(metadata), [("__t", "numerical")], min_patients,
+                                 lambda r, s, _: float(KSComplement.compute(r.dropna(), s.dropna())))
     return {"visit_time_quality": score, "visit_time_by_visit": by_visit}
 
 
 def _per_visit(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata, columns: list[tuple[str, str]],
-               min_patients: int) -> tuple[float, dict[int, float]]:
+               min_patients: int, shape=None) -> tuple[float, dict[int, float]]:
+    shape = shape or _shape
     r, s = (_sorted(d, meta) for d in (real, synthetic))
     r["__k"], s["__k"] = r.groupby(meta.sequence_key).cumcount(), s.groupby(meta.sequence_key).cumcount()
     scores, weights, by_visit = [], [], {}
@@ -123,7 +126,7 @@ def _per_visit(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata, colu
         sk = s[s["__k"] == k]
         if len(rk) < min_patients or len(sk) == 0:
             continue
-        by_visit[int(k) + 1] = float(np.mean([_shape(rk[c], sk[c], sdtype) for c, sdtype in columns]))
+        by_visit[int(k) + 1] = float(np.mean([shape(rk[c], sk[c], sdtype) for c, sdtype in columns]))
         scores.append(by_visit[int(k) + 1])
         weights.append(len(rk))
     return (float(np.average(scores, weights=weights)) if scores else float("nan")), by_visit

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from synth import SynthError
 from synth.cli import app
 from synth.eval import evaluate
-from synth.eval.sequences import patient_features, per_visit_quality, visit_count_distance
+from synth.eval.sequences import patient_features, per_visit_quality, visit_count_distance, visit_time_quality
 from tests.conftest import TRIAL_META, make_trial
 from tests.test_sequence import SEQ_META, make_visits
 
@@ -127,10 +127,20 @@ def test_sequences_identical_scores_at_the_maximum():
     r = evaluate(real, real.copy(), SEQ_META, target="arm", holdout=make_visits(30, seed=1)).results
     assert r["sequences"]["visit_count_tvd"] == 0.0
     assert r["sequences"]["per_visit_quality"] == pytest.approx(1.0)
+    assert r["sequences"]["visit_time_quality"] == pytest.approx(1.0)
     assert r["sequences"]["lag1_real"] == r["sequences"]["lag1_synthetic"]
     fewer = real[real.groupby("pid").cumcount() == 0]  # everyone with one visit
     assert visit_count_distance(real, fewer, "pid") > 0.5
     assert per_visit_quality(real, fewer, SEQ_META)["by_visit"].keys() == {1}
+
+
+def test_visit_time_quality_falls_as_the_visits_drift_and_ignores_everything_else():
+    real = make_visits(60)
+    labs_changed = real.assign(lab=real["lab"] + 5.0)
+    assert visit_time_quality(real, labs_changed, SEQ_META)["visit_time_quality"] == pytest.approx(1.0)
+    scores = [visit_time_quality(real, real.assign(day=real["day"] + shift), SEQ_META)["visit_time_quality"]
+              for shift in (0, 30, 1000)]
+    assert scores[0] == pytest.approx(1.0) and 0.0 < scores[1] < 1.0 and scores[2] == pytest.approx(0.0)
 
 
 def test_patient_slopes_match_a_plain_least_squares_fit():
