@@ -96,17 +96,23 @@ class SequenceEncoder(TableEncoder):
         return [b for b in self.cell_blocks if b.start not in padded]
 
     def label_table_specs(self) -> list[TableSpec]:
-        """One table per patient block: a temporal column's is pooled over all its visit slots.
+        """One table per patient block: a temporal column's is pooled over all its visit slots,
+        and so are the visit times (the first visit's time, then each gap: one time step per visit;
+        without it no table would hold the gaps, bench/RESULTS.md item 63).
 
         A nullable numerical temporal column's missing values are counted by visit phase
         (``MISSING_PHASES``): a lab measured at some scheduled visits only keeps that pattern.
         """
         slots = {b.column: b for b in self.cell_blocks}
         (visits,) = [b for b in self.cell_blocks if b.column == VISITS]
-        first = {slot_name(c, 0): c for c in self.layout.temporal}
-        return [TableSpec(tuple(slots[slot_name(first[b.column], k)] for k in range(self.layout.max_visits)),
-                          pooled_by=visits, missing_phases=MISSING_PHASES if b.missing is not None else 0)
-                if b.column in first else TableSpec((b,))
+        m = self.layout.max_visits
+        pooled = {slot_name(c, 0): [slot_name(c, k) for k in range(m)] for c in self.layout.temporal}
+        first_time = slot_name(self.layout.index, 0)
+        if m > 1:
+            pooled[first_time] = [first_time] + [gap_name(k) for k in range(1, m)]
+        return [TableSpec(tuple(slots[c] for c in pooled[b.column]), pooled_by=visits,
+                          missing_phases=MISSING_PHASES if b.missing is not None else 0)
+                if b.column in pooled else TableSpec((b,))
                 for b in self.patient_cell_blocks()]
 
     def to_long(self, wide: pd.DataFrame, label: ColumnDomain | None, labels: np.ndarray | None,

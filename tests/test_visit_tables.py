@@ -36,8 +36,29 @@ def test_label_tables_pool_temporal_columns_over_all_visit_slots(encoded):
     specs = enc.label_table_specs()
     assert [s.blocks[0] for s in specs] == enc.patient_cell_blocks()
     pooled = {s.blocks[0].column for s in specs if s.pooled_by is not None}
-    assert pooled == {"lab@1", "stage@1"}
+    assert pooled == {"lab@1", "stage@1", "day@1"}
     assert [b.column for b in _pooled(enc, "lab").blocks] == [f"lab@{k}" for k in range(1, 6)]
+    assert [b.column for b in _pooled(enc, "day").blocks] == ["day@1"] + [f"__gap@{k}" for k in range(2, 6)]
+
+
+def test_the_visit_times_table_counts_the_first_time_then_each_gap(encoded):
+    df, enc, x, labels = encoded
+    spec = _pooled(enc, "day")
+    (day,) = [c for c in enc.domain.columns if c.name == "day@1"]
+    width = (day.hi - day.lo) / 10
+    slow = np.zeros((2, 10))
+    for _, visits in df.sort_values(["pid", "day"]).groupby("pid"):
+        label = 0 if visits["arm"].iloc[0] == "a" else 1
+        times = visits["day"].to_numpy(float)
+        for step in [times[0] - day.lo, *np.diff(times)]:  # the first visit from the range's start, then gaps
+            slow[label, min(int(step // width), 9)] += 1 / len(visits)
+    assert slow[:, 1:].sum() > 0  # the fixture's times are not all in one bin
+    np.testing.assert_allclose(spec.count(x, labels, 2), slow, atol=1e-9)
+    assert spec.name == "day (first visit, then the gaps; pooled over visits)"
+    tables = [MarginalTable(t.blocks, t.count(x, labels, 2), pooled_by=t.pooled_by)
+              for t in (spec, _pooled(enc, "lab"))]
+    # no stationarity across its slots: the first visit's time and the gaps are different quantities
+    assert [blocks[0].column for blocks, _ in MarginalLoss(tables, [0.5, 0.5]).sequences] == ["lab@1"]
 
 
 def test_pooled_counts_match_a_visit_by_visit_count(encoded):
@@ -67,9 +88,10 @@ def test_missing_phases_merge_back_into_the_one_missing_cell(encoded):
     assert categorical.missing_phases == 0 and categorical.phases == 0  # categorical: missing is a category
 
 
-def test_one_patient_adds_one_in_total_and_at_most_one_in_l2(encoded):
+@pytest.mark.parametrize("column", ["lab", "day"])
+def test_one_patient_adds_one_in_total_and_at_most_one_in_l2(encoded, column):
     _, enc, x, labels = encoded
-    spec = _pooled(enc, "lab")
+    spec = _pooled(enc, column)
     full = spec.count(x, labels, 2)
     for i in range(len(x)):
         keep = np.arange(len(x)) != i
@@ -78,9 +100,10 @@ def test_one_patient_adds_one_in_total_and_at_most_one_in_l2(encoded):
         assert np.sqrt((diff ** 2).sum()) <= 1.0 + 1e-12
 
 
-def test_generator_pooled_cells_equal_the_counted_table_for_sharp_logits(encoded):
+@pytest.mark.parametrize("column", ["lab", "day"])
+def test_generator_pooled_cells_equal_the_counted_table_for_sharp_logits(encoded, column):
     _, enc, x, labels = encoded
-    spec = _pooled(enc, "lab")
+    spec = _pooled(enc, column)
     raw = torch.as_tensor(x, dtype=torch.float32) * 60.0  # sharp softmax at each one-hot cell
     soft = pooled_cells(raw, spec.blocks, spec.pooled_by, spec.phases)
     torch.testing.assert_close(soft.sum(dim=1), torch.ones(len(x)))

@@ -81,6 +81,8 @@ class TableSpec:
     def name(self) -> str:
         if self.pooled_by is not None:
             missing = f", missing in {self.phases} visit phases" if self.phases else ""
+            if len({b.column.rsplit("@", 1)[0] for b in self.blocks}) > 1:  # the visit times
+                return f"{self.blocks[0].column.rsplit('@', 1)[0]} (first visit, then the gaps; pooled over visits)"
             return f"{self.blocks[0].column.rsplit('@', 1)[0]} (pooled over visits{missing})"
         return " x ".join(b.column for b in self.blocks)
 
