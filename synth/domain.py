@@ -10,6 +10,7 @@ Whether a column has missing values is taken from public ``range_is_nullable`` o
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth.errors import SynthError
+from synth.errors import SynthError, SynthWarning
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import BOUNDS_RELEASES, discover_categories, dp_bounds, noisy_counts
@@ -119,7 +120,8 @@ def build_domain(
     Mechanism per release to ``ledger`` and sets its ``delta_threshold`` when categories are
     discovered. ``extra_counts`` maps a name to a count of patients (sensitivity 1, computed
     from the column domains once they are known): each is released with the same noise and
-    kept in ``Domain.released_counts``.
+    kept in ``Domain.released_counts``. Columns DP could not release raise one
+    :class:`UnreleasedDomains`; :meth:`Domain.release_warnings` are issued as SynthWarnings.
     """
     extra_counts = extra_counts or {}
     cols = [c for c in data.columns]
@@ -205,10 +207,13 @@ def build_domain(
         total = noisy.sum()
         proportions = (noisy / total if total > 0 else np.full(len(counts), 1 / len(counts))).tolist()
         label_dom.nullable = False
-    return Domain(columns=list(domains.values()), all_columns=list(meta.columns), label=label_dom,
-                  label_proportions=proportions, label_counts=raw.tolist() if label_dom is not None else [],
-                  label_sigma=float(sigma),
-                  pii_columns=[c for c in meta.columns if meta.sdtype(c) == "pii"], released_counts=released)
+    domain = Domain(columns=list(domains.values()), all_columns=list(meta.columns), label=label_dom,
+                    label_proportions=proportions, label_counts=raw.tolist() if label_dom is not None else [],
+                    label_sigma=float(sigma),
+                    pii_columns=[c for c in meta.columns if meta.sdtype(c) == "pii"], released_counts=released)
+    for message in domain.release_warnings():  # here, on the user's columns (not a visit table's slots)
+        warnings.warn(message, SynthWarning, stacklevel=3)
+    return domain
 
 
 class UnreleasedDomains(SynthError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pyarrow.csv as pacsv
 
 from synth.domain import Domain, build_domain
 from synth.encode import TableEncoder
-from synth.errors import SynthError, SynthWarning
+from synth.errors import SynthError
 from synth.fileio import atomic_path, atomic_write_text
 from synth.metadata import Metadata
 from synth.modelfile import file_sha256, package_versions, read_model, write_model
@@ -101,8 +100,6 @@ class Synthesizer:
             domain = build_domain(frame, meta, self.label, ledger, rng)
             encoder = TableEncoder(domain)
             blocks = encoder.cell_blocks
-        for message in domain.release_warnings():
-            warnings.warn(message, SynthWarning, stacklevel=2)
         y = None
         if domain.label is not None:
             # A label value not released by DP discovery gets NO_LABEL: that patient still trains

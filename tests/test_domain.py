@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from synth.domain import Domain, build_domain
-from synth.errors import SynthError
+from synth.errors import SynthError, SynthWarning
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger, compose_epsilon
 from synth.validate import coerce_frame
@@ -99,7 +99,8 @@ def test_a_label_dp_released_with_one_value_is_a_user_error():
 def test_a_column_dp_released_with_one_category_is_warned_about():
     meta = Metadata.load(TRIAL_META)
     meta.columns["sex"]["range_public"] = False
-    dom, _ = _domain(lopsided_trial(), meta)
+    with pytest.warns(SynthWarning, match="column 'sex'"):
+        dom, _ = _domain(lopsided_trial(), meta)
     assert dom.release_warnings() == ["column 'sex': DP category discovery released only 'f', so every other value "
                                       "is written as missing; list its categories as range_values in the metadata"]
     assert _domain(lopsided_trial(rare=600), meta)[0].release_warnings() == []

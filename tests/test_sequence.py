@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from synth import Synthesizer, SynthError
+from synth import Synthesizer, SynthError, SynthWarning
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.sequence_encoder import prepare_sequences
@@ -169,3 +169,15 @@ def test_sequence_model_file_round_trips(fitted, tmp_path):
     path = fitted.save(tmp_path / "v.synth")
     again = Synthesizer.load(path)
     pd.testing.assert_frame_equal(again.sample(20, seed=1), fitted.sample(20, seed=1))
+
+
+def test_a_temporal_column_left_with_one_category_is_warned_about_once_by_its_own_name():
+    m = copy.deepcopy(SEQ_META)
+    next(iter(m["tables"].values()))["columns"]["stage"]["range_public"] = False
+    df = make_visits(n=3000)
+    df["stage"] = "1"
+    df.loc[df.index[:20], "stage"] = "2"  # too rare to be released at ε = 1
+    with pytest.warns(SynthWarning) as caught:
+        prepare_sequences(df, Metadata.load(m), "arm", Ledger(1.0, 1e-7, 3000), np.random.default_rng(0), "t")
+    assert [str(w.message)[:60] for w in caught if issubclass(w.category, SynthWarning)] == [
+        "column 'stage': DP category discovery released only 1, so ev"]
