@@ -184,8 +184,8 @@ class MarginalLoss:
                            if distance[i, j] > INDEPENDENCE_REACH]  # not implied by the tables
         self.free_mask = pair_mask([t.blocks[0].n_cells for t in self.columns], self.free_pairs) if (
             self.independence and self.free_pairs) else None
-        pooled = {t.blocks[0].column: t for t in tables  # one column's slots (not the visit times: t0, then gaps)
-                  if t.pooled_by is not None and len({b.column.rsplit("@", 1)[0] for b in t.blocks}) == 1}
+        pooled = {t.blocks[0].column: t for t in tables  # no drift penalty between a first time and gaps
+                  if t.pooled_by is not None and not t.spec.visit_times}
         self.sequences = [(t.blocks, t.pooled_by) for t in pooled.values()]
         self.targets = [torch.as_tensor(t.conditional(), dtype=torch.float32) for t in tables]
         self.merges = [[None if g is None else torch.eye(int(g.max()) + 1)[torch.as_tensor(g)]

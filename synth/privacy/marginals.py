@@ -78,10 +78,16 @@ class TableSpec:
         return idx if g is None else g[idx]
 
     @property
+    def visit_times(self) -> bool:
+        """A pooled table of the visit times (the first visit's time, then the gaps), not of one
+        column's visit slots."""
+        return self.pooled_by is not None and len({b.column.rsplit("@", 1)[0] for b in self.blocks}) > 1
+
+    @property
     def name(self) -> str:
         if self.pooled_by is not None:
             missing = f", missing in {self.phases} visit phases" if self.phases else ""
-            if len({b.column.rsplit("@", 1)[0] for b in self.blocks}) > 1:  # the visit times
+            if self.visit_times:
                 return f"{self.blocks[0].column.rsplit('@', 1)[0]} (first visit, then the gaps; pooled over visits)"
             return f"{self.blocks[0].column.rsplit('@', 1)[0]} (pooled over visits{missing})"
         return " x ".join(b.column for b in self.blocks)
