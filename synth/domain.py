@@ -44,7 +44,7 @@ class ColumnDomain:
     hi: float | None = None
     integer: bool = False
     datetime_format: str | None = None
-    scale: str = "linear"  # "log": bins of equal width on the log scale (public metadata)
+    scale: str = "linear"  # "log": bins of equal width on the log scale (public metadata); "duration": visit times
     categories: list[str] = field(default_factory=list)  # category_key strings
     values: list[Any] = field(default_factory=list)  # what decode writes, aligned with categories
 

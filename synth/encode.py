@@ -2,7 +2,8 @@
 
 Numerical (and datetime) columns: clipped to the domain's bounds, whose range is cut into
 ``NUMERIC_BINS`` equal-width bins (equal width in log(x) for a column whose public metadata
-says ``"synth_scale": "log"``): a one-hot of the bin plus the position inside it scaled to
+says ``"synth_scale": "log"``; in log(1 + ``DURATION_STEPS`` · x / range) for the "duration"
+scale of visit times, see :mod:`synth.sequence_encoder`): a one-hot of the bin plus the position inside it scaled to
 [-1, 1] (so skewed columns and point masses such as many zeros are easy to generate). A
 nullable column adds a two-way [present, missing] one-hot. Categorical and boolean columns:
 one-hot over the domain's categories, plus a "missing" slot when nullable. Decoding inverts
@@ -20,9 +21,14 @@ import pandas as pd
 
 from synth.domain import ColumnDomain, Domain
 
-__all__ = ["Span", "CellBlock", "TableEncoder", "NUMERIC_BINS"]
+__all__ = ["Span", "CellBlock", "TableEncoder", "NUMERIC_BINS", "DURATION_STEPS"]
 
 NUMERIC_BINS = 10
+# The "duration" scale (visit times: the first visit's offset and the gaps between visits) is
+# linear in log(1 + DURATION_STEPS · (x − lo) / (hi − lo)): its bins run from a 170th of the
+# public range to over a third of it, so that both a first visit at day 0 and gaps of a few
+# months inside a range of years get bins of their own (a schema rule; bench/RESULTS.md item 65).
+DURATION_STEPS = 100.0
 
 
 @dataclass(frozen=True)
@@ -62,17 +68,23 @@ class CellBlock:
 
 
 def to_unit(col: ColumnDomain, x: np.ndarray) -> np.ndarray:
-    """Values → [0, 1] over the column's range: linear, or linear in log(x) when ``col.scale`` is "log"."""
+    """Values → [0, 1] over the column's range: linear, linear in log(x) when ``col.scale`` is
+    "log", or in log(1 + ``DURATION_STEPS`` · (x − lo) / (hi − lo)) when it is "duration"."""
     x = np.clip(x, col.lo, col.hi)
     if col.scale == "log":
         return (np.log(x) - np.log(col.lo)) / (np.log(col.hi) - np.log(col.lo))
-    return (x - col.lo) / (col.hi - col.lo)
+    linear = (x - col.lo) / (col.hi - col.lo)
+    if col.scale == "duration":
+        return np.log1p(DURATION_STEPS * linear) / np.log1p(DURATION_STEPS)
+    return linear
 
 
 def from_unit(col: ColumnDomain, unit: np.ndarray) -> np.ndarray:
     """The inverse of :func:`to_unit`."""
     if col.scale == "log":
         return np.exp(np.log(col.lo) + unit * (np.log(col.hi) - np.log(col.lo)))
+    if col.scale == "duration":
+        unit = np.expm1(unit * np.log1p(DURATION_STEPS)) / DURATION_STEPS
     return col.lo + unit * (col.hi - col.lo)
 
 

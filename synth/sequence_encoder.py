@@ -158,12 +158,15 @@ def _wide_domain(base: Domain, layout: SequenceLayout, meta: Metadata) -> Domain
     cols.append(ColumnDomain(VISITS, "categorical", "categorical", False, layout.max_visits_source,
                              categories=[str(v) for v in range(1, m + 1)], values=list(range(1, m + 1))))
     index = doms[layout.index]
+    # visit times on the duration scale (synth.encode.DURATION_STEPS) unless the metadata says log
+    scale = "log" if index.scale == "log" else "duration"
     for k in range(m):
         if k == 0:
-            cols.append(replace(index, name=slot_name(layout.index, 0), sdtype="numerical", nullable=False))
+            cols.append(replace(index, name=slot_name(layout.index, 0), sdtype="numerical", nullable=False,
+                                scale=scale))
         else:
             cols.append(ColumnDomain(gap_name(k), "numerical", "numerical", False, index.source, lo=0.0,
-                                     hi=index.hi - index.lo, integer=index.integer))
+                                     hi=index.hi - index.lo, integer=index.integer, scale="duration"))
         cols.extend(replace(doms[c], name=slot_name(c, k)) for c in layout.temporal)
     return replace(base, columns=cols, all_columns=list(meta.columns))
 

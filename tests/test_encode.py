@@ -93,3 +93,21 @@ def test_the_scale_changes_only_its_own_column(trial, meta):
     probe = frame.head(1).copy()
     probe["age"] = 30  # linear: 12/72 of 18–90, bin 1; log: ln(30/18)/ln(90/18) = 0.317, bin 3
     assert linear.encode(probe)[0, :B].argmax() == 1 and logged.encode(probe)[0, :B].argmax() == 3
+
+
+def test_duration_scale_bins_are_equal_width_in_log1p_and_round_trip():
+    from synth.domain import ColumnDomain, Domain
+
+    gap = ColumnDomain("gap", "numerical", "numerical", False, "public", lo=0.0, hi=6000.0, integer=True,
+                       scale="duration")
+    enc = TableEncoder(Domain([gap], ["gap"]))
+    import pandas as pd
+
+    days = pd.DataFrame({"gap": [0.0, 30.0, 40.0, 200.0, 365.0, 1000.0, 6000.0]})
+    # edges 60 · (101^(k/10) − 1): 0, 35, 91, 180, 320, 543, 896, 1457, 2346, 3757, 6000
+    assert enc.encode(days)[:, :B].argmax(axis=1).tolist() == [0, 0, 1, 3, 4, 6, 9]
+    decoded = enc.decode(enc.encode(days))["gap"]
+    assert decoded.tolist() == days["gap"].astype(int).tolist()
+    linear = TableEncoder(Domain([ColumnDomain("gap", "numerical", "numerical", False, "public", lo=0.0,
+                                               hi=6000.0, integer=True)], ["gap"]))
+    assert linear.encode(days)[:, :B].argmax(axis=1).tolist() == [0, 0, 0, 0, 0, 1, 9]

@@ -72,6 +72,21 @@ def test_long_to_padded_and_back_round_trips_variable_lengths_and_nan():
     assert back["arm"].tolist() == real["arm"].tolist() and back["age"].tolist() == real["age"].tolist()
 
 
+def test_visit_times_are_on_the_duration_scale_and_other_columns_keep_theirs():
+    ledger = Ledger(math.inf, 1e-5, 30)
+    domain, _, _ = prepare_sequences(make_visits(n=30), Metadata.load(SEQ_META), "arm", ledger,
+                                     np.random.default_rng(0), "t")
+    scales = {c.name: c.scale for c in domain.columns if c.kind == "numerical"}
+    assert {c for c, s in scales.items() if s == "duration"} == {"day@1"} | {f"__gap@{k}" for k in range(2, 6)}
+    assert {s for c, s in scales.items() if c.startswith(("age", "lab@"))} == {"linear"}
+    meta = _meta()
+    meta["tables"]["visits"]["columns"]["day"].update(range_min=1, synth_scale="log")
+    domain, _, _ = prepare_sequences(make_visits(n=30).assign(day=lambda d: d["day"] + 1), Metadata.load(meta),
+                                     "arm", ledger, np.random.default_rng(0), "t")
+    scales = {c.name: c.scale for c in domain.columns}
+    assert scales["day@1"] == "log" and scales["__gap@2"] == "duration"  # the user's scale for the first visit
+
+
 def test_mask_zeroes_generated_padding_after_the_visit_count():
     ledger = Ledger(math.inf, 1e-5, 30)
     _, enc, wide = prepare_sequences(make_visits(n=30), Metadata.load(SEQ_META), "arm", ledger,

@@ -45,13 +45,14 @@ def test_the_visit_times_table_counts_the_first_time_then_each_gap(encoded):
     df, enc, x, labels = encoded
     spec = _pooled(enc, "day")
     (day,) = [c for c in enc.domain.columns if c.name == "day@1"]
-    width = (day.hi - day.lo) / 10
+    # the duration scale's bin edges: a hundredth of the range times 101^(k/10) − 1
+    edges = (day.hi - day.lo) / 100 * (101.0 ** (np.arange(11) / 10) - 1)
     slow = np.zeros((2, 10))
     for _, visits in df.sort_values(["pid", "day"]).groupby("pid"):
         label = 0 if visits["arm"].iloc[0] == "a" else 1
         times = visits["day"].to_numpy(float)
         for step in [times[0] - day.lo, *np.diff(times)]:  # the first visit from the range's start, then gaps
-            slow[label, min(int(step // width), 9)] += 1 / len(visits)
+            slow[label, min(int(np.searchsorted(edges, step, side="right")) - 1, 9)] += 1 / len(visits)
     assert slow[:, 1:].sum() > 0  # the fixture's times are not all in one bin
     np.testing.assert_allclose(spec.count(x, labels, 2), slow, atol=1e-9)
     assert spec.name == "day (first visit, then the gaps; pooled over visits)"
