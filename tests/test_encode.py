@@ -1,6 +1,7 @@
 import numpy as np
+import pandas as pd
 
-from synth.domain import build_domain
+from synth.domain import ColumnDomain, Domain, build_domain
 from synth.encode import NUMERIC_BINS as B
 from synth.encode import TableEncoder
 from synth.privacy.ledger import Ledger
@@ -96,13 +97,9 @@ def test_the_scale_changes_only_its_own_column(trial, meta):
 
 
 def test_duration_scale_bins_are_equal_width_in_log1p_and_round_trip():
-    from synth.domain import ColumnDomain, Domain
-
     gap = ColumnDomain("gap", "numerical", "numerical", False, "public", lo=0.0, hi=6000.0, integer=True,
                        scale="duration")
     enc = TableEncoder(Domain([gap], ["gap"]))
-    import pandas as pd
-
     days = pd.DataFrame({"gap": [0.0, 30.0, 40.0, 200.0, 365.0, 1000.0, 6000.0]})
     # edges 60 · (101^(k/10) − 1): 0, 35, 91, 180, 320, 543, 896, 1457, 2346, 3757, 6000
     assert enc.encode(days)[:, :B].argmax(axis=1).tolist() == [0, 0, 1, 3, 4, 6, 9]
