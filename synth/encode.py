@@ -5,10 +5,10 @@ Numerical (and datetime) columns: clipped to the domain's bounds, whose range is
 says ``"synth_scale": "log"``; in log(1 + ``DURATION_STEPS`` · x / range) for the "duration"
 scale of visit times, see :mod:`synth.sequence_encoder`): a one-hot of the bin plus the
 position inside it scaled to [-1, 1] (so skewed columns and point masses such as many zeros
-are easy to generate). A
-nullable column adds a two-way [present, missing] one-hot. Categorical and boolean columns:
-one-hot over the domain's categories, plus a "missing" slot when nullable. Decoding inverts
-this and returns values inside the domain with the domain's types.
+are easy to generate). A nullable column adds a two-way [present, missing] one-hot.
+Categorical and boolean columns: one-hot over the domain's categories, plus a "missing" slot
+when nullable. Decoding inverts this and returns values inside the domain with the domain's
+types.
 
 Privacy assumption: nothing here is fitted on data; every constant comes from the Domain.
 """
