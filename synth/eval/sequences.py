@@ -7,6 +7,8 @@ run it where the real data may be read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from sdmetrics.single_column import KSComplement, TVComplement
@@ -117,7 +119,10 @@ def visit_time_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Me
 
 
 def _per_visit(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata, columns: list[tuple[str, str]],
-               min_patients: int, shape=None) -> tuple[float, dict[int, float]]:
+               min_patients: int, shape: Callable[[pd.Series, pd.Series, str], float] | None = None
+               ) -> tuple[float, dict[int, float]]:
+    """Mean of ``shape`` (default: KS/TV complement with the missing rate) over ``columns`` at
+    each visit number held by at least ``min_patients`` real patients, weighted by them."""
     shape = shape or _shape
     r, s = (_sorted(d, meta) for d in (real, synthetic))
     r["__k"], s["__k"] = r.groupby(meta.sequence_key).cumcount(), s.groupby(meta.sequence_key).cumcount()

@@ -88,12 +88,12 @@ def dp_bounds(
 
     First a histogram over a fixed, data-independent grid of signed 1-2-5 magnitudes
     (±1e-3 … ±5e10) locates the ``q_lo``/``q_hi`` quantiles coarsely; then a 64-bin histogram
-    inside that coarse range (of the values inside it) refines them, unless the fine bins kept hold less than half the
-    coarse mass (then a point mass, such as many creatinine values of exactly 1.0, would be all
-    that is left and the range would shrink to one fine bin). Noisy bins under z·σ, with z such
-    that an empty bin survives with probability 1%/bins, count as empty. Two releases of sensitivity 1
-    each: record ``steps=BOUNDS_RELEASES``. Values outside the result are clipped by the encoder.
-    With σ = 0 (ε = ∞) the exact min and max are returned.
+    inside that coarse range (of the values inside it) refines them, unless the fine bins kept
+    hold less than half the coarse mass (then a point mass, such as many creatinine values of
+    exactly 1.0, would be all that is left and the range would shrink to one fine bin). Noisy
+    bins under z·σ, with z such that an empty bin survives with probability 1%/bins, count as
+    empty. Two releases of sensitivity 1 each: record ``steps=BOUNDS_RELEASES``. Values outside
+    the result are clipped by the encoder. With σ = 0 (ε = ∞) the exact min and max are returned.
     """
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
