@@ -45,6 +45,7 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
         console.print(f"visit sequences: key '{seq['key']}', index '{seq['index']}', max_visits {seq['max_visits']} "
                       f"({seq['max_visits_source']}); static {', '.join(seq['static'])}; patients with more visits "
                       f"(truncated to the first {seq['max_visits']}): about {over:.0f} (DP count)"
+                      + (f"; no visit after '{seq['end']}'" if seq.get("end") else "")
                       if over is not None else "", highlight=False)
     show_privacy(console, info["ledger"])
     train = info["train"]

@@ -7,9 +7,11 @@ last visit are padding. The tabular AC-GAN then models whole patients: one row p
 one per-sample gradient and one Poisson draw, so DP-SGD's unit is a patient with all visits.
 
 Metadata: SDV's ``sequence_key``/``sequence_index`` plus a top-level
-``"synth_sequence": {"static_columns": [...], "max_visits": M}`` (static columns are constant
-within a patient; all other modelled columns are temporal). Without ``max_visits``, it is
-estimated under DP (the 99.5% quantile of visits per patient, in the ledger).
+``"synth_sequence": {"static_columns": [...], "max_visits": M, "follow_up_end": C}`` (static
+columns are constant within a patient; all other modelled columns are temporal). Without
+``max_visits``, it is estimated under DP (the 99.5% quantile of visits per patient, in the
+ledger). ``follow_up_end`` names a static column, on the sequence index's scale, that no visit
+comes after (the end of follow-up, say): sampling ends each synthetic patient's visits there.
 
 Privacy assumption: the checks here run on the data holder's machine and their errors go to
 the data holder only. Truncation keeps each patient's first ``max_visits`` visits: a patient is
@@ -26,8 +28,8 @@ import pandas as pd
 from synth.errors import SynthError
 from synth.metadata import Metadata
 
-__all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "VISITS",
-           "slot_name", "gap_name"]
+__all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "end_visits",
+           "VISITS", "slot_name", "gap_name"]
 
 VISITS = "__visits"  # wide column: the number of visits (1 … max_visits)
 
@@ -51,6 +53,7 @@ class SequenceLayout:
     max_visits: int | None  # None until estimated under DP
     max_visits_source: str = "public"
     index_sdtype: str = "numerical"
+    end: str | None = None  # the static column no visit comes after (metadata's follow_up_end)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,9 +97,13 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
     max_visits = spec.get("max_visits")
     if max_visits is not None and (not isinstance(max_visits, int) or max_visits < 1):
         raise SynthError(f"metadata: synth_sequence.max_visits must be a positive integer, got {max_visits!r}")
+    end = spec.get("follow_up_end")
+    if end is not None and (end not in static or meta.sdtype(end) != meta.sdtype(index)):
+        raise SynthError(f"metadata: synth_sequence.follow_up_end {end!r} must name a static column of the "
+                         f"sequence index's sdtype ({meta.sdtype(index)})")
     return SequenceLayout(key, index, [c for c in modelled if c in static],
                           [c for c in modelled if c not in static], max_visits,
-                          "public" if max_visits is not None else "dp", meta.sdtype(index))
+                          "public" if max_visits is not None else "dp", meta.sdtype(index), end)
 
 
 def order_visits(frame: pd.DataFrame, keys: pd.Series, layout: SequenceLayout, source: str) -> pd.DataFrame:
@@ -118,6 +125,12 @@ def order_visits(frame: pd.DataFrame, keys: pd.Series, layout: SequenceLayout, s
         if varying.any():
             raise SynthError(f"{source}: static column '{col}' varies within {int(varying.sum())} patient(s); "
                              "list it as temporal (remove it from synth_sequence.static_columns)")
+    if layout.end is not None:
+        late = df[layout.index] > df[layout.end]
+        if late.any():
+            raise SynthError(f"{source}: {int(late.sum())} visit(s) of {df.loc[late, '__patient'].nunique()} "
+                             f"patient(s) come after their '{layout.end}', which the metadata names as "
+                             "synth_sequence.follow_up_end")
     return df
 
 
@@ -149,3 +162,19 @@ def to_wide(ordered: pd.DataFrame, layout: SequenceLayout) -> pd.DataFrame:
         for c in layout.temporal:
             out[slot_name(c, k)] = temporal[c][k]
     return pd.DataFrame(out).reset_index(drop=True)
+
+
+def end_visits(visits: np.ndarray, times: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Generated patients' visits ended at ``end``: (visit counts, visit times), both new arrays.
+
+    ``visits`` holds each patient's visit count, ``times`` their sorted visit times (patients ×
+    slots) and ``end`` the follow-up end (NaN: none). Visits after the end are dropped; the first
+    visit is always kept, and moved to the end if it is later (bench/RESULTS.md item 67). Post-processing
+    of generated values only: no real data, no privacy cost.
+    """
+    end = np.asarray(end, dtype=float)
+    known = ~np.isnan(end)  # a missing end leaves the patient as generated
+    within = (times <= end[:, None]) & (np.arange(times.shape[1])[None, :] < np.asarray(visits)[:, None])
+    times = times.copy()
+    times[known, 0] = np.minimum(times[known, 0], end[known])
+    return np.where(known, np.maximum(within.sum(axis=1), 1), visits), times

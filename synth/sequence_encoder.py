@@ -27,8 +27,8 @@ from synth.errors import SynthError
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import TableSpec
-from synth.sequence import (VISITS, SequenceLayout, gap_name, order_visits, sequence_layout, slot_name, to_wide,
-                            visit_counts)
+from synth.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, sequence_layout, slot_name,
+                            to_wide, visit_counts)
 from synth.validate import category_key, coerce_frame
 
 __all__ = ["SequenceEncoder", "prepare_sequences"]
@@ -121,12 +121,17 @@ class SequenceEncoder(TableEncoder):
         lay = self.layout
         m, p = lay.max_visits, len(wide)
         visits = wide[VISITS].astype(int).to_numpy()
-        i_idx, k_idx = np.nonzero(np.arange(m)[None, :] < visits[:, None])  # patient-major order
-        order = k_idx * p + i_idx
         t0 = self.domain_of(slot_name(lay.index, 0))
         gaps = np.column_stack([wide[slot_name(lay.index, 0)].to_numpy(float)] +
                                [wide[gap_name(k)].to_numpy(float) for k in range(1, m)])
         times = np.clip(np.cumsum(gaps, axis=1), t0.lo, t0.hi)  # gaps ≥ 0: monotone visit times
+        if lay.end is not None:
+            end = self.domain_of(lay.end)
+            visits, times = end_visits(visits, times, coerce_frame(wide[[lay.end]], Metadata(
+                columns={lay.end: {"sdtype": end.sdtype, "datetime_format": end.datetime_format}}),
+                "generated data")[lay.end].to_numpy(float))
+        i_idx, k_idx = np.nonzero(np.arange(m)[None, :] < visits[:, None])  # patient-major order
+        order = k_idx * p + i_idx
         out: dict[str, pd.Series] = {}
         for name in all_columns:
             if name == lay.key:

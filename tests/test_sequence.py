@@ -11,6 +11,7 @@ import torch
 from synth import Synthesizer, SynthError, SynthWarning
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
+from synth.sequence import end_visits
 from synth.sequence_encoder import prepare_sequences
 
 FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8)
@@ -196,3 +197,91 @@ def test_a_temporal_column_left_with_one_category_is_warned_about_once_by_its_ow
         prepare_sequences(df, Metadata.load(m), "arm", Ledger(1.0, 1e-7, 3000), np.random.default_rng(0), "t")
     assert [str(w.message)[:60] for w in caught if issubclass(w.category, SynthWarning)] == [
         "column 'stage': DP category discovery released only 1, so ev"]
+
+
+def _with_follow_up_end(df: pd.DataFrame, rng_seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Visits plus a static 'stop' day at or after each patient's last visit, named as follow_up_end."""
+    rng = np.random.default_rng(rng_seed)
+    last = df.groupby("pid")["day"].transform("max")
+    extra = df["pid"].map(dict(zip(df["pid"].unique(), rng.integers(0, 100, df["pid"].nunique()))))
+    m = _meta(static_columns=["arm", "age", "stop"], follow_up_end="stop")
+    m["tables"]["visits"]["columns"]["stop"] = {"sdtype": "numerical", "computer_representation": "Int64",
+                                                "range_min": 0, "range_max": 500, "range_is_nullable": False}
+    return df.assign(stop=last + extra), m
+
+
+def _ended_slowly(visits, times, end):
+    """end_visits, one patient and one visit at a time."""
+    counts, out = [], times.copy()
+    for i in range(len(visits)):
+        if np.isnan(end[i]):
+            counts.append(visits[i])
+            continue
+        out[i, 0] = min(times[i, 0], end[i])
+        counts.append(max(1, sum(1 for k in range(visits[i]) if times[i, k] <= end[i])))
+    return np.array(counts), out
+
+
+def test_end_visits_drops_visits_after_the_end_and_keeps_the_first_at_the_end():
+    visits = np.array([3, 3, 2, 3])
+    times = np.array([[0.0, 10, 20], [0, 10, 20], [30, 40, 0], [5, 6, 7]])
+    counts, ended = end_visits(visits, times, np.array([15.0, 20, 12, np.nan]))
+    assert counts.tolist() == [2, 3, 1, 3]  # slot 3 of patient 3 is padding: never counted
+    assert ended[:, 0].tolist() == [0, 0, 12, 5] and times[2, 0] == 30  # a new array
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        n, m = 50, 6
+        visits = rng.integers(1, m + 1, n)
+        times = np.cumsum(rng.integers(0, 50, (n, m)).astype(float), axis=1)
+        end = np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 250, n).astype(float))
+        fast, slow = end_visits(visits, times, end), _ended_slowly(visits, times, end)
+        np.testing.assert_array_equal(fast[0], slow[0])
+        np.testing.assert_array_equal(fast[1], slow[1])
+
+
+@pytest.mark.parametrize("end", ["lab", "arm", "nope"])
+def test_follow_up_end_must_name_a_static_column_on_the_index_scale(end):
+    df, m = _with_follow_up_end(make_visits())
+    m["synth_sequence"]["follow_up_end"] = end
+    with pytest.raises(SynthError, match=f"follow_up_end '{end}' must name a static column .*numerical"):
+        Synthesizer(epsilon=1.0, **FAST).fit(df, m)
+
+
+def test_a_visit_after_the_follow_up_end_is_an_error_at_fit():
+    df, m = _with_follow_up_end(make_visits())
+    df.loc[df["pid"] == 100, "stop"] = df.loc[df["pid"] == 100, "day"].max() - 1
+    with pytest.raises(SynthError, match=r"1 visit\(s\) of 1 patient\(s\) come after their 'stop'"):
+        Synthesizer(epsilon=1.0, **FAST).fit(df, m)
+
+
+def test_sampled_visits_end_at_the_follow_up_end_and_the_model_file_keeps_it(tmp_path):
+    df, m = _with_follow_up_end(make_visits())
+    s = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
+    ended = s.sample(300, seed=2)
+    assert (ended["day"] <= ended["stop"]).all()
+    s._state()["encoder"].layout.end = None  # the same generator, visits not ended
+    free = s.sample(300, seed=2)
+    assert (free["day"] > free["stop"]).any()  # so the rule had work to do
+    # the ended sample is the free one with the rule applied visit by visit
+    key = free.groupby("pid").cumcount()
+    first = key == 0
+    slow = free[first | (free["day"] <= free["stop"])].copy()
+    slow.loc[first, "day"] = np.minimum(slow.loc[first, "day"], slow.loc[first, "stop"])
+    pd.testing.assert_frame_equal(ended, slow.reset_index(drop=True))
+    s._state()["encoder"].layout.end = "stop"
+    again = Synthesizer.load(s.save(tmp_path / "end.synth"))
+    assert again.info()["sequence"]["end"] == "stop"
+    pd.testing.assert_frame_equal(again.sample(300, seed=2), ended)
+
+
+def test_a_version_3_sequence_model_without_a_follow_up_end_still_loads(fitted, tmp_path, monkeypatch):
+    import synth.modelfile as mf
+
+    tensors, doc = mf.read_model(fitted.save(tmp_path / "v4.synth"))
+    assert doc["sequence"]["end"] is None
+    doc = {k: v for k, v in doc.items() if k not in ("format", "format_version")}
+    del doc["sequence"]["end"]  # what a version-3 file holds
+    monkeypatch.setattr(mf, "FORMAT_VERSION", 3)
+    mf.write_model(tmp_path / "v3.synth", tensors, doc)
+    pd.testing.assert_frame_equal(Synthesizer.load(tmp_path / "v3.synth").sample(20, seed=1),
+                                  fitted.sample(20, seed=1))
