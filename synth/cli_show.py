@@ -46,6 +46,7 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
                       f"({seq['max_visits_source']}); static {', '.join(seq['static'])}; patients with more visits "
                       f"(truncated to the first {seq['max_visits']}): about {over:.0f} (DP count)"
                       + (f"; no visit after '{seq['end']}'" if seq.get("end") else "")
+                      + (f"; first visit at {seq['start']:g}" if seq.get("start") is not None else "")
                       if over is not None else "", highlight=False)
     show_privacy(console, info["ledger"])
     train = info["train"]

@@ -7,11 +7,14 @@ last visit are padding. The tabular AC-GAN then models whole patients: one row p
 one per-sample gradient and one Poisson draw, so DP-SGD's unit is a patient with all visits.
 
 Metadata: SDV's ``sequence_key``/``sequence_index`` plus a top-level
-``"synth_sequence": {"static_columns": [...], "max_visits": M, "follow_up_end": C}`` (static
-columns are constant within a patient; all other modelled columns are temporal). Without
-``max_visits``, it is estimated under DP (the 99.5% quantile of visits per patient, in the
-ledger). ``follow_up_end`` names a static column, on the sequence index's scale, that no visit
-comes after (the end of follow-up, say): sampling ends each synthetic patient's visits there.
+``"synth_sequence": {"static_columns": [...], "max_visits": M, "follow_up_end": C,
+"first_visit_at": T}`` (static columns are constant within a patient; all other modelled
+columns are temporal). Without ``max_visits``, it is estimated under DP (the 99.5% quantile of
+visits per patient, in the ledger). ``follow_up_end`` names a static column, on the sequence
+index's scale, that no visit comes after (the end of follow-up, say): sampling ends each
+synthetic patient's visits there. ``first_visit_at`` is the numerical index's value at every
+patient's first visit (the baseline day, say): sampling moves each synthetic patient's visits
+together so that the first falls there.
 
 Privacy assumption: the checks here run on the data holder's machine and their errors go to
 the data holder only. Truncation keeps each patient's first ``max_visits`` visits: a patient is
@@ -29,7 +32,7 @@ from synth.errors import SynthError
 from synth.metadata import Metadata
 
 __all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "end_visits",
-           "VISITS", "slot_name", "gap_name"]
+           "start_visits", "VISITS", "slot_name", "gap_name"]
 
 VISITS = "__visits"  # wide column: the number of visits (1 … max_visits)
 
@@ -54,6 +57,7 @@ class SequenceLayout:
     max_visits_source: str = "public"
     index_sdtype: str = "numerical"
     end: str | None = None  # the static column no visit comes after (metadata's follow_up_end)
+    start: float | None = None  # every patient's first visit time (metadata's first_visit_at)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,9 +105,17 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
     if end is not None and (end not in static or meta.sdtype(end) != meta.sdtype(index)):
         raise SynthError(f"metadata: synth_sequence.follow_up_end {end!r} must name a static column of the "
                          f"sequence index's sdtype ({meta.sdtype(index)})")
+    start = spec.get("first_visit_at")
+    if start is not None:
+        lo, hi = meta.public_bounds(index)
+        if (meta.sdtype(index) != "numerical" or isinstance(start, bool) or not isinstance(start, (int, float))
+                or not lo <= start <= hi):
+            raise SynthError(f"metadata: synth_sequence.first_visit_at must be a number in the range of the "
+                             f"numerical sequence_index '{index}' ({lo:g} to {hi:g}), got {start!r}")
     return SequenceLayout(key, index, [c for c in modelled if c in static],
                           [c for c in modelled if c not in static], max_visits,
-                          "public" if max_visits is not None else "dp", meta.sdtype(index), end)
+                          "public" if max_visits is not None else "dp", meta.sdtype(index), end,
+                          None if start is None else float(start))
 
 
 def order_visits(frame: pd.DataFrame, keys: pd.Series, layout: SequenceLayout, source: str) -> pd.DataFrame:
@@ -125,6 +137,12 @@ def order_visits(frame: pd.DataFrame, keys: pd.Series, layout: SequenceLayout, s
         if varying.any():
             raise SynthError(f"{source}: static column '{col}' varies within {int(varying.sum())} patient(s); "
                              "list it as temporal (remove it from synth_sequence.static_columns)")
+    if layout.start is not None:
+        elsewhere = (df.groupby("__patient")[layout.index].first() != layout.start).sum()
+        if elsewhere:
+            raise SynthError(f"{source}: {int(elsewhere)} patient(s) have their first visit at another "
+                             f"'{layout.index}' than {layout.start:g}, which the metadata gives as "
+                             "synth_sequence.first_visit_at")
     if layout.end is not None:
         late = df[layout.index] > df[layout.end]
         if late.any():
@@ -178,3 +196,11 @@ def end_visits(visits: np.ndarray, times: np.ndarray, end: np.ndarray) -> tuple[
     times = times.copy()
     times[known, 0] = np.minimum(times[known, 0], end[known])
     return np.where(known, np.maximum(within.sum(axis=1), 1), visits), times
+
+
+def start_visits(times: np.ndarray, start: float) -> np.ndarray:
+    """Generated patients' sorted visit times (patients × slots) moved together so that each
+    first visit falls at ``start``; the gaps between visits are kept (bench/RESULTS.md item 68).
+    Post-processing of generated values only: no real data, no privacy cost.
+    """
+    return times - times[:, :1] + start

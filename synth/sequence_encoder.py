@@ -28,7 +28,7 @@ from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import TableSpec
 from synth.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, sequence_layout, slot_name,
-                            to_wide, visit_counts)
+                            start_visits, to_wide, visit_counts)
 from synth.validate import category_key, coerce_frame
 
 __all__ = ["SequenceEncoder", "prepare_sequences"]
@@ -125,6 +125,8 @@ class SequenceEncoder(TableEncoder):
         gaps = np.column_stack([wide[slot_name(lay.index, 0)].to_numpy(float)] +
                                [wide[gap_name(k)].to_numpy(float) for k in range(1, m)])
         times = np.clip(np.cumsum(gaps, axis=1), t0.lo, t0.hi)  # gaps ≥ 0: monotone visit times
+        if lay.start is not None:
+            times = start_visits(times, lay.start)
         if lay.end is not None:
             end = self.domain_of(lay.end)
             visits, times = end_visits(visits, times, coerce_frame(wide[[lay.end]], Metadata(

@@ -38,7 +38,9 @@ def test_pbcseq_visits_fit_sample_and_evaluate(tmp_path):
     assert list(syn.columns) == list(real.columns) and syn["id"].nunique() == 300
     assert syn.groupby("id")["day"].apply(lambda s: s.is_monotonic_increasing).all()
     assert (syn["day"] <= syn["futime"]).all()  # the metadata names futime as follow_up_end
-    assert "no visit after 'futime'" in " ".join(run(app, ["info", str(model)]).output.split())  # rich wraps lines
+    assert (syn.groupby("id")["day"].min() == 0).all()  # and gives first_visit_at 0
+    shown = " ".join(run(app, ["info", str(model)]).output.split())  # rich wraps lines
+    assert "no visit after 'futime'; first visit at 0" in shown
     assert syn["bili"].between(0.1, 50).all() and syn["bili"].median() < 5  # log-scale bins over 0.1–50
     r = run(app, ["evaluate", "--real", str(DATA / "pbcseq.csv"), "--synthetic", str(csv), "-m",
                   str(DATA / "pbcseq.json"), "--target", "status", "-o", str(tmp_path / "r.html"),

@@ -11,7 +11,7 @@ import torch
 from synth import Synthesizer, SynthError, SynthWarning
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
-from synth.sequence import end_visits
+from synth.sequence import end_visits, start_visits
 from synth.sequence_encoder import prepare_sequences
 
 FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8)
@@ -285,3 +285,47 @@ def test_a_version_3_sequence_model_without_a_follow_up_end_still_loads(fitted, 
     mf.write_model(tmp_path / "v3.synth", tensors, doc)
     pd.testing.assert_frame_equal(Synthesizer.load(tmp_path / "v3.synth").sample(20, seed=1),
                                   fitted.sample(20, seed=1))
+
+
+def test_start_visits_moves_each_patient_so_the_first_visit_is_at_the_start_and_keeps_the_gaps():
+    times = np.array([[30.0, 40, 70], [0, 5, 5]])
+    np.testing.assert_array_equal(start_visits(times, 10.0), [[10, 20, 50], [10, 15, 15]])
+    assert times[0, 0] == 30  # a new array
+
+
+@pytest.mark.parametrize("start", ["0", True, 600, -1])
+def test_first_visit_at_must_be_a_number_in_the_index_range(start):
+    with pytest.raises(SynthError, match=r"first_visit_at must be a number in the range of the numerical "
+                                         r"sequence_index 'day' \(0 to 500\), got"):
+        Synthesizer(epsilon=1.0, **FAST).fit(make_visits(), _meta(first_visit_at=start))
+
+
+def _from_baseline(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(day=df["day"] - df.groupby("pid")["day"].transform("min"))
+
+
+def test_a_first_visit_elsewhere_than_first_visit_at_is_an_error_at_fit():
+    df = _from_baseline(make_visits())
+    df.loc[df["pid"].isin([100, 101]), "day"] += 3
+    with pytest.raises(SynthError, match=r"2 patient\(s\) have their first visit at another 'day' than 0"):
+        Synthesizer(epsilon=1.0, **FAST).fit(df, _meta(first_visit_at=0))
+
+
+def test_sampled_visits_start_at_first_visit_at_then_end_at_the_follow_up_end(tmp_path):
+    df, m = _with_follow_up_end(_from_baseline(make_visits()))
+    m["synth_sequence"]["first_visit_at"] = 0
+    s = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
+    both = s.sample(300, seed=4)
+    layout = s._state()["encoder"].layout
+    layout.start, layout.end = None, None  # the same draws, as generated
+    free = s.sample(300, seed=4)
+    assert (free.groupby("pid")["day"].min() > 0).any()  # so the rule had work to do
+    # slowly: move each patient's visits by their first visit's day, then drop those after 'stop'
+    moved = free.assign(day=free["day"] - free.groupby("pid")["day"].transform("min"))
+    slow = moved[(moved.groupby("pid").cumcount() == 0) | (moved["day"] <= moved["stop"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(both, slow, check_exact=False, atol=1)  # rounding before or after the move
+    assert (both.groupby("pid")["day"].min() == 0).all() and (both["day"] <= both["stop"]).all()
+    layout.start, layout.end = 0.0, "stop"
+    again = Synthesizer.load(s.save(tmp_path / "start.synth"))
+    assert again.info()["sequence"]["start"] == 0
+    pd.testing.assert_frame_equal(again.sample(300, seed=4), both)
