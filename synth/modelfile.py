@@ -27,7 +27,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "write_model", "read_model", "file_sha256
 
 FORMAT = "synth-model"
 FORMAT_VERSION = 4  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
-# 4: a sequence's follow-up end column
+# 4: a sequence's follow_up_end and first_visit_at
 READABLE_VERSIONS = (1, 2, 3, 4)  # a version-1 file has neither: linear bins, proportions as stored
 
 

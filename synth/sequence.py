@@ -186,9 +186,10 @@ def end_visits(visits: np.ndarray, times: np.ndarray, end: np.ndarray) -> tuple[
     """Generated patients' visits ended at ``end``: (visit counts, visit times), both new arrays.
 
     ``visits`` holds each patient's visit count, ``times`` their sorted visit times (patients ×
-    slots) and ``end`` the follow-up end (NaN: none). Visits after the end are dropped; the first
-    visit is always kept, and moved to the end if it is later (bench/RESULTS.md item 67). Post-processing
-    of generated values only: no real data, no privacy cost.
+    slots) and ``end`` the follow-up end (NaN: none). Visits after the end are dropped; the
+    first visit is always kept, and moved to the end if it is later (bench/RESULTS.md item 67),
+    even before a ``first_visit_at``: the end wins. Post-processing of generated values only:
+    no real data, no privacy cost.
     """
     end = np.asarray(end, dtype=float)
     known = ~np.isnan(end)  # a missing end leaves the patient as generated
