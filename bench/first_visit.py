@@ -15,14 +15,11 @@ Prints one line per seed and rule, then the means and the paired differences fro
 
 from __future__ import annotations
 
-import argparse
-import warnings
 
 import pandas as pd
 
 from synth import Metadata, Synthesizer
-from utility import split_by_patient
-from visit_end import pbcseq_without, print_paired, score, trunc
+from visit_end import compare_rules, trunc
 
 BASELINE = 0
 RULES = ("ended", "shift", "absorb")
@@ -40,28 +37,16 @@ def absorb(free: pd.DataFrame, meta: Metadata) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--seeds", type=int, default=3)
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore", category=UserWarning)
-    df, meta = pbcseq_without("first_visit_at")  # ended: item 67's shipped sample
-    rows = []
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
-        train, test = split_by_patient(df, meta.sequence_key, seed)
-        synth = Synthesizer(epsilon=1.0, label="status", seed=seed).fit(train, meta)
-        n = train[meta.sequence_key].nunique()
+    def rules(synth: Synthesizer, n: int, seed: int, meta: Metadata) -> tuple[pd.DataFrame, ...]:
         ended = synth.sample(n, seed=seed)
         layout = synth._state()["encoder"].layout
         layout.end = None  # the same draws, visits not yet ended
         free = synth.sample(n, seed=seed)
         layout.end = "futime"
         pd.testing.assert_frame_equal(ended, trunc(free, meta))
-        for rule, syn in zip(RULES, (ended, trunc(shift(free, meta), meta), trunc(absorb(free, meta), meta))):
-            rows.append({"seed": seed, "rule": rule, **score(train, test, syn, meta, seed)})
-            print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items()),
-                  flush=True)
-    print_paired(rows, RULES)
+        return ended, trunc(shift(free, meta), meta), trunc(absorb(free, meta), meta)
+
+    compare_rules(__doc__, RULES, rules, "first_visit_at")  # ended: item 67's shipped sample
 
 
 if __name__ == "__main__":

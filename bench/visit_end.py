@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -92,24 +93,37 @@ def score(train, test, syn, meta, seed) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    def rules(synth: Synthesizer, n: int, seed: int, meta: Metadata) -> tuple[pd.DataFrame, ...]:
+        raw, rejected = reject(synth, n, seed, meta)
+        pd.testing.assert_frame_equal(raw, synth.sample(n, seed=seed))
+        return raw, trunc(raw, meta), raise_end(raw, meta), rejected
+
+    compare_rules(__doc__, RULES, rules, "follow_up_end", "first_visit_at")  # raw: visits as drawn
+
+
+def compare_rules(doc: str, names: tuple[str, ...], rules: Callable[..., tuple[pd.DataFrame, ...]],
+                  *dropped: str) -> None:
+    """The rule benches' shared loop: parse --first-seed/--seeds, fit pbcseq (metadata without the
+    ``dropped`` keys) once per seed, score each sample ``rules(synth, n, seed, meta)`` returns
+    (one per name, the first the baseline), print a line per seed and rule, then the paired table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
+    if args.seeds < 1 or args.first_seed < 0:
+        parser.error(f"--seeds, --first-seed: expected at least 1 and at least 0, "
+                     f"got {args.seeds} and {args.first_seed}")
     warnings.filterwarnings("ignore", category=UserWarning)
-    df, meta = pbcseq_without("follow_up_end", "first_visit_at")  # raw: visits as drawn
+    df, meta = pbcseq_without(*dropped)
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         train, test = split_by_patient(df, meta.sequence_key, seed)
         synth = Synthesizer(epsilon=1.0, label="status", seed=seed).fit(train, meta)
-        n = train[meta.sequence_key].nunique()
-        raw, rejected = reject(synth, n, seed, meta)
-        pd.testing.assert_frame_equal(raw, synth.sample(n, seed=seed))
-        for rule, syn in zip(RULES, (raw, trunc(raw, meta), raise_end(raw, meta), rejected)):
+        for rule, syn in zip(names, rules(synth, train[meta.sequence_key].nunique(), seed, meta), strict=True):
             rows.append({"seed": seed, "rule": rule, **score(train, test, syn, meta, seed)})
             print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items()),
                   flush=True)
-    print_paired(rows, RULES)
+    print_paired(rows, names)
 
 
 def print_paired(rows: list[dict], rules: tuple[str, ...]) -> None:
