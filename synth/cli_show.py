@@ -48,6 +48,8 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
                       + (f"; no visit after '{seq['end']}'" if seq.get("end") else "")
                       + (f"; first visit at {seq['start']:g}" if seq.get("start") is not None else "")
                       if over is not None else "", highlight=False)
+    if info.get("inequalities"):
+        console.print(f"kept in every sampled row: {'; '.join(info['inequalities'])}", highlight=False)
     show_privacy(console, info["ledger"])
     train = info["train"]
     console.print(f"training: {train['steps']} discriminator steps, σ = {train['noise_multiplier']:.4g}, "

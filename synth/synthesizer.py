@@ -21,6 +21,7 @@ from synth.domain import Domain, build_domain
 from synth.encode import TableEncoder
 from synth.errors import SynthError
 from synth.fileio import atomic_path, atomic_write_text
+from synth.inequalities import Inequality, apply_inequalities, ceilings, check_data, read_inequalities
 from synth.metadata import Metadata
 from synth.modelfile import file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
@@ -31,7 +32,7 @@ from synth.privacy.marginals import MARGINAL_SHARE
 from synth.privacy.pair_tables import release_tables
 from synth.sampling import arrow_schema, sample_chunks
 from synth.train import NO_LABEL, Progress, TrainConfig, train_acgan
-from synth.sequence import SequenceLayout
+from synth.sequence import SequenceLayout, slot_name
 from synth.sequence_encoder import SequenceEncoder, prepare_sequences
 from synth.validate import category_key, check_columns, check_label, coerce_frame, read_csv
 
@@ -51,6 +52,17 @@ def _text_objects(chunk: pd.DataFrame) -> pd.DataFrame:
             out[c] = out[c].map(lambda v: v if v is None or v is pd.NA or (isinstance(v, float) and v != v)
                                 else str(v))
     return out
+
+
+def _inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict[str, bool]]:
+    """The metadata's inequalities with each constrained column's ceiling and integer flag, from the
+    released domain (a visit column's domain is its first slot's)."""
+    pairs = read_inequalities(meta)
+    doms = {c.name: c for c in domain.columns}
+    cols = {c: doms[c] if c in doms else doms[slot_name(c, 0)] for p in pairs for c in (p.low, p.high)}
+    integer = {c: d.integer for c, d in cols.items()}
+    lows, highs = {c: d.lo for c, d in cols.items()}, {c: d.hi for c, d in cols.items()}
+    return pairs, ceilings(pairs, lows, highs, integer), integer
 
 
 class Synthesizer:
@@ -84,6 +96,7 @@ class Synthesizer:
         df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
         check_label(meta, self.label)
         check_columns(df.rename(columns=str), meta, source)
+        inequalities = read_inequalities(meta)
         n = int(df[meta.sequence_key].dropna().astype(str).nunique()) if meta.sequence_key else len(df)  # public
         if n == 0:
             raise SynthError(f"{source} has no rows")
@@ -93,10 +106,12 @@ class Synthesizer:
         ledger = Ledger(self.epsilon, delta, n)
         rng = np.random.default_rng(self.config.seed)
         if meta.sequence_key:
+            check_data(df, inequalities, source)
             domain, encoder, frame = prepare_sequences(df, meta, self.label, ledger, rng, source)
             blocks = encoder.patient_cell_blocks()
         else:
             frame = coerce_frame(df, meta, source)
+            check_data(frame, inequalities, source)
             domain = build_domain(frame, meta, self.label, ledger, rng)
             encoder = TableEncoder(domain)
             blocks = encoder.cell_blocks
@@ -120,6 +135,7 @@ class Synthesizer:
                 singles, released, self.config.smooth_tables)
             marginals = MarginalLoss(tables, domain.label_proportions, self.config.independence,
                                      self.config.refine_groups)
+        _inequality_rule(meta, domain)  # ranges that contradict the inequalities stop here, before training
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
                              self.config, progress, marginals, getattr(encoder, "mask", None),
                              encoder.noise_groups())
@@ -174,8 +190,10 @@ class Synthesizer:
         if int(n) < 1:
             raise SynthError(f"-n must be a positive number of rows, got {n}")
         st = self._state()
-        return sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
-                             self._label_index(condition), chunk_size)
+        pairs, ceiling, integer = _inequality_rule(st["meta"], st["domain"])
+        chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
+                               self._label_index(condition), chunk_size)
+        return (apply_inequalities(chunk, pairs, ceiling, integer) for chunk in chunks)
 
     def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
                   model_path: str | Path | None = None, chunk_size: int = 10_000) -> Path:
@@ -257,6 +275,7 @@ class Synthesizer:
             cols = {k: v for k, v in cols.items() if "@" not in k or k.endswith("@1")}
         return {"label": self.label, "label_values": dom.label.values if dom.label else None,
                 "sequence": sequence,
+                "inequalities": [f"{p.low} <= {p.high}" for p in read_inequalities(st["meta"])],
                 "label_proportions": dom.label_proportions, "columns": cols,
                 "ledger": st["ledger"].to_dict(), "train": st["summary"]}
 

@@ -79,7 +79,7 @@ def test_format_versions_read_and_refused(model_path, tmp_path, monkeypatch):
     import synth.modelfile as mf
 
     tensors, doc = mf.read_model(model_path)
-    assert doc["format_version"] == 4
+    assert doc["format_version"] == 5
     doc = {k: v for k, v in doc.items() if k not in ("format", "format_version")}
     for column in doc["domain"]["columns"]:  # what a version-1 file holds
         column.pop("scale")
@@ -88,7 +88,7 @@ def test_format_versions_read_and_refused(model_path, tmp_path, monkeypatch):
     mf.write_model(old, tensors, doc)
     loaded = Synthesizer.load(old)
     assert all(c.scale == "linear" for c in loaded.domain.columns) and len(loaded.sample(5)) == 5
-    monkeypatch.setattr(mf, "FORMAT_VERSION", 5)
-    mf.write_model(tmp_path / "v5.synth", tensors, doc)
-    with pytest.raises(SynthError, match="format version 5; this synth reads versions 1, 2, 3, 4"):
-        Synthesizer.load(tmp_path / "v5.synth")
+    monkeypatch.setattr(mf, "FORMAT_VERSION", 6)
+    mf.write_model(tmp_path / "v6.synth", tensors, doc)
+    with pytest.raises(SynthError, match="format version 6; this synth reads versions 1, 2, 3, 4, 5"):
+        Synthesizer.load(tmp_path / "v6.synth")

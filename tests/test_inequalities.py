@@ -1,0 +1,175 @@
+"""Inequalities between columns: metadata checks, the fit-time check, the rule against a slow
+row-by-row loop, and a fitted model whose sample keeps them (also after a model-file round trip)."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth import Synthesizer, SynthError
+from synth.inequalities import Inequality, apply_inequalities, ceilings, check_data, read_inequalities
+from synth.metadata import Metadata
+from tests.conftest import FAST, TRIAL_META, make_trial
+from tests.test_sequence import SEQ_META, make_visits
+
+
+def _trial_with_times(n: int = 150, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """make_trial plus an event time and a follow-up time never below it (equal for a third)."""
+    rng = np.random.default_rng(seed)
+    df = make_trial(n, seed)
+    df["follow"] = rng.integers(10, 400, size=n)
+    df["event"] = np.where(rng.random(n) < 0.35, df["follow"], (df["follow"] * rng.random(n)).astype(int))
+    m = copy.deepcopy(TRIAL_META)
+    cols = m["tables"]["trial"]["columns"]
+    for c in ("follow", "event"):
+        cols[c] = {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 0, "range_max": 400,
+                   "range_is_nullable": False}
+    m["synth_inequalities"] = [{"low": "event", "high": "follow"}]
+    return df, m
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"low": "event"}, "entries must be"),
+    ("event<follow", "must be a list"),
+    ({"low": "nope", "high": "follow"}, "low column 'nope' is not one of the columns"),
+    ({"low": "event", "high": "sex"}, "high column 'sex' must be a numerical column"),
+    ({"low": "visit", "high": "follow"}, "low column 'visit' must be a numerical column"),
+    ({"low": "event", "high": "event"}, "compares column 'event' with itself"),
+])
+def test_bad_inequalities_in_the_metadata_are_one_line_errors(spec, message):
+    _, m = _trial_with_times()
+    m["synth_inequalities"] = spec if isinstance(spec, str) else [spec]
+    with pytest.raises(SynthError, match=message):
+        read_inequalities(Metadata.load(m))
+
+
+def test_in_visit_data_a_static_high_needs_a_static_low():
+    m = copy.deepcopy(SEQ_META)
+    m["synth_inequalities"] = [{"low": "lab", "high": "age"}]
+    with pytest.raises(SynthError, match="high column 'age' is static, so its low column 'lab' must be static too"):
+        read_inequalities(Metadata.load(m))
+    m["synth_inequalities"] = [{"low": "day", "high": "age"}]
+    with pytest.raises(SynthError, match="not the sequence key or index"):
+        read_inequalities(Metadata.load(m))
+
+
+def test_a_real_row_that_breaks_an_inequality_stops_fit_before_any_release():
+    df, m = _trial_with_times()
+    df.loc[[3, 7], "event"] = df.loc[[3, 7], "follow"] + 1
+    s = Synthesizer(epsilon=1.0, label="arm", **FAST)
+    with pytest.raises(SynthError, match=r"column 'event' exceeds 'follow' in 2 row\(s\)"):
+        s.fit(df, m)
+    check_data(df.drop(index=[3, 7]), [Inequality("event", "follow")], "x")  # the rest is fine
+
+
+def test_ceilings_carry_along_chains_round_down_for_integers_and_catch_contradictions():
+    pairs = [Inequality("a", "b"), Inequality("b", "c")]
+    integer = {"a": True, "b": False, "c": False}
+    got = ceilings(pairs, {"a": 0, "b": 0, "c": 0}, {"a": 9, "b": 9, "c": 6.5}, integer)
+    assert got == {"a": 6, "b": 6.5, "c": 6.5}
+    with pytest.raises(SynthError, match="column 'a' would need values <= 6, below its range's minimum 7"):
+        ceilings(pairs, {"a": 7, "b": 0, "c": 0}, {"a": 9, "b": 9, "c": 6.5}, integer)
+
+
+def _slow(frame: pd.DataFrame, pairs: list[Inequality], ceiling: dict, integer: dict) -> pd.DataFrame:
+    """Row by row: lower to the ceilings, then raise highs to their lows until nothing changes."""
+    out = frame.copy()
+    for i in range(len(out)):
+        row = {c: out.at[i, c] for c in ceiling}
+        for c, top in ceiling.items():
+            if pd.notna(row[c]) and row[c] > top:
+                row[c] = top
+        changed = True
+        while changed:
+            changed = False
+            for p in pairs:
+                lo, hi = row[p.low], row[p.high]
+                if pd.notna(lo) and pd.notna(hi) and lo > hi:
+                    row[p.high] = np.ceil(lo) if integer[p.high] else lo
+                    changed = True
+        for c, v in row.items():
+            out.at[i, c] = v
+    return out
+
+
+def test_the_rule_equals_a_slow_loop_keeps_every_pair_and_leaves_other_columns_alone():
+    rng = np.random.default_rng(5)
+    n = 400
+    frame = pd.DataFrame({"a": rng.uniform(0, 11, n), "b": pd.array(rng.integers(0, 10, n), dtype="Int64"),
+                          "c": rng.uniform(0, 10, n), "d": rng.uniform(0, 10, n), "other": rng.normal(size=n)})
+    frame.loc[rng.random(n) < 0.2, "a"] = np.nan
+    frame.loc[rng.random(n) < 0.2, "b"] = pd.NA
+    # a chain listed against its order (a <= b <= c), and a cycle (c <= d, d <= c)
+    pairs = [Inequality("b", "c"), Inequality("a", "b"), Inequality("c", "d"), Inequality("d", "c")]
+    integer = {"a": False, "b": True, "c": False, "d": False}
+    ceiling = ceilings(pairs, {c: 0 for c in integer}, {"a": 11, "b": 10, "c": 9.5, "d": 10}, integer)
+    assert ceiling == {"a": 9, "b": 9, "c": 9.5, "d": 9.5}
+    fast = apply_inequalities(frame, pairs, ceiling, integer)
+    pd.testing.assert_frame_equal(fast, _slow(frame, pairs, ceiling, integer))
+    for p in pairs:
+        assert not (fast[p.low] > fast[p.high]).fillna(False).any()
+    assert fast["b"].dtype == "Int64" and fast["a"].isna().equals(frame["a"].isna())
+    pd.testing.assert_series_equal(fast["other"], frame["other"])
+    assert (fast["a"].dropna() <= 9).all() and (fast["c"] <= 9.5).all()
+    assert (fast["b"] != frame["b"]).sum() > 50  # the rule had work to do
+
+
+def test_a_fitted_model_samples_rows_that_keep_the_inequality_and_its_file_keeps_it(tmp_path):
+    df, m = _trial_with_times()
+    s = Synthesizer(epsilon=1.0, label="arm", pretrain_steps=100, **FAST).fit(df, m)
+    kept = s.sample(500, seed=3)
+    assert (kept["event"] <= kept["follow"]).all()
+    del s.metadata.extra["synth_inequalities"]  # the same generator, rows as drawn
+    free = s.sample(500, seed=3)
+    assert (free["event"] > free["follow"]).sum() > 20  # so the rule had work to do
+    slow = free.assign(follow=np.maximum(free["event"], free["follow"]))  # the rule, by hand
+    pd.testing.assert_frame_equal(kept, slow)
+    s.metadata.extra["synth_inequalities"] = m["synth_inequalities"]
+    again = Synthesizer.load(s.save(tmp_path / "ineq.synth"))
+    pd.testing.assert_frame_equal(again.sample(500, seed=3), kept)
+    assert again.info()["inequalities"] == ["event <= follow"]
+    out = again.write_csv(tmp_path / "ineq.csv", 300, seed=1)
+    written = pd.read_csv(out)
+    assert (written["event"] <= written["follow"]).all()
+
+
+def test_visit_data_keep_a_temporal_low_below_a_temporal_high_visit_by_visit():
+    df = make_visits(60)
+    df["limit"] = (df["lab"] + 1).fillna(10).clip(upper=10)
+    m = copy.deepcopy(SEQ_META)
+    cols = m["tables"]["visits"]["columns"]
+    cols["limit"] = {"sdtype": "numerical", "range_min": 0, "range_max": 10, "range_is_nullable": False}
+    m["synth_inequalities"] = [{"low": "lab", "high": "limit"}, {"low": "age", "high": "age2"}]
+    df["age2"] = df["age"] + 5
+    cols["age2"] = {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 18, "range_max": 95,
+                    "range_is_nullable": False}
+    m["synth_sequence"]["static_columns"].append("age2")
+    got = Synthesizer(epsilon=1.0, label="arm", pretrain_steps=100, **FAST).fit(df, m).sample(200, seed=0)
+    assert not (got["lab"] > got["limit"]).any() and not (got["age"] > got["age2"]).any()
+    assert (got.groupby("pid")[["age", "age2"]].nunique() == 1).all().all()  # static columns stay static
+
+
+def test_the_command_line_refuses_a_breaking_csv_and_info_shows_the_inequality(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from synth.cli import app
+
+    df, m = _trial_with_times()
+    meta_file = tmp_path / "meta.json"
+    meta_file.write_text(json.dumps(m))
+    bad = df.assign(event=df["follow"] + 1)
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    df.to_csv(tmp_path / "good.csv", index=False)
+
+    def run(*args):
+        return CliRunner().invoke(app, [str(a) for a in args])
+
+    r = run("fit", tmp_path / "bad.csv", "--metadata", meta_file, "-o", tmp_path / "m.synth", "--epochs", "2")
+    assert r.exit_code == 2 and "column 'event' exceeds 'follow' in 150 row(s)" in r.stderr
+    assert not (tmp_path / "m.synth").exists()
+    r = run("fit", tmp_path / "good.csv", "--metadata", meta_file, "-o", tmp_path / "m.synth", "--epochs", "2")
+    assert r.exit_code == 0, r.output
+    assert "kept in every sampled row: event <= follow" in run("info", tmp_path / "m.synth").stdout
