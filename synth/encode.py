@@ -22,7 +22,7 @@ import pandas as pd
 
 from synth.domain import ColumnDomain, Domain
 
-__all__ = ["Span", "CellBlock", "TableEncoder", "NUMERIC_BINS", "DURATION_STEPS"]
+__all__ = ["Span", "CellBlock", "TableEncoder", "NUMERIC_BINS", "DURATION_STEPS", "value_step"]
 
 NUMERIC_BINS = 10
 # The "duration" scale (visit times: the first visit's offset and the gaps between visits) is
@@ -195,12 +195,22 @@ def category_series(col: ColumnDomain, idx: np.ndarray) -> pd.Series:
 
 
 _TIME_FIELDS = ("%H", "%I", "%M", "%S", "%f", "%X", "%c", "%T", "%s")
+DEFAULT_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def value_step(col: ColumnDomain) -> float:
+    """The grid a numerical column's written values lie on: 1 for integers, a day (in seconds)
+    for a date-only datetime, a second for one with a time of day, 0 for continuous values."""
+    if col.sdtype == "datetime":
+        fmt = col.datetime_format or DEFAULT_DATETIME_FORMAT
+        return 1.0 if any(t in fmt for t in _TIME_FIELDS) else 86400.0
+    return 1.0 if col.integer else 0.0
 
 
 def _numeric_series(col: ColumnDomain, values: np.ndarray, missing: np.ndarray) -> pd.Series:
     if col.sdtype == "datetime":
-        fmt = col.datetime_format or "%Y-%m-%d %H:%M:%S"
-        unit = 1.0 if any(t in fmt for t in _TIME_FIELDS) else 86400.0  # date-only: whole days
+        fmt = col.datetime_format or DEFAULT_DATETIME_FORMAT
+        unit = value_step(col)  # date-only: whole days
         stamps = pd.to_datetime((np.round(values / unit) * unit * 1e9).astype("int64"))
         return pd.Series(stamps.strftime(fmt), dtype=object).mask(missing)
     if col.integer:

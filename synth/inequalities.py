@@ -1,4 +1,4 @@
-"""Inequalities between numerical columns: public facts of the schema, kept in every synthetic row.
+"""Inequalities between columns: public facts of the schema, kept in every synthetic row.
 
 A trial's schema often says that one time cannot come after another: progression before death
 or last contact (mgus2's ``ptime`` ≤ ``futime``), recurrence before death (``rtime`` ≤
@@ -26,8 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from synth.domain import ColumnDomain
+from synth.encode import _numeric_series, value_step
 from synth.errors import SynthError
 from synth.metadata import Metadata
+from synth.validate import coerce_frame
 
 __all__ = ["Inequality", "read_inequalities", "check_data", "ceilings", "apply_inequalities"]
 
@@ -43,9 +46,10 @@ class Inequality:
 
 
 def read_inequalities(meta: Metadata) -> list[Inequality]:
-    """The metadata's ``synth_inequalities``, checked: each names two different numerical columns
-    (not the sequence key or index); in visit data a static ``high`` needs a static ``low``
-    (raising a static value to a per-visit one would make it vary within the patient)."""
+    """The metadata's ``synth_inequalities``, checked: each names two different columns, both
+    numerical or both datetimes in one ``datetime_format`` (not the sequence key or index); in
+    visit data a static ``high`` needs a static ``low`` (raising a static value to a per-visit
+    one would make it vary within the patient)."""
     spec = meta.extra.get(KEY, [])
     if not isinstance(spec, list):
         raise SynthError(f'metadata: {KEY} must be a list of {{"low": COLUMN, "high": COLUMN}} objects')
@@ -58,11 +62,15 @@ def read_inequalities(meta: Metadata) -> list[Inequality]:
         for role, col in (("low", pair.low), ("high", pair.high)):
             if col not in meta.columns:
                 raise SynthError(f"metadata: {KEY} {role} column '{col}' is not one of the columns")
-            if meta.sdtype(col) != "numerical" or col in (meta.sequence_key, meta.sequence_index):
-                raise SynthError(f"metadata: {KEY} {role} column '{col}' must be a numerical column "
+            if meta.sdtype(col) not in ("numerical", "datetime") or col in (meta.sequence_key, meta.sequence_index):
+                raise SynthError(f"metadata: {KEY} {role} column '{col}' must be a numerical or datetime column "
                                  f"(not the sequence key or index), got {meta.sdtype(col)}")
         if pair.low == pair.high:
             raise SynthError(f"metadata: {KEY} compares column '{pair.low}' with itself")
+        low, high = meta.columns[pair.low], meta.columns[pair.high]
+        if (low["sdtype"], low.get("datetime_format")) != (high["sdtype"], high.get("datetime_format")):
+            raise SynthError(f"metadata: {KEY} columns '{pair.low}' and '{pair.high}' must have the same sdtype "
+                             "(and, for datetimes, the same datetime_format)")
         if static is not None and pair.high in static and pair.low not in static:
             raise SynthError(f"metadata: {KEY} high column '{pair.high}' is static, so its low column "
                              f"'{pair.low}' must be static too")
@@ -70,67 +78,96 @@ def read_inequalities(meta: Metadata) -> list[Inequality]:
     return out
 
 
-def check_data(frame: pd.DataFrame, pairs: list[Inequality], source: str) -> None:
+def check_data(df: pd.DataFrame, pairs: list[Inequality], meta: Metadata, source: str) -> None:
     """Stop ``fit`` if a real row breaks a stated inequality (the metadata would not be a fact).
 
     Privacy assumption: the error goes to the data holder only; nothing is released.
     """
+    cols = sorted({c for p in pairs for c in (p.low, p.high)})
+    if not cols:
+        return
+    values = coerce_frame(df.rename(columns=str)[cols], Metadata(columns={c: meta.columns[c] for c in cols}), source)
     for pair in pairs:
-        low, high = (pd.to_numeric(frame[c], errors="coerce") for c in (pair.low, pair.high))
-        bad = int((low > high).sum())
+        bad = int((values[pair.low] > values[pair.high]).sum())
         if bad:
             raise SynthError(f"{source}: column '{pair.low}' exceeds '{pair.high}' in {bad} row(s), but the "
                              f"metadata's {KEY} says {pair.low} <= {pair.high}")
 
 
-def ceilings(pairs: list[Inequality], lows: dict[str, float], highs: dict[str, float],
-             integer: dict[str, bool]) -> dict[str, float]:
-    """Each constrained column's greatest value: its domain maximum (rounded down for an integer
-    column), or the ceiling of a column it must not exceed, whichever is smaller (to a fixed
-    point, so chains carry).
+def ceilings(pairs: list[Inequality], columns: dict[str, ColumnDomain]) -> dict[str, float]:
+    """Each constrained column's greatest value: its domain maximum (rounded down to the grid its
+    values are written on: whole numbers, days), or the ceiling of a column it must not exceed,
+    whichever is smaller (to a fixed point, so chains carry).
 
-    ``lows``/``highs``/``integer`` describe each column's released domain. A ceiling below the
-    column's minimum means no value satisfies both: a SynthError naming the column.
+    ``columns`` holds each constrained column's released domain. A ceiling below the column's
+    minimum means no value satisfies both: a SynthError naming the column.
     """
-    ceiling = {c: math.floor(highs[c]) if integer[c] else float(highs[c]) for p in pairs for c in (p.low, p.high)}
+    ceiling = {c: _down(columns[c].hi, columns[c]) for p in pairs for c in (p.low, p.high)}
     for _ in _passes(pairs):
         lowered = [p for p in pairs if ceiling[p.low] > ceiling[p.high]]
         for p in lowered:
-            ceiling[p.low] = math.floor(ceiling[p.high]) if integer[p.low] else ceiling[p.high]
+            ceiling[p.low] = _down(ceiling[p.high], columns[p.low])
         if not lowered:
             break
     for c, top in ceiling.items():
-        if top < lows[c]:
+        if top < columns[c].lo:
             raise SynthError(f"{KEY}: column '{c}' would need values <= {top:g}, below its range's minimum "
-                             f"{lows[c]:g}; the metadata's ranges contradict its inequalities")
+                             f"{columns[c].lo:g}; the metadata's ranges contradict its inequalities")
     return ceiling
 
 
 def apply_inequalities(frame: pd.DataFrame, pairs: list[Inequality], ceiling: dict[str, float],
-                       integer: dict[str, bool]) -> pd.DataFrame:
+                       columns: dict[str, ColumnDomain]) -> pd.DataFrame:
     """Post-processing: lower each constrained value above its :func:`ceilings` entry to it, then
-    raise each ``high`` below its ``low`` to that value (rounded up for an integer ``high``),
-    until every pair holds. Values only rise, so this ends. Missing values stay missing; other
-    columns are untouched."""
+    raise each ``high`` below its ``low`` to that value (rounded up to ``high``'s grid), until
+    every pair holds. Values only rise, so this ends. Missing values stay missing; other
+    columns, and values the rule leaves alone, are untouched."""
     if not pairs:
         return frame
     out = frame.copy()
-    values = {c: out[c].to_numpy(dtype=float, na_value=np.nan) for c in ceiling}
-    for c, top in ceiling.items():
-        values[c] = np.where(values[c] > top, top, values[c])
+    before = {c: _numbers(out[c], columns[c]) for c in ceiling}
+    values = {c: np.where(v > ceiling[c], ceiling[c], v) for c, v in before.items()}
     for _ in _passes(pairs):
         changed = False
         for p in pairs:
             bad = values[p.low] > values[p.high]  # False where either is missing
             if bad.any():
-                up = np.ceil(values[p.low]) if integer[p.high] else values[p.low]
-                values[p.high] = np.where(bad, up, values[p.high])
+                values[p.high] = np.where(bad, _up(values[p.low], columns[p.high]), values[p.high])
                 changed = True
         if not changed:
             break
     for c, v in values.items():
-        out[c] = pd.Series(v, index=out.index).astype(out[c].dtype)
+        moved = (v != before[c]) & ~np.isnan(before[c])
+        if moved.any():
+            out[c] = out[c].where(~moved, _written(v, columns[c], out[c]))
     return out
+
+
+def _numbers(s: pd.Series, col: ColumnDomain) -> np.ndarray:
+    """Written values as numbers on the domain's scale (datetimes: seconds since 1970)."""
+    if col.sdtype == "datetime":
+        parsed = pd.to_datetime(s, format=col.datetime_format) if col.datetime_format else pd.to_datetime(s)
+        return np.where(parsed.notna(), parsed.to_numpy("datetime64[ns]").astype("int64") / 1e9, np.nan)
+    return s.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _written(values: np.ndarray, col: ColumnDomain, like: pd.Series) -> pd.Series:
+    """Numbers back as ``like``'s values are written (its dtype; datetimes in their format)."""
+    if col.sdtype == "datetime":
+        s = _numeric_series(col, np.nan_to_num(values), np.isnan(values))
+    else:
+        s = pd.Series(values).astype(like.dtype)
+    return s.set_axis(like.index)
+
+
+def _down(value: float, col: ColumnDomain) -> float:
+    step = value_step(col)
+    return math.floor(value / step) * step if step else float(value)
+
+
+def _up(values: np.ndarray, col: ColumnDomain) -> np.ndarray:
+    step = value_step(col)
+    return np.ceil(values / step) * step if step else values
 
 
 def _passes(pairs: list[Inequality]) -> range:

@@ -54,15 +54,13 @@ def _text_objects(chunk: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict[str, bool]]:
-    """The metadata's inequalities with each constrained column's ceiling and integer flag, from the
-    released domain (a visit column's domain is its first slot's)."""
+def _inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:
+    """The metadata's inequalities with each constrained column's ceiling and released domain (a
+    visit column's domain is its first slot's)."""
     pairs = read_inequalities(meta)
     doms = {c.name: c for c in domain.columns}
     cols = {c: doms[c] if c in doms else doms[slot_name(c, 0)] for p in pairs for c in (p.low, p.high)}
-    integer = {c: d.integer for c, d in cols.items()}
-    lows, highs = {c: d.lo for c, d in cols.items()}, {c: d.hi for c, d in cols.items()}
-    return pairs, ceilings(pairs, lows, highs, integer), integer
+    return pairs, ceilings(pairs, cols), cols
 
 
 class Synthesizer:
@@ -106,12 +104,12 @@ class Synthesizer:
         ledger = Ledger(self.epsilon, delta, n)
         rng = np.random.default_rng(self.config.seed)
         if meta.sequence_key:
-            check_data(df, inequalities, source)
+            check_data(df, inequalities, meta, source)
             domain, encoder, frame = prepare_sequences(df, meta, self.label, ledger, rng, source)
             blocks = encoder.patient_cell_blocks()
         else:
             frame = coerce_frame(df, meta, source)
-            check_data(frame, inequalities, source)
+            check_data(df, inequalities, meta, source)
             domain = build_domain(frame, meta, self.label, ledger, rng)
             encoder = TableEncoder(domain)
             blocks = encoder.cell_blocks
@@ -190,10 +188,10 @@ class Synthesizer:
         if int(n) < 1:
             raise SynthError(f"-n must be a positive number of rows, got {n}")
         st = self._state()
-        pairs, ceiling, integer = _inequality_rule(st["meta"], st["domain"])
+        pairs, ceiling, columns = _inequality_rule(st["meta"], st["domain"])
         chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
                                self._label_index(condition), chunk_size)
-        return (apply_inequalities(chunk, pairs, ceiling, integer) for chunk in chunks)
+        return (apply_inequalities(chunk, pairs, ceiling, columns) for chunk in chunks)
 
     def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
                   model_path: str | Path | None = None, chunk_size: int = 10_000) -> Path:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from synth import Synthesizer, SynthError
+from synth.domain import ColumnDomain
 from synth.inequalities import Inequality, apply_inequalities, ceilings, check_data, read_inequalities
 from synth.metadata import Metadata
 from tests.conftest import FAST, TRIAL_META, make_trial
@@ -33,8 +34,9 @@ def _trial_with_times(n: int = 150, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     ({"low": "event"}, "entries must be"),
     ("event<follow", "must be a list"),
     ({"low": "nope", "high": "follow"}, "low column 'nope' is not one of the columns"),
-    ({"low": "event", "high": "sex"}, "high column 'sex' must be a numerical column"),
-    ({"low": "visit", "high": "follow"}, "low column 'visit' must be a numerical column"),
+    ({"low": "event", "high": "sex"}, "high column 'sex' must be a numerical or datetime column"),
+    ({"low": "sex", "high": "follow"}, "low column 'sex' must be a numerical or datetime column"),
+    ({"low": "visit", "high": "follow"}, "columns 'visit' and 'follow' must have the same sdtype"),
     ({"low": "event", "high": "event"}, "compares column 'event' with itself"),
 ])
 def test_bad_inequalities_in_the_metadata_are_one_line_errors(spec, message):
@@ -60,19 +62,23 @@ def test_a_real_row_that_breaks_an_inequality_stops_fit_before_any_release():
     s = Synthesizer(epsilon=1.0, label="arm", **FAST)
     with pytest.raises(SynthError, match=r"column 'event' exceeds 'follow' in 2 row\(s\)"):
         s.fit(df, m)
-    check_data(df.drop(index=[3, 7]), [Inequality("event", "follow")], "x")  # the rest is fine
+    check_data(df.drop(index=[3, 7]), [Inequality("event", "follow")], Metadata.load(m), "x")  # the rest is fine
+
+
+def _dom(name: str, lo: float, hi: float, integer: bool = False) -> ColumnDomain:
+    return ColumnDomain(name, "numerical", "numerical", True, "public", lo=lo, hi=hi, integer=integer)
 
 
 def test_ceilings_carry_along_chains_round_down_for_integers_and_catch_contradictions():
     pairs = [Inequality("a", "b"), Inequality("b", "c")]
-    integer = {"a": True, "b": False, "c": False}
-    got = ceilings(pairs, {"a": 0, "b": 0, "c": 0}, {"a": 9, "b": 9, "c": 6.5}, integer)
-    assert got == {"a": 6, "b": 6.5, "c": 6.5}
+    doms = {"a": _dom("a", 0, 9, integer=True), "b": _dom("b", 0, 9), "c": _dom("c", 0, 6.5)}
+    assert ceilings(pairs, doms) == {"a": 6, "b": 6.5, "c": 6.5}
+    doms["a"] = _dom("a", 7, 9, integer=True)
     with pytest.raises(SynthError, match="column 'a' would need values <= 6, below its range's minimum 7"):
-        ceilings(pairs, {"a": 7, "b": 0, "c": 0}, {"a": 9, "b": 9, "c": 6.5}, integer)
+        ceilings(pairs, doms)
 
 
-def _slow(frame: pd.DataFrame, pairs: list[Inequality], ceiling: dict, integer: dict) -> pd.DataFrame:
+def _slow(frame: pd.DataFrame, pairs: list[Inequality], ceiling: dict, doms: dict) -> pd.DataFrame:
     """Row by row: lower to the ceilings, then raise highs to their lows until nothing changes."""
     out = frame.copy()
     for i in range(len(out)):
@@ -86,7 +92,7 @@ def _slow(frame: pd.DataFrame, pairs: list[Inequality], ceiling: dict, integer: 
             for p in pairs:
                 lo, hi = row[p.low], row[p.high]
                 if pd.notna(lo) and pd.notna(hi) and lo > hi:
-                    row[p.high] = np.ceil(lo) if integer[p.high] else lo
+                    row[p.high] = np.ceil(lo) if doms[p.high].integer else lo
                     changed = True
         for c, v in row.items():
             out.at[i, c] = v
@@ -102,11 +108,11 @@ def test_the_rule_equals_a_slow_loop_keeps_every_pair_and_leaves_other_columns_a
     frame.loc[rng.random(n) < 0.2, "b"] = pd.NA
     # a chain listed against its order (a <= b <= c), and a cycle (c <= d, d <= c)
     pairs = [Inequality("b", "c"), Inequality("a", "b"), Inequality("c", "d"), Inequality("d", "c")]
-    integer = {"a": False, "b": True, "c": False, "d": False}
-    ceiling = ceilings(pairs, {c: 0 for c in integer}, {"a": 11, "b": 10, "c": 9.5, "d": 10}, integer)
+    doms = {"a": _dom("a", 0, 11), "b": _dom("b", 0, 10, integer=True), "c": _dom("c", 0, 9.5), "d": _dom("d", 0, 10)}
+    ceiling = ceilings(pairs, doms)
     assert ceiling == {"a": 9, "b": 9, "c": 9.5, "d": 9.5}
-    fast = apply_inequalities(frame, pairs, ceiling, integer)
-    pd.testing.assert_frame_equal(fast, _slow(frame, pairs, ceiling, integer))
+    fast = apply_inequalities(frame, pairs, ceiling, doms)
+    pd.testing.assert_frame_equal(fast, _slow(frame, pairs, ceiling, doms))
     for p in pairs:
         assert not (fast[p.low] > fast[p.high]).fillna(False).any()
     assert fast["b"].dtype == "Int64" and fast["a"].isna().equals(frame["a"].isna())
@@ -173,3 +179,25 @@ def test_the_command_line_refuses_a_breaking_csv_and_info_shows_the_inequality(t
     r = run("fit", tmp_path / "good.csv", "--metadata", meta_file, "-o", tmp_path / "m.synth", "--epochs", "2")
     assert r.exit_code == 0, r.output
     assert "kept in every sampled row: event <= follow" in run("info", tmp_path / "m.synth").stdout
+
+
+def test_dates_keep_their_order_and_format():
+    df, m = _trial_with_times()
+    rng = np.random.default_rng(1)
+    visit = pd.to_datetime(df["visit"])
+    df["closed"] = (visit + pd.to_timedelta(rng.integers(0, 300, len(df)), unit="D")).dt.strftime("%Y-%m-%d")
+    cols = m["tables"]["trial"]["columns"]
+    cols["closed"] = {**cols["visit"]}
+    m["synth_inequalities"] = [{"low": "visit", "high": "closed"}]
+    s = Synthesizer(epsilon=1.0, label="arm", pretrain_steps=100, **FAST).fit(df, m)
+    kept = s.sample(400, seed=0)
+    assert (pd.to_datetime(kept["visit"]) <= pd.to_datetime(kept["closed"])).all()
+    assert kept["closed"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+    del s.metadata.extra["synth_inequalities"]
+    free = s.sample(400, seed=0)
+    late = pd.to_datetime(free["visit"]) > pd.to_datetime(free["closed"])
+    assert late.sum() > 10  # so the rule had work to do
+    pd.testing.assert_frame_equal(kept, free.assign(closed=free["closed"].where(~late, free["visit"])))
+    m["tables"]["trial"]["columns"]["closed"]["datetime_format"] = "%d/%m/%Y"
+    with pytest.raises(SynthError, match="the same datetime_format"):
+        read_inequalities(Metadata.load(m))
