@@ -16,6 +16,10 @@ quality, with the downstream ratio level.
 Privacy assumption: the pairs are public metadata. :func:`check_data` reads real rows only to
 stop ``fit`` with an error to the data holder (nothing is stored or released); everything else
 is post-processing of generated values and of the released domains, and costs no ε.
+
+Notes: the guarantee assumes each pair comes from the study design, like the ranges. A pair
+chosen because the data happen to keep it (say, from scanning the real table for orderings
+that hold) makes that ordering a fact about the patients released outside the ledger.
 """
 
 from __future__ import annotations
