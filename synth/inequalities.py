@@ -36,7 +36,7 @@ from synth.errors import SynthError
 from synth.metadata import Metadata
 from synth.validate import coerce_frame
 
-__all__ = ["Inequality", "read_inequalities", "check_data", "ceilings", "apply_inequalities"]
+__all__ = ["Inequality", "read_inequalities", "check_data", "ceilings", "check_never_lowered", "apply_inequalities"]
 
 KEY = "synth_inequalities"
 
@@ -118,6 +118,15 @@ def ceilings(pairs: list[Inequality], columns: dict[str, ColumnDomain]) -> dict[
             raise SynthError(f"{KEY}: column '{c}' would need values <= {top:g}, below its range's minimum "
                              f"{columns[c].lo:g}; the metadata's ranges contradict its inequalities")
     return ceiling
+
+
+def check_never_lowered(column: str, ceiling: dict[str, float], columns: dict[str, ColumnDomain], why: str) -> None:
+    """Stop if the rule could lower ``column`` (its ceiling is below its range's maximum): a rule
+    applied before this one (``why``) has already used its value."""
+    if column in ceiling and ceiling[column] < _down(columns[column].hi, columns[column]):
+        raise SynthError(f"{KEY}: column '{column}' must not exceed a column whose range ends at {ceiling[column]:g}, "
+                         f"so sampling would lower it, but {why}; set its range's maximum to at most "
+                         f"{ceiling[column]:g}")
 
 
 def apply_inequalities(frame: pd.DataFrame, pairs: list[Inequality], ceiling: dict[str, float],

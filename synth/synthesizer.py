@@ -21,7 +21,8 @@ from synth.domain import Domain, build_domain
 from synth.encode import TableEncoder
 from synth.errors import SynthError
 from synth.fileio import atomic_path, atomic_write_text
-from synth.inequalities import Inequality, apply_inequalities, ceilings, check_data, read_inequalities
+from synth.inequalities import (Inequality, apply_inequalities, ceilings, check_data, check_never_lowered,
+                               read_inequalities)
 from synth.metadata import Metadata
 from synth.modelfile import file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
@@ -60,7 +61,11 @@ def _inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], 
     pairs = read_inequalities(meta)
     doms = {c.name: c for c in domain.columns}
     cols = {c: doms[c] if c in doms else doms[slot_name(c, 0)] for p in pairs for c in (p.low, p.high)}
-    return pairs, ceilings(pairs, cols), cols
+    ceiling = ceilings(pairs, cols)
+    end = (meta.extra.get("synth_sequence") or {}).get("follow_up_end") if meta.sequence_key else None
+    if end is not None:  # visits are ended at its value before the inequalities run
+        check_never_lowered(end, ceiling, cols, "it is synth_sequence.follow_up_end and visits are ended at it first")
+    return pairs, ceiling, cols
 
 
 class Synthesizer:

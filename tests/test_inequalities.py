@@ -12,7 +12,7 @@ from synth.domain import ColumnDomain
 from synth.inequalities import Inequality, apply_inequalities, ceilings, check_data, read_inequalities
 from synth.metadata import Metadata
 from tests.conftest import FAST, TRIAL_META, make_trial
-from tests.test_sequence import SEQ_META, make_visits
+from tests.test_sequence import SEQ_META, _with_follow_up_end, make_visits
 
 
 def _trial_with_times(n: int = 150, seed: int = 0) -> tuple[pd.DataFrame, dict]:
@@ -154,6 +154,23 @@ def test_visit_data_keep_a_temporal_low_below_a_temporal_high_visit_by_visit():
     got = Synthesizer(epsilon=1.0, label="arm", pretrain_steps=100, **FAST).fit(df, m).sample(200, seed=0)
     assert not (got["lab"] > got["limit"]).any() and not (got["age"] > got["age2"]).any()
     assert (got.groupby("pid")[["age", "age2"]].nunique() == 1).all().all()  # static columns stay static
+
+
+def test_a_follow_up_end_that_the_rule_could_lower_is_refused_before_training():
+    """Visits are ended at the follow-up end before the inequalities run, so lowering it to a
+    smaller ceiling afterwards could leave visits after it: fit refuses such ranges."""
+    df, m = _with_follow_up_end(make_visits())
+    df["closed"] = df["stop"]
+    cols = m["tables"]["visits"]["columns"]
+    cols["closed"] = {**cols["stop"], "range_max": 480}  # stop's range ends at 500
+    m["synth_sequence"]["static_columns"].append("closed")
+    m["synth_inequalities"] = [{"low": "stop", "high": "closed"}]
+    with pytest.raises(SynthError, match="column 'stop' must not exceed a column whose range ends at 480.*"
+                                         "follow_up_end.*range's maximum to at most 480"):
+        Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
+    cols["stop"]["range_max"] = 480  # consistent ranges: fitted, and no visit after the end
+    got = Synthesizer(epsilon=1.0, label="arm", pretrain_steps=100, **FAST).fit(df, m).sample(200, seed=0)
+    assert (got["day"] <= got["stop"]).all() and (got["stop"] <= got["closed"]).all()
 
 
 def test_the_command_line_refuses_a_breaking_csv_and_info_shows_the_inequality(tmp_path):
