@@ -8,6 +8,9 @@ public metadata, samples as many rows as the training split and is scored by the
 evaluation (sdmetrics QualityReport against the training split; mean AUROC of LR/RF/GB on the
 real 20%, trained on synthetic over trained on real). One table, one row per method.
 synth's rows are the same run after run; MST's and AIM's are not (OpenDP's noise is unseeded).
+Where the metadata states ``synth_inequalities``, synth's samples keep them (synth's sampling
+rule), and each peer sample is scored twice: as drawn, and with the same rule applied to it
+(``mst+ineq``, ``aim+ineq``; post-processing of public metadata, open to any peer user).
 
 The peers see only public metadata besides the training rows: numerical columns are cut into
 ``--bins`` equal-width bins over the metadata's public bounds (no privacy spent on bounds),
