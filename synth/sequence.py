@@ -199,9 +199,10 @@ def end_visits(visits: np.ndarray, times: np.ndarray, end: np.ndarray) -> tuple[
     return np.where(known, np.maximum(within.sum(axis=1), 1), visits), times
 
 
-def start_visits(times: np.ndarray, start: float) -> np.ndarray:
+def start_visits(times: np.ndarray, start: float, hi: float = np.inf) -> np.ndarray:
     """Generated patients' sorted visit times (patients × slots) moved together so that each
-    first visit falls at ``start``; the gaps between visits are kept (bench/RESULTS.md item 68).
+    first visit falls at ``start``; the gaps between visits are kept (bench/RESULTS.md item 68),
+    except that a visit moved later than ``hi`` (the index's range maximum) stays at ``hi``.
     Post-processing of generated values only: no real data, no privacy cost.
     """
-    return times - times[:, :1] + start
+    return np.minimum(times - times[:, :1] + start, hi)

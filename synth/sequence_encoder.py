@@ -126,7 +126,7 @@ class SequenceEncoder(TableEncoder):
                                [wide[gap_name(k)].to_numpy(float) for k in range(1, m)])
         times = np.clip(np.cumsum(gaps, axis=1), t0.lo, t0.hi)  # gaps ≥ 0: monotone visit times
         if lay.start is not None:
-            times = start_visits(times, lay.start)
+            times = start_visits(times, lay.start, t0.hi)  # moved later: kept in the range
         if lay.end is not None:
             end = self.domain_of(lay.end)
             visits, times = end_visits(visits, times, coerce_frame(wide[[lay.end]], Metadata(

@@ -291,6 +291,8 @@ def test_start_visits_moves_each_patient_so_the_first_visit_is_at_the_start_and_
     times = np.array([[30.0, 40, 70], [0, 5, 5]])
     np.testing.assert_array_equal(start_visits(times, 10.0), [[10, 20, 50], [10, 15, 15]])
     assert times[0, 0] == 30  # a new array
+    # a start later than the first visit moves visits later: none past the range's maximum
+    np.testing.assert_array_equal(start_visits(np.array([[0.0, 100, 400]]), 200.0, 500.0), [[200, 300, 500]])
 
 
 @pytest.mark.parametrize("start", ["0", True, 600, -1])
