@@ -118,6 +118,7 @@ class Synthesizer:
             domain = build_domain(frame, meta, self.label, ledger, rng)
             encoder = TableEncoder(domain)
             blocks = encoder.cell_blocks
+        _inequality_rule(meta, domain)  # ranges that contradict the inequalities stop here, before the tables
         y = None
         if domain.label is not None:
             # A label value not released by DP discovery gets NO_LABEL: that patient still trains
@@ -138,7 +139,6 @@ class Synthesizer:
                 singles, released, self.config.smooth_tables)
             marginals = MarginalLoss(tables, domain.label_proportions, self.config.independence,
                                      self.config.refine_groups)
-        _inequality_rule(meta, domain)  # ranges that contradict the inequalities stop here, before training
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
                              self.config, progress, marginals, getattr(encoder, "mask", None),
                              encoder.noise_groups())

@@ -156,9 +156,13 @@ def test_visit_data_keep_a_temporal_low_below_a_temporal_high_visit_by_visit():
     assert (got.groupby("pid")[["age", "age2"]].nunique() == 1).all().all()  # static columns stay static
 
 
-def test_a_follow_up_end_that_the_rule_could_lower_is_refused_before_training():
+def test_a_follow_up_end_that_the_rule_could_lower_is_refused_before_the_tables(monkeypatch):
     """Visits are ended at the follow-up end before the inequalities run, so lowering it to a
-    smaller ceiling afterwards could leave visits after it: fit refuses such ranges."""
+    smaller ceiling afterwards could leave visits after it: fit refuses such ranges, before it
+    releases the label and pair tables."""
+    def no_release(*args, **kwargs):
+        raise AssertionError("tables released before the ranges were checked")
+
     df, m = _with_follow_up_end(make_visits())
     df["closed"] = df["stop"]
     cols = m["tables"]["visits"]["columns"]
@@ -167,7 +171,9 @@ def test_a_follow_up_end_that_the_rule_could_lower_is_refused_before_training():
     m["synth_inequalities"] = [{"low": "stop", "high": "closed"}]
     with pytest.raises(SynthError, match="column 'stop' must not exceed a column whose range ends at 480.*"
                                          "follow_up_end.*range's maximum to at most 480"):
-        Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
+        with monkeypatch.context() as patch:
+            patch.setattr("synth.synthesizer.release_tables", no_release)
+            Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
     cols["stop"]["range_max"] = 480  # consistent ranges: fitted, and no visit after the end
     got = Synthesizer(epsilon=1.0, label="arm", pretrain_steps=100, **FAST).fit(df, m).sample(200, seed=0)
     assert (got["day"] <= got["stop"]).all() and (got["stop"] <= got["closed"]).all()
