@@ -171,10 +171,11 @@ def public_inequality_rule(meta: Metadata):
     pairs = read_inequalities(meta)
     cols = {}
     for c in {c for p in pairs for c in (p.low, p.high)}:
-        spec = meta.columns[c]
+        rep = str(meta.columns[c].get("computer_representation", "Float")).lower()
         lo, hi = meta.public_bounds(c)
-        cols[c] = ColumnDomain(c, "numerical", "numerical", bool(meta.public_nullable(c)), "public", lo=lo, hi=hi,
-                               integer=spec.get("computer_representation", "").startswith("Int"))
+        nullable = meta.public_nullable(c) is not False  # unstated: nullable, as build_domain reads it
+        cols[c] = ColumnDomain(c, "numerical", "numerical", nullable, "public", lo=lo, hi=hi,
+                               integer=rep.startswith(("int", "uint")))  # build_domain's integer rule
     ceiling = ceilings(pairs, cols)
     return lambda frame: apply_inequalities(frame, pairs, ceiling, cols)
 
