@@ -12,7 +12,13 @@ import pandas as pd
 
 from synth.fileio import atomic_write_text
 
-__all__ = ["EvaluationReport"]
+__all__ = ["EvaluationReport", "DATA_OWNER_NOTICE"]
+
+# The report embeds real data (distributions, correlations, trajectories, distances to real
+# rows): it is for the data holder, never to travel with the synthetic CSV.
+DATA_OWNER_NOTICE = ("FOR THE DATA HOLDER ONLY: this report contains real patient data (its histograms, "
+                     "correlations, trajectories and distances are computed on the real rows) and has no privacy "
+                     "guarantee. Do not share it with the synthetic CSV.")
 
 # (section, key, label, what good looks like)
 HEADLINES = [
@@ -78,7 +84,8 @@ class EvaluationReport:
         return pd.DataFrame(rows, columns=["section", "metric", "value", "good"])
 
     def to_dict(self) -> dict:
-        return _plain({**self.results, "summary": self.summary().to_dict(orient="records")})
+        return _plain({"data_owner_only": True, "notice": DATA_OWNER_NOTICE, **self.results,
+                       "summary": self.summary().to_dict(orient="records")})
 
     def to_json(self, path: str | Path) -> Path:
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
@@ -86,7 +93,8 @@ class EvaluationReport:
 
     def to_html(self, path: str | Path | None = None) -> str:
         """One self-contained HTML page (plotly.js inlined once: opens offline)."""
-        parts = [_HEAD, "<h1>Synthetic data evaluation</h1>"]
+        parts = [_HEAD, f'<p class="owner" role="alert">{html.escape(DATA_OWNER_NOTICE)}</p>',
+                 "<h1>Synthetic data evaluation</h1>"]
         for w in self.results.get("warnings", []):
             parts.append(f'<p class="warn">⚠ {html.escape(w)}</p>')
         parts.append('<h2 id="headline">Headline figures</h2>')
@@ -111,7 +119,7 @@ class EvaluationReport:
         return page
 
     def _repr_html_(self) -> str:
-        return self._table(self.summary())
+        return f'<p style="color:#b00020"><b>{html.escape(DATA_OWNER_NOTICE)}</b></p>' + self._table(self.summary())
 
     @staticmethod
     def _table(df: pd.DataFrame) -> str:
@@ -141,7 +149,8 @@ _SECTIONS = [
 _HEAD = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>synth evaluation</title>
 <style>body{font-family:system-ui,sans-serif;max-width:1200px;margin:auto;padding:1em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
-.warn{background:#fff3cd;padding:6px}code{font-size:85%}</style></head><body>"""
+.warn{background:#fff3cd;padding:6px}code{font-size:85%}
+.owner{background:#b00020;color:#fff;font-weight:bold;padding:10px;position:sticky;top:0}</style></head><body>"""
 
 
 def _fmt(v: float) -> str:

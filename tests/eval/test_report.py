@@ -36,3 +36,13 @@ def test_an_unknown_object_fails_loudly_rather_than_writing_bad_json(tmp_path):
     with pytest.raises(TypeError):
         EvaluationReport({"utility": {"model": object()}}, {}).to_json(tmp_path / "r.json")
     assert not (tmp_path / "r.json").exists()
+
+
+def test_report_says_it_is_for_the_data_holder_only(tmp_path):
+    report = EvaluationReport({"utility": {"ratio": 0.9}}, {})
+    page = report.to_html(tmp_path / "r.html")
+    assert 'class="owner"' in page and "FOR THE DATA HOLDER ONLY" in page
+    assert page.index("FOR THE DATA HOLDER ONLY") < page.index("<h1>")  # above everything else
+    doc = _strict(report.to_json(tmp_path / "r.json").read_text())
+    assert doc["data_owner_only"] is True and "Do not share it" in doc["notice"]
+    assert "FOR THE DATA HOLDER ONLY" in report._repr_html_()
