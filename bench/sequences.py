@@ -1,6 +1,7 @@
 """Sequence benchmark: pbcseq (Mayo PBC visits), label `status`, 80/20 split by patient, 3 seeds.
 
     OMP_NUM_THREADS=1 python bench/sequences.py [--seeds 3] [--epsilons 1,inf] [--set OPTION=VALUE]
+                                                [--noise-seed K]   # research only, as in utility.py
 
 For each ε and seed: fit on the 80% of patients (all their visits), sample as many synthetic
 patients, then report: per-patient TSTR vs TRTR AUROC (LR/RF/GB, one-vs-rest over the three
@@ -27,7 +28,7 @@ from synth.eval.features import category_strings
 from synth.eval.sequences import (lag1_autocorrelation, patient_features, patient_metadata, per_visit_quality,
                                   visit_count_distance, visit_time_quality)
 from synth.eval.utility import BENCH_MODELS, downstream
-from utility import parse_options, print_table, split_by_patient
+from utility import noise_seed, parse_options, print_table, split_by_patient
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -43,11 +44,12 @@ def score_patients(f_train: pd.DataFrame, f_syn: pd.DataFrame, f_test: pd.DataFr
             **{f"n_test_{c}": int((category_strings(f_test[label]) == c).sum()) for c in auc["per_class"]}}
 
 
-def run_one(df, meta_path, label, epsilon, seed, **options):
+def run_one(df, meta_path, label, epsilon, seed, noise_base=None, **options):
     meta = Metadata.load(meta_path)
     train, test = split_by_patient(df, meta.sequence_key, seed)
     started = time.perf_counter()
-    synth = Synthesizer(epsilon=epsilon, label=label, seed=seed, **options).fit(train, meta)
+    synth = Synthesizer(epsilon=epsilon, label=label, seed=seed, noise_seed=noise_seed(noise_base, seed),
+                        **options).fit(train, meta)
     fit_s = time.perf_counter() - started
     syn = synth.sample(train[meta.sequence_key].nunique(), seed=seed)
     f_train, f_syn, f_test = (patient_features(d, meta) for d in (train, syn, test))
@@ -68,6 +70,8 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (more seeds in parts)")
     parser.add_argument("--epsilons", default="1,inf")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE")
+    parser.add_argument("--noise-seed", type=int, default=None, metavar="K",
+                        help="research only: seed the DP noise with K + seed so runs repeat exactly")
     args = parser.parse_args()
     options = parse_options(args.set)
     if args.seeds < 1 or args.first_seed < 0:
@@ -78,7 +82,7 @@ def main() -> None:
     rows = []
     for eps in [float(e) for e in args.epsilons.split(",")]:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            row = run_one(df, DATA / "pbcseq.json", args.label, eps, seed, **options)
+            row = run_one(df, DATA / "pbcseq.json", args.label, eps, seed, args.noise_seed, **options)
             print(f"  ε={eps} seed={seed}: ratio {row['ratio']:.3f} per-visit quality "
                   f"{row['per_visit_quality']:.3f} visit TVD {row['visit_tvd']:.3f} visit-time quality "
                   f"{row['visit_time_quality']:.3f} ({row['fit_s']:.0f} s)", flush=True)

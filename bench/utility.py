@@ -3,6 +3,11 @@
     python bench/utility.py [--seeds 3] [--first-seed 0] [--epsilons 1,inf] [--dataset actg175 --label cens]
                             [--set OPTION=VALUE]   # --dataset gbsg2: bench/fixtures/
                             [--patients N]         # a fixed random N of the table's patients
+                            [--noise-seed K]       # research only: noise seeded with K + seed (repeatable)
+
+The DP noise is secret (OS entropy) by default, so a seed fixes the split, initialisation and
+sampling but not the fit: compare means over seeds, or pass ``--noise-seed`` to repeat runs
+exactly (the guarantee of such a fit assumes K is secret).
 
 For each ε and seed: fit on the 80% (public metadata from data/), sample as many rows as the
 training split, then report sdmetrics' QualityReport (overall, column shapes, column pair
@@ -61,10 +66,16 @@ TABLE_COLUMNS = [("quality", "quality"), ("column shapes", "column_shapes"), ("p
                  ("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio")]
 
 
-def run_one(df, meta, key, label, epsilon, seed, **options):
+def noise_seed(base: int | None, seed: int) -> int | None:
+    """The research-only noise seed of one run (None: secret noise from OS entropy)."""
+    return None if base is None else base + seed
+
+
+def run_one(df, meta, key, label, epsilon, seed, noise_base=None, **options):
     train, test = split_by_patient(df, key, seed)
     started = time.perf_counter()
-    synth = Synthesizer(epsilon=epsilon, label=label, seed=seed, **options).fit(train, meta)
+    synth = Synthesizer(epsilon=epsilon, label=label, seed=seed, noise_seed=noise_seed(noise_base, seed),
+                        **options).fit(train, meta)
     fit_s = time.perf_counter() - started
     syn = synth.sample(len(train), seed=seed)
     return {"epsilon": epsilon, "seed": seed, "spent": synth.ledger.epsilon(),
@@ -112,6 +123,8 @@ def main() -> None:
                         help="a training option other than the default (for the tuning log)")
     parser.add_argument("--patients", type=int, default=None,
                         help="keep a fixed random N of the patients (a small table from a large one)")
+    parser.add_argument("--noise-seed", type=int, default=None, metavar="K",
+                        help="research only: seed the DP noise with K + seed so runs repeat exactly")
     args = parser.parse_args()
     options = parse_options(args.set)
     if args.seeds < 1 or args.first_seed < 0:
@@ -131,7 +144,7 @@ def main() -> None:
     rows = []
     for eps in [float(e) for e in args.epsilons.split(",")]:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            row = run_one(df, meta, key, args.label, eps, seed, **options)
+            row = run_one(df, meta, key, args.label, eps, seed, args.noise_seed, **options)
             print(f"  ε={eps} seed={seed}: quality {row['quality']:.3f} ratio {row['ratio']:.3f} "
                   f"({row['fit_s']:.0f} s)", flush=True)
             rows.append(row)

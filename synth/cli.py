@@ -88,11 +88,12 @@ def fit(
     output: Path = typer.Option(..., "--output", "-o", help="Model file to write."),
     label: Optional[str] = typer.Option(None, "--label", help="Categorical column to condition on (e.g. the arm)."),
     epsilon: str = typer.Option("1.0", "--epsilon", help="Privacy budget ε > 0, or 'inf' for no privacy."),
-    delta: Optional[float] = typer.Option(None, "--delta", help="δ; default min(1e-5, 1/(10·N))."),
+    delta: Optional[float] = typer.Option(
+        None, "--delta", help="δ; default min(1e-5, 1/(10·N)), N released under DP or stated as synth_patients."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1,
                                          help="Default: about 300 discriminator steps (3000 at ε = inf)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Expected Poisson batch size."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Fixes initialisation only: the DP noise is secret (OS entropy)."),
     independence: Optional[float] = typer.Option(
         None, "--independence",
         help="Weight asking columns no released table links to be independent given the label "
@@ -230,7 +231,9 @@ def metadata_infer(
     err.print(f"wrote {output}\n[bold yellow]warning:[/] its range_min/range_max/range_values were copied from "
               "the data and are NOT public. They are marked \"range_public\": false, so `synth fit` ignores them "
               "and spends part of ε to estimate them under DP. Replace them with values from the protocol or a "
-              "data dictionary and delete the marker to make them public.", highlight=False)
+              "data dictionary and delete the marker to make them public. Its sdtypes, computer_representation "
+              "and static columns were read off the data too: each is listed under \"synth_review\" until you "
+              "check it and delete the marker.", highlight=False)
 
 
 @meta_app.command("export-sdv")

@@ -21,9 +21,11 @@ def show_privacy(console: Console, ledger: dict[str, Any], header: str = "") -> 
     if header:
         console.print(header, highlight=False)
     console.print(f"[{style}]privacy guarantee: {ledger['guarantee']}[/]", highlight=False)
+    n = ledger.get("n_patients", ledger.get("n_patients_public"))
     table = Table("mechanism", "σ", "q", "steps", "ε alone", "what", title="privacy ledger",
                   caption=f"accountant: {ledger['accountant']}; δ = {ledger['delta']:.3g} "
-                          f"(of which {ledger['delta_threshold']:.3g} for category thresholds)")
+                          f"(of which {ledger['delta_threshold']:.3g} for category thresholds); "
+                          f"N ≈ {n} ({ledger.get('n_patients_source', 'public')})")
     for m in ledger["mechanisms"]:
         table.add_row(m["name"], _num(m["noise_multiplier"]), _num(m["sample_rate"]), str(m["steps"]),
                       _num(m["epsilon_alone"]), m["description"])
@@ -53,7 +55,7 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
     show_privacy(console, info["ledger"])
     train = info["train"]
     console.print(f"training: {train['steps']} discriminator steps, σ = {train['noise_multiplier']:.4g}, "
-                  f"q = {train['sample_rate']:.4g}, {train['seconds']} s; options {train['config']}", highlight=False)
+                  f"q = {train['sample_rate']:.4g}; options {train['config']}", highlight=False)
     tables = train.get("tables")  # absent in files from before it was recorded
     if tables:
         stage = ("label tables at full resolution" if tables["label_groups"] is None

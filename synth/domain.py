@@ -2,8 +2,9 @@
 
 Privacy assumption: :func:`build_domain` is the only place outside DP-SGD that reads real data.
 It reads a column only to run a Gaussian mechanism whose release is recorded in the ledger:
-bounds where the metadata gives no public ``range_min``/``range_max``, categories where it gives
-no public ``range_values``, and the label's counts (used for label proportions at sampling).
+the number of patients where the metadata states none (``synth_patients``), bounds where the
+metadata gives no public ``range_min``/``range_max``, categories where it gives no public
+``range_values``, and the label's counts (used for label proportions at sampling).
 Whether a column has missing values is taken from public ``range_is_nullable`` or else assumed
 (every such column gets a missing-value indicator), never read off the data.
 """
@@ -18,17 +19,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth.errors import SynthError, SynthWarning
+from synth.errors import FIX_IN_METADATA, SynthError, SynthWarning
 from synth.metadata import Metadata
-from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
+from synth.privacy.ledger import N_RELEASED, Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import BOUNDS_RELEASES, discover_categories, dp_bounds, noisy_counts
 from synth.validate import category_key
 
 __all__ = ["ColumnDomain", "Domain", "build_domain", "UnreleasedDomains", "describe_unreleased", "PREP_SHARE",
-           "THRESHOLD_DELTA_SHARE"]
+           "THRESHOLD_DELTA_SHARE", "default_delta"]
 
 PREP_SHARE = 0.1  # share of ε (and of the accountant's δ) for the releases made here
 THRESHOLD_DELTA_SHARE = 0.1  # share of δ for category discovery's thresholding
+MAX_DEFAULT_DELTA = 1e-5  # the default δ is min(this, 1/(10·N)), N the released or public count
+
+
+def default_delta(n: float) -> float:
+    """δ = min(1e-5, 1/(10·N)): well below the 1/N at which one patient could be published.
+    ``n`` must be public: stated in the metadata or released (``count:patients``)."""
+    return min(MAX_DEFAULT_DELTA, 1.0 / (10 * max(float(n), 1.0)))
 
 
 @dataclass
@@ -118,7 +126,10 @@ def build_domain(
 
     ``data`` is :func:`synth.validate.coerce_frame`'s output, one row per patient. Appends one
     Mechanism per release to ``ledger`` and sets its ``delta_threshold`` when categories are
-    discovered. ``extra_counts`` maps a name to a count of patients (sensitivity 1, computed
+    discovered. A ledger without ``n_patients`` gets the released count of patients
+    (``count:patients``, the first release); a ledger without ``delta`` gets
+    :func:`default_delta` of that count (the releases' σ is calibrated at the largest default,
+    ``MAX_DEFAULT_DELTA``, and every later σ at the final δ, so the total stays within ε). ``extra_counts`` maps a name to a count of patients (sensitivity 1, computed
     from the column domains once they are known): each is released with the same noise and
     kept in ``Domain.released_counts``. Columns DP could not release raise one
     :class:`UnreleasedDomains`; :meth:`Domain.release_warnings` are issued as SynthWarnings.
@@ -129,19 +140,37 @@ def build_domain(
     scales = {c: meta.scale(c) for c in cols if meta.sdtype(c) == "numerical"}  # checked before any release
     n_bounds = sum(v == "bounds" for v in needs.values())
     n_cats = sum(v == "categories" for v in needs.values())
-    releases = n_bounds * BOUNDS_RELEASES + n_cats + (1 if label else 0) + len(extra_counts)
+    release_n = ledger.n_patients is None
+    releases = (n_bounds * BOUNDS_RELEASES + n_cats + (1 if label else 0) + len(extra_counts)
+                + (1 if release_n else 0))
     exact = ledger.no_guarantee
+    default = ledger.delta is None
+    if default:
+        ledger.delta = MAX_DEFAULT_DELTA  # provisional: σ is calibrated at the largest default
     if n_cats and not exact:
         ledger.delta_threshold = THRESHOLD_DELTA_SHARE * ledger.delta
     sigma = 0.0
     if releases and not exact:
         sigma = calibrate_sigma(PREP_SHARE * ledger.target_epsilon, PREP_SHARE * ledger.accountant_delta,
-                                sample_rate=1.0, steps=releases)
+                                sample_rate=1.0, steps=releases, prior=ledger.history())
     source = "exact (no privacy)" if exact else "dp"
-    delta_col = ledger.delta_threshold / n_cats if n_cats else 0.0
 
     def record(name: str, steps: int, what: str, **extra: Any) -> None:
         ledger.add(Mechanism(name, sigma, 1.0, steps, what, extra))
+
+    if release_n:
+        released_n = float(noisy_counts(np.array([len(data)]), sigma, rng)[0])
+        record("count:patients", 1, "Gaussian count of patients (N, used wherever N is used)")
+        ledger.n_patients = max(1, int(round(released_n)))
+        ledger.n_patients_source = "exact (no privacy)" if exact else N_RELEASED
+    if default:
+        ledger.delta = default_delta(ledger.n_patients)
+        if n_cats and not exact:
+            ledger.delta_threshold = THRESHOLD_DELTA_SHARE * ledger.delta
+    elif not ledger.delta < 1 / ledger.n_patients:
+        raise SynthError(f"--delta must be below 1/N = {1 / ledger.n_patients:.3g} (N = {ledger.n_patients} "
+                         f"patients, {ledger.n_patients_source}), got {ledger.delta}")
+    delta_col = ledger.delta_threshold / n_cats if n_cats else 0.0
 
     domains: dict[str, ColumnDomain] = {}
     unestimable: dict[str, list[str]] = {"label": [], "bounds": [], "categories": []}
@@ -149,7 +178,8 @@ def build_domain(
         sdtype, spec, s = meta.sdtype(col), meta.columns[col], data[col]
         public_null = meta.public_nullable(col)
         if public_null is False and s.isna().any():
-            raise SynthError(f"column '{col}' has missing values but the metadata says range_is_nullable: false")
+            raise SynthError(f"column '{col}' has missing values but the metadata says range_is_nullable: false; "
+                             f"{FIX_IN_METADATA}")
         nullable = True if public_null is None else public_null
         if sdtype in ("numerical", "datetime"):
             bounds = meta.public_bounds(col)
@@ -173,7 +203,8 @@ def build_domain(
                 keys = [category_key(v) for v in public_values]
                 unknown = set(s.dropna().unique()) - set(keys)
                 if unknown:
-                    raise SynthError(f"column '{col}' holds {sorted(unknown)[0]!r}, which is not in its range_values")
+                    raise SynthError(f"column '{col}' holds {sorted(unknown)[0]!r}, which is not in its range_values; "
+                                     f"{FIX_IN_METADATA}")
                 src = "public"
             else:
                 keys = discover_categories(s.dropna().to_numpy(), sigma, delta_col, rng)

@@ -6,7 +6,12 @@ and keeps its traceback. A :class:`SynthWarning` is input that works but gives p
 the CLI prints it on one line after the run.
 """
 
-__all__ = ["SynthError", "SynthWarning"]
+__all__ = ["SynthError", "SynthWarning", "FIX_IN_METADATA"]
+
+# Appended to errors that name a data value: they are for the data holder, and the metadata is
+# public, so a value must never be copied from the data into it to make the error go away.
+FIX_IN_METADATA = ("fix the data, or the metadata from the protocol or data dictionary "
+                   "(never by copying values from the data: metadata is public)")
 
 
 class SynthError(ValueError):

@@ -32,7 +32,7 @@ import pandas as pd
 
 from synth.domain import ColumnDomain
 from synth.encode import _numeric_series, value_step
-from synth.errors import SynthError
+from synth.errors import FIX_IN_METADATA, SynthError
 from synth.metadata import Metadata
 from synth.validate import coerce_frame
 
@@ -95,7 +95,7 @@ def check_data(df: pd.DataFrame, pairs: list[Inequality], meta: Metadata, source
         bad = int((values[pair.low] > values[pair.high]).sum())
         if bad:
             raise SynthError(f"{source}: column '{pair.low}' exceeds '{pair.high}' in {bad} row(s), but the "
-                             f"metadata's {KEY} says {pair.low} <= {pair.high}")
+                             f"metadata's {KEY} says {pair.low} <= {pair.high}; {FIX_IN_METADATA}")
 
 
 def ceilings(pairs: list[Inequality], columns: dict[str, ColumnDomain]) -> dict[str, float]:

@@ -8,7 +8,10 @@ boolean) and ``range_is_nullable``.
 Privacy assumption: everything in a metadata file is *public* (chosen from the protocol, a data
 dictionary or domain knowledge, not read off the data) — except values marked with
 ``"range_public": false``, which ``infer`` writes because it copies them from the data. ``fit``
-ignores marked values and estimates the domain under DP instead.
+ignores marked values and estimates the domain under DP instead. The rest of a draft (sdtypes,
+integer representation, id columns, a sequence's static columns) is read off the data too:
+``infer`` lists those fields under ``"synth_review"`` and ``fit`` warns, naming each, until the
+user has checked them against the protocol and deleted the marker.
 """
 
 from __future__ import annotations
@@ -24,16 +27,19 @@ import pandas as pd
 from synth.errors import SynthError
 from synth.fileio import atomic_write_text
 
-__all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES"]
+__all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES", "REVIEW"]
 
 SDTYPES = ("numerical", "categorical", "boolean", "datetime", "id", "pii")
 DOMAIN_KEYS = ("range_min", "range_max", "range_values", "range_is_nullable", "range_public")
+REVIEW = "synth_review"  # fields a draft read off the data, listed until the user has reviewed them
 SCALES = ("linear", "log")  # a numerical column's "synth_scale": how its range is cut into bins
 _INFER_NOTE = (
     "DRAFT written by `synth metadata infer`: every range_* value was copied from the data and "
     "is NOT public. `synth fit` ignores values marked \"range_public\": false and estimates them "
     "under DP. Replace them with values from the protocol or a data dictionary and delete the "
-    "marker to make them public."
+    "marker to make them public. The sdtypes, computer_representation and static_columns were "
+    "read off the data as well: each is listed under \"synth_review\" until you have checked it "
+    "against the protocol and deleted the marker (`synth fit` warns, naming them, until then)."
 )
 
 
@@ -102,7 +108,7 @@ class Metadata:
         """SDV V1 metadata; ``strip_domain`` drops the range_* keys SDV's validator rejects."""
         columns = copy.deepcopy(self.columns)
         if strip_domain:
-            columns = {c: {k: v for k, v in s.items() if k not in DOMAIN_KEYS and k != "synth_scale"}
+            columns = {c: {k: v for k, v in s.items() if k not in DOMAIN_KEYS and k not in ("synth_scale", REVIEW)}
                        for c, s in columns.items()}
         table: dict[str, Any] = {"columns": columns}
         for role in ("primary_key", "sequence_key", "sequence_index"):
@@ -167,6 +173,36 @@ class Metadata:
             return None
         return list(spec["range_values"])
 
+    def unreviewed(self) -> list[str]:
+        """The drafted fields still marked for review ("column 'age': sdtype, computer_representation",
+        "synth_sequence: static_columns"): read off the data by ``infer``, not yet checked."""
+        out = [f"column '{c}': {', '.join(map(str, s[REVIEW]))}" for c, s in self.columns.items() if s.get(REVIEW)]
+        sequence = self.extra.get("synth_sequence")
+        if isinstance(sequence, dict) and sequence.get(REVIEW):
+            out.append(f"synth_sequence: {', '.join(map(str, sequence[REVIEW]))}")
+        return out
+
+    def public_patients(self) -> int | None:
+        """The number of patients stated as public (``"synth_patients": N``, e.g. a trial's published
+        enrolment), or None: then ``fit`` releases it under DP."""
+        n = self.extra.get("synth_patients")
+        if n is None:
+            return None
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or not float(n).is_integer() or n < 2:
+            raise SynthError(f"metadata: synth_patients must be a whole number of patients >= 2, got {n!r}")
+        return int(n)
+
+    def public_dict(self) -> dict:
+        """:meth:`to_dict` without the values marked private (``"range_public": false``): what a model
+        file may hold. The marker stays, so a reader sees that the domain was released under DP."""
+        out = self.to_dict()
+        table = next(iter(out["tables"].values()))
+        for col, spec in table["columns"].items():
+            if not self.is_public(col):
+                table["columns"][col] = {k: v for k, v in spec.items()
+                                         if k not in DOMAIN_KEYS or k == "range_public"}
+        return out
+
     def public_nullable(self, column: str) -> bool | None:
         spec = self.columns[column]
         if not self.is_public(column) or "range_is_nullable" not in spec:
@@ -212,9 +248,14 @@ class Metadata:
                     spec = {"sdtype": "id"}
                 else:
                     spec = {"sdtype": "categorical", "range_values": sorted(str(v) for v in nonnull.unique())}
+            if str(col) == sequence_index and spec["sdtype"] == "categorical" and pd.api.types.is_numeric_dtype(s):
+                integral = bool((nonnull == nonnull.round()).all())  # a visit index is a time, not a category
+                spec = {"sdtype": "numerical", "computer_representation": "Int64" if integral else "Float",
+                        "range_min": _plain(nonnull.min()), "range_max": _plain(nonnull.max())}
             if spec["sdtype"] not in ("id",):
                 spec["range_is_nullable"] = bool(s.isna().any())
                 spec["range_public"] = False
+            spec[REVIEW] = ["sdtype", "computer_representation"] if "computer_representation" in spec else ["sdtype"]
             columns[str(col)] = spec
         meta = cls(columns=columns, table_name=table_name, extra={"synth_note": _INFER_NOTE})
         if sequence_key is None:
@@ -225,12 +266,12 @@ class Metadata:
         for role, col in (("--sequence-key", sequence_key), ("--sequence-index", sequence_index)):
             if col is None or col not in df.columns:
                 raise SynthError(f"{role}: column '{col}' is not in the CSV")
-        columns[sequence_key] = {"sdtype": "id"}
+        columns[sequence_key] = {"sdtype": "id"}  # named by the user: nothing to review
         meta.sequence_key, meta.sequence_index = sequence_key, sequence_index
         grouped = df.groupby(sequence_key)
         static = [c for c, s in columns.items() if c not in (sequence_key, sequence_index)
                   and s["sdtype"] not in ("id", "pii") and bool((grouped[c].nunique(dropna=False) <= 1).all())]
-        meta.extra["synth_sequence"] = {"static_columns": static}  # max_visits: add it if public
+        meta.extra["synth_sequence"] = {"static_columns": static, REVIEW: ["static_columns"]}  # max_visits: if public
         return meta
 
 

@@ -23,7 +23,7 @@ import torch
 
 from synth.domain import ColumnDomain, Domain, UnreleasedDomains, build_domain, describe_unreleased
 from synth.encode import CellBlock, TableEncoder, _numeric_series, category_series
-from synth.errors import SynthError
+from synth.errors import FIX_IN_METADATA, SynthError
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import TableSpec
@@ -187,13 +187,13 @@ def _check_all_visits(ordered: pd.DataFrame, meta: Metadata, layout: SequenceLay
         s = ordered[col]
         if meta.public_nullable(col) is False and s.isna().any():
             raise SynthError(f"{source}: column '{col}' has missing values at {int(s.isna().sum())} visit(s) "
-                             "but the metadata says range_is_nullable: false")
+                             f"but the metadata says range_is_nullable: false; {FIX_IN_METADATA}")
         values = meta.public_values(col) if meta.sdtype(col) in ("categorical", "boolean") else None
         if values is not None:
             unknown = set(s.dropna().unique()) - {category_key(v) for v in values}
             if unknown:
                 raise SynthError(f"{source}: column '{col}' holds {sorted(unknown)[0]!r} at some visit, "
-                                 "which is not in its range_values")
+                                 f"which is not in its range_values; {FIX_IN_METADATA}")
 
 
 def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledger: Ledger,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from synth.domain import Domain, build_domain
+from synth.domain import Domain, build_domain, default_delta
 from synth.encode import TableEncoder
-from synth.errors import SynthError
+from synth.errors import SynthError, SynthWarning
 from synth.fileio import atomic_path, atomic_write_text
 from synth.inequalities import (Inequality, apply_inequalities, ceilings, check_data, check_never_lowered,
                                read_inequalities)
-from synth.metadata import Metadata
+from synth.metadata import REVIEW, Metadata
 from synth.modelfile import file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.marginal_loss import MarginalLoss
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy.ledger import Ledger
+from synth.privacy.randomness import NoiseSource
 from synth.privacy.marginals import MARGINAL_SHARE
 from synth.privacy.pair_tables import release_tables
 from synth.sampling import arrow_schema, sample_chunks
@@ -38,11 +40,6 @@ from synth.sequence_encoder import SequenceEncoder, prepare_sequences
 from synth.validate import category_key, check_columns, check_label, coerce_frame, read_csv
 
 __all__ = ["Synthesizer", "default_delta"]
-
-
-def default_delta(n: int) -> float:
-    """δ = min(1e-5, 1/(10·N)): well below the 1/N at which one patient could be published."""
-    return min(1e-5, 1.0 / (10 * n))
 
 
 def _text_objects(chunk: pd.DataFrame) -> pd.DataFrame:
@@ -72,14 +69,22 @@ class Synthesizer:
     """A differentially private AC-GAN synthesizer for one row per patient.
 
     Parameters: ``epsilon`` (> 0, ``math.inf`` for no privacy), ``delta`` (default
-    :func:`default_delta`), ``label`` (a categorical column to condition on, or None), and the
-    training options of :class:`synth.train.TrainConfig` (``epochs``, ``batch_size``, ``seed`` …).
+    :func:`default_delta` of the released or public number of patients), ``label`` (a
+    categorical column to condition on, or None), and the training options of
+    :class:`synth.train.TrainConfig` (``epochs``, ``batch_size``, ``seed`` …). ``seed`` fixes
+    post-processing only (initialisation, the generator's draws); the noise of every mechanism
+    on real data comes from OS entropy. ``noise_seed`` (research runs only) fixes that noise
+    too: it is never stored, and the ledger says the guarantee then assumes it is secret.
     """
 
-    def __init__(self, epsilon: float = 1.0, delta: float | None = None, label: str | None = None, **train: Any):
+    def __init__(self, epsilon: float = 1.0, delta: float | None = None, label: str | None = None,
+                 noise_seed: int | None = None, **train: Any):
         epsilon = float(epsilon)
         if not epsilon > 0:
             raise SynthError(f"--epsilon must be > 0 (or inf for no privacy), got {epsilon}")
+        if delta is not None and not 0 < float(delta) < 1:
+            raise SynthError(f"--delta must be in (0, 1), got {delta}")
+        self._noise_seed = noise_seed  # never stored: not in the config, the ledger or the model file
         unknown = set(train) - set(TrainConfig.__dataclass_fields__)
         if unknown:
             raise SynthError(f"unknown training option '{sorted(unknown)[0]}'")
@@ -95,19 +100,23 @@ class Synthesizer:
             progress: Progress | None = None) -> Synthesizer:
         """Fit on real data. Privacy: only ``build_domain`` (DP, in the ledger) and DP-SGD read it."""
         meta = Metadata.load(metadata)
+        unreviewed = meta.unreviewed()
+        if unreviewed:
+            warnings.warn("metadata drafted by `synth metadata infer` and not reviewed, read off the data: "
+                          f"{'; '.join(unreviewed)}. Check each against the protocol or data dictionary, then "
+                          f"delete its \"{REVIEW}\" marker", SynthWarning, stacklevel=2)
         source = f"'{data}'" if isinstance(data, (str, Path)) else "the data"
         df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
         check_label(meta, self.label)
         check_columns(df.rename(columns=str), meta, source)
         inequalities = read_inequalities(meta)
-        n = int(df[meta.sequence_key].dropna().astype(str).nunique()) if meta.sequence_key else len(df)  # public
-        if n == 0:
+        if len(df) == 0:
             raise SynthError(f"{source} has no rows")
-        delta = default_delta(n) if self.delta is None else float(self.delta)
-        if not 0 < delta < 1 / n:
-            raise SynthError(f"--delta must be in (0, 1/N) = (0, {1 / n:.3g}) for N={n} patients, got {delta}")
-        ledger = Ledger(self.epsilon, delta, n)
-        rng = np.random.default_rng(self.config.seed)
+        public_n = meta.public_patients()
+        noise = NoiseSource(self._noise_seed)
+        ledger = Ledger(self.epsilon, None if self.delta is None else float(self.delta), public_n,
+                        n_patients_source="public (metadata synth_patients)", noise=noise.description)
+        rng = noise.numpy  # every release below draws from it; build_domain releases N unless public
         if meta.sequence_key:
             check_data(df, inequalities, meta, source)
             domain, encoder, frame = prepare_sequences(df, meta, self.label, ledger, rng, source)
@@ -141,7 +150,7 @@ class Synthesizer:
                                      self.config.refine_groups)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
                              self.config, progress, marginals, getattr(encoder, "mask", None),
-                             encoder.noise_groups())
+                             encoder.noise_groups(), noise.torch)
         self._fitted = {"meta": meta, "domain": domain, "encoder": encoder, "generator": result.generator,
                         "ledger": ledger, "summary": result.summary}
         return self
@@ -235,7 +244,7 @@ class Synthesizer:
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         st = self._state()
-        doc = {"metadata": st["meta"].to_dict(), "domain": st["domain"].to_dict(), "label": self.label,
+        doc = {"metadata": st["meta"].public_dict(), "domain": st["domain"].to_dict(), "label": self.label,
                "train": st["summary"], "ledger": st["ledger"].to_dict(), "versions": package_versions(),
                "generator": {"noise_dim": self.config.noise_dim, "hidden": self.config.g_hidden}}
         if isinstance(st["encoder"], SequenceEncoder):

@@ -9,7 +9,10 @@ Notes
 -----
 What would void the guarantee: a discriminator step without a Poisson batch behind it, a second
 optimizer over the discriminator's parameters, a generator step that updates the discriminator,
-or a run with more steps than were calibrated. The generator never sees real data: it is
+a run with more steps than were calibrated, Poisson batches or gradient noise drawn from any
+generator but the secret one passed in (torch's global generator is seeded with the user's
+``seed``), or a sample rate or averaging batch size computed from the exact number of patients
+rather than the ledger's public ``n_patients``. The generator never sees real data: it is
 first fitted to the already released noisy tables alone (``pretrain_steps``), then trained
 through the (already privatised) discriminator and the same tables; both are post-processing.
 Under DP the epoch returned is the one closest to those tables (:mod:`synth.checkpoints`), also
@@ -19,7 +22,6 @@ post-processing.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -27,9 +29,13 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from opacus import PrivacyEngine
+from opacus import GradSampleModule
+from opacus.accountants import RDPAccountant
+from opacus.data_loader import DPDataLoader
+from opacus.optimizers import DPOptimizer
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
-from torch.utils.data import DataLoader, TensorDataset
+from opacus.validators import ModuleValidator
+from torch.utils.data import TensorDataset
 
 from synth.checkpoints import CheckpointSelector
 from synth.encode import Span
@@ -37,7 +43,7 @@ from synth.marginal_loss import MarginalLoss
 from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma, compose_epsilon
 
-__all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size", "NO_LABEL"]
+__all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size", "poisson_rate", "NO_LABEL"]
 
 NO_LABEL = -1  # a patient whose label value was not released: no class loss, still sampled
 
@@ -45,8 +51,36 @@ NO_CLIP = 1e9  # ε = ∞: clipping at this norm never binds
 
 
 def default_batch_size(n: int) -> int:
-    """Expected Poisson batch: about a tenth of the patients, between 8 and 256, never above N."""
+    """Expected Poisson batch: about a tenth of the patients, between 8 and 256, never above N
+    (``n`` public: the ledger's released or stated count)."""
     return int(min(n, max(8, min(256, round(n / 10)))))
+
+
+def poisson_rate(n: int, batch: int) -> tuple[float, int]:
+    """(q, steps per epoch) for an expected batch of ``batch`` among ``n`` public patients:
+    q = 1/⌈N/B⌉, and as many steps per epoch as Opacus' Poisson sampler runs at that q."""
+    q = 1.0 / max(1, math.ceil(n / batch))
+    return q, len(UniformWithReplacementSampler(num_samples=1, sample_rate=q))
+
+
+def _private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer, data: TensorDataset,
+                           q: float, sigma: float, max_grad_norm: float, expected_batch: float,
+                           noise: torch.Generator):
+    """Opacus' DP-SGD pieces, wired by hand so that every public number is the ledger's: the
+    per-sample-gradient module, the optimizer that clips and adds N(0, σ²C²) from ``noise``, an
+    RDP accountant charged at exactly ``q`` on every ``optimizer.step()``, and a Poisson loader
+    drawing from ``noise``. (``PrivacyEngine.make_private`` would take q, and the batch size the
+    noisy sum is averaged over, from the exact number of rows, and batches from torch's global
+    generator unless given one.)"""
+    ModuleValidator.validate(disc, strict=True)  # no BatchNorm, nothing Opacus cannot clip per sample
+    module = GradSampleModule(disc, batch_first=True, loss_reduction="mean")
+    module.forbid_grad_accumulation()
+    dp_optimizer = DPOptimizer(optimizer, noise_multiplier=sigma, max_grad_norm=max_grad_norm,
+                               expected_batch_size=expected_batch, loss_reduction="mean", generator=noise)
+    accountant = RDPAccountant()
+    dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=q))
+    loader = DPDataLoader(data, sample_rate=q, generator=noise)
+    return module, dp_optimizer, loader, accountant
 
 
 # Defaults chosen once per regime, from ε (which is public), never from the data (bench/RESULTS.md
@@ -131,23 +165,30 @@ def train_acgan(
     marginals: MarginalLoss | None = None,
     mask: Callable[[torch.Tensor], torch.Tensor] | None = None,
     noise_groups: list[int] | None = None,
+    noise: torch.Generator | None = None,
 ) -> TrainResult:
     """Train the AC-GAN; append the DP-SGD run to ``ledger``; return the generator.
 
     Privacy assumption: ``x``/``y`` are real patients, one row each; they reach only the
     discriminator through Opacus' Poisson loader. ``label_proportions`` and ``marginals`` must
     already be DP releases recorded in ``ledger`` (the generator only post-processes them).
+    ``noise`` is the secret generator (:class:`synth.privacy.randomness.NoiseSource`) for the
+    Poisson batches and the gradient noise; None draws a fresh one from OS entropy. The sample
+    rate and batch size come from the ledger's public ``n_patients``, never from ``len(x)``.
     ``mask`` (sequences) zeroes generated padding the way real padding is zeroed.
     """
-    torch.manual_seed(config.seed)
-    n, width = x.shape
-    batch = config.batch_size or default_batch_size(n)
-    if not 1 <= batch <= n:
-        raise ValueError(f"batch_size must be between 1 and N={n}")
-    labels = torch.as_tensor(y if y is not None else np.zeros(n), dtype=torch.long)
-    loader = DataLoader(TensorDataset(torch.as_tensor(x, dtype=torch.float32), labels), batch_size=batch)
-    q = 1 / len(loader)  # Opacus' Poisson rate: one over the number of batches of a plain epoch
-    steps_per_epoch = len(UniformWithReplacementSampler(num_samples=n, sample_rate=q))
+    torch.manual_seed(config.seed)  # post-processing only: initialisation and the generator's draws
+    if noise is None:
+        from synth.privacy.randomness import NoiseSource
+
+        noise = NoiseSource().torch
+    n, width = ledger.n_patients, x.shape[1]
+    batch = min(config.batch_size or default_batch_size(n), n)  # n is the released N: it may be below a batch
+    if batch < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch}")
+    q, steps_per_epoch = poisson_rate(n, batch)
+    labels = torch.as_tensor(y if y is not None else np.zeros(len(x)), dtype=torch.long)
+    data = TensorDataset(torch.as_tensor(x, dtype=torch.float32), labels)
     exact = ledger.no_guarantee
     regime = REGIMES["no_noise" if exact else "dp"]
     config = replace(config, lr_g=regime["lr_g"] if config.lr_g is None else config.lr_g,
@@ -169,15 +210,10 @@ def train_acgan(
     disc = Discriminator(width, n_classes, config.d_hidden, config.d_dropout)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.9))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Secure RNG turned off")
-        engine = PrivacyEngine(accountant="rdp")
-        disc, opt_d, loader = engine.make_private(
-            module=disc, optimizer=opt_d, data_loader=loader, noise_multiplier=sigma,
-            max_grad_norm=NO_CLIP if exact else config.max_grad_norm, poisson_sampling=True)
-    if loader.sample_rate != q or len(loader) != steps_per_epoch:  # σ was calibrated for these
-        raise RuntimeError(f"Opacus loader runs {len(loader)} batches at q={loader.sample_rate}, "
-                           f"calibrated for {steps_per_epoch} at q={q}")
+    disc, opt_d, loader, accountant = _private_discriminator(
+        disc, opt_d, data, q, sigma, NO_CLIP if exact else config.max_grad_norm, n * q, noise)
+    if len(loader) != steps_per_epoch:  # σ was calibrated for these
+        raise RuntimeError(f"Opacus loader runs {len(loader)} batches, calibrated for {steps_per_epoch}")
     probs = torch.as_tensor(label_proportions if n_classes else [1.0], dtype=torch.float32)
 
     def draw(k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -187,7 +223,7 @@ def train_acgan(
         return z, (torch.multinomial(probs, k, replacement=True) if k else torch.zeros(0, dtype=torch.long))
 
     mask = mask or (lambda t: t)
-    started, d_loss, g_loss = time.perf_counter(), math.nan, math.nan
+    d_loss, g_loss = math.nan, math.nan
     if marginals is not None and config.pretrain_steps:
         _pretrain_generator(gen, marginals, draw, config.pretrain_steps, config.lr_pretrain, max(batch, 256))
     selector = None
@@ -211,12 +247,12 @@ def train_acgan(
                                      marginals, config.marginal_weight, mask)
         if progress is not None:
             spent = math.inf if exact else compose_epsilon(
-                ledger.history() + engine.accountant.history, ledger.accountant_delta)
+                ledger.history() + accountant.history, ledger.accountant_delta)
             progress(epoch, epochs, d_loss, g_loss, spent)
         if selector is not None:
             selector.score(gen)
 
-    history = engine.accountant.history
+    history = accountant.history
     ran = sum(h[2] for h in history)
     if ran != steps or any(abs(h[0] - sigma) > 0 or abs(h[1] - q) > 1e-12 for h in history):
         raise RuntimeError(f"accountant saw {history}, expected {steps} steps at sigma={sigma}, q={q}")
@@ -227,11 +263,11 @@ def train_acgan(
     chosen = None if selector is None else selector.restore(gen)
     summary = {"config": asdict(config) | {"batch_size": batch, "epochs": epochs},
                "steps": ran, "noise_multiplier": sigma,
-               "sample_rate": q, "final_d_loss": d_loss, "final_g_loss": g_loss,
+               "sample_rate": q,
                "tables": None if marginals is None else marginals.matched,
                "checkpoint": None if chosen is None else {
-                   "epoch": chosen, "of": epochs, "table_loss": [round(s, 6) for s in selector.scores]},
-               "seconds": round(time.perf_counter() - started, 2)}
+                   "epoch": chosen, "of": epochs, "table_loss": [round(s, 6) for s in selector.scores]}}
+    # Not kept: the discriminator's losses (computed on real batches) and the training time.
     gen.eval()
     return TrainResult(gen, sigma, q, ran, summary)
 

@@ -105,7 +105,7 @@ def test_bad_input_one_line_exit_2_no_output(case, tmp_path, trial, trial_csv, m
     elif case == "eps_text":
         extra, expect = ["--epsilon", "lots"], "--epsilon must be a number"
     elif case == "delta":
-        extra, expect = ["--delta", "0.5"], "--delta must be in"
+        extra, expect = ["--delta", "1.5"], "--delta must be in (0, 1)"
     elif case == "independence":
         extra, expect = ["--independence", "-1"], "--independence must be a finite weight >= 0"
     elif case == "text_in_number":

@@ -1,7 +1,9 @@
+import json
+
 import pytest
 
 from synth import Metadata, SynthError
-from tests.conftest import TRIAL_META
+from tests.conftest import TRIAL_META, make_trial
 
 
 def test_reads_v1_and_legacy_single_table():
@@ -79,3 +81,45 @@ def test_infer_drafts_static_columns_for_visit_sequences():
     assert meta.columns["pid"] == {"sdtype": "id"}
     with pytest.raises(SynthError, match="--sequence-index: column 'when'"):
         Metadata.infer(make_visits(), sequence_key="pid", sequence_index="when")
+
+
+def test_infer_lists_every_field_it_read_off_the_data_for_review(trial):
+    from tests.test_sequence import make_visits
+
+    draft = Metadata.infer(trial, table_name="trial")
+    assert draft.columns["weight"]["synth_review"] == ["sdtype", "computer_representation"]
+    assert draft.columns["sex"]["synth_review"] == ["sdtype"]
+    unreviewed = draft.unreviewed()
+    assert "column 'weight': sdtype, computer_representation" in unreviewed and len(unreviewed) == len(trial.columns)
+    visits = Metadata.infer(make_visits(), sequence_key="pid", sequence_index="day")
+    assert "synth_sequence: static_columns" in visits.unreviewed()
+    for spec in visits.columns.values():
+        spec.pop("synth_review", None)
+    visits.extra["synth_sequence"].pop("synth_review")
+    assert visits.unreviewed() == []
+    assert "synth_review" not in json.dumps(draft.to_dict(strip_domain=True))  # SDV's validator rejects it
+
+
+def test_infer_drafts_an_integer_visit_index_as_numerical():
+    from tests.test_sequence import make_visits
+
+    df = make_visits()
+    df["visit_no"] = df.groupby("pid").cumcount()  # 0..4: few values, but a time, not a category
+    meta = Metadata.infer(df, sequence_key="pid", sequence_index="visit_no")
+    assert meta.columns["visit_no"]["sdtype"] == "numerical"
+    assert meta.columns["visit_no"]["computer_representation"] == "Int64"
+
+
+def test_fit_warns_naming_unreviewed_draft_fields():
+    import warnings
+
+    from synth import Synthesizer, SynthWarning
+    from tests.conftest import FAST, TRIAL_META
+
+    meta = Metadata.load(TRIAL_META)
+    meta.columns["age"]["synth_review"] = ["sdtype"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Synthesizer(epsilon=1.0, **FAST, batch_size=10**4, pretrain_steps=0).fit(make_trial(), meta)
+    messages = [str(w.message) for w in caught if issubclass(w.category, SynthWarning)]
+    assert any("not reviewed" in m and "column 'age': sdtype" in m for m in messages)

@@ -79,7 +79,7 @@ def test_format_versions_read_and_refused(model_path, tmp_path, monkeypatch):
     import synth.modelfile as mf
 
     tensors, doc = mf.read_model(model_path)
-    assert doc["format_version"] == 5
+    assert doc["format_version"] == 6
     doc = {k: v for k, v in doc.items() if k not in ("format", "format_version")}
     for column in doc["domain"]["columns"]:  # what a version-1 file holds
         column.pop("scale")
@@ -88,7 +88,25 @@ def test_format_versions_read_and_refused(model_path, tmp_path, monkeypatch):
     mf.write_model(old, tensors, doc)
     loaded = Synthesizer.load(old)
     assert all(c.scale == "linear" for c in loaded.domain.columns) and len(loaded.sample(5)) == 5
-    monkeypatch.setattr(mf, "FORMAT_VERSION", 6)
-    mf.write_model(tmp_path / "v6.synth", tensors, doc)
-    with pytest.raises(SynthError, match="format version 6; this synth reads versions 1, 2, 3, 4, 5"):
-        Synthesizer.load(tmp_path / "v6.synth")
+    monkeypatch.setattr(mf, "FORMAT_VERSION", 7)
+    mf.write_model(tmp_path / "v7.synth", tensors, doc)
+    with pytest.raises(SynthError, match="format version 7; this synth reads versions 1, 2, 3, 4, 5, 6"):
+        Synthesizer.load(tmp_path / "v7.synth")
+
+
+def test_a_format_5_ledger_loads_and_says_what_it_lacked(model_path, tmp_path, monkeypatch):
+    """Format 5 stored the exact N and seeded its noise with --seed: such a file still loads, and
+    its ledger says both, rather than claiming a release or a secret noise it did not have."""
+    import synth.modelfile as mf
+
+    tensors, doc = mf.read_model(model_path)
+    doc = {k: v for k, v in doc.items() if k not in ("format", "format_version")}
+    ledger = doc["ledger"]
+    ledger["n_patients_public"] = ledger.pop("n_patients")
+    for key in ("n_patients_source", "noise", "adjacency"):
+        ledger.pop(key)
+    monkeypatch.setattr(mf, "FORMAT_VERSION", 5)
+    mf.write_model(tmp_path / "v5.synth", tensors, doc)
+    led = Synthesizer.load(tmp_path / "v5.synth").ledger
+    assert led.n_patients_source.startswith("exact, read off the data")
+    assert "seeded by --seed" in led.noise and "seeded by --seed" in led.to_dict()["guarantee"]

@@ -12,20 +12,36 @@ from tests.conftest import FAST, TRIAL_META, lopsided_trial, make_trial
 
 @pytest.fixture(scope="module")
 def fitted():
-    return Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(), TRIAL_META)
+    # noise_seed (research runs only) pins the noise, so that N's release and the stages are fixed here
+    return Synthesizer(epsilon=1.0, label="arm", noise_seed=0, **FAST).fit(make_trial(), TRIAL_META)
 
 
 def test_fit_spends_exactly_the_target_epsilon(fitted):
     led = fitted.ledger
-    assert led.delta == pytest.approx(min(1e-5, 1 / (10 * 120)))
+    assert led.delta == pytest.approx(min(1e-5, 1 / (10 * led.n_patients)))
     assert 0.995 <= led.epsilon() <= 1.0
     names = [m.name for m in led.mechanisms]
-    # everything else was public; 120 patients: the label tables come in two stages
-    assert names == ["label_counts:arm", "marginals:column", "marginals:label x column (at most 2 groups)",
-                     "selection:pairs", "marginals:pairs", "dp_sgd:discriminator"]
-    assert led.mechanisms[1].steps == led.mechanisms[2].steps == 5  # per modelled column: age weight sex smoker visit
-    assert led.mechanisms[3].steps == led.mechanisms[4].steps == 4  # pairs: one fewer than the columns
-    assert len(set(led.mechanisms[4].extra["tables"])) == 4
+    # the patient count first (add/remove: N is not public); everything else was public; about
+    # 120 patients: the label tables come in two stages (3 groups at this noise_seed's N)
+    assert names == ["count:patients", "label_counts:arm", "marginals:column",
+                     "marginals:label x column (at most 3 groups)", "selection:pairs", "marginals:pairs",
+                     "dp_sgd:discriminator"]
+    assert led.mechanisms[0].noise_multiplier == led.mechanisms[1].noise_multiplier  # one preprocessing σ
+    assert led.mechanisms[2].steps == led.mechanisms[3].steps == 5  # per modelled column: age weight sex smoker visit
+    assert led.mechanisms[4].steps == led.mechanisms[5].steps == 4  # pairs: one fewer than the columns
+    assert len(set(led.mechanisms[5].extra["tables"])) == 4
+    assert led.n_patients_source.startswith("dp") and led.n_patients != 120
+
+
+def test_public_patient_count_is_used_and_not_released():
+    meta = Metadata.load(TRIAL_META)
+    meta.extra["synth_patients"] = 120
+    s = Synthesizer(epsilon=1.0, label="arm", noise_seed=0, **FAST).fit(make_trial(), meta)
+    led = s.ledger
+    assert led.n_patients == 120 and led.n_patients_source == "public (metadata synth_patients)"
+    assert "count:patients" not in [m.name for m in led.mechanisms]
+    assert 0.995 <= led.epsilon() <= 1.0
+    assert s._state()["summary"]["sample_rate"] == pytest.approx(1 / 10)  # ⌈120 / 12⌉ batches of 12
 
 
 def test_sample_respects_schema_domain_and_label(fitted):
@@ -93,7 +109,8 @@ def test_unconditional_and_no_privacy():
 @pytest.mark.parametrize("kwargs,data_change,message", [
     (dict(epsilon=0), None, "--epsilon must be > 0"),
     (dict(epsilon=-1), None, "--epsilon must be > 0"),
-    (dict(delta=0.01), None, "--delta must be in"),
+    (dict(delta=0.5, noise_seed=0), None, "--delta must be below 1/N"),  # noise_seed: N is released
+    (dict(delta=1.5), None, r"--delta must be in \(0, 1\)"),
     (dict(label="agee"), None, "did you mean 'age'"),
     (dict(label="age"), None, "label must be categorical"),
     (dict(), lambda d: d.assign(weight=d["weight"].astype(object).where(d.index != 5, "heavy")),

@@ -15,6 +15,7 @@ from synth.marginal_loss import MarginalLoss
 from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
+from synth.privacy.randomness import NoiseSource
 from synth.train import (TrainConfig, _d_loss, _generator_step, _pretrain_generator, default_batch_size,
                          train_acgan)
 
@@ -125,6 +126,35 @@ def test_generator_step_leaves_discriminator_untouched_and_unclipped():
     assert any((p != b).any() for p, b in zip(gen.parameters(), g_before))
 
 
+def _generator_weights(noise, seed=0):
+    x, y = _data()
+    cfg = TrainConfig(epochs=2, batch_size=12, g_hidden=8, d_hidden=8, noise_dim=4, seed=seed)
+    result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], Ledger(2.0, 1e-4, len(x)), cfg, noise=noise)
+    return torch.cat([p.detach().flatten() for p in result.generator.parameters()])
+
+
+def test_the_user_seed_does_not_fix_the_dp_noise():
+    """Poisson batches and gradient noise come from the secret generator, not torch's global
+    one (which ``seed`` fixes): the same seed, fresh entropy each time, two different runs."""
+    a, b = _generator_weights(None), _generator_weights(None)
+    assert not torch.equal(a, b)
+    same_seed_other_noise = _generator_weights(NoiseSource(2).torch)
+    assert not torch.equal(_generator_weights(NoiseSource(1).torch), same_seed_other_noise)
+
+
+def test_a_noise_seed_repeats_a_run_exactly():
+    torch.testing.assert_close(_generator_weights(NoiseSource(7).torch), _generator_weights(NoiseSource(7).torch),
+                               rtol=0, atol=0)
+
+
+def test_sample_rate_and_averaging_come_from_the_ledgers_public_n():
+    x, y = _data(60)
+    ledger = Ledger(2.0, 1e-4, 120)  # a released N twice the rows: q and the averaging follow it, not len(x)
+    cfg = TrainConfig(epochs=1, batch_size=12, g_hidden=8, d_hidden=8, noise_dim=4)
+    result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg)
+    assert result.sample_rate == pytest.approx(1 / 10) and result.steps == 10
+
+
 def test_default_batch_size_fits_small_trials():
     assert default_batch_size(100) == 10
     assert default_batch_size(30) == 8
@@ -197,7 +227,8 @@ def test_checkpoint_selection_is_free_and_changes_only_which_epoch_returns():
         # Pretrained close to the tables, then a fast GAN phase that barely weighs them drifts away.
         cfg = TrainConfig(epochs=4, batch_size=12, g_hidden=16, d_hidden=16, noise_dim=4, pretrain_steps=200,
                           lr_pretrain=1e-2, lr_g=1e-2, marginal_weight=1e-3, select_checkpoint=select)
-        runs[select] = (train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg, marginals=_table_loss()), ledger)
+        runs[select] = (train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg, marginals=_table_loss(),
+                                    noise=NoiseSource(3).torch), ledger)  # the same noise: the same run
     (plain, plain_ledger), (chosen, chosen_ledger) = runs[False], runs[True]
     assert plain.summary["checkpoint"] is None
     info = chosen.summary["checkpoint"]

@@ -8,9 +8,18 @@ steps). The ledger keeps that history, composes it with Opacus' RDP accountant a
 
 Notes
 -----
+One adjacency, stated in every ledger: **add/remove one patient** (``ADJACENCY``). Opacus' RDP
+accountant for Poisson-subsampled Gaussians and every count of sensitivity 1 are add/remove
+analyses; so the number of patients N is not public unless the user states it: ``fit``
+releases it as a Gaussian count (``count:patients``) and uses that release wherever N is used
+(sample rate, default δ, table totals, resolution, the pair-selection baseline). A count stated
+in the metadata (``synth_patients``, e.g. a trial's published enrolment) is a public parameter
+instead; each mechanism stays add/remove-DP for any fixed value of it.
+
 The guarantee is void if any computation on real data is missing from ``mechanisms``, if the
-number of patients N (used for the sample rate and the default δ) is treated as secret, or if
-a step is taken that the accountant did not see.
+exact N read off the data is used or stored anywhere, if a step is taken that the accountant
+did not see, or if the noise is not secret (``noise`` says where it came from, see
+:mod:`synth.privacy.randomness`).
 
 Pair selection (an exponential mechanism, see :mod:`synth.privacy.pair_tables`) enters the
 ledger as the Gaussian with the same Rényi curve. That substitution is sound for an RDP
@@ -31,9 +40,14 @@ from typing import Any
 import numpy as np
 from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
-__all__ = ["Mechanism", "Ledger", "calibrate_sigma", "compose_epsilon"]
+from synth.privacy.randomness import OS_ENTROPY
+
+__all__ = ["Mechanism", "Ledger", "calibrate_sigma", "compose_epsilon", "ADJACENCY"]
 
 ACCOUNTANT = "rdp"
+ADJACENCY = "add/remove one patient"
+N_RELEASED = "dp: Gaussian count (count:patients)"
+N_REFINED = "dp: count:patients combined with the released tables' totals (post-processing)"
 # Opacus' default orders stop at 63, which cannot certify ε below about log(1/δ)/62; small
 # shares of the budget (preprocessing) need higher orders.
 ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + [
@@ -123,11 +137,13 @@ class Ledger:
     """Target (ε, δ), the mechanisms spent so far, and δ spent outside the accountant."""
 
     target_epsilon: float
-    delta: float
-    n_patients: int
+    delta: float | None  # None until fit sets the default from the released N
+    n_patients: int | None  # None until released (count:patients) or given as public
     mechanisms: list[Mechanism] = field(default_factory=list)
     delta_threshold: float = 0.0
     privacy_unit: str = "one patient (one row)"
+    n_patients_source: str = "public"  # "public (metadata synth_patients)", N_RELEASED, or "exact (no privacy)"
+    noise: str = OS_ENTROPY  # where the mechanisms' randomness came from (synth.privacy.randomness)
 
     @property
     def no_guarantee(self) -> bool:
@@ -157,14 +173,17 @@ class Ledger:
         eps = self.epsilon()
         return {
             "guarantee": "none: trained without noise (epsilon = inf)" if self.no_guarantee else
-            f"({_fmt(eps)}, {self.delta:.3g})-DP for {self.privacy_unit}",
+            f"({_fmt(eps)}, {self.delta:.3g})-DP for {self.privacy_unit}, {ADJACENCY} adjacency; {self.noise}",
             "epsilon": None if math.isinf(eps) else eps,
             "target_epsilon": None if math.isinf(self.target_epsilon) else self.target_epsilon,
             "delta": self.delta,
             "delta_threshold": self.delta_threshold,
             "accountant": f"opacus {ACCOUNTANT} (composition of Gaussian mechanisms)",
+            "adjacency": ADJACENCY,
+            "noise": self.noise,
             "privacy_unit": self.privacy_unit,
-            "n_patients_public": self.n_patients,
+            "n_patients": self.n_patients,
+            "n_patients_source": self.n_patients_source,
             "mechanisms": [
                 {**asdict(m), "epsilon_alone": None if self.no_guarantee else self.mechanism_epsilon(m)}
                 for m in self.mechanisms
@@ -177,13 +196,19 @@ class Ledger:
         mechs = [
             Mechanism(**{k: v for k, v in m.items() if k != "epsilon_alone"}) for m in data["mechanisms"]
         ]
+        if "n_patients" in data:
+            n, source = data["n_patients"], data.get("n_patients_source", "public")
+        else:  # format 5 and earlier stored the exact N read off the data
+            n, source = data["n_patients_public"], "exact, read off the data (a model file of format 5 or earlier)"
         return cls(
             target_epsilon=math.inf if target is None else float(target),
             delta=float(data["delta"]),
-            n_patients=int(data["n_patients_public"]),
+            n_patients=int(n),
             mechanisms=mechs,
             delta_threshold=float(data.get("delta_threshold", 0.0)),
             privacy_unit=data.get("privacy_unit", "one patient (one row)"),
+            n_patients_source=source,
+            noise=data.get("noise", "not recorded (a model file of format 5 or earlier: seeded by --seed)"),
         )
 
 

@@ -30,8 +30,8 @@ from itertools import combinations
 import numpy as np
 
 from synth.encode import CellBlock
-from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes
-from synth.privacy.ledger import Ledger, Mechanism
+from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes, refine_patients, released_patients
+from synth.privacy.ledger import N_REFINED, Ledger, Mechanism
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, ledger_sigma,
                                      release_marginals)
 from synth.privacy.resolution import PAIR_GROUPS, coarse_groups, release_label_tables
@@ -129,11 +129,23 @@ def release_tables(
     singles, full = release_label_tables(encoded, y, n_classes, specs, class_sizes, ledger, rng, LABEL_PART * share)
     for table in {id(t): t for t in singles + full}.values():  # before anything reads them (pair scores too)
         table.smooth = smooth
+    n_release = released_patients(ledger)
     if n_classes and label_counts is not None:
-        class_sizes = combine_class_sizes(label_counts, singles, ledger.n_patients)
+        class_sizes = combine_class_sizes(label_counts, singles, n_release or ledger.n_patients)
         for table in singles:
             if table.by_label:
                 table.totals = class_sizes
+        refined = float(class_sizes.sum())
+    else:
+        refined = refine_patients(n_release, singles) if n_release is not None else None
+    if n_release is not None and refined is not None:  # post-processing: N from every release that counts it
+        ledger.n_patients = max(1, int(round(refined)))
+        ledger.n_patients_source = ledger.n_patients_source if ledger.no_guarantee else N_REFINED
+        for table in singles:
+            if not table.by_label and table.totals is not None:
+                table.totals = np.array([refined])
+        if not n_classes:
+            class_sizes = np.array([refined])
     proportions = (class_sizes / class_sizes.sum()).tolist() if n_classes and class_sizes.sum() > 0 else list(
         label_proportions)
     k = len(blocks) - 1 if n_pairs is None else n_pairs

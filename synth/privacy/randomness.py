@@ -1,0 +1,59 @@
+"""The one source of randomness for every mechanism that reads real data.
+
+Gaussian releases, category thresholds, pair selection, Poisson batches and DP-SGD's gradient
+noise all draw from one :class:`NoiseSource`. By default it is seeded from OS entropy
+(``secrets``, 128 bits for NumPy's PCG64, 64 bits for torch's generator) and the seed is never
+kept: nobody, the data holder included, can replay the noise from anything synth writes.
+
+A user's ``seed`` fixes post-processing only (network initialisation, the generator's draws,
+sampling synthetic rows). For research runs that must repeat a fit exactly, ``noise_seed``
+fixes the noise too; it is never written anywhere, and the ledger then says that the guarantee
+assumes the seed is secret.
+
+Notes
+-----
+The guarantee is void if a mechanism draws from any other generator (NumPy's or torch's global
+state, a generator seeded with ``seed``), if the noise seed is stored or printed, or if a
+``noise_seed`` known to anyone but the data holder is used for a release that is shared.
+The generators are statistically sound, not cryptographic; floating-point attacks on the
+Gaussian sampler (Mironov 2012) are outside this module's model.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+import torch
+
+__all__ = ["NoiseSource", "OS_ENTROPY", "CALLER_SEEDED"]
+
+OS_ENTROPY = "OS entropy (secret, never stored)"
+CALLER_SEEDED = "noise seeded by the caller: the guarantee assumes the seed is secret"
+
+
+class NoiseSource:
+    """A NumPy generator and a torch generator for mechanisms on real data.
+
+    ``noise_seed=None`` (the default) draws fresh OS entropy; an integer seeds both generators
+    for research runs (see the module's Notes). The seed is not kept as an attribute.
+    """
+
+    def __init__(self, noise_seed: int | None = None):
+        if noise_seed is None:
+            sequence = np.random.SeedSequence(secrets.randbits(128))
+        else:
+            sequence = np.random.SeedSequence(int(noise_seed))
+        numpy_seq, torch_seq = sequence.spawn(2)
+        self.numpy = np.random.Generator(np.random.PCG64(numpy_seq))
+        words = torch_seq.generate_state(2, dtype=np.uint32)
+        self.torch = torch.Generator().manual_seed(int(words[0]) << 31 ^ int(words[1]))
+        self.description = OS_ENTROPY if noise_seed is None else CALLER_SEEDED
+
+    @property
+    def secret(self) -> bool:
+        """True when the noise cannot be replayed from anything the caller chose."""
+        return self.description == OS_ENTROPY
+
+    def __repr__(self) -> str:
+        return f"NoiseSource({self.description})"
