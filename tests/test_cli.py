@@ -48,11 +48,17 @@ def test_fit_sample_info(model, tmp_path):
     assert f"generator matched {released} released tables" in shown
 
 
-def test_fit_options_reach_training_and_cost_no_epsilon(model, tmp_path, trial_csv, meta_file):
-    """The API's post-processing options on the command line: stored in the model, same ledger."""
-    path = tmp_path / "o.synth"
+def test_fit_options_reach_training_and_cost_no_epsilon(tmp_path, trial_csv, meta_file):
+    """The API's post-processing options on the command line: stored in the model, same ledger.
+    N is stated as public here, so that both fits release the same mechanisms (a released N
+    differs between fits, and with it the sample rate)."""
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "synth_patients": 120}))
+    path, model = tmp_path / "o.synth", tmp_path / "default.synth"
     r = run("fit", trial_csv, "--metadata", meta_file, "--label", "arm", "--epsilon", "1", "-o", path, *FAST_ARGS,
             "--independence", "2.5", "--no-refine-groups", "--smooth-tables")
+    assert r.exit_code == 0, r.output
+    r = run("fit", trial_csv, "--metadata", meta_file, "--label", "arm", "--epsilon", "1", "-o", model, *FAST_ARGS)
     assert r.exit_code == 0, r.output
     default, chosen = (json.loads(run("info", p, "--json").stdout) for p in (model, path))
     config = chosen["train"]["config"]

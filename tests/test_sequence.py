@@ -11,6 +11,7 @@ import torch
 from synth import Synthesizer, SynthError, SynthWarning
 from synth.metadata import Metadata
 from synth.privacy.ledger import Ledger
+from synth.train import default_batch_size
 from synth.sequence import end_visits, start_visits
 from synth.sequence_encoder import prepare_sequences
 
@@ -104,11 +105,21 @@ def test_mask_zeroes_generated_padding_after_the_visit_count():
 
 def test_privacy_unit_is_a_patient_and_poisson_draws_patients(fitted):
     led = fitted.ledger
-    assert led.n_patients == 40 and led.privacy_unit == "one patient (all of their visits)"
+    assert led.privacy_unit == "one patient (all of their visits)"
+    assert led.n_patients_source.startswith("dp") and led.mechanisms[0].name == "count:patients"
     sgd = led.mechanisms[-1]
     assert sgd.name == "dp_sgd:discriminator"
-    assert sgd.sample_rate == pytest.approx(1 / math.ceil(40 / 8))  # batches over 40 patients, not visits
+    # batches over the released count of patients, not visits
+    assert sgd.sample_rate == pytest.approx(1 / math.ceil(led.n_patients / default_batch_size(led.n_patients)))
     assert 0.99 <= led.epsilon() <= 1.0
+
+
+def test_a_public_patient_count_sets_the_poisson_rate_over_patients_not_visits():
+    df = make_visits()
+    meta = Metadata.load({**SEQ_META, "synth_patients": 40})
+    fitted = Synthesizer(epsilon=1.0, label="arm", **{**FAST, "epochs": 1, "pretrain_steps": 0}).fit(df, meta)
+    assert len(df) > 80 and fitted.ledger.n_patients == 40  # about 3 visits a patient
+    assert fitted.ledger.mechanisms[-1].sample_rate == pytest.approx(1 / math.ceil(40 / 8))
 
 
 def test_sampled_visits_keep_the_invariants(fitted):
