@@ -32,7 +32,7 @@ from opacus.accountants import PRVAccountant
 
 from synth import Metadata, Synthesizer
 from synth.privacy.ledger import Ledger, calibrate_sigma
-from synth.train import REGIMES
+from synth.models.train import REGIMES
 from utility import load_table, split_by_patient
 
 LABELS = {"actg175": "cens", "gbsg2": "cens", "pbcseq": "status"}

@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from synth.eval.sequences import patient_features
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 from utility import split_by_patient
 
 DATA = Path(__file__).resolve().parent.parent / "data"

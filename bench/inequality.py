@@ -9,7 +9,7 @@ futime` and `crtime <= rltime`. Every rule is post-processing of the generator (
 - raw: the sample as drawn;
 - lower: `low` lowered to `high` where it exceeds it (repeated over the pairs, values only falling);
 - raise: `high` raised to `low` where it is below it (likewise, values only rising); shipped after
-  item 69 as synth.inequalities, and checked here against `Synthesizer.sample` with the pairs named;
+  item 69 as synth.schema.inequalities, and checked here against `Synthesizer.sample` with the pairs named;
 - swap: the two values exchanged where `low` exceeds `high` (in the pairs' order, repeated).
 Prints one line per table, seed and rule, then per table and pooled the means and the paired
 differences from raw.
@@ -25,7 +25,7 @@ import pandas as pd
 from sdmetrics.single_column import KSComplement
 
 from synth import Metadata, Synthesizer
-from synth.inequalities import KEY, Inequality, apply_inequalities, ceilings
+from synth.schema.inequalities import KEY, Inequality, apply_inequalities, ceilings
 from utility import load_table, score, split_by_patient
 from visit_end import print_paired
 
@@ -85,9 +85,9 @@ def main() -> None:
             train, test = split_by_patient(df, meta.primary_key, seed)
             synth = Synthesizer(epsilon=1.0, label="death", seed=seed).fit(train, meta)
             raw = synth.sample(len(train), seed=seed)
-            cols = {c.name: c for c in synth.domain.columns if c.name in {x for p in pairs for x in (p.low, p.high)}}
+            cols = {c.name: c for c in synth.privacy.domain.columns if c.name in {x for p in pairs for x in (p.low, p.high)}}
             raised = apply_inequalities(raw, pairs, ceilings(pairs, cols), cols)
-            synth.metadata.extra[KEY] = [{"low": p.low, "high": p.high} for p in pairs]
+            synth.schema.metadata.extra[KEY] = [{"low": p.low, "high": p.high} for p in pairs]
             pd.testing.assert_frame_equal(raised, synth.sample(len(train), seed=seed))  # the shipped path
             for rule, syn in zip(RULES, (raw, lower_low(raw, pairs), raised, swap(raw, pairs)), strict=True):
                 s = score(train, syn, test, meta, "death", seed)

@@ -46,9 +46,9 @@ from sequences import score_patients
 from utility import TABLE_COLUMNS, load_table, print_per_model, print_table, score, split_by_patient
 
 from synth import Metadata, Synthesizer
-from synth.domain import ColumnDomain
+from synth.privacy.domain import ColumnDomain
 from synth.eval.sequences import patient_features
-from synth.inequalities import apply_inequalities, ceilings, read_inequalities
+from synth.schema.inequalities import apply_inequalities, ceilings, read_inequalities
 from synth.synthesizer import default_delta
 
 PEERS = ("mst", "aim")
@@ -165,7 +165,7 @@ def run_one(method: str, df: pd.DataFrame, meta_path: Path, label: str, epsilon:
 
 
 def public_inequality_rule(meta: Metadata):
-    """synth's sampling rule for the metadata's ``synth_inequalities`` (synth.inequalities), on
+    """synth's sampling rule for the metadata's ``synth_inequalities`` (synth.schema.inequalities), on
     a peer's sample: the domains are the metadata's public bounds, as the peers' transformers
     use. Post-processing of public metadata, open to any user of a peer."""
     pairs = read_inequalities(meta)

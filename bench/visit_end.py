@@ -25,8 +25,8 @@ import torch
 
 from synth import Metadata, Synthesizer
 from synth.eval.sequences import patient_features, per_visit_quality, visit_count_distance, visit_time_quality
-from synth.sampling import _draw_rows
-from synth.sequence import VISITS, gap_name, slot_name
+from synth.models.sampling import _draw_rows
+from synth.schema.sequence import VISITS, gap_name, slot_name
 from sequences import score_patients
 from utility import split_by_patient
 

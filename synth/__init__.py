@@ -6,7 +6,7 @@
 """
 
 from synth.errors import SynthError, SynthWarning
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 from synth.synthesizer import Synthesizer
 
 __all__ = ["Synthesizer", "Metadata", "SynthError", "SynthWarning"]

@@ -18,26 +18,26 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from synth.domain import Domain, build_domain, default_delta
-from synth.encode import TableEncoder
+from synth.privacy.domain import Domain, build_domain, default_delta
+from synth.encode.table import TableEncoder
 from synth.errors import SynthError, SynthWarning
-from synth.fileio import atomic_path, atomic_write_text
-from synth.inequalities import (Inequality, apply_inequalities, ceilings, check_data, check_never_lowered,
+from synth.io.atomic import atomic_path, atomic_write_text
+from synth.schema.inequalities import (Inequality, apply_inequalities, ceilings, check_data, check_never_lowered,
                                read_inequalities)
-from synth.metadata import REVIEW, Metadata
-from synth.modelfile import file_sha256, package_versions, read_model, write_model
+from synth.schema.metadata import REVIEW, Metadata
+from synth.io.modelfile import file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
-from synth.marginal_loss import MarginalLoss
+from synth.models.marginal_loss import MarginalLoss
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy.ledger import Ledger
 from synth.privacy.randomness import NoiseSource
 from synth.privacy.marginals import MARGINAL_SHARE
 from synth.privacy.pair_tables import release_tables
-from synth.sampling import arrow_schema, sample_chunks
-from synth.train import NO_LABEL, Progress, TrainConfig, train_acgan
-from synth.sequence import SequenceLayout, slot_name
-from synth.sequence_encoder import SequenceEncoder, prepare_sequences
-from synth.validate import category_key, check_columns, check_label, coerce_frame, read_csv
+from synth.models.sampling import arrow_schema, sample_chunks
+from synth.models.train import NO_LABEL, Progress, TrainConfig, train_acgan
+from synth.schema.sequence import SequenceLayout, slot_name
+from synth.encode.sequence import SequenceEncoder, prepare_sequences
+from synth.schema.validate import category_key, check_columns, check_label, coerce_frame, read_csv
 
 __all__ = ["Synthesizer", "default_delta"]
 
@@ -71,7 +71,7 @@ class Synthesizer:
     Parameters: ``epsilon`` (> 0, ``math.inf`` for no privacy), ``delta`` (default
     :func:`default_delta` of the released or public number of patients), ``label`` (a
     categorical column to condition on, or None), and the training options of
-    :class:`synth.train.TrainConfig` (``epochs``, ``batch_size``, ``seed`` …). ``seed`` fixes
+    :class:`synth.models.train.TrainConfig` (``epochs``, ``batch_size``, ``seed`` …). ``seed`` fixes
     post-processing only (initialisation, the generator's draws); the noise of every mechanism
     on real data comes from OS entropy. ``noise_seed`` (research runs only) fixes that noise
     too: it is never stored, and the ledger says the guarantee then assumes it is secret.

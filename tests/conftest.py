@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 
 FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8)
 
@@ -37,10 +37,10 @@ def encoded_trial(meta: Metadata, n: int = 120, epsilon: float = 1.0, heavy: boo
     """``make_trial(n)`` through the DP domain and encoder, labelled by arm: (frame, encoder, x,
     y, ledger, domain). ``heavy`` adds a boolean column that depends on weight (a pair to find),
     to the data and to ``meta``."""
-    from synth.domain import build_domain
-    from synth.encode import TableEncoder
+    from synth.privacy.domain import build_domain
+    from synth.encode.table import TableEncoder
     from synth.privacy.ledger import Ledger
-    from synth.validate import coerce_frame
+    from synth.schema.validate import coerce_frame
 
     df = make_trial(n)
     if heavy:

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from synth.checkpoints import CheckpointSelector
-from synth.encode import CellBlock, Span
-from synth.marginal_loss import MarginalLoss
+from synth.models.checkpoints import CheckpointSelector
+from synth.encode.table import CellBlock, Span
+from synth.models.marginal_loss import MarginalLoss
 from synth.models import Generator
 from synth.privacy.marginals import MarginalTable
 

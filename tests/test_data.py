@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from synth import Metadata
-from synth.validate import category_key, coerce_frame, read_csv
+from synth.schema.validate import category_key, coerce_frame, read_csv
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from synth.domain import Domain, build_domain
+from synth.privacy.domain import Domain, build_domain
 from synth.errors import SynthError, SynthWarning
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger, compose_epsilon
-from synth.validate import coerce_frame
+from synth.schema.validate import coerce_frame
 from tests.conftest import TRIAL_META, lopsided_trial, make_trial
 
 

@@ -1,11 +1,11 @@
 import numpy as np
 import pandas as pd
 
-from synth.domain import ColumnDomain, Domain, build_domain
-from synth.encode import NUMERIC_BINS as B
-from synth.encode import TableEncoder
+from synth.privacy.domain import ColumnDomain, Domain, build_domain
+from synth.encode.table import NUMERIC_BINS as B
+from synth.encode.table import TableEncoder
 from synth.privacy.ledger import Ledger
-from synth.validate import coerce_frame
+from synth.schema.validate import coerce_frame
 
 
 def _encoder(trial, meta, label=None, epsilon=1.0):

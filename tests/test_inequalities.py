@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from synth import Synthesizer, SynthError
-from synth.domain import ColumnDomain
-from synth.inequalities import Inequality, apply_inequalities, ceilings, check_data, read_inequalities
-from synth.metadata import Metadata
+from synth.privacy.domain import ColumnDomain
+from synth.schema.inequalities import Inequality, apply_inequalities, ceilings, check_data, read_inequalities
+from synth.schema.metadata import Metadata
 from tests.conftest import FAST, TRIAL_META, make_trial
 from tests.test_sequence import SEQ_META, _with_follow_up_end, make_visits
 

@@ -4,8 +4,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synth.encode import CellBlock
-from synth.marginal_loss import MarginalLoss, measured_distance, pair_mask, soft_cells, within_label_dependence
+from synth.encode.table import CellBlock
+from synth.models.marginal_loss import MarginalLoss, measured_distance, pair_mask, soft_cells, within_label_dependence
 from synth.privacy.marginals import MarginalTable
 
 BLOCK = CellBlock("x", start=0, width=3, missing=4)  # bins at 0..2, [present, missing] at 4..5

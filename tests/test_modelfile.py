@@ -56,7 +56,7 @@ def test_foreign_files(tmp_path):
 
 def test_ledger_claim_is_recomputed_on_load(model_path, tmp_path):
     """A file whose claimed ε disagrees with its own history is refused, checksum or not."""
-    from synth.modelfile import read_model, write_model
+    from synth.io.modelfile import read_model, write_model
 
     tensors, doc = read_model(model_path)
     doc = {k: v for k, v in doc.items() if k not in ("format", "format_version")}
@@ -76,7 +76,7 @@ def test_file_holds_no_pickle(model_path):
 
 
 def test_format_versions_read_and_refused(model_path, tmp_path, monkeypatch):
-    import synth.modelfile as mf
+    import synth.io.modelfile as mf
 
     tensors, doc = mf.read_model(model_path)
     assert doc["format_version"] == 6
@@ -97,7 +97,7 @@ def test_format_versions_read_and_refused(model_path, tmp_path, monkeypatch):
 def test_a_format_5_ledger_loads_and_says_what_it_lacked(model_path, tmp_path, monkeypatch):
     """Format 5 stored the exact N and seeded its noise with --seed: such a file still loads, and
     its ledger says both, rather than claiming a release or a secret noise it did not have."""
-    import synth.modelfile as mf
+    import synth.io.modelfile as mf
 
     tensors, doc = mf.read_model(model_path)
     doc = {k: v for k, v in doc.items() if k not in ("format", "format_version")}

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from synth.encode import CellBlock
-from synth.marginal_loss import REFINE_MAX_GROUPS, MarginalLoss, label_groups
+from synth.encode.table import CellBlock
+from synth.models.marginal_loss import REFINE_MAX_GROUPS, MarginalLoss, label_groups
 from synth.privacy.marginals import MarginalTable
-from synth.refine import refined_tables, within_group_fill
+from synth.models.refine import refined_tables, within_group_fill
 
 X = CellBlock("x", start=0, width=4, ordered=True)  # 4 bins, merged into 2 groups by the label stage
 GROUPS = np.array([0, 0, 1, 1])

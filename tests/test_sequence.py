@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from synth import Synthesizer, SynthError, SynthWarning
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger
-from synth.train import default_batch_size
-from synth.sequence import end_visits, start_visits
-from synth.sequence_encoder import prepare_sequences
+from synth.models.train import default_batch_size
+from synth.schema.sequence import end_visits, start_visits
+from synth.encode.sequence import prepare_sequences
 
 FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8)
 
@@ -286,7 +286,7 @@ def test_sampled_visits_end_at_the_follow_up_end_and_the_model_file_keeps_it(tmp
 
 
 def test_a_version_3_sequence_model_without_a_follow_up_end_still_loads(fitted, tmp_path, monkeypatch):
-    import synth.modelfile as mf
+    import synth.io.modelfile as mf
 
     tensors, doc = mf.read_model(fitted.save(tmp_path / "v4.synth"))
     assert doc["sequence"]["end"] is None

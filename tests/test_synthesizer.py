@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from synth import Synthesizer, SynthError, SynthWarning
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 from tests.conftest import FAST, TRIAL_META, lopsided_trial, make_trial
 
 
@@ -145,7 +145,7 @@ def test_patients_with_unreleased_labels_still_count_in_the_sample_rate():
 @pytest.mark.parametrize("option, weight", [({}, 0.0), ({"independence": 5.0}, 5.0)])
 def test_independence_option_reaches_the_marginal_loss(monkeypatch, option, weight):
     import synth.synthesizer as synthesizer_module
-    from synth.marginal_loss import MarginalLoss
+    from synth.models.marginal_loss import MarginalLoss
 
     built = []
 
@@ -163,7 +163,7 @@ def test_ignored_label_adds_no_class_loss():
     import torch
 
     from synth.models import Discriminator
-    from synth.train import NO_LABEL, _d_loss
+    from synth.models.train import NO_LABEL, _d_loss
 
     torch.manual_seed(0)
     d = Discriminator(3, 2, hidden=4)

@@ -9,14 +9,14 @@ import torch
 from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
 
-from synth.checkpoints import CheckpointSelector
-from synth.encode import CellBlock, Span
-from synth.marginal_loss import MarginalLoss
+from synth.models.checkpoints import CheckpointSelector
+from synth.encode.table import CellBlock, Span
+from synth.models.marginal_loss import MarginalLoss
 from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.randomness import NoiseSource
-from synth.train import (TrainConfig, _d_loss, _generator_step, _pretrain_generator, default_batch_size,
+from synth.models.train import (TrainConfig, _d_loss, _generator_step, _pretrain_generator, default_batch_size,
                          train_acgan)
 
 SPANS = [Span("a", 0, 1, "tanh"), Span("b", 1, 3, "softmax")]
@@ -36,7 +36,7 @@ def test_one_charged_discriminator_step_per_poisson_batch(monkeypatch):
     dp_step = DPOptimizer.step
     monkeypatch.setattr(DPOptimizer, "step", lambda self, *a, **k: (calls.__setitem__("dp", calls["dp"] + 1),
                                                                    dp_step(self, *a, **k))[1])
-    import synth.train as train_mod
+    import synth.models.train as train_mod
 
     gen_step = train_mod._generator_step
     monkeypatch.setattr(train_mod, "_generator_step",
@@ -198,7 +198,7 @@ def test_pretraining_is_not_charged(monkeypatch):
     dp_step = DPOptimizer.step
     monkeypatch.setattr(DPOptimizer, "step", lambda self, *a, **k: (calls.__setitem__("dp", calls["dp"] + 1),
                                                                    dp_step(self, *a, **k))[1])
-    import synth.train as train_mod
+    import synth.models.train as train_mod
 
     ran = []
     pretrain_fn = train_mod._pretrain_generator

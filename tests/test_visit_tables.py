@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from synth.marginal_loss import STATIONARITY, MarginalLoss, pooled_cells, slot_drift
-from synth.metadata import Metadata
+from synth.models.marginal_loss import STATIONARITY, MarginalLoss, pooled_cells, slot_drift
+from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.resolution import coarse_groups, label_resolution, release_label_tables
-from synth.sequence_encoder import prepare_sequences
+from synth.encode.sequence import prepare_sequences
 from tests.test_sequence import SEQ_META, make_visits
 
 
@@ -116,7 +116,7 @@ def test_generator_pooled_cells_equal_the_counted_table_for_sharp_logits(encoded
 
 def test_pooled_cells_average_over_the_visit_count_distribution():
     """Half the mass on 1 visit, half on 2: slot 1 weighs 1/2 + 1/4, slot 2 weighs 1/4."""
-    from synth.encode import CellBlock
+    from synth.encode.table import CellBlock
     visits = CellBlock("__visits", 0, 2)
     slots = (CellBlock("v@1", 2, 2), CellBlock("v@2", 4, 2))
     raw = torch.tensor([[0.0, 0.0, 60.0, 0.0, 0.0, 60.0]])  # P(1 visit) = P(2 visits); slot 1 → cell 0, slot 2 → 1

@@ -20,8 +20,8 @@ from synth.eval.report import EvaluationReport
 from synth.eval.sequences import (lag1_autocorrelation, patient_features, patient_metadata, per_visit_quality,
                                   temporal_columns, visit_count_distance, visit_time_quality)
 from synth.eval.utility import downstream
-from synth.metadata import Metadata
-from synth.validate import check_columns
+from synth.schema.metadata import Metadata
+from synth.schema.validate import check_columns
 
 __all__ = ["evaluate"]
 

@@ -12,8 +12,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from synth.metadata import Metadata
-from synth.validate import category_key
+from synth.schema.metadata import Metadata
+from synth.schema.validate import category_key
 
 __all__ = ["feature_columns", "model_frame", "preprocessor", "category_strings"]
 

@@ -16,7 +16,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from synth.eval.features import feature_columns, model_frame, preprocessor
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 
 __all__ = ["quality", "sdmetrics_reports", "detection", "correlation_agreement", "correlation_matrix"]
 

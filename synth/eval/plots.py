@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from synth.eval.features import category_strings
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 
 __all__ = ["distributions", "correlation_heatmaps", "utility_bars", "dcr_histogram", "visit_counts",
            "trajectories"]

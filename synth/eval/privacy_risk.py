@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
 from synth.eval.features import model_frame, preprocessor
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 
 __all__ = ["privacy_risk"]
 

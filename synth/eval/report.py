@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synth.fileio import atomic_write_text
+from synth.io.atomic import atomic_write_text
 
 __all__ = ["EvaluationReport", "DATA_OWNER_NOTICE"]
 

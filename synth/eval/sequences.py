@@ -14,7 +14,7 @@ import pandas as pd
 from sdmetrics.single_column import KSComplement, TVComplement
 
 from synth.eval.features import category_strings
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 
 __all__ = ["patient_features", "patient_metadata", "visit_count_distance", "per_visit_quality",
            "visit_time_quality", "lag1_autocorrelation", "temporal_columns"]

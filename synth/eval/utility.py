@@ -14,7 +14,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 
 from synth.eval.features import category_strings, feature_columns, model_frame, preprocessor
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 
 __all__ = ["MODELS", "tstr_auroc", "downstream"]
 

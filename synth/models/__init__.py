@@ -1,5 +1,6 @@
-"""Networks: Opacus-compatible layers only (no BatchNorm)."""
+"""The AC-GAN: networks (Opacus-compatible layers only, no BatchNorm), the DP training loop, the
+marginal loss against released tables, checkpoint selection and sampling."""
 
-from synth.models.tabular import Discriminator, Generator
+from synth.models.networks import Discriminator, Generator
 
 __all__ = ["Generator", "Discriminator"]

@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from synth.domain import PREP_SHARE
-from synth.encode import CellBlock
+from synth.privacy.domain import PREP_SHARE
+from synth.encode.table import CellBlock
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import noisy_counts
 from synth.privacy.smoothing import simplex_projection, smooth_row

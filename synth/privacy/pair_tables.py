@@ -29,7 +29,7 @@ from itertools import combinations
 
 import numpy as np
 
-from synth.encode import CellBlock
+from synth.encode.table import CellBlock
 from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes, refine_patients, released_patients
 from synth.privacy.ledger import N_REFINED, Ledger, Mechanism
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, ledger_sigma,

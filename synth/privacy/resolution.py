@@ -26,7 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from synth.encode import NUMERIC_BINS
+from synth.encode.table import NUMERIC_BINS
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma, release_marginals
 

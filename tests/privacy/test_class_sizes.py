@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from synth.encode import CellBlock
+from synth.encode.table import CellBlock
 from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.pair_tables import release_tables

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth.domain import PREP_SHARE
+from synth.privacy.domain import PREP_SHARE
 from synth.privacy.ledger import compose_epsilon
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, label_tables, measure_tables, release_marginals,
                                      simplex_projection)

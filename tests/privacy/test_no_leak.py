@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from synth import Synthesizer
-from synth.modelfile import read_model
+from synth.io.modelfile import read_model
 
 N = 1337  # exact patients: must never be written
 NOISE_SEED = 918273645  # fixes this test's noise; must never be written either

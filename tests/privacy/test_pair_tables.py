@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from opacus.accountants.analysis.rdp import compute_rdp
 
-from synth.domain import PREP_SHARE
-from synth.encode import CellBlock
+from synth.privacy.domain import PREP_SHARE
+from synth.encode.table import CellBlock
 from synth.privacy.ledger import Ledger, compose_epsilon
 from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, measure_tables
 from synth.privacy.pair_tables import PAIR_GROUPS, coarse_groups, pair_scores, release_tables, select_pairs

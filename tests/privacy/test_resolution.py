@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from synth.domain import PREP_SHARE
-from synth.encode import NUMERIC_BINS, CellBlock
-from synth import marginal_loss
-from synth.marginal_loss import MarginalLoss, pooled_cells
+from synth.privacy.domain import PREP_SHARE
+from synth.encode.table import NUMERIC_BINS, CellBlock
+from synth.models import marginal_loss
+from synth.models.marginal_loss import MarginalLoss, pooled_cells
 from synth.privacy.ledger import compose_epsilon
 from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, label_tables
 from synth.privacy.pair_tables import LABEL_PART, coarse_groups

@@ -5,7 +5,7 @@ column is smooth without costing much where it is not."""
 import numpy as np
 import pytest
 
-from synth.encode import CellBlock
+from synth.encode.table import CellBlock
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.pair_tables import release_tables
 from synth.privacy.smoothing import LAMBDAS, simplex_projection, smooth_row, sure_risk

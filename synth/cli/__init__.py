@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synth.errors import SynthError, SynthWarning
-from synth.metadata import Metadata
-from synth.cli_show import show_info, show_privacy, show_summary
+from synth.schema.metadata import Metadata
+from synth.cli.show import show_info, show_privacy, show_summary
 from synth.synthesizer import Synthesizer
-from synth.validate import read_csv
+from synth.schema.validate import read_csv
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Differentially private synthetic clinical-trial data (DP AC-GAN).")
@@ -28,7 +28,7 @@ app.add_typer(meta_app, name="metadata")
 err = Console(stderr=True)
 out = Console()
 _state = {"debug": False}
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 @app.callback()
@@ -131,7 +131,7 @@ def sample(
         synth.write_csv(output, n, seed=seed, condition=condition, model_path=model)
     except SynthError as exc:
         _fail(exc)
-    unit = "patients (all their visits)" if synth.metadata.sequence_key else "rows"
+    unit = "patients (all their visits)" if synth.schema.metadata.sequence_key else "rows"
     err.print(f"wrote {n} {unit} to {output} and {output}.privacy.json", highlight=False)
 
 

@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from synth.errors import SynthError
-from synth.fileio import atomic_path
+from synth.io.atomic import atomic_path
 from synth.privacy.ledger import Ledger
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "write_model", "read_model", "file_sha256", "package_versions"]

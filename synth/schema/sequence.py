@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from synth.errors import SynthError
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 
 __all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "end_visits",
            "start_visits", "VISITS", "slot_name", "gap_name"]
@@ -121,7 +121,7 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
 def order_visits(frame: pd.DataFrame, keys: pd.Series, layout: SequenceLayout, source: str) -> pd.DataFrame:
     """Coerced long frame → sorted by (patient, index) with a ``__patient`` column; checks statics.
 
-    ``frame`` is :func:`synth.validate.coerce_frame`'s output (ids dropped); ``keys`` the raw
+    ``frame`` is :func:`synth.schema.validate.coerce_frame`'s output (ids dropped); ``keys`` the raw
     sequence_key column.
     """
     if keys.isna().any():

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from synth.errors import SynthError
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 
 __all__ = ["category_key", "coerce_frame", "read_csv", "check_label"]
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from synth.domain import Domain
-from synth.encode import TableEncoder, category_series
+from synth.privacy.domain import Domain
+from synth.encode.table import TableEncoder, category_series
 from synth.models import Generator
 
 __all__ = ["sample_chunks", "arrow_schema"]

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from synth.domain import ColumnDomain
-from synth.encode import _numeric_series, value_step
+from synth.privacy.domain import ColumnDomain
+from synth.encode.table import _numeric_series, value_step
 from synth.errors import FIX_IN_METADATA, SynthError
-from synth.metadata import Metadata
-from synth.validate import coerce_frame
+from synth.schema.metadata import Metadata
+from synth.schema.validate import coerce_frame
 
 __all__ = ["Inequality", "read_inequalities", "check_data", "ceilings", "check_never_lowered", "apply_inequalities"]
 

@@ -8,7 +8,7 @@ visits first, see :func:`pooled_cells`) and compared with the noisy tables' cond
 distributions; the loss is the squared distance, weighted by the DP label proportions.
 Label tables released on groups of cells (few patients, two stages) are matched a second time
 at full resolution, filled inside each group by the column's released shape
-(:func:`synth.refine.refined_tables`), by default when they have at most ``REFINE_MAX_GROUPS``
+(:func:`synth.models.refine.refined_tables`), by default when they have at most ``REFINE_MAX_GROUPS``
 groups (``refine_groups`` forces it either way). For visit sequences a second
 term, :func:`slot_drift`, asks every visit slot to look like the patients' visits as a whole
 (per label), the one assumption that ties the slots together when the tables only describe
@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from scipy.sparse.csgraph import shortest_path
 
-from synth.encode import CellBlock
+from synth.encode.table import CellBlock
 from synth.privacy.marginals import MarginalTable
-from synth.refine import refined_tables
+from synth.models.refine import refined_tables
 
 __all__ = ["MarginalLoss", "soft_cells", "pooled_cells", "slot_drift", "pair_mask", "within_label_dependence",
            "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH", "REFINE_MAX_GROUPS",
@@ -100,7 +100,7 @@ STATIONARITY = 1.0
 # users who value prediction over pair trends.
 INDEPENDENCE = 0.0
 
-# Match label tables released on groups a second time at full resolution (synth.refine) when
+# Match label tables released on groups a second time at full resolution (synth.models.refine) when
 # the label stage has at most this many groups per column (bench/RESULTS.md, issue #5 items 47,
 # 49, 51, 52 and 54): at 2 groups the ratio rose on pbcseq (0.778 -> 0.800, 12 seeds) and on
 # the held-out tables of item 51; at 3 and 4 groups (colon and GBSG2 cut to 350-500 patients)

@@ -1,7 +1,7 @@
 """Whole-patient encoding for visit sequences: the wide domain, padding masks, back to long format.
 
 :func:`prepare_sequences` turns long visit data into one encoded row per patient (see
-:mod:`synth.sequence`), with every domain from public metadata or a DP release in the ledger.
+:mod:`synth.schema.sequence`), with every domain from public metadata or a DP release in the ledger.
 :class:`SequenceEncoder` is a :class:`~synth.encode.TableEncoder` over the wide columns that
 zeroes padded visit slots, masks generated rows the same way (from the generated visit count)
 and decodes generated patients into sorted long-format visits.
@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synth.domain import ColumnDomain, Domain, UnreleasedDomains, build_domain, describe_unreleased
-from synth.encode import CellBlock, TableEncoder, _numeric_series, category_series
+from synth.privacy.domain import ColumnDomain, Domain, UnreleasedDomains, build_domain, describe_unreleased
+from synth.encode.table import CellBlock, TableEncoder, _numeric_series, category_series
 from synth.errors import FIX_IN_METADATA, SynthError
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import TableSpec
-from synth.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, sequence_layout, slot_name,
+from synth.schema.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, sequence_layout, slot_name,
                             start_visits, to_wide, visit_counts)
-from synth.validate import category_key, coerce_frame
+from synth.schema.validate import category_key, coerce_frame
 
 __all__ = ["SequenceEncoder", "prepare_sequences"]
 

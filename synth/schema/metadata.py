@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from synth.errors import SynthError
-from synth.fileio import atomic_write_text
+from synth.io.atomic import atomic_write_text
 
 __all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES", "REVIEW"]
 

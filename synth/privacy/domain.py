@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from synth.errors import FIX_IN_METADATA, SynthError, SynthWarning
-from synth.metadata import Metadata
+from synth.schema.metadata import Metadata
 from synth.privacy.ledger import N_RELEASED, Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import BOUNDS_RELEASES, discover_categories, dp_bounds, noisy_counts
-from synth.validate import category_key
+from synth.schema.validate import category_key
 
 __all__ = ["ColumnDomain", "Domain", "build_domain", "UnreleasedDomains", "describe_unreleased", "PREP_SHARE",
            "THRESHOLD_DELTA_SHARE", "default_delta"]
@@ -124,7 +124,7 @@ def build_domain(
 ) -> Domain:
     """Public domain where the metadata has it; Gaussian-mechanism estimates elsewhere.
 
-    ``data`` is :func:`synth.validate.coerce_frame`'s output, one row per patient. Appends one
+    ``data`` is :func:`synth.schema.validate.coerce_frame`'s output, one row per patient. Appends one
     Mechanism per release to ``ledger`` and sets its ``delta_threshold`` when categories are
     discovered. A ledger without ``n_patients`` gets the released count of patients
     (``count:patients``, the first release); a ledger without ``delta`` gets

@@ -15,7 +15,7 @@ generator but the secret one passed in (torch's global generator is seeded with 
 rather than the ledger's public ``n_patients``. The generator never sees real data: it is
 first fitted to the already released noisy tables alone (``pretrain_steps``), then trained
 through the (already privatised) discriminator and the same tables; both are post-processing.
-Under DP the epoch returned is the one closest to those tables (:mod:`synth.checkpoints`), also
+Under DP the epoch returned is the one closest to those tables (:mod:`synth.models.checkpoints`), also
 post-processing.
 """
 
@@ -37,9 +37,9 @@ from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from opacus.validators import ModuleValidator
 from torch.utils.data import TensorDataset
 
-from synth.checkpoints import CheckpointSelector
-from synth.encode import Span
-from synth.marginal_loss import MarginalLoss
+from synth.models.checkpoints import CheckpointSelector
+from synth.encode.table import Span
+from synth.models.marginal_loss import MarginalLoss
 from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma, compose_epsilon
 

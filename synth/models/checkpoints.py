@@ -22,7 +22,7 @@ import copy
 
 import torch
 
-from synth.marginal_loss import MarginalLoss
+from synth.models.marginal_loss import MarginalLoss
 from synth.models import Generator
 
 __all__ = ["CheckpointSelector", "SCORE_ROWS"]

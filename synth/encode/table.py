@@ -3,7 +3,7 @@
 Numerical (and datetime) columns: clipped to the domain's bounds, whose range is cut into
 ``NUMERIC_BINS`` equal-width bins (equal width in log(x) for a column whose public metadata
 says ``"synth_scale": "log"``; in log(1 + ``DURATION_STEPS`` · x / range) for the "duration"
-scale of visit times, see :mod:`synth.sequence_encoder`): a one-hot of the bin plus the
+scale of visit times, see :mod:`synth.encode.sequence`): a one-hot of the bin plus the
 position inside it scaled to [-1, 1] (so skewed columns and point masses such as many zeros
 are easy to generate). A nullable column adds a two-way [present, missing] one-hot.
 Categorical and boolean columns: one-hot over the domain's categories, plus a "missing" slot
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from synth.domain import ColumnDomain, Domain
+from synth.privacy.domain import ColumnDomain, Domain
 
 __all__ = ["Span", "CellBlock", "TableEncoder", "NUMERIC_BINS", "DURATION_STEPS", "value_step"]
 
@@ -122,7 +122,7 @@ class TableEncoder:
 
     # ------------------------------------------------------------------ rows
     def encode(self, data: pd.DataFrame) -> np.ndarray:
-        """Coerced frame (see :func:`synth.validate.coerce_frame`) → float32 array (n, width)."""
+        """Coerced frame (see :func:`synth.schema.validate.coerce_frame`) → float32 array (n, width)."""
         n = len(data)
         out = np.zeros((n, self.width), dtype=np.float32)
         pos = 0

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synth.encode import Span
+from synth.encode.table import Span
 
 __all__ = ["Generator", "Discriminator"]
 

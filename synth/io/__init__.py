@@ -1,0 +1,1 @@
+"""Files: the model file (safetensors + JSON, versioned, checksummed) and atomic writes."""
