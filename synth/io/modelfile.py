@@ -57,7 +57,7 @@ def write_model(path: str | Path, tensors: dict[str, torch.Tensor], document: di
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, **document}
     doc_json = json.dumps(doc, sort_keys=True, allow_nan=False)
     header = {"synth": doc_json, "checksum": _checksum(doc_json, tensors)}
-    with atomic_path(Path(path)) as tmp:
+    with atomic_path(Path(path), private=True) as tmp:
         save_file(tensors, str(tmp), metadata=header)
 
 
