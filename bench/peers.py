@@ -7,15 +7,15 @@ Each method is fitted on the same 80% of patients (bench/utility.py's split) wit
 public metadata, samples as many rows as the training split and is scored by the same
 evaluation (sdmetrics QualityReport against the training split; mean AUROC of LR/RF/GB on the
 real 20%, trained on synthetic over trained on real). One table, one row per method.
-synth's rows are the same run after run; MST's and AIM's are not (OpenDP's noise is unseeded).
+No method's rows repeat run after run: synth's DP noise is secret (OS entropy) like OpenDP's.
 Where the metadata states ``synth_inequalities``, synth's samples keep them (synth's sampling
 rule), and each peer sample is scored twice: as drawn, and with the same rule applied to it
 (``mst+ineq``, ``aim+ineq``; post-processing of public metadata, open to any peer user).
 
 The peers see only public metadata besides the training rows: numerical columns are cut into
 ``--bins`` equal-width bins over the metadata's public bounds (no privacy spent on bounds),
-categories come from the metadata, and N is public for all three (MST and AIM use it as the
-known total). δ is synth's default for the training split, for every method.
+categories come from the metadata, and N is public for the peers (MST and AIM use it as the
+known total; synth releases it under DP unless the metadata states synth_patients). δ is synth's default for the training split, for every method.
 
 Long-format visit data (``--dataset pbcseq --label status``): MST and AIM need one row per
 patient, so they are fitted on the per-patient features the downstream models use

@@ -7,6 +7,7 @@ model file → sampling → CSV + ``<csv>.privacy.json``.
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import json
 import math
 import warnings
@@ -27,6 +28,7 @@ from synth.schema.inequalities import (Inequality, apply_inequalities, ceilings,
 from synth.schema.metadata import REVIEW, Metadata
 from synth.io.modelfile import file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
+from synth.notebook import synthesizer_html
 from synth.models.marginal_loss import MarginalLoss
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy.ledger import Ledger
@@ -290,6 +292,12 @@ class Synthesizer:
                 "inequalities": [f"{p.low} <= {p.high}" for p in read_inequalities(st["meta"])],
                 "label_proportions": dom.label_proportions, "columns": cols,
                 "ledger": st["ledger"].to_dict(), "train": st["summary"]}
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the guarantee, schema, ledger and training summary (public content only)."""
+        if self._fitted is None:
+            return f"<pre>{html.escape(repr(self))}</pre>"
+        return synthesizer_html(self.info())
 
     def __repr__(self) -> str:
         eps = "inf" if math.isinf(self.epsilon) else self.epsilon

@@ -193,3 +193,10 @@ def test_a_column_dp_released_with_one_category_warns_and_is_missing_otherwise()
         synth = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(lopsided_trial(), meta)
     sex = synth.sample(200)["sex"]
     assert set(sex.dropna()) == {"f"} and sex.isna().any()  # "m" was not released: written as missing
+
+
+def test_jupyter_view_shows_guarantee_schema_and_ledger(fitted):
+    page = fitted._repr_html_()
+    assert "add/remove one patient" in page and "Privacy ledger" in page and "Schema" in page
+    assert "count:patients" in page and "dp_sgd:discriminator" in page and ">age<" in page
+    assert "not fitted" in Synthesizer(epsilon=1.0)._repr_html_()

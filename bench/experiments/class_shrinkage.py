@@ -17,6 +17,11 @@ Prints one line per seed and variant, then the means and the paired differences 
 
 from __future__ import annotations
 
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
+
 import argparse
 import warnings
 

@@ -17,6 +17,11 @@ differences from raw.
 
 from __future__ import annotations
 
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
+
 import argparse
 import warnings
 

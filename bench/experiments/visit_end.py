@@ -14,6 +14,11 @@ Prints one line per seed and rule, then the means and the paired differences fro
 
 from __future__ import annotations
 
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
+
 import argparse
 import warnings
 from collections.abc import Callable

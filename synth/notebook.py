@@ -1,0 +1,57 @@
+"""How a fitted :class:`~synth.Synthesizer` shows itself in Jupyter: schema, ledger, training.
+
+It renders :meth:`Synthesizer.info`, which holds public metadata, DP releases and
+post-processing of them only, so the page is as shareable as the model file.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+__all__ = ["synthesizer_html"]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return html.escape(", ".join(_cell(v) for v in value[:12]) + (" …" if len(value) > 12 else ""))
+    return html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{_cell(v)}</td>" for v in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def synthesizer_html(info: dict[str, Any]) -> str:
+    """The guarantee line, the schema, the ledger and the training summary as one HTML block."""
+    ledger, train = info["ledger"], info["train"]
+    colour = "#b00020" if ledger["epsilon"] is None else "#1b5e20"
+    parts = [f"<p style='color:{colour}'><b>synth model: {html.escape(ledger['guarantee'])}</b></p>"]
+    columns = [[name, c["sdtype"], c["domain"], c.get("range") or c.get("values") or ""]
+               for name, c in info["columns"].items()]
+    if info["label"]:
+        columns.append([info["label"], "label", "dp" if ledger["epsilon"] is not None else "exact",
+                        [f"{v}: {p:.3f}" for v, p in zip(info["label_values"], info["label_proportions"])]])
+    parts.append("<details open><summary><b>Schema</b></summary>"
+                 + _table(["column", "sdtype", "domain from", "range / values"], columns) + "</details>")
+    mechanisms = [[m["name"], m["noise_multiplier"], m["sample_rate"], m["steps"],
+                   "" if m["epsilon_alone"] is None else m["epsilon_alone"], m["description"]]
+                  for m in ledger["mechanisms"]]
+    parts.append("<details open><summary><b>Privacy ledger</b></summary>"
+                 f"<p>accountant: {html.escape(ledger['accountant'])}; δ = {ledger['delta']:.3g}; "
+                 f"adjacency: {html.escape(str(ledger.get('adjacency', 'not recorded')))}; "
+                 f"N ≈ {ledger.get('n_patients', ledger.get('n_patients_public'))} "
+                 f"({html.escape(str(ledger.get('n_patients_source', 'public')))})</p>"
+                 + _table(["mechanism", "σ", "q", "steps", "ε alone", "what"], mechanisms) + "</details>")
+    summary = [["discriminator steps", train["steps"]], ["σ (DP-SGD)", train["noise_multiplier"]],
+               ["sample rate q", train["sample_rate"]]]
+    if train.get("checkpoint"):
+        summary.append(["generator kept from epoch", f"{train['checkpoint']['epoch']} of {train['checkpoint']['of']}"])
+    summary += [[k, v] for k, v in train["config"].items() if v is not None]
+    parts.append("<details><summary><b>Training</b></summary>" + _table(["", ""], summary) + "</details>")
+    return "\n".join(parts)
