@@ -71,6 +71,18 @@ TRIAL_META = {
 }
 
 
+def load_bench(name: str):
+    """bench/<name>.py as a module (the benchmarks' own splits and audits, tested where they run)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
 def trial() -> pd.DataFrame:
     return make_trial()

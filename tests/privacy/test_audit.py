@@ -1,21 +1,12 @@
 """The canary audit: sound on a mechanism of known ε, and able to see a leak in a real fit."""
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from synth.privacy.audit import clopper_pearson, epsilon_lower_bound
-
-
-def _bench_audit():
-    path = Path(__file__).resolve().parents[2] / "bench" / "audit.py"
-    spec = importlib.util.spec_from_file_location("bench_audit", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_bench
 
 
 def test_clopper_pearson_pinned():
@@ -47,7 +38,7 @@ def test_bound_is_sound_and_tight_on_randomized_response():
 
 @pytest.fixture(scope="module")
 def bench():
-    return _bench_audit()
+    return load_bench("audit")
 
 
 def test_audit_finds_no_leak_in_the_shipped_fit(bench):

@@ -12,7 +12,7 @@ from synth.privacy.ledger import compose_epsilon
 from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, label_tables
 from synth.privacy.pair_tables import LABEL_PART, coarse_groups
 from synth.privacy.resolution import MIN_SIGNAL, label_resolution, release_label_tables
-from tests.conftest import encoded_trial
+from tests.conftest import encoded_trial, load_bench
 
 
 @pytest.mark.parametrize("n, classes, sigma, cells", [
@@ -93,14 +93,7 @@ def test_grouped_pooled_table_is_matched_on_the_groups(monkeypatch):
 
 def _bench_utility():
     """bench/utility.py as a module: its split is the one the benchmark figures come from."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "bench" / "utility.py"
-    spec = importlib.util.spec_from_file_location("bench_utility", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("utility")
 
 
 @pytest.mark.parametrize("dataset, label, patients, stages", [
