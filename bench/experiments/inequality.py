@@ -90,9 +90,9 @@ def main() -> None:
             train, test = split_by_patient(df, meta.primary_key, seed)
             synth = Synthesizer(epsilon=1.0, label="death", seed=seed).fit(train, meta)
             raw = synth.sample(len(train), seed=seed)
-            cols = {c.name: c for c in synth.privacy.domain.columns if c.name in {x for p in pairs for x in (p.low, p.high)}}
+            cols = {c.name: c for c in synth.domain.columns if c.name in {x for p in pairs for x in (p.low, p.high)}}
             raised = apply_inequalities(raw, pairs, ceilings(pairs, cols), cols)
-            synth.schema.metadata.extra[KEY] = [{"low": p.low, "high": p.high} for p in pairs]
+            synth.metadata.extra[KEY] = [{"low": p.low, "high": p.high} for p in pairs]
             pd.testing.assert_frame_equal(raised, synth.sample(len(train), seed=seed))  # the shipped path
             for rule, syn in zip(RULES, (raw, lower_low(raw, pairs), raised, swap(raw, pairs)), strict=True):
                 s = score(train, syn, test, meta, "death", seed)

@@ -131,7 +131,7 @@ def sample(
         synth.write_csv(output, n, seed=seed, condition=condition, model_path=model)
     except SynthError as exc:
         _fail(exc)
-    unit = "patients (all their visits)" if synth.schema.metadata.sequence_key else "rows"
+    unit = "patients (all their visits)" if synth.metadata.sequence_key else "rows"
     err.print(f"wrote {n} {unit} to {output} and {output}.privacy.json", highlight=False)
 
 
