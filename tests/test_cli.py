@@ -14,7 +14,8 @@ FAST_ARGS = ["--epochs", "2"]
 
 
 def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+    # a wide terminal: rich wraps table cells at 80 columns, and the ledger's rows vary in width
+    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
 
 
 @pytest.fixture
