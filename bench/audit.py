@@ -120,7 +120,8 @@ def main() -> None:
         parser.error(f"--trials >= 2, --patients >= 10, --variants from {', '.join(VARIANTS)}")
     print(f"canary audit: {args.patients} patients + 1 canary, claimed ε = {args.epsilon}, δ = 1e-5, "
           f"{args.trials} fits per variant{' (quick)' if args.quick else ''}\n")
-    print("| variant | score | TP / in | FP / out | ε lower bound (95%) | claim | s per fit |\n|---|---|---|---|---|---|---|")
+    print("| variant | score | TP / in | FP / out | ε lower bound (95%) | claim | s per fit |")
+    print("|---|---|---|---|---|---|---|")
     for variant in variants:
         started = time.perf_counter()
         results = audit(variant, args.trials, args.epsilon, args.patients, args.quick)

@@ -15,7 +15,8 @@ rule), and each peer sample is scored twice: as drawn, and with the same rule ap
 The peers see only public metadata besides the training rows: numerical columns are cut into
 ``--bins`` equal-width bins over the metadata's public bounds (no privacy spent on bounds),
 categories come from the metadata, and N is public for the peers (MST and AIM use it as the
-known total; synth releases it under DP unless the metadata states synth_patients). δ is synth's default for the training split, for every method.
+known total; synth releases it under DP unless the metadata states synth_patients). δ is
+synth's default for the training split, for every method.
 
 Long-format visit data (``--dataset pbcseq --label status``): MST and AIM need one row per
 patient, so they are fitted on the per-patient features the downstream models use

@@ -27,8 +27,8 @@ from synth.errors import FIX_IN_METADATA, SynthError
 from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import TableSpec
-from synth.schema.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, sequence_layout, slot_name,
-                            start_visits, to_wide, visit_counts)
+from synth.schema.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, sequence_layout,
+                                   slot_name, start_visits, to_wide, visit_counts)
 from synth.schema.validate import category_key, coerce_frame
 
 __all__ = ["SequenceEncoder", "prepare_sequences"]

@@ -129,7 +129,8 @@ def build_domain(
     discovered. A ledger without ``n_patients`` gets the released count of patients
     (``count:patients``, the first release); a ledger without ``delta`` gets
     :func:`default_delta` of that count (the releases' σ is calibrated at the largest default,
-    ``MAX_DEFAULT_DELTA``, and every later σ at the final δ, so the total stays within ε). ``extra_counts`` maps a name to a count of patients (sensitivity 1, computed
+    ``MAX_DEFAULT_DELTA``, and every later σ at the final δ, so the total stays within ε).
+    ``extra_counts`` maps a name to a count of patients (sensitivity 1, computed
     from the column domains once they are known): each is released with the same noise and
     kept in ``Domain.released_counts``. Columns DP could not release raise one
     :class:`UnreleasedDomains`; :meth:`Domain.release_warnings` are issued as SynthWarnings.
