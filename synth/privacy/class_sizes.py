@@ -87,8 +87,7 @@ def combine_class_sizes(prior: NoisyCounts, tables: list[MarginalTable], n: floa
         return counts
     weighted, weight = counts / prior.sigma ** 2, np.full(len(counts), 1.0 / prior.sigma ** 2)
     for table in tables:
-        if not table.by_label or table.sigma <= 0 or table.counts.size % len(counts) or \
-                len(table.counts) != len(counts):
+        if not table.by_label or table.sigma <= 0 or len(table.counts) != len(counts):
             continue
         rows = table.counts.reshape(len(counts), -1)
         variance = rows.shape[1] * table.sigma ** 2
