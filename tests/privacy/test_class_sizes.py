@@ -64,3 +64,25 @@ def test_released_label_tables_get_the_combined_sizes_as_totals(meta):
     _, _, _, _, plain, _ = encoded_trial(meta, 400, heavy=True)
     release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, plain, np.random.default_rng(0), n_pairs=1)
     assert ledger.history() == plain.history()  # the combination costs nothing
+
+
+def test_a_released_n_is_refined_by_the_tables_totals():
+    """Slow, obvious check of the GLS refinement: over many simulated releases, the refined class
+    sizes' sum (the refined N) is unbiased and far less noisy than the released N alone."""
+    from synth.privacy.class_sizes import refine_patients
+
+    rng = np.random.default_rng(1)
+    truth, sigma0, sigma, cells, k = np.array([150.0, 100.0]), 56.0, 16.0, 4, 8
+    rows = np.repeat(truth[:, None] / cells, cells, axis=1)
+    labelled, unlabelled = [], []
+    for _ in range(2000):
+        released_n = NoisyCounts(np.array([truth.sum() + rng.normal(0, sigma0)]), sigma0)
+        prior = NoisyCounts(truth + rng.normal(0, sigma0, 2), sigma0)
+        tables = [_table(rows + rng.normal(0, sigma, rows.shape), sigma) for _ in range(k)]
+        labelled.append(combine_class_sizes(prior, tables, released_n).sum())
+        flat = [_table(rows.sum(axis=0, keepdims=True) + rng.normal(0, sigma, (1, cells)), sigma, by_label=False)
+                for _ in range(k)]
+        unlabelled.append(refine_patients(released_n, flat))
+    for estimates in (np.array(labelled), np.array(unlabelled)):
+        assert abs(estimates.mean() - truth.sum()) < 3
+        assert estimates.std() < sigma0 / 3
