@@ -1,6 +1,7 @@
 """The marginal-matching loss: soft cells agree with the encoder's cells; zero at the target."""
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -126,3 +127,50 @@ def test_independence_term_spares_pairs_two_measured_steps_apart_but_not_three()
     # a-b, b-c, c-d measured; a-c and b-d are implied by the tables (distance 2); a-d is free
     assert loss.free_pairs == [(0, 3)]
     np.testing.assert_array_equal(measured_distance(5, [(0, 1), (1, 2), (2, 3)])[0], [0, 1, 2, 3, np.inf])
+
+
+def _layout_tables(rows: int, seed: int = 0) -> tuple[list[MarginalTable], int]:
+    """Every kind of table the loss matches, over a 32-wide layout: one- and two-column tables by
+    label and not, merged groups, a repeated table, visit slots pooled (with missing cells by
+    phase, and on groups)."""
+    rng = np.random.default_rng(seed)
+    a = CellBlock("a", 0, 4, missing=4, ordered=True)
+    b, c = CellBlock("b", 6, 3), CellBlock("c", 9, 5)
+    visits = CellBlock("visits", 14, 3, ordered=True)
+    slots = tuple(CellBlock(f"v@{k}", 17 + 5 * k, 3, missing=20 + 5 * k, ordered=True) for k in range(3))
+
+    def table(blocks, shape, **kw):
+        return MarginalTable(blocks, rng.uniform(0.1, 5, (rows if kw.get("by_label", True) else 1, *shape)), **kw)
+
+    tables = [
+        table((a,), (5,)), table((a,), (5,), by_label=False), table((a,), (5,)),  # the same cells twice
+        table((b,), (2,), groups=(np.array([0, 0, 1]),)),
+        table((a, b), (3, 3), groups=(np.array([0, 0, 1, 1, 2]), None)),
+        table((b, c), (3, 5), by_label=False), table((c, a), (5, 5)),
+        table((visits,), (3,)),
+        table(slots, (5,), pooled_by=visits, missing_phases=2),
+        table(slots, (2,), groups=(np.array([0, 0, 1, 1]),), pooled_by=visits, by_label=False),
+    ]
+    return tables, 32
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_batched_tables_equal_the_table_by_table_loss_and_its_gradient(labelled):
+    rows = 3 if labelled else 1
+    tables, width = _layout_tables(rows)
+    loss = MarginalLoss(tables, [0.5, 0.3, 0.2] if labelled else [], refine_groups=False)
+    torch.manual_seed(0)
+    raw = torch.randn(64, width, requires_grad=True)
+    y = torch.randint(0, rows, (64,)) if labelled else None
+    y_less = y if y is None else torch.where(y == 2, 0, y)  # a label value absent from the batch
+    for labels in ([y, y_less] if labelled else [y]):
+        by_label = torch.ones(64, 1) if labels is None else F.one_hot(labels, rows).float()
+        weights = loss.weights if labels is not None else torch.ones(1)
+        fast = loss.batched(raw, by_label, weights)
+        slow = loss.table_terms_reference(raw, labels)
+        torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+        (g_fast,), (g_slow,) = torch.autograd.grad(fast, raw), torch.autograd.grad(slow, raw)
+        torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-7)
+    # Cells shared by tables are computed once (a: 5, its repeat: 5, b on groups: 2, a on groups: 3, b: 3,
+    # c: 5, visits: 3, the pooled slots: 5, on groups: 2), a repeated one-column table gets its own copy.
+    assert loss.batched.n_features == 33

@@ -56,7 +56,7 @@ def test_the_visit_times_table_counts_the_first_time_then_each_gap(encoded):
     assert slow[:, 1:].sum() > 0  # the fixture's times are not all in one bin
     np.testing.assert_allclose(spec.count(x, labels, 2), slow, atol=1e-9)
     assert spec.name == "day (first visit, then the gaps; pooled over visits)"
-    tables = [MarginalTable(t.blocks, t.count(x, labels, 2), pooled_by=t.pooled_by)
+    tables = [MarginalTable(t.blocks, t.count(x, labels, 2), pooled_by=t.pooled_by, missing_phases=t.missing_phases)
               for t in (spec, _pooled(enc, "lab"))]
     # no stationarity across its slots: the first visit's time and the gaps are different quantities
     assert [blocks[0].column for blocks, _ in MarginalLoss(tables, [0.5, 0.5]).sequences] == ["lab@1"]

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from scipy.sparse.csgraph import shortest_path
 
 from synth.encode.table import CellBlock
+from synth.models.batched_tables import BatchedTables, last_dim_softmax
 from synth.privacy.marginals import MarginalTable
 from synth.models.refine import refined_tables
 
@@ -78,10 +79,10 @@ def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock
     a column's values are spread over a patient's visits, not how they are spread at each
     visit: this keeps the generator from moving a label's values between slots at random.
     """
-    p_visits = F.softmax(raw[:, visits.start:visits.start + visits.width], dim=1)
+    p_visits = last_dim_softmax(raw[:, visits.start:visits.start + visits.width])
     present = torch.flip(torch.cumsum(torch.flip(p_visits, [1]), 1), [1])  # (B, slots): P(visits > k)
     index = torch.as_tensor([list(range(b.start, b.start + b.width)) for b in slots])  # (slots, cells)
-    values = F.softmax(raw[:, index], dim=2)  # (B, slots, cells)
+    values = last_dim_softmax(raw.index_select(1, index.reshape(-1)).reshape(len(raw), *index.shape))
     w = present[:, :, None] * by_label[:, None, :]  # (B, slots, classes)
     mass = w.sum(dim=0)  # (slots, classes)
     dist = torch.einsum("bsc,bsv->scv", w, values) / mass.clamp(min=1e-6)[:, :, None]
@@ -193,8 +194,26 @@ class MarginalLoss:
         n_classes = len(tables[0].counts) if tables else 1
         weights = label_proportions if label_proportions else [1.0] * n_classes
         self.weights = torch.as_tensor(weights, dtype=torch.float32)
+        self.batched = BatchedTables(self.tables, [t.numpy() for t in self.targets])
+
+    def to(self, device: torch.device | str) -> MarginalLoss:
+        """Targets, weights, masks and the batched indices on ``device`` (in place); returns self."""
+        self.weights = self.weights.to(device)
+        self.targets = [t.to(device) for t in self.targets]
+        self.merges = [[None if m is None else m.to(device) for m in merges] for merges in self.merges]
+        if self.free_mask is not None:
+            self.free_mask = self.free_mask.to(device)
+        self.batched.to(device)
+        return self
 
     def __call__(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        n_classes = len(self.weights)
+        by_label = raw.new_ones(len(raw), 1) if y is None else F.one_hot(y, n_classes).float()
+        loss = self.batched(raw, by_label, self.weights if y is not None else raw.new_ones(1))
+        return loss + self.other_terms(raw, y, by_label)
+
+    def table_terms_reference(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """The tables' term, table by table: the slow, obviously correct version of :attr:`batched`."""
         n_classes = len(self.weights)
         whole = torch.ones(len(raw), 1)
         by_label = whole if y is None else F.one_hot(y, n_classes).float()
@@ -216,6 +235,11 @@ class MarginalLoss:
             cond = joint / count.clamp(min=1).view(-1, *([1] * len(probs)))
             sq = ((cond - target) ** 2).reshape(len(count), -1).sum(dim=1)
             loss = loss + ((count > 0).float() * weights * sq).sum()
+        return loss
+
+    def other_terms(self, raw: torch.Tensor, y: torch.Tensor | None, by_label: torch.Tensor) -> torch.Tensor:
+        """Slot drift (visit sequences) and within-label independence, when they are on."""
+        loss = raw.new_zeros(())
         if STATIONARITY and self.sequences:
             weights = self.weights if y is not None else torch.ones(1)
             for slots, visits in self.sequences:

@@ -1,0 +1,218 @@
+"""The tables' term of the marginal loss in a handful of batched tensor ops.
+
+:class:`BatchedTables` computes the same value as looping over the tables one by one
+(:func:`synth.models.marginal_loss.table_terms_reference`, the slow, obviously correct version the
+tests compare it with), but as one padded softmax over every column's cells, one weighted
+scatter into every table's cells (merged groups, visit slots pooled with their weights, missing
+cells by visit phase), one product with the label for the one-column tables and one outer
+product per size class of the two-column tables.
+
+Like the rest of the marginal loss it is post-processing: it reads the generator's logits and
+the already released tables, never real data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from synth.encode.table import CellBlock
+from synth.privacy.marginals import MarginalTable
+
+__all__ = ["BatchedTables", "last_dim_softmax"]
+
+
+def last_dim_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dimension, written out: torch's CPU kernel is several times slower
+    on a short last dimension (a column's 2-20 cells). -inf entries get probability 0."""
+    shifted = logits - logits.amax(dim=-1, keepdim=True).detach()
+    e = torch.exp(shifted)
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def _padded(width: int) -> int:
+    """Pair tables are grouped by their slots' widths rounded up to a power of two."""
+    return 1 << max(0, int(width - 1).bit_length())
+
+
+class BatchedTables:
+    """Σ over tables of the label-weighted squared distance between generated and target cells."""
+
+    def __init__(self, tables: list[MarginalTable], targets: list[np.ndarray]):
+        block_index: dict[tuple, int] = {}
+        blocks: list[CellBlock] = []
+
+        def block_id(b: CellBlock) -> int:
+            key = (b.start, b.width, b.missing)
+            if key not in block_index:
+                block_index[key] = len(blocks)
+                blocks.append(b)
+            return block_index[key]
+
+        visit_index: dict[tuple, int] = {}
+        visit_blocks: list[CellBlock] = []
+        src, wcol, tgt = [], [], []
+        features: dict[tuple, tuple[int, int]] = {}  # a slot's key → (offset, cells): shared by the tables using it
+        slices: list[list[tuple[int, int]]] = []  # per table: (offset, cells) of each slot in the features
+        offset = 0
+
+        def add_feature(key: tuple, n: int, entries) -> tuple[int, int]:
+            nonlocal offset
+            if key not in features:
+                for j, c, w, weight_column, cell in entries():
+                    src.append((j, c, w))
+                    wcol.append(weight_column)
+                    tgt.append(offset + cell)
+                features[key] = (offset, n)
+                offset += n
+            return features[key]
+
+        single_used: set[tuple[int, bool]] = set()  # a one-slot table's cells must be its own within its kind
+        for i, t in enumerate(tables):
+            keyed = [self._slot(t, k, block_id, visit_index, visit_blocks) for k in range(len(t.blocks) if
+                                                                                 t.pooled_by is None else 1)]
+            slots = [add_feature(key, n, entries) for key, n, entries in keyed]
+            if len(slots) == 1:
+                if (slots[0][0], t.by_label) in single_used:
+                    key, n, entries = keyed[0]
+                    slots = [add_feature((*key, "copy", i), n, entries)]
+                single_used.add((slots[0][0], t.by_label))
+            slices.append(slots)
+        self.n_features = offset
+        self.n_blocks = len(blocks)
+        self.stride = max((b.width for b in blocks), default=1) + 1  # each block's cells, then its missing cell
+        stride = self.stride
+        self.block_columns = torch.as_tensor(
+            [[b.start + min(k, b.width - 1) for k in range(stride - 1)] for b in blocks] or [[0]], dtype=torch.long)
+        self.block_valid = torch.as_tensor(
+            [[k < b.width for k in range(stride - 1)] for b in blocks] or [[False]])
+        self.has_missing = torch.as_tensor([b.missing is not None for b in blocks], dtype=torch.float32)
+        self.missing_columns = torch.as_tensor([(b.missing or 0) for b in blocks], dtype=torch.long)
+        self.visit_blocks = visit_blocks
+        self.src = torch.as_tensor([j * stride + (c if c < w else stride - 1) for j, c, w in src], dtype=torch.long)
+        self.wcol = torch.as_tensor(wcol, dtype=torch.long)
+        self.tgt = torch.as_tensor(tgt, dtype=torch.long)
+
+        # One-column tables (and pooled ones): targets laid out on the features, by label or not.
+        rows = max((len(target) for target, t in zip(targets, tables) if t.by_label), default=1)
+        self.rows = rows
+        self.single_label = torch.zeros(rows, offset)
+        self.single_whole = torch.zeros(offset)
+        self.mask_label = torch.zeros(offset)
+        self.mask_whole = torch.zeros(offset)
+        pairs: dict[tuple[int, int], list[tuple[MarginalTable, np.ndarray, list]]] = {}
+        for t, target, slots in zip(tables, targets, slices):
+            if len(slots) == 1:
+                start, n = slots[0]
+                flat = torch.as_tensor(np.asarray(target, dtype=np.float32).reshape(len(target), n))
+                if t.by_label:
+                    self.single_label[:, start:start + n] = flat
+                    self.mask_label[start:start + n] = 1.0
+                else:
+                    self.single_whole[start:start + n] = flat[0]
+                    self.mask_whole[start:start + n] = 1.0
+            else:
+                pairs.setdefault((_padded(slots[0][1]), _padded(slots[1][1])), []).append((t, target, slots))
+        self.pair_groups = [self._pair_group(wa, wb, members, rows, offset) for (wa, wb), members in pairs.items()]
+
+    @staticmethod
+    def _slot(t: MarginalTable, i: int, block_id, visit_index: dict, visit_blocks: list):
+        """Slot ``i`` of table ``t``: its key (equal for equal cells), its number of cells, and a
+        function listing its entries (block, cell, block width, weight column, the slot's cell)."""
+        groups = t.groups or (None,) * len(t.blocks)
+        g = groups[i]
+        group_key = None if g is None else tuple(int(v) for v in g)
+        if t.pooled_by is None:
+            b = t.blocks[i]
+
+            def cells():
+                return [(block_id(b), c, b.width, 0, int(g[c]) if g is not None else c) for c in range(b.n_cells)]
+            return ("cells", b.start, b.width, b.missing, group_key), t.spec.n_cells(i), cells
+        visits = (t.pooled_by.start, t.pooled_by.width)
+        if visits not in visit_index:
+            visit_index[visits] = sum(v.width for v in visit_blocks)
+            visit_blocks.append(t.pooled_by)
+        first_weight, phases = 1 + visit_index[visits], t.spec.phases
+
+        def pooled():  # slot k of a patient's visits weighs Σ_{n > k} P(n)/n: weight column first_weight + k
+            out = []
+            for k, b in enumerate(t.blocks):
+                for c in range(b.n_cells):
+                    cell = c
+                    if phases and c == b.width:
+                        cell = b.width + min(k, phases - 1)
+                    elif g is not None:
+                        cell = int(g[c])
+                    out.append((block_id(b), c, b.width, first_weight + k, cell))
+            return out
+        key = ("pooled", tuple((b.start, b.width, b.missing) for b in t.blocks), visits, phases, group_key)
+        return key, t.spec.n_cells(0), pooled
+
+    @staticmethod
+    def _pair_group(wa: int, wb: int, members: list, rows: int, pad: int) -> dict:
+        """Index, targets and masks of the two-column tables padded to (wa, wb) cells."""
+        index_a = torch.full((len(members), wa), pad, dtype=torch.long)  # pad: the features' zero column
+        index_b = torch.full((len(members), wb), pad, dtype=torch.long)
+        label = torch.zeros(rows, len(members), wa, wb)
+        whole = torch.zeros(len(members), wa, wb)
+        is_label = torch.zeros(len(members))
+        for i, (t, target, ((sa, na), (sb, nb))) in enumerate(members):
+            index_a[i, :na] = torch.arange(sa, sa + na)
+            index_b[i, :nb] = torch.arange(sb, sb + nb)
+            values = torch.as_tensor(np.asarray(target, dtype=np.float32).reshape(len(target), na, nb))
+            if t.by_label:
+                label[:, i, :na, :nb] = values
+                is_label[i] = 1.0
+            else:
+                whole[i, :na, :nb] = values[0]
+        return {"a": index_a, "b": index_b, "label": label, "whole": whole, "is_label": is_label}
+
+    def to(self, device: torch.device | str) -> BatchedTables:
+        """Every index, target and mask on ``device`` (in place); returns self."""
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.to(device))
+        self.pair_groups = [{k: v.to(device) for k, v in g.items()} for g in self.pair_groups]
+        return self
+
+    def features(self, raw: torch.Tensor) -> torch.Tensor:
+        """(B, features + 1): every table's generated cell probabilities side by side, then a zero column."""
+        batch = len(raw)
+        logits = raw.index_select(1, self.block_columns.reshape(-1)).reshape(
+            batch, *self.block_columns.shape).masked_fill(~self.block_valid, float("-inf"))  # (B, blocks, cells)
+        p = last_dim_softmax(logits)
+        present, absent = raw.index_select(1, self.missing_columns), raw.index_select(1, self.missing_columns + 1)
+        missing = torch.sigmoid(absent - present) * self.has_missing  # the softmax of [present, missing]
+        cells = torch.cat([p * (1 - missing)[:, :, None], missing[:, :, None]], dim=2).reshape(batch, -1)
+        weights = [raw.new_ones(batch, 1)]
+        for v in self.visit_blocks:
+            p_visits = last_dim_softmax(raw[:, v.start:v.start + v.width])
+            per_visit = p_visits / torch.arange(1, v.width + 1, dtype=raw.dtype, device=raw.device)
+            weights.append(torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1]))  # Σ_{n > k} P(n)/n
+        weight = torch.cat(weights, dim=1)
+        values = cells.index_select(1, self.src) * weight.index_select(1, self.wcol)
+        return raw.new_zeros(batch, self.n_features + 1).index_add(1, self.tgt, values)
+
+    def __call__(self, raw: torch.Tensor, by_label: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The tables' term: ``by_label`` (B, rows) one-hot label (a column of ones without a
+        label), ``weights`` (rows,) the label proportions (ones without a label)."""
+        feats = self.features(raw)
+        batch = len(raw)
+        count = by_label.sum(dim=0)
+        row_weight = (count > 0).float() * weights
+        scale = count.clamp(min=1)
+        cond = (by_label.T @ feats[:, :-1]) / scale[:, None]
+        loss = (row_weight * (((cond - self.single_label) ** 2) * self.mask_label).sum(dim=1)).sum()
+        whole = feats[:, :-1].sum(dim=0) / batch
+        loss = loss + (((whole - self.single_whole) ** 2) * self.mask_whole).sum()
+        onehot = torch.cat([by_label, by_label.new_ones(batch, 1)], dim=1)
+        for g in self.pair_groups:
+            a = feats.index_select(1, g["a"].reshape(-1)).reshape(batch, *g["a"].shape)  # (B, tables, wa)
+            b = feats.index_select(1, g["b"].reshape(-1)).reshape(batch, *g["b"].shape)
+            outer = (a[:, :, :, None] * b[:, :, None, :]).reshape(batch, -1)
+            joint = (onehot.T @ outer).reshape(len(onehot.T), *g["label"].shape[1:])
+            err_label = ((joint[:-1] / scale[:, None, None, None] - g["label"]) ** 2).sum(dim=(2, 3))
+            loss = loss + (row_weight[:, None] * err_label * g["is_label"]).sum()
+            err_whole = ((joint[-1] / batch - g["whole"]) ** 2).sum(dim=(1, 2))
+            loss = loss + (err_whole * (1 - g["is_label"])).sum()
+        return loss
