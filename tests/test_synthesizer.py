@@ -160,23 +160,6 @@ def test_independence_option_reaches_the_marginal_loss(monkeypatch, option, weig
     assert (built[0].free_mask is not None) == bool(weight)  # the mask is built only when the term is on
 
 
-def test_ignored_label_adds_no_class_loss():
-    import torch
-
-    from synth.models import Discriminator
-    from synth.models.train import NO_LABEL, _d_loss
-
-    torch.manual_seed(0)
-    d = Discriminator(3, 2, hidden=4)
-    x, fake = torch.randn(4, 3), torch.randn(4, 3)
-    y_fake = torch.tensor([0, 1, 0, 1])
-    all_ignored = _d_loss(d, x, torch.full((4,), NO_LABEL), fake, y_fake, 2)
-    no_real_class = _d_loss(d, x, torch.zeros(4, dtype=torch.long), fake, y_fake, 2)
-    _, c_real = d(x)
-    real_class_term = torch.nn.functional.cross_entropy(c_real, torch.zeros(4, dtype=torch.long), reduction="sum") / 4
-    torch.testing.assert_close(no_real_class - all_ignored, real_class_term)  # only that term vanished
-
-
 def test_categorical_with_mixed_number_values_writes_a_csv(tmp_path):
     meta = json.loads(json.dumps(TRIAL_META))
     meta["tables"]["trial"]["columns"]["grade"] = {"sdtype": "categorical", "range_values": [0, 0.5, 1],

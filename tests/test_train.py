@@ -16,8 +16,9 @@ from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.randomness import NoiseSource
-from synth.models.train import (TrainConfig, _d_loss, _generator_step, _pretrain_generator, default_batch_size,
-                         train_acgan)
+from synth.models.dp_step import NO_LABEL, dp_step, pair_loss_reference, pair_losses, private_discriminator
+from synth.models.poisson import PoissonBatches
+from synth.models.train import TrainConfig, _generator_step, _pretrain_generator, default_batch_size, train_acgan
 
 SPANS = [Span("a", 0, 1, "tanh"), Span("b", 1, 3, "softmax")]
 WIDTH, CLASSES = 4, 2
@@ -33,9 +34,9 @@ def _data(n=60, seed=0):
 
 def test_one_charged_discriminator_step_per_poisson_batch(monkeypatch):
     calls = {"dp": 0, "gen": 0}
-    dp_step = DPOptimizer.step
+    charged_step = DPOptimizer.step
     monkeypatch.setattr(DPOptimizer, "step", lambda self, *a, **k: (calls.__setitem__("dp", calls["dp"] + 1),
-                                                                   dp_step(self, *a, **k))[1])
+                                                                   charged_step(self, *a, **k))[1])
     import synth.models.train as train_mod
 
     gen_step = train_mod._generator_step
@@ -57,9 +58,8 @@ def _private_disc(noise=0.0, clip=1e9, batch=8, seed=0):
     torch.manual_seed(seed)
     disc = Discriminator(WIDTH, CLASSES, hidden=8)
     plain = copy.deepcopy(disc)
-    gsm = GradSampleModule(disc)
-    opt = DPOptimizer(torch.optim.SGD(gsm.parameters(), lr=0.5), noise_multiplier=noise, max_grad_norm=clip,
-                      expected_batch_size=batch)
+    gsm, opt = private_discriminator(disc, torch.optim.SGD(disc.parameters(), lr=0.5), noise, clip, batch,
+                                     torch.Generator().manual_seed(1))
     return gsm, opt, plain
 
 
@@ -72,14 +72,30 @@ def _batch(k=8):
 def test_zero_noise_and_no_clipping_equals_plain_training():
     gsm, opt, plain = _private_disc()
     x, y, fake, yf = _batch()
-    opt.zero_grad()
-    _d_loss(gsm, x, y, fake, yf, CLASSES).backward()
-    opt.step()
+    dp_step(gsm, opt, x, y, fake, yf, CLASSES)
     plain_opt = torch.optim.SGD(plain.parameters(), lr=0.5)
-    _d_loss(plain, x, y, fake, yf, CLASSES).backward()
+    pair_loss_reference(plain, x, y, fake, yf, CLASSES).backward()
     plain_opt.step()
     for p, q in zip(gsm._module.parameters(), plain.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("clip", [1e-3, 0.3, 1e9])
+def test_ghost_clipping_step_equals_materialised_per_sample_clipping(clip):
+    """The fast step (one pass over stacked pairs, ghost norms) against Opacus' materialised
+    per-sample gradients over two passes summed per row index: the same clipped update."""
+    fast, fast_opt, plain = _private_disc(clip=clip)
+    slow = GradSampleModule(plain)
+    slow_opt = DPOptimizer(torch.optim.SGD(slow.parameters(), lr=0.5), noise_multiplier=0.0, max_grad_norm=clip,
+                           expected_batch_size=8)
+    x, y, fake, yf = _batch()
+    y[0] = NO_LABEL  # an unreleased label value: no class loss for that patient
+    dp_step(fast, fast_opt, x, y, fake, yf, CLASSES)
+    slow_opt.zero_grad()
+    pair_loss_reference(slow, x, y, fake, yf, CLASSES).backward()
+    slow_opt.step()
+    for p, q in zip(fast._module.parameters(), slow._module.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
 
 
 def test_clipping_bounds_the_update():
@@ -87,25 +103,59 @@ def test_clipping_bounds_the_update():
     gsm, opt, _ = _private_disc(clip=clip)
     before = [p.detach().clone() for p in gsm.parameters()]
     x, y, fake, yf = _batch()
-    opt.zero_grad()
-    _d_loss(gsm, x, y, fake, yf, CLASSES).backward()
-    opt.step()
+    dp_step(gsm, opt, x, y, fake, yf, CLASSES)
     moved = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(gsm.parameters(), before)))
     assert 0 < moved <= 0.5 * clip * (1 + 1e-4)  # lr · (sum of 8 clipped grads) / 8
 
 
 def test_empty_poisson_batch_takes_a_noise_only_step():
     gsm, opt, _ = _private_disc(noise=1.0, clip=1.0)
+    charged = []
+    opt.attach_step_hook(lambda o: charged.append(1))
     before = [p.detach().clone() for p in gsm.parameters()]
     empty = torch.zeros(0, WIDTH)
     no_labels = torch.zeros(0, dtype=torch.long)
-    opt.zero_grad()
-    loss = _d_loss(gsm, empty, no_labels, empty, no_labels, CLASSES)
-    assert loss.item() == 0.0
-    loss.backward()
-    opt.step()
+    dp_step(gsm, opt, empty, no_labels, empty, no_labels, CLASSES)
+    assert charged == [1]
     assert all(torch.isfinite(p).all() for p in gsm.parameters())
     assert any((p != b).any() for p, b in zip(gsm.parameters(), before))  # the noise still lands
+
+
+def test_pair_losses_ignore_an_unreleased_label_and_match_the_reference():
+    torch.manual_seed(0)
+    d = Discriminator(3, 2, hidden=4)
+    x, fake = torch.randn(4, 3), torch.randn(4, 3)
+    y_fake = torch.tensor([0, 1, 0, 1])
+    all_ignored = pair_losses(d, x, torch.full((4,), NO_LABEL), fake, y_fake, 2)
+    labelled = pair_losses(d, x, torch.zeros(4, dtype=torch.long), fake, y_fake, 2)
+    _, c_real = d(x)
+    real_class_term = torch.nn.functional.cross_entropy(c_real, torch.zeros(4, dtype=torch.long), reduction="none")
+    torch.testing.assert_close(labelled - all_ignored, real_class_term)  # only that term vanished
+    torch.testing.assert_close(labelled.mean(), pair_loss_reference(d, x, torch.zeros(4, dtype=torch.long), fake,
+                                                                    y_fake, 2))
+
+
+def test_poisson_batches_are_opacus_samplers_draws():
+    from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+
+    x = torch.arange(50, dtype=torch.float32)[:, None]
+    ours = PoissonBatches(x, torch.arange(50), 0.2, 5, torch.Generator().manual_seed(7))
+    theirs = UniformWithReplacementSampler(num_samples=50, sample_rate=0.2, generator=torch.Generator().manual_seed(7))
+    assert len(ours) == len(theirs) == 5
+    for (xb, yb), indices in zip(ours, theirs):
+        assert yb.tolist() == list(indices)
+        assert xb[:, 0].long().tolist() == list(indices)
+
+
+def test_poisson_batches_keep_each_patient_at_rate_q():
+    ours = PoissonBatches(torch.zeros(1000, 1), torch.arange(1000), 0.1, 200, torch.Generator().manual_seed(0))
+    counts = torch.zeros(1000)
+    sizes = []
+    for _, yb in ours:
+        counts[yb] += 1
+        sizes.append(len(yb))
+    assert abs(np.mean(sizes) - 100) < 2  # 200 draws of Binomial(1000, 0.1): sd of the mean 0.67
+    assert abs(counts.mean().item() / 200 - 0.1) < 0.002
 
 
 def test_generator_step_leaves_discriminator_untouched_and_unclipped():
@@ -195,9 +245,9 @@ def test_pretraining_fits_the_generator_to_the_released_tables():
 
 def test_pretraining_is_not_charged(monkeypatch):
     calls = {"dp": 0}
-    dp_step = DPOptimizer.step
+    charged_step = DPOptimizer.step
     monkeypatch.setattr(DPOptimizer, "step", lambda self, *a, **k: (calls.__setitem__("dp", calls["dp"] + 1),
-                                                                   dp_step(self, *a, **k))[1])
+                                                                   charged_step(self, *a, **k))[1])
     import synth.models.train as train_mod
 
     ran = []

@@ -77,4 +77,4 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.body(x)
-        return self.source(h).squeeze(1), None if self.classes is None else self.classes(h)
+        return self.source(h).squeeze(-1), None if self.classes is None else self.classes(h)

@@ -29,23 +29,18 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from opacus import GradSampleModule
 from opacus.accountants import RDPAccountant
-from opacus.data_loader import DPDataLoader
-from opacus.optimizers import DPOptimizer
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
-from opacus.validators import ModuleValidator
-from torch.utils.data import TensorDataset
 
 from synth.models.checkpoints import CheckpointSelector
 from synth.encode.table import Span
 from synth.models.marginal_loss import MarginalLoss
+from synth.models.poisson import PoissonBatches
+from synth.models.dp_step import NO_LABEL, dp_step, private_discriminator
 from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma, compose_epsilon
 
 __all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size", "poisson_rate", "NO_LABEL"]
-
-NO_LABEL = -1  # a patient whose label value was not released: no class loss, still sampled
 
 NO_CLIP = 1e9  # ε = ∞: clipping at this norm never binds
 
@@ -63,23 +58,20 @@ def poisson_rate(n: int, batch: int) -> tuple[float, int]:
     return q, len(UniformWithReplacementSampler(num_samples=1, sample_rate=q))
 
 
-def _private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer, data: TensorDataset,
-                           q: float, sigma: float, max_grad_norm: float, expected_batch: float,
-                           noise: torch.Generator):
+def _private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                           y: torch.Tensor, q: float, steps_per_epoch: int, sigma: float, max_grad_norm: float,
+                           expected_batch: float, noise: torch.Generator):
     """Opacus' DP-SGD pieces, wired by hand so that every public number is the ledger's: the
-    per-sample-gradient module, the optimizer that clips and adds N(0, σ²C²) from ``noise``, an
-    RDP accountant charged at exactly ``q`` on every ``optimizer.step()``, and a Poisson loader
-    drawing from ``noise``. (``PrivacyEngine.make_private`` would take q, and the batch size the
-    noisy sum is averaged over, from the exact number of rows, and batches from torch's global
-    generator unless given one.)"""
-    ModuleValidator.validate(disc, strict=True)  # no BatchNorm, nothing Opacus cannot clip per sample
-    module = GradSampleModule(disc, batch_first=True, loss_reduction="mean")
-    module.forbid_grad_accumulation()
-    dp_optimizer = DPOptimizer(optimizer, noise_multiplier=sigma, max_grad_norm=max_grad_norm,
-                               expected_batch_size=expected_batch, loss_reduction="mean", generator=noise)
+    ghost-clipping module and optimizer (:mod:`synth.models.dp_step`) adding N(0, σ²C²) from
+    ``noise``, an RDP accountant charged at exactly ``q`` on every ``optimizer.step()``, and
+    Poisson batches at rate ``q`` drawn from ``noise`` (:class:`synth.models.poisson.PoissonBatches`:
+    Opacus' sampler's draw, one tensor op per step). (``PrivacyEngine.make_private`` would take
+    q, and the batch size the noisy sum is averaged over, from the exact number of rows, and
+    batches from torch's global generator unless given one.)"""
+    module, dp_optimizer = private_discriminator(disc, optimizer, sigma, max_grad_norm, expected_batch, noise)
     accountant = RDPAccountant()
     dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=q))
-    loader = DPDataLoader(data, sample_rate=q, generator=noise)
+    loader = PoissonBatches(x, y, q, steps_per_epoch, noise)
     return module, dp_optimizer, loader, accountant
 
 
@@ -132,25 +124,8 @@ class TrainResult:
     summary: dict
 
 
-Progress = Callable[[int, int, float, float, float], None]  # epoch, epochs, d_loss, g_loss, ε so far
-
-
-def _d_loss(d, x, y, fake, y_fake, n_classes):
-    """Discriminator AC-GAN loss on a real Poisson batch and as many generated rows.
-
-    Opacus sums the two forward passes per row index (as in its DCGAN example), so row i's
-    clipped gradient covers real patient i and generated row i together. Removing a patient
-    removes one such pair: the sum still moves by at most the clipping norm C. The generated
-    rows are post-processing of earlier DP releases and carry no real data.
-    """
-    s_real, c_real = d(x)
-    s_fake, c_fake = d(fake)
-    loss = F.binary_cross_entropy_with_logits(s_real, torch.ones_like(s_real), reduction="sum")
-    loss = loss + F.binary_cross_entropy_with_logits(s_fake, torch.zeros_like(s_fake), reduction="sum")
-    if n_classes:
-        loss = loss + F.cross_entropy(c_real, y, reduction="sum", ignore_index=NO_LABEL)
-        loss = loss + F.cross_entropy(c_fake, y_fake, reduction="sum")
-    return loss / max(len(x), 1)  # a mean that stays finite on an empty Poisson batch
+# epoch, epochs, the generator's loss, ε so far (the discriminator's loss is on real batches: never shown)
+Progress = Callable[[int, int, float, float], None]
 
 
 def train_acgan(
@@ -166,29 +141,50 @@ def train_acgan(
     mask: Callable[[torch.Tensor], torch.Tensor] | None = None,
     noise_groups: list[int] | None = None,
     noise: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
 ) -> TrainResult:
-    """Train the AC-GAN; append the DP-SGD run to ``ledger``; return the generator.
+    """Train the AC-GAN on ``device``; append the DP-SGD run to ``ledger``; return the generator (on the CPU).
 
     Privacy assumption: ``x``/``y`` are real patients, one row each; they reach only the
-    discriminator through Opacus' Poisson loader. ``label_proportions`` and ``marginals`` must
+    discriminator through the Poisson batches. ``label_proportions`` and ``marginals`` must
     already be DP releases recorded in ``ledger`` (the generator only post-processes them).
     ``noise`` is the secret generator (:class:`synth.privacy.randomness.NoiseSource`) for the
     Poisson batches and the gradient noise; None draws a fresh one from OS entropy. The sample
     rate and batch size come from the ledger's public ``n_patients``, never from ``len(x)``.
-    ``mask`` (sequences) zeroes generated padding the way real padding is zeroed.
+    ``mask`` (sequences) zeroes generated padding the way real padding is zeroed. ``noise`` must
+    live on ``device`` (:meth:`synth.privacy.randomness.NoiseSource.torch_on`); the ledger is the
+    same on every device: σ, q and the steps depend on public numbers only.
     """
-    torch.manual_seed(config.seed)  # post-processing only: initialisation and the generator's draws
+    device = torch.device(device)
     if noise is None:
         from synth.privacy.randomness import NoiseSource
 
-        noise = NoiseSource().torch
+        noise = NoiseSource().torch_on(device)
+    if noise.device.type != device.type:
+        raise ValueError(f"the noise generator is on {noise.device}, training on {device}")
+    if marginals is not None:
+        marginals.to(device)
+    try:
+        with torch.device(device):
+            result = _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, marginals, mask,
+                            noise_groups, noise)
+    finally:
+        if marginals is not None:
+            marginals.to("cpu")
+    result.generator.to("cpu")
+    return result
+
+
+def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, marginals, mask, noise_groups,
+           noise) -> TrainResult:
+    torch.manual_seed(config.seed)  # post-processing only: initialisation and the generator's draws
     n, width = ledger.n_patients, x.shape[1]
     batch = min(config.batch_size or default_batch_size(n), n)  # n is the released N: it may be below a batch
     if batch < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch}")
     q, steps_per_epoch = poisson_rate(n, batch)
-    labels = torch.as_tensor(y if y is not None else np.zeros(len(x)), dtype=torch.long)
-    data = TensorDataset(torch.as_tensor(x, dtype=torch.float32), labels)
+    labels = torch.as_tensor(y if y is not None else np.zeros(len(x)), dtype=torch.long, device=noise.device)
+    rows = torch.as_tensor(x, dtype=torch.float32, device=noise.device)
     exact = ledger.no_guarantee
     regime = REGIMES["no_noise" if exact else "dp"]
     config = replace(config, lr_g=regime["lr_g"] if config.lr_g is None else config.lr_g,
@@ -211,9 +207,8 @@ def train_acgan(
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.9))
     disc, opt_d, loader, accountant = _private_discriminator(
-        disc, opt_d, data, q, sigma, NO_CLIP if exact else config.max_grad_norm, n * q, noise)
-    if len(loader) != steps_per_epoch:  # σ was calibrated for these
-        raise RuntimeError(f"Opacus loader runs {len(loader)} batches, calibrated for {steps_per_epoch}")
+        disc, opt_d, rows, labels, q, steps_per_epoch, sigma, NO_CLIP if exact else config.max_grad_norm, n * q,
+        noise)
     probs = torch.as_tensor(label_proportions if n_classes else [1.0], dtype=torch.float32)
 
     def draw(k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -223,7 +218,7 @@ def train_acgan(
         return z, (torch.multinomial(probs, k, replacement=True) if k else torch.zeros(0, dtype=torch.long))
 
     mask = mask or (lambda t: t)
-    d_loss, g_loss = math.nan, math.nan
+    g_loss = math.nan
     if marginals is not None and config.pretrain_steps:
         _pretrain_generator(gen, marginals, draw, config.pretrain_steps, config.lr_pretrain, max(batch, 256))
     selector = None
@@ -236,19 +231,15 @@ def train_acgan(
             z, y_fake = draw(k)
             with torch.no_grad():
                 fake = mask(gen(z, y_fake))
-            opt_d.zero_grad(set_to_none=True)
-            loss = _d_loss(disc, xb, yb, fake, y_fake, n_classes)
             with warnings.catch_warnings():  # inputs need no grad; Opacus' hooks still fire
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
-                loss.backward()
-            opt_d.step()  # the one charged step for this Poisson batch
-            d_loss = loss.item()
+                dp_step(disc, opt_d, xb, yb, fake, y_fake, n_classes)
             g_loss = _generator_step(gen, disc, opt_g, draw, batch, n_classes,
                                      marginals, config.marginal_weight, mask)
         if progress is not None:
             spent = math.inf if exact else compose_epsilon(
                 ledger.history() + accountant.history, ledger.accountant_delta)
-            progress(epoch, epochs, d_loss, g_loss, spent)
+            progress(epoch, epochs, g_loss, spent)
         if selector is not None:
             selector.score(gen)
 
