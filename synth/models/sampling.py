@@ -20,22 +20,37 @@ from synth.models import Generator
 __all__ = ["sample_chunks", "arrow_schema"]
 
 
+def _noise_layout(gen: Generator, spans) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Columns of the tanh spans, of the softmax spans, and for each softmax column the column of
+    the Gumbel noise it takes (spans in one noise group share their first span's noise)."""
+    tanh_cols, soft_cols, noise_cols, first = [], [], [], {}
+    n_noise = 0
+    for span, group in zip(spans, gen.noise_groups):
+        cols = list(range(span.start, span.start + span.width))
+        if span.activation == "tanh":
+            tanh_cols += cols
+            continue
+        if group not in first:
+            first[group] = n_noise
+            n_noise += span.width
+        soft_cols += cols
+        noise_cols += [first[group] + i for i in range(span.width)]
+    as_long = lambda v: torch.as_tensor(v, dtype=torch.long)  # noqa: E731
+    return as_long(tanh_cols), as_long(soft_cols), as_long(noise_cols), n_noise
+
+
 def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | None, k: int,
-               rng: torch.Generator) -> np.ndarray:
-    z = torch.randn(k, gen.noise_dim, generator=rng)
+               rng: torch.Generator, layout=None) -> np.ndarray:
+    """k encoded rows: tanh for numbers, Gumbel-perturbed logits for categories (their argmax is
+    an exact draw from the generator's softmax), with the noise shared within a group as in training."""
+    tanh_cols, soft_cols, noise_cols, n_noise = layout or _noise_layout(gen, encoder.spans)
+    z = torch.randn(k, gen.noise_dim, generator=rng)  # drawn on the CPU: a seed samples the same rows anywhere
+    device = gen.out.weight.device
     with torch.no_grad():
-        raw = gen.logits(z, labels)
-        out = torch.empty_like(raw)
-        noise: dict[int, torch.Tensor] = {}
-        for span, group in zip(encoder.spans, gen.noise_groups):
-            block = raw[:, span.start:span.start + span.width]
-            if span.activation == "tanh":
-                out[:, span.start:span.start + span.width] = torch.tanh(block)
-            else:  # Gumbel-max, noise shared within a group as in training
-                if group not in noise:
-                    u = torch.rand(block.shape, generator=rng).clamp_(1e-12, 1 - 1e-12)
-                    noise[group] = -torch.log(-torch.log(u))
-                out[:, span.start:span.start + span.width] = block + noise[group]
+        out = gen.logits(z.to(device), None if labels is None else labels.to(device)).cpu()
+        out.index_copy_(1, tanh_cols, torch.tanh(out.index_select(1, tanh_cols)))
+        gumbel = torch.rand(k, n_noise, generator=rng).clamp_(1e-12, 1 - 1e-12).log_().neg_().log_().neg_()
+        out.index_add_(1, soft_cols, gumbel.index_select(1, noise_cols))
     return out.numpy()
 
 
@@ -46,7 +61,8 @@ def sample_chunks(
     n: int,
     seed: int,
     label_index: int | None = None,
-    chunk_size: int = 10_000,
+    chunk_size: int = 65_536,
+    device: str = "cpu",
 ) -> Iterator[pd.DataFrame]:
     """Yield DataFrames of at most ``chunk_size`` rows, ``n`` in all, columns in metadata order.
 
@@ -54,8 +70,10 @@ def sample_chunks(
     get fresh numbers 1..n; pii columns get placeholders; nothing is copied from real data.
     """
     rng = torch.Generator().manual_seed(int(seed))
+    gen = gen.to(device)
     lab = domain.label
     probs = torch.as_tensor(domain.label_proportions, dtype=torch.float64) if lab else None
+    layout = _noise_layout(gen, encoder.spans)
     done = 0
     while done < n:
         k = min(chunk_size, n - done)
@@ -63,7 +81,7 @@ def sample_chunks(
         if lab is not None:
             labels = (torch.full((k,), label_index, dtype=torch.long) if label_index is not None
                       else torch.multinomial(probs, k, replacement=True, generator=rng))
-        frame = encoder.decode(_draw_rows(gen, encoder, labels, k, rng))
+        frame = encoder.decode(_draw_rows(gen, encoder, labels, k, rng, layout))
         if hasattr(encoder, "to_long"):  # visit sequences: k patients → their visits
             yield encoder.to_long(frame, lab, None if labels is None else labels.numpy(), done + 1,
                                   domain.all_columns, domain.pii_columns)

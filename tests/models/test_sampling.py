@@ -1,0 +1,51 @@
+"""Sampling draws: exact categorical draws from the generator's softmax, noise shared within a group."""
+
+import numpy as np
+import torch
+
+from synth.encode.table import Span
+from synth.models import Generator
+from synth.models.sampling import _draw_rows, _noise_layout
+
+
+class _Spans:
+    def __init__(self, spans):
+        self.spans = spans
+
+
+def _generator(noise_groups=None):
+    spans = [Span("x", 0, 1, "tanh"), Span("a@0", 1, 3, "softmax"), Span("a@1", 4, 3, "softmax"),
+             Span("b", 7, 2, "softmax")]
+    gen = Generator(spans, 9, 0, noise_dim=4, hidden=8, noise_groups=noise_groups)
+    with torch.no_grad():  # fixed logits: the output layer ignores its input
+        gen.out.weight.zero_()
+        gen.out.bias.copy_(torch.tensor([0.3, 0.0, 1.0, 2.0, 0.0, 1.0, 2.0, -1.0, 1.0]))
+    return gen, _Spans(spans)
+
+
+def test_categorical_draws_follow_the_softmax_and_numbers_pass_through_tanh():
+    gen, enc = _generator()
+    rows = _draw_rows(gen, enc, None, 40_000, torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(rows[:, 0], np.tanh(0.3), rtol=1e-6)
+    freq = np.bincount(rows[:, 1:4].argmax(axis=1), minlength=3) / len(rows)
+    np.testing.assert_allclose(freq, torch.softmax(torch.tensor([0.0, 1.0, 2.0]), 0).numpy(), atol=0.01)
+    freq_b = np.bincount(rows[:, 7:9].argmax(axis=1), minlength=2) / len(rows)
+    np.testing.assert_allclose(freq_b, torch.softmax(torch.tensor([-1.0, 1.0]), 0).numpy(), atol=0.01)
+
+
+def test_spans_in_one_noise_group_share_their_draw_and_others_do_not():
+    shared, enc = _generator(noise_groups=[0, 1, 1, 2])
+    rows = _draw_rows(shared, enc, None, 2_000, torch.Generator().manual_seed(0))
+    assert (rows[:, 1:4].argmax(axis=1) == rows[:, 4:7].argmax(axis=1)).all()  # equal logits, one noise
+    apart, enc = _generator()
+    rows = _draw_rows(apart, enc, None, 2_000, torch.Generator().manual_seed(0))
+    assert (rows[:, 1:4].argmax(axis=1) != rows[:, 4:7].argmax(axis=1)).mean() > 0.3
+    *_, n_noise = _noise_layout(shared, enc.spans)
+    assert n_noise == 5  # a@0's three columns serve a@1 too, then b's two
+
+
+def test_a_seed_fixes_the_draws():
+    gen, enc = _generator()
+    one = _draw_rows(gen, enc, None, 100, torch.Generator().manual_seed(3))
+    two = _draw_rows(gen, enc, None, 100, torch.Generator().manual_seed(3))
+    np.testing.assert_array_equal(one, two)
