@@ -41,7 +41,7 @@ from synth.schema.sequence import SequenceLayout, slot_name
 from synth.encode.sequence import SequenceEncoder, prepare_sequences
 from synth.schema.validate import category_key, check_columns, check_label, coerce_frame, read_csv
 
-__all__ = ["Synthesizer", "default_delta"]
+__all__ = ["Synthesizer", "default_delta", "resolve_device"]
 
 
 def _text_objects(chunk: pd.DataFrame) -> pd.DataFrame:
@@ -52,6 +52,22 @@ def _text_objects(chunk: pd.DataFrame) -> pd.DataFrame:
             out[c] = out[c].map(lambda v: v if v is None or v is pd.NA or (isinstance(v, float) and v != v)
                                 else str(v))
     return out
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` → ``"cuda"`` when torch sees a GPU, else ``"cpu"``; ``"cuda"`` without one is an error."""
+    import torch
+
+    name = str(device).strip().lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise SynthError(f"--device {device}: torch sees no CUDA GPU here (use --device cpu or auto)")
+        return name
+    raise SynthError(f"--device must be auto, cpu or cuda, got '{device}'")
 
 
 def _inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:
@@ -77,10 +93,12 @@ class Synthesizer:
     post-processing only (initialisation, the generator's draws); the noise of every mechanism
     on real data comes from OS entropy. ``noise_seed`` (research runs only) fixes that noise
     too: it is never stored, and the ledger says the guarantee then assumes it is secret.
+    ``device`` (``"auto"``: CUDA when present, else the CPU; ``"cpu"``; ``"cuda"``) is where
+    training and sampling run; it changes neither the ledger nor what a seed samples.
     """
 
     def __init__(self, epsilon: float = 1.0, delta: float | None = None, label: str | None = None,
-                 noise_seed: int | None = None, **train: Any):
+                 noise_seed: int | None = None, device: str = "auto", **train: Any):
         epsilon = float(epsilon)
         if not epsilon > 0:
             raise SynthError(f"--epsilon must be > 0 (or inf for no privacy), got {epsilon}")
@@ -94,6 +112,7 @@ class Synthesizer:
         if independence is not None and not 0 <= float(independence) < math.inf:
             raise SynthError(f"--independence must be a finite weight >= 0, got {independence}")
         self.epsilon, self.delta, self.label = epsilon, delta, label
+        self.device = resolve_device(device)  # where to train and sample: not stored, the ledger is the same
         self.config = TrainConfig(**train)
         self._fitted: dict[str, Any] | None = None
 
@@ -152,7 +171,7 @@ class Synthesizer:
                                      self.config.refine_groups)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
                              self.config, progress, marginals, getattr(encoder, "mask", None),
-                             encoder.noise_groups(), noise.torch)
+                             encoder.noise_groups(), noise.torch_on(self.device), self.device)
         self._fitted = {"meta": meta, "domain": domain, "encoder": encoder, "generator": result.generator,
                         "ledger": ledger, "summary": result.summary}
         return self
@@ -200,17 +219,17 @@ class Synthesizer:
         chunks = list(self._chunks(n, seed, condition))
         return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
-    def _chunks(self, n: int, seed: int, condition, chunk_size: int = 10_000):
+    def _chunks(self, n: int, seed: int, condition, chunk_size: int = 65_536):
         if int(n) < 1:
             raise SynthError(f"-n must be a positive number of rows, got {n}")
         st = self._state()
         pairs, ceiling, columns = _inequality_rule(st["meta"], st["domain"])
         chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
-                               self._label_index(condition), chunk_size)
+                               self._label_index(condition), chunk_size, self.device)
         return (apply_inequalities(chunk, pairs, ceiling, columns) for chunk in chunks)
 
     def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
-                  model_path: str | Path | None = None, chunk_size: int = 10_000) -> Path:
+                  model_path: str | Path | None = None, chunk_size: int = 65_536) -> Path:
         """Write ``n`` rows to ``path`` chunk by chunk, then ``<path>.privacy.json`` beside it."""
         path = Path(path)
         chunks = self._chunks(n, seed, condition, chunk_size)
@@ -255,11 +274,12 @@ class Synthesizer:
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> Synthesizer:
+    def load(cls, path: str | Path, device: str = "auto") -> Synthesizer:
+        """A fitted synthesizer from a model file, sampling on ``device``."""
         tensors, doc = read_model(path)
         ledger = Ledger.from_dict(doc["ledger"])
         config = {k: v for k, v in doc["train"]["config"].items() if k in TrainConfig.__dataclass_fields__}
-        s = cls(epsilon=ledger.target_epsilon, delta=ledger.delta, label=doc["label"], **config)
+        s = cls(epsilon=ledger.target_epsilon, delta=ledger.delta, label=doc["label"], device=device, **config)
         domain = Domain.from_dict(doc["domain"])
         encoder = (SequenceEncoder(domain, SequenceLayout.from_dict(doc["sequence"])) if doc.get("sequence")
                    else TableEncoder(domain))

@@ -29,6 +29,7 @@ err = Console(stderr=True)
 out = Console()
 _state = {"debug": False}
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda. The ledger is the same on each."
 
 
 @app.callback()
@@ -54,16 +55,16 @@ def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta
          output: Path, **train) -> Synthesizer:
     synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, **{k: v for k, v in train.items() if v is not None})
     bar = Progress(TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
-                   TextColumn("D {task.fields[d]:.3f}  G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"),
+                   TextColumn("G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"),
                    TimeElapsedColumn(), console=err)
     task = None
 
-    def progress(epoch: int, epochs: int, d: float, g: float, eps: float) -> None:
+    def progress(epoch: int, epochs: int, g: float, eps: float) -> None:
         nonlocal task
         if task is None:  # shown once training starts, after every input check has passed
             bar.start()
-            task = bar.add_task("fit", total=epochs, d=math.nan, g=math.nan, eps="-")
-        bar.update(task, completed=epoch, d=d, g=g, eps="inf (no privacy)" if math.isinf(eps) else f"{eps:.3f}")
+            task = bar.add_task("fit", total=epochs, g=math.nan, eps="-")
+        bar.update(task, completed=epoch, g=g, eps="inf (no privacy)" if math.isinf(eps) else f"{eps:.3f}")
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -104,6 +105,7 @@ def fit(
     smooth_tables: Optional[bool] = typer.Option(
         None, "--smooth-tables/--no-smooth-tables",
         help="Smooth the ordered bins of noisy one-column tables. Default: off."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Fit a DP synthesizer and write it to a model file.
 
@@ -112,7 +114,7 @@ def fit(
     """
     try:
         _fit(data, metadata, label, _epsilon(epsilon), delta, output, epochs=epochs, batch_size=batch_size, seed=seed,
-             independence=independence, refine_groups=refine_groups, smooth_tables=smooth_tables)
+             independence=independence, refine_groups=refine_groups, smooth_tables=smooth_tables, device=device)
     except SynthError as exc:
         _fail(exc)
 
@@ -124,10 +126,11 @@ def sample(
     output: Path = typer.Option(..., "--output", "-o", help="CSV to write (plus <csv>.privacy.json)."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same model → byte-identical CSV."),
     condition: Optional[str] = typer.Option(None, "--condition", help="LABEL=VALUE: every row gets that label."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Write synthetic rows to a CSV and its privacy statement beside it."""
     try:
-        synth = Synthesizer.load(model)
+        synth = Synthesizer.load(model, device=device)
         synth.write_csv(output, n, seed=seed, condition=condition, model_path=model)
     except SynthError as exc:
         _fail(exc)

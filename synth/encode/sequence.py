@@ -87,7 +87,8 @@ class SequenceEncoder(TableEncoder):
         s = self.visits_span
         onehot = fake[:, s.start:s.start + s.width]  # column j ↔ j + 1 visits
         present = torch.flip(torch.cumsum(torch.flip(onehot, [1]), 1), [1])  # slot k present iff visits > k
-        keep = 1.0 - self._slots.sum(dim=0) + present @ self._slots
+        slots = self._slots.to(fake.device)
+        keep = 1.0 - slots.sum(dim=0) + present @ slots
         return fake * keep
 
     def patient_cell_blocks(self) -> list[CellBlock]:

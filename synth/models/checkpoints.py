@@ -18,8 +18,6 @@ without selection.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from synth.models.marginal_loss import MarginalLoss
@@ -35,10 +33,11 @@ class CheckpointSelector:
 
     def __init__(self, marginals: MarginalLoss, label_proportions: torch.Tensor, noise_dim: int,
                  n_classes: int, seed: int, rows: int = SCORE_ROWS):
-        stream = torch.Generator().manual_seed(seed)
+        stream = torch.Generator().manual_seed(seed)  # on the CPU, so every device scores the same batch
+        device = label_proportions.device
         self.marginals = marginals
-        self.z = torch.randn(rows, noise_dim, generator=stream)
-        self.y = (torch.multinomial(label_proportions, rows, replacement=True, generator=stream)
+        self.z = torch.randn(rows, noise_dim, generator=stream, device="cpu").to(device)
+        self.y = (torch.multinomial(label_proportions.cpu(), rows, replacement=True, generator=stream).to(device)
                   if n_classes else None)
         self.scores: list[float] = []
         self.best_epoch = -1
@@ -51,7 +50,7 @@ class CheckpointSelector:
         self.scores.append(value)
         if self._best_state is None or value < min(self.scores[:-1]):
             self.best_epoch = len(self.scores) - 1
-            self._best_state = copy.deepcopy(generator.state_dict())
+            self._best_state = {k: v.detach().clone() for k, v in generator.state_dict().items()}
         return value
 
     def restore(self, generator: Generator) -> int:

@@ -50,6 +50,16 @@ class NoiseSource:
         self.torch = torch.Generator().manual_seed(int(words[0]) << 31 ^ int(words[1]))
         self.description = OS_ENTROPY if noise_seed is None else CALLER_SEEDED
 
+    def torch_on(self, device: torch.device | str) -> torch.Generator:
+        """The torch generator for ``device``: :attr:`torch` on the CPU; elsewhere a generator on that
+        device seeded by a draw from :attr:`torch` (so it is as secret, and as repeatable under a
+        ``noise_seed``, as the CPU one; the draw is not kept)."""
+        device = torch.device(device)
+        if device.type == "cpu":
+            return self.torch
+        words = torch.randint(0, 2 ** 62, (1,), generator=self.torch)
+        return torch.Generator(device=device).manual_seed(int(words))
+
     @property
     def secret(self) -> bool:
         """True when the noise cannot be replayed from anything the caller chose."""
