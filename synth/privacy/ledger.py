@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.optimize import brentq
 from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
 from synth.privacy.randomness import OS_ENTROPY
@@ -118,18 +119,21 @@ def calibrate_sigma(
     def eps(sigma: float) -> float:
         return _epsilon(prior_rdp + _rdp([(sigma, sample_rate, steps)]), delta)
 
-    lo, hi = 0.0, 1.0
+    lo, hi = 0.5, 1.0  # bracket the crossing: ε(lo) > target ≥ ε(hi)
     while eps(hi) > target_epsilon:
         lo, hi = hi, hi * 2
         if hi > 1e6:
             raise ValueError("no noise multiplier reaches the target ε")
-    while hi - lo > tol * hi:
-        mid = (lo + hi) / 2
-        if eps(mid) > target_epsilon:
-            lo = mid
-        else:
-            hi = mid
-    return hi
+    while eps(lo) <= target_epsilon:
+        lo, hi = lo / 2, lo
+        if lo < 1e-6:
+            return hi
+    # Brent's method on the bracket (a handful of RDP evaluations, each costly at q < 1), then
+    # the smallest step up that is certainly within the target.
+    sigma = brentq(lambda s: eps(s) - target_epsilon, lo, hi, xtol=tol * lo / 4, rtol=tol / 4)
+    while eps(sigma) > target_epsilon:
+        sigma = min(hi, sigma * (1 + tol / 4))
+    return sigma
 
 
 @dataclass
