@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per test worker: the workers already fill the cores
+    torch.set_num_threads(1)
 
 from synth.schema.metadata import Metadata
 
-FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8)
+FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8, pretrain_steps=100)
 
 
 def make_trial(n: int = 120, seed: int = 0) -> pd.DataFrame:

@@ -123,7 +123,7 @@ def test_the_rule_equals_a_slow_loop_keeps_every_pair_and_leaves_other_columns_a
 
 def test_a_fitted_model_samples_rows_that_keep_the_inequality_and_its_file_keeps_it(tmp_path):
     df, m = _trial_with_times()
-    s = Synthesizer(epsilon=1.0, label="arm", pretrain_steps=100, **FAST).fit(df, m)
+    s = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
     kept = s.sample(500, seed=3)
     assert (kept["event"] <= kept["follow"]).all()
     del s.metadata.extra["synth_inequalities"]  # the same generator, rows as drawn
@@ -151,7 +151,7 @@ def test_visit_data_keep_a_temporal_low_below_a_temporal_high_visit_by_visit():
     cols["age2"] = {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 18, "range_max": 95,
                     "range_is_nullable": False}
     m["synth_sequence"]["static_columns"].append("age2")
-    got = Synthesizer(epsilon=1.0, label="arm", pretrain_steps=100, **FAST).fit(df, m).sample(200, seed=0)
+    got = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m).sample(200, seed=0)
     assert not (got["lab"] > got["limit"]).any() and not (got["age"] > got["age2"]).any()
     assert (got.groupby("pid")[["age", "age2"]].nunique() == 1).all().all()  # static columns stay static
 
@@ -175,7 +175,7 @@ def test_a_follow_up_end_that_the_rule_could_lower_is_refused_before_the_tables(
             patch.setattr("synth.synthesizer.release_tables", no_release)
             Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
     cols["stop"]["range_max"] = 480  # consistent ranges: fitted, and no visit after the end
-    got = Synthesizer(epsilon=1.0, label="arm", pretrain_steps=100, **FAST).fit(df, m).sample(200, seed=0)
+    got = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m).sample(200, seed=0)
     assert (got["day"] <= got["stop"]).all() and (got["stop"] <= got["closed"]).all()
 
 
@@ -212,7 +212,7 @@ def test_dates_keep_their_order_and_format():
     cols = m["tables"]["trial"]["columns"]
     cols["closed"] = {**cols["visit"]}
     m["synth_inequalities"] = [{"low": "visit", "high": "closed"}]
-    s = Synthesizer(epsilon=1.0, label="arm", pretrain_steps=100, **FAST).fit(df, m)
+    s = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
     kept = s.sample(400, seed=0)
     assert (pd.to_datetime(kept["visit"]) <= pd.to_datetime(kept["closed"])).all()
     assert kept["closed"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()

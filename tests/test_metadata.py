@@ -120,6 +120,6 @@ def test_fit_warns_naming_unreviewed_draft_fields():
     meta.columns["age"]["synth_review"] = ["sdtype"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        Synthesizer(epsilon=1.0, **FAST, batch_size=10**4, pretrain_steps=0).fit(make_trial(), meta)
+        Synthesizer(epsilon=1.0, **{**FAST, "pretrain_steps": 0}, batch_size=10**4).fit(make_trial(), meta)
     messages = [str(w.message) for w in caught if issubclass(w.category, SynthWarning)]
     assert any("not reviewed" in m and "column 'age': sdtype" in m for m in messages)

@@ -15,7 +15,7 @@ from synth.models.train import default_batch_size
 from synth.schema.sequence import end_visits, start_visits
 from synth.encode.sequence import prepare_sequences
 
-FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8)
+FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8, pretrain_steps=100)
 
 
 def make_visits(n=40, seed=0, max_len=5):
