@@ -201,3 +201,20 @@ def test_two_stage_release_keeps_missing_phases_in_stage_one_and_merges_them_for
     expected = coarse_groups(stage1.merged_phases(), cells, missing_apart=False)  # phases summed back
     np.testing.assert_array_equal(stage2.groups[0], expected)
     assert "missing in 3 visit phases" in ledger.mechanisms[-2].extra["tables"][lab]
+
+
+def test_batched_slot_drift_equals_the_sum_of_slot_drift_over_columns(encoded):
+    from synth.models.batched_tables import BatchedSlotDrift
+
+    _, enc, x, labels = encoded
+    lab, day = _pooled(enc, "lab"), _pooled(enc, "day")
+    shorter = tuple(replace(b, width=b.width - 3) for b in day.blocks)  # columns of different widths
+    sequences = [(lab.blocks, lab.pooled_by), (shorter, day.pooled_by)]
+    raw = torch.randn(len(x), enc.width, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    by_label = torch.nn.functional.one_hot(torch.as_tensor(labels), 2).float()
+    weights = torch.tensor([0.7, 0.3])
+    fast = BatchedSlotDrift(sequences)(raw, by_label, weights)
+    slow = sum((weights * slot_drift(raw, by_label, s, v)).sum() for s, v in sequences)
+    torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-5)
+    (g_fast,), (g_slow,) = torch.autograd.grad(fast, raw), torch.autograd.grad(slow, raw)
+    torch.testing.assert_close(g_fast, g_slow, atol=1e-6, rtol=1e-4)

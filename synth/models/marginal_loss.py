@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from scipy.sparse.csgraph import shortest_path
 
 from synth.encode.table import CellBlock
-from synth.models.batched_tables import BatchedTables, last_dim_softmax
+from synth.models.batched_tables import BatchedSlotDrift, BatchedTables, last_dim_softmax
 from synth.privacy.marginals import MarginalTable
 from synth.models.refine import refined_tables
 
@@ -195,6 +195,7 @@ class MarginalLoss:
         weights = label_proportions if label_proportions else [1.0] * n_classes
         self.weights = torch.as_tensor(weights, dtype=torch.float32)
         self.batched = BatchedTables(self.tables, [t.numpy() for t in self.targets])
+        self.drift = BatchedSlotDrift(self.sequences)
 
     def to(self, device: torch.device | str) -> MarginalLoss:
         """Targets, weights, masks and the batched indices on ``device`` (in place); returns self."""
@@ -204,6 +205,7 @@ class MarginalLoss:
         if self.free_mask is not None:
             self.free_mask = self.free_mask.to(device)
         self.batched.to(device)
+        self.drift.to(device)
         return self
 
     def __call__(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -241,9 +243,7 @@ class MarginalLoss:
         """Slot drift (visit sequences) and within-label independence, when they are on."""
         loss = raw.new_zeros(())
         if STATIONARITY and self.sequences:
-            weights = self.weights if y is not None else torch.ones(1)
-            for slots, visits in self.sequences:
-                loss = loss + STATIONARITY * (weights * slot_drift(raw, by_label, slots, visits)).sum()
+            loss = loss + STATIONARITY * self.drift(raw, by_label, self.weights if y is not None else torch.ones(1))
         if self.independence and self.free_pairs:
             cells = [soft_cells(raw, t.blocks[0]) if t.pooled_by is None
                      else pooled_cells(raw, t.blocks, t.pooled_by) for t in self.columns]
