@@ -29,7 +29,7 @@ from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import noisy_counts
 from synth.privacy.smoothing import simplex_projection, smooth_row
 
-__all__ = ["TableSpec", "MarginalTable", "label_tables", "measure_tables", "release_marginals", "simplex_projection",
+__all__ = ["TableSpec", "cell_counts", "MarginalTable", "label_tables", "measure_tables", "release_marginals", "simplex_projection",
            "MARGINAL_SHARE"]
 
 # Share of ε (and of the accountant's δ) for the marginal tables, on top of the preprocessing
@@ -38,6 +38,16 @@ __all__ = ["TableSpec", "MarginalTable", "label_tables", "measure_tables", "rele
 # worth more than the discriminator's steps on every table measured.
 MARGINAL_SHARE = 0.88
 TABLE_STAGES = ("marginals:", "selection:")  # ledger names of the releases after preprocessing
+
+
+def cell_counts(shape: tuple[int, ...], indices: list[np.ndarray], weights: np.ndarray | None = None) -> np.ndarray:
+    """A table of ``shape`` counting (or summing ``weights`` over) each row's cell, one index
+    array per axis: one vectorized pass (``np.bincount`` on the flattened cell)."""
+    flat = np.zeros(len(indices[0]), dtype=np.int64)
+    for size, index in zip(shape, indices):
+        flat = flat * size + np.asarray(index, dtype=np.int64)
+    total = int(np.prod(shape))
+    return np.bincount(flat, weights=weights, minlength=total).astype(float).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -102,8 +112,7 @@ class TableSpec:
         counts = np.zeros(self.shape(n_classes))
         by = labels if self.by_label else np.zeros(len(rows), dtype=int)
         if self.pooled_by is None:
-            np.add.at(counts, (by, *(self.cells(rows, i) for i in range(len(self.blocks)))), 1.0)
-            return counts
+            return cell_counts(counts.shape, [by, *(self.cells(rows, i) for i in range(len(self.blocks)))])
         visits = self.pooled_by.cells(rows) + 1
         width = self.blocks[0].width
         for k in range(len(self.blocks)):
@@ -111,7 +120,7 @@ class TableSpec:
             cells = self.cells(rows[present], k)
             if self.phases:  # the missing cell (index width) → that visit's phase
                 cells = np.where(cells == width, width + min(k, self.phases - 1), cells)
-            np.add.at(counts, (by[present], cells), 1.0 / visits[present])
+            counts += cell_counts(counts.shape, [by[present], cells], 1.0 / visits[present])
         return counts
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from synth.encode.table import CellBlock
 from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes, refine_patients, released_patients
 from synth.privacy.ledger import N_REFINED, Ledger, Mechanism
-from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, ledger_sigma,
+from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, cell_counts, label_tables, ledger_sigma,
                                      release_marginals)
 from synth.privacy.resolution import PAIR_GROUPS, coarse_groups, release_label_tables
 
@@ -58,13 +58,21 @@ def pair_scores(encoded: np.ndarray, specs: list[TableSpec], tables: dict[str, M
     uses the released ``tables`` (by column) and ``class_sizes`` (public N × DP proportions).
     """
     scores = np.empty(len(specs))
+    cells: dict[tuple, np.ndarray] = {}  # each column's cells (on its groups) computed once
+
+    def cells_of(spec: TableSpec, i: int) -> np.ndarray:
+        g = spec.group(i)
+        key = (spec.blocks[i].start, None if g is None else tuple(g))
+        if key not in cells:
+            cells[key] = spec.cells(encoded, i)
+        return cells[key]
+
     for s, spec in enumerate(specs):
         a, b = spec.blocks
         pa = _grouped(tables[a.column].conditional().reshape(len(class_sizes), -1), spec.group(0))
         pb = _grouped(tables[b.column].conditional().reshape(len(class_sizes), -1), spec.group(1))
         expected = np.einsum("c,ci,cj->ij", class_sizes, pa, pb)
-        true = np.zeros_like(expected)
-        np.add.at(true, (spec.cells(encoded, 0), spec.cells(encoded, 1)), 1.0)
+        true = cell_counts(expected.shape, [cells_of(spec, 0), cells_of(spec, 1)])
         scores[s] = np.abs(true - expected).sum()
     return scores
 

@@ -111,3 +111,16 @@ def test_released_tables_carry_public_totals(meta):
     assert all(np.allclose(t.totals, len(x) * np.array(props)) for t in tables if t.by_label)
     assert all(t.totals.tolist() == [len(x)] for t in tables if not t.by_label)  # pairs, unlabelled marginals
     assert len([t for t in tables if len(t.blocks) == 2]) == 1
+
+
+def test_cell_counts_equal_a_row_by_row_count():
+    from synth.privacy.marginals import cell_counts
+
+    rng = np.random.default_rng(0)
+    a, b, c = rng.integers(0, 2, 500), rng.integers(0, 3, 500), rng.integers(0, 4, 500)
+    w = rng.random(500)
+    slow = np.zeros((2, 3, 4))
+    for i, j, k, v in zip(a, b, c, w):
+        slow[i, j, k] += v
+    np.testing.assert_allclose(cell_counts((2, 3, 4), [a, b, c], w), slow)
+    assert cell_counts((2, 3, 4), [a, b, c]).sum() == 500 and cell_counts((3,), [np.zeros(0, int)]).sum() == 0
