@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synth.encode.table import Span
+from synth.models.batched_tables import last_dim_softmax
 
 __all__ = ["Generator", "Discriminator"]
 
@@ -44,19 +45,74 @@ class Generator(nn.Module):
         """Encoded rows. Softmax blocks are Gumbel-softmax draws (one-hot when ``hard``)."""
         return self.draw(self.logits(z, y), tau, hard)
 
-    def draw(self, raw: torch.Tensor, tau: float = 0.2, hard: bool = True) -> torch.Tensor:
-        """Logits → encoded rows (tanh blocks; Gumbel-softmax draws for softmax blocks)."""
-        parts, noise = [], {}
+    def draw(self, raw: torch.Tensor, tau: float = 0.2, hard: bool = True,
+             uniform: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits → encoded rows (tanh blocks; Gumbel-softmax draws for softmax blocks), every
+        block at once. ``uniform`` (B, :attr:`noise_width`) fixes the Gumbel noise (tests);
+        :meth:`draw_reference` is the same block by block."""
+        lay = self._draw_layout(raw.device)
+        batch = len(raw)
+        if uniform is None:
+            uniform = torch.rand(batch, lay["noise_width"], device=raw.device)
+        gumbel = -torch.log(-torch.log(uniform.clamp(1e-12, 1 - 1e-12)))
+        shape = (batch, *lay["index"].shape)
+        logits = (raw.index_select(1, lay["index"].reshape(-1)).reshape(shape)
+                  + gumbel.index_select(1, lay["noise"].reshape(-1)).reshape(shape)) / tau
+        soft = last_dim_softmax(logits.masked_fill(~lay["valid"], float("-inf")))
+        if hard:  # straight-through: one-hot forward, soft gradient
+            onehot = F.one_hot(soft.argmax(dim=2), shape[2]).to(soft.dtype)
+            soft = onehot - soft.detach() + soft
+        values = soft.reshape(batch, -1).index_select(1, lay["cells"])
+        out = raw.new_zeros(raw.shape).index_copy(1, lay["soft_columns"], values)
+        return out.index_copy(1, lay["tanh_columns"], torch.tanh(raw.index_select(1, lay["tanh_columns"])))
+
+    @property
+    def noise_width(self) -> int:
+        return self._draw_layout(torch.device("cpu"))["noise_width"]
+
+    def _draw_layout(self, device: torch.device) -> dict:
+        """Indices for :meth:`draw`: each softmax span's columns padded to the widest, their
+        Gumbel noise columns (shared within a noise group), the tanh columns."""
+        cached = getattr(self, "_layout", None)
+        if cached is not None and cached["index"].device == device:
+            return cached
+        soft = [(s, g) for s, g in zip(self.spans, self.noise_groups) if s.activation != "tanh"]
+        width = max((s.width for s, _ in soft), default=1)
+        first, noise_width = {}, 0
+        index, noise, valid, cells = [], [], [], []
+        for i, (span, group) in enumerate(soft):
+            if group not in first:
+                first[group] = noise_width
+                noise_width += span.width
+            index.append([span.start + min(k, span.width - 1) for k in range(width)])
+            noise.append([first[group] + min(k, span.width - 1) for k in range(width)])
+            valid.append([k < span.width for k in range(width)])
+            cells += [i * width + k for k in range(span.width)]
+        long = dict(dtype=torch.long, device=device)
+        self._layout = {
+            "index": torch.as_tensor(index or [[0]], **long), "noise": torch.as_tensor(noise or [[0]], **long),
+            "valid": torch.as_tensor(valid or [[False]], device=device), "cells": torch.as_tensor(cells, **long),
+            "soft_columns": torch.as_tensor([c for s, _ in soft for c in range(s.start, s.start + s.width)], **long),
+            "tanh_columns": torch.as_tensor([c for s in self.spans if s.activation == "tanh"
+                                             for c in range(s.start, s.start + s.width)], **long),
+            "noise_width": max(noise_width, 1)}
+        return self._layout
+
+    def draw_reference(self, raw: torch.Tensor, tau: float = 0.2, hard: bool = True,
+                       uniform: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`draw` block by block: the slow, obviously correct version."""
+        parts, noise, offset = [], {}, 0
         for span, group in zip(self.spans, self.noise_groups):
             block = raw[:, span.start:span.start + span.width]
             if span.activation == "tanh":
                 parts.append(torch.tanh(block))
                 continue
             if group not in noise:
-                u = torch.rand_like(block).clamp_(1e-12, 1 - 1e-12)
-                noise[group] = -torch.log(-torch.log(u))
+                u = (torch.rand_like(block) if uniform is None else uniform[:, offset:offset + span.width])
+                offset += span.width
+                noise[group] = -torch.log(-torch.log(u.clamp(1e-12, 1 - 1e-12)))
             soft = F.softmax((block + noise[group]) / tau, dim=1)
-            if hard:  # straight-through: one-hot forward, soft gradient
+            if hard:
                 onehot = F.one_hot(soft.argmax(dim=1), span.width).to(soft.dtype)
                 soft = onehot - soft.detach() + soft
             parts.append(soft)

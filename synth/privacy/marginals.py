@@ -29,7 +29,8 @@ from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
 from synth.privacy.mechanisms import noisy_counts
 from synth.privacy.smoothing import simplex_projection, smooth_row
 
-__all__ = ["TableSpec", "cell_counts", "MarginalTable", "label_tables", "measure_tables", "release_marginals", "simplex_projection",
+__all__ = ["TableSpec", "cell_counts",
+           "MarginalTable", "label_tables", "measure_tables", "release_marginals", "simplex_projection",
            "MARGINAL_SHARE"]
 
 # Share of ε (and of the accountant's δ) for the marginal tables, on top of the preprocessing

@@ -49,3 +49,15 @@ def test_a_seed_fixes_the_draws():
     one = _draw_rows(gen, enc, None, 100, torch.Generator().manual_seed(3))
     two = _draw_rows(gen, enc, None, 100, torch.Generator().manual_seed(3))
     np.testing.assert_array_equal(one, two)
+
+
+def test_batched_gumbel_softmax_equals_the_block_by_block_draw_and_its_gradient():
+    gen, _ = _generator(noise_groups=[0, 1, 1, 2])
+    raw = torch.randn(32, 9, requires_grad=True)
+    u = torch.rand(32, gen.noise_width)
+    for hard in (True, False):
+        fast, slow = gen.draw(raw, hard=hard, uniform=u), gen.draw_reference(raw, hard=hard, uniform=u)
+        torch.testing.assert_close(fast, slow)
+        weights = torch.randn(9)
+        (g_fast,), (g_slow,) = (torch.autograd.grad((d * weights).sum(), raw) for d in (fast, slow))
+        torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-6)

@@ -111,14 +111,15 @@ def test_benchmark_splits_have_the_stages_their_results_assume(dataset, label, p
     df, meta_path = bench.load_table(dataset)
     meta = Metadata.load(meta_path)
     train, _ = bench.split_by_patient(df, meta.sequence_key or meta.primary_key, seed=0)
-    fitted = Synthesizer(epsilon=1.0, label=label, seed=0, epochs=1, pretrain_steps=0, select_checkpoint=0,
-                         g_hidden=16, d_hidden=16, noise_dim=8).fit(train, meta)
+    fitted = Synthesizer(epsilon=1.0, label=label, seed=0, noise_seed=5, epochs=1, pretrain_steps=0,
+                         select_checkpoint=0, g_hidden=16, d_hidden=16, noise_dim=8).fit(train, meta)
     # N is released under DP (count:patients, refined by the tables' totals): near, not equal
     assert abs(fitted.ledger.n_patients - patients) <= 0.08 * patients
     assert fitted.ledger.n_patients_source.startswith("dp")
     names = [m.name for m in fitted.ledger.mechanisms if m.name.startswith("marginals:label x column")
              or m.name == "marginals:column"]
-    # one or two stages as pinned; the groups follow the released N, so they may move by one
+    # one or two stages as pinned; they follow the released N, fixed here by noise_seed (with secret
+    # noise an N far enough from the split's flips the stages now and then: a flaky test)
     assert [n.split(" (")[0] for n in names] == [n.split(" (")[0] for n in stages]
     groups = [int(n.split("at most ")[1].split()[0]) for n in names if "at most" in n]
     assert all(abs(g - int(e.split("at most ")[1].split()[0])) <= 1
