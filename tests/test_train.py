@@ -209,7 +209,9 @@ def test_default_batch_size_fits_small_trials():
     assert default_batch_size(100) == 10
     assert default_batch_size(30) == 8
     assert default_batch_size(5) == 5
-    assert default_batch_size(100_000) == 256
+    assert default_batch_size(76_800) == 256
+    assert default_batch_size(100_000) == 334  # past 256 × 300 patients: one epoch stays 300 steps
+    assert default_batch_size(10 ** 6) == 3334
 
 
 def test_no_privacy_run_records_infinite_epsilon():

@@ -45,10 +45,17 @@ __all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size", "p
 NO_CLIP = 1e9  # ε = ∞: clipping at this norm never binds
 
 
+EPOCH_STEPS_CAP = 300  # large N: the default batch grows so that one epoch is at most this many steps
+PRETRAIN_BATCH = 256  # generated rows per pretraining step (no real data: independent of N)
+
+
 def default_batch_size(n: int) -> int:
-    """Expected Poisson batch: about a tenth of the patients, between 8 and 256, never above N
-    (``n`` public: the ledger's released or stated count)."""
-    return int(min(n, max(8, min(256, round(n / 10)))))
+    """Expected Poisson batch: about a tenth of the patients, between 8 and 256, never above N;
+    past 256 × :data:`EPOCH_STEPS_CAP` patients, N / EPOCH_STEPS_CAP, so the default run stays
+    about 300 DP steps at any N (bigger batches, less noise per step). ``n`` is public: the
+    ledger's released or stated count."""
+    small = max(8, min(256, round(n / 10)))
+    return int(min(n, max(small, math.ceil(n / EPOCH_STEPS_CAP))))
 
 
 def poisson_rate(n: int, batch: int) -> tuple[float, int]:
@@ -220,7 +227,7 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
     mask = mask or (lambda t: t)
     g_loss = math.nan
     if marginals is not None and config.pretrain_steps:
-        _pretrain_generator(gen, marginals, draw, config.pretrain_steps, config.lr_pretrain, max(batch, 256))
+        _pretrain_generator(gen, marginals, draw, config.pretrain_steps, config.lr_pretrain, PRETRAIN_BATCH)
     selector = None
     if config.select_checkpoint and marginals is not None:
         selector = CheckpointSelector(marginals, probs, config.noise_dim, n_classes, config.seed + 1)
