@@ -80,16 +80,23 @@ class BatchedTables:
             slices.append(slots)
         self.n_features = offset
         self.n_blocks = len(blocks)
-        self.stride = max((b.width for b in blocks), default=1) + 1  # each block's cells, then its missing cell
-        stride = self.stride
-        self.block_columns = torch.as_tensor(
-            [[b.start + min(k, b.width - 1) for k in range(stride - 1)] for b in blocks] or [[0]], dtype=torch.long)
-        self.block_valid = torch.as_tensor(
-            [[k < b.width for k in range(stride - 1)] for b in blocks] or [[False]])
-        self.has_missing = torch.as_tensor([b.missing is not None for b in blocks], dtype=torch.float32)
-        self.missing_columns = torch.as_tensor([(b.missing or 0) for b in blocks], dtype=torch.long)
+        # Blocks of one width are computed together, without padding: each block's cells, then
+        # its missing cell, laid out width group by width group.
+        by_width: dict[int, list[int]] = {}
+        for j, b in enumerate(blocks):
+            by_width.setdefault(b.width, []).append(j)
+        position, offset_cells = {}, 0
+        self.width_groups = []
+        for width, members in by_width.items():
+            for i, j in enumerate(members):
+                position[j] = offset_cells + i * (width + 1)
+            offset_cells += len(members) * (width + 1)
+            self.width_groups.append({
+                "columns": torch.as_tensor([[blocks[j].start + k for k in range(width)] for j in members]),
+                "missing_columns": torch.as_tensor([blocks[j].missing or 0 for j in members]),
+                "has_missing": torch.as_tensor([blocks[j].missing is not None for j in members], dtype=torch.float32)})
         self.visit_blocks = visit_blocks
-        self.src = torch.as_tensor([j * stride + (c if c < w else stride - 1) for j, c, w in src], dtype=torch.long)
+        self.src = torch.as_tensor([position[j] + min(c, w) for j, c, w in src], dtype=torch.long)
         self.wcol = torch.as_tensor(wcol, dtype=torch.long)
         self.tgt = torch.as_tensor(tgt, dtype=torch.long)
 
@@ -172,18 +179,22 @@ class BatchedTables:
         for name, value in vars(self).items():
             if isinstance(value, torch.Tensor):
                 setattr(self, name, value.to(device))
+        self.width_groups = [{k: v.to(device) for k, v in g.items()} for g in self.width_groups]
         self.pair_groups = [{k: v.to(device) for k, v in g.items()} for g in self.pair_groups]
         return self
 
     def features(self, raw: torch.Tensor) -> torch.Tensor:
         """(B, features + 1): every table's generated cell probabilities side by side, then a zero column."""
         batch = len(raw)
-        logits = raw.index_select(1, self.block_columns.reshape(-1)).reshape(
-            batch, *self.block_columns.shape).masked_fill(~self.block_valid, float("-inf"))  # (B, blocks, cells)
-        p = last_dim_softmax(logits)
-        present, absent = raw.index_select(1, self.missing_columns), raw.index_select(1, self.missing_columns + 1)
-        missing = torch.sigmoid(absent - present) * self.has_missing  # the softmax of [present, missing]
-        cells = torch.cat([p * (1 - missing)[:, :, None], missing[:, :, None]], dim=2).reshape(batch, -1)
+        parts = []
+        for g in self.width_groups:
+            columns = g["columns"]
+            p = last_dim_softmax(raw.index_select(1, columns.reshape(-1)).reshape(batch, *columns.shape))
+            present = raw.index_select(1, g["missing_columns"])
+            absent = raw.index_select(1, g["missing_columns"] + 1)
+            missing = torch.sigmoid(absent - present) * g["has_missing"]  # the softmax of [present, missing]
+            parts.append(torch.cat([p * (1 - missing)[:, :, None], missing[:, :, None]], dim=2).reshape(batch, -1))
+        cells = torch.cat(parts, dim=1) if parts else raw.new_zeros(batch, 1)
         weights = [raw.new_ones(batch, 1)]
         for v in self.visit_blocks:
             p_visits = last_dim_softmax(raw[:, v.start:v.start + v.width])
@@ -225,10 +236,10 @@ class BatchedSlotDrift:
 
     def __init__(self, sequences: list[tuple[tuple[CellBlock, ...], CellBlock]]):
         groups: dict[tuple, list[tuple[CellBlock, ...]]] = {}
-        for slots, visits in sequences:
-            groups.setdefault((visits.start, visits.width, len(slots)), []).append(slots)
+        for slots, visits in sequences:  # columns of one width together: no padding
+            groups.setdefault((visits.start, visits.width, len(slots), max(b.width for b in slots)), []).append(slots)
         self.groups = []
-        for (start, width, n_slots), columns in groups.items():
+        for (start, width, _, _), columns in groups.items():
             cells = max(b.width for slots in columns for b in slots)
             index = torch.as_tensor([[[b.start + min(v, b.width - 1) for v in range(cells)] for b in slots]
                                      for slots in columns], dtype=torch.long)  # (columns, slots, cells)
