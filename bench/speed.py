@@ -1,0 +1,227 @@
+"""Speed: fit time beside MST, the DP step's cost, sampling rows/s and memory, fit time as N grows.
+
+    python bench/speed.py [--repeats 2] [--rows 1e5,1e6,1e7] [--patients 1e4,1e5,1e6] [--suite]
+    /work/peers-venv/bin/python bench/speed.py ...   # with SmartNoise Synth installed (bench/peers.py): MST too
+
+One run prints one table per part, every figure measured in this run on this machine, side by
+side: read the ratios, not the absolute times (the machines are shared and noisy).
+
+1. Fit on ACTG175 (all 2,139 patients, label cens, ε = 1, the δ synth defaults to): synth's fit
+   and, when smartnoise-synth is importable, MST's fit and sample on the same table with the
+   same public metadata (bench/peers.py's way), alternated ``--repeats`` times.
+2. One discriminator step on ACTG175's nets and expected batch: the shipped DP step (Opacus'
+   ghost clipping over patient/generated pairs, noise), Opacus' materialised per-sample
+   gradients over two passes (the reference it replaced), and a non-private step of the same
+   loss.
+3. ``synth sample`` to CSV from an ACTG175 model: rows/s and the process's peak memory for each
+   of ``--rows`` (each in its own process).
+4. ``synth fit`` on generated tables of ACTG175's schema (rows sampled from the model) with
+   ``--patients`` rows each: time and peak memory (each in its own process).
+5. With ``--suite``: the default test suite's wall time (``python -m pytest -q``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def child(code: str, *args: str) -> dict:
+    """Run ``code`` in a fresh Python process; it prints one JSON line. Adds the peak memory (MiB)."""
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if out.returncode != 0:
+        raise SystemExit(f"bench/speed.py: a measurement failed:\n{out.stderr[-2000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+PEAK = "import resource; peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
+
+FIT = f"""
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+from synth import Synthesizer
+started = time.perf_counter()
+model = Synthesizer(epsilon=1.0, label="cens").fit(sys.argv[1], sys.argv[2])
+seconds = time.perf_counter() - started
+if len(sys.argv) > 3:
+    model.save(sys.argv[3])
+{PEAK}
+print(json.dumps({{"seconds": seconds, "peak_mib": peak, "steps": model.ledger.to_dict()["mechanisms"][-1]["steps"]}}))
+"""
+
+MST = f"""
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, "bench")
+import pandas as pd
+from peers import fit_sample_peer
+from synth import Metadata
+from synth.synthesizer import default_delta
+df, meta = pd.read_csv(sys.argv[1]), Metadata.load(sys.argv[2])
+started = time.perf_counter()
+fit_sample_peer("mst", df, meta, 1.0, default_delta(len(df)), 16, 0)
+seconds = time.perf_counter() - started
+{PEAK}
+print(json.dumps({{"seconds": seconds, "peak_mib": peak}}))
+"""
+
+SAMPLE = f"""
+import json, sys, time
+from synth import Synthesizer
+model = Synthesizer.load(sys.argv[1])
+started = time.perf_counter()
+model.write_csv(sys.argv[2], int(sys.argv[3]))
+seconds = time.perf_counter() - started
+{PEAK}
+print(json.dumps({{"seconds": seconds, "peak_mib": peak}}))
+"""
+
+
+def has_mst() -> bool:
+    try:
+        import snsynth  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def fit_table(repeats: int) -> None:
+    data, meta = DATA / "actg175.csv", DATA / "actg175.json"
+    runs: dict[str, list[float]] = {"synth": [], "mst": []}
+    mst = has_mst()
+    for _ in range(repeats):
+        runs["synth"].append(child(FIT, str(data), str(meta))["seconds"])
+        if mst:
+            runs["mst"].append(child(MST, str(data), str(meta))["seconds"])
+    print(f"## Fit: ACTG175 (2,139 patients), ε = 1, {repeats} alternated runs each\n")
+    print("| method | fit s (mean) | runs | synth / MST |\n|---|---|---|---|")
+    mean = {k: sum(v) / len(v) for k, v in runs.items() if v}
+    ratio = f"{mean['synth'] / mean['mst']:.2f}" if mst else "MST not installed"
+    print(f"| synth | {mean['synth']:.1f} | {', '.join(f'{s:.1f}' for s in runs['synth'])} | {ratio} |")
+    if mst:
+        print(f"| MST (fit + sample) | {mean['mst']:.1f} | {', '.join(f'{s:.1f}' for s in runs['mst'])} | |")
+    print()
+
+
+def step_table(steps: int = 200) -> None:
+    import torch
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
+
+    from synth.models import Discriminator
+    from synth.models.dp_step import dp_step, pair_loss_reference, pair_losses, private_discriminator
+
+    torch.manual_seed(0)
+    width, classes, batch = 138, 2, 214  # ACTG175's encoded width, its label, its expected batch
+    x, fake = torch.randn(batch, width), torch.randn(batch, width)
+    y, y_fake = torch.randint(0, classes, (batch,)), torch.randint(0, classes, (batch,))
+
+    def timed(step) -> float:
+        for _ in range(10):
+            step()
+        started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return steps / (time.perf_counter() - started)
+
+    disc = Discriminator(width, classes, 128)
+    module, opt = private_discriminator(disc, torch.optim.Adam(disc.parameters(), lr=5e-4), 1.0, 1.0, batch,
+                                        torch.Generator())
+    ghost = timed(lambda: dp_step(module, opt, x, y, fake, y_fake, classes))
+    slow = GradSampleModule(Discriminator(width, classes, 128))
+    slow_opt = DPOptimizer(torch.optim.Adam(slow.parameters(), lr=5e-4), noise_multiplier=1.0, max_grad_norm=1.0,
+                           expected_batch_size=batch)
+
+    def materialised():
+        slow_opt.zero_grad()
+        pair_loss_reference(slow, x, y, fake, y_fake, classes).backward()
+        slow_opt.step()
+    old = timed(materialised)
+    plain = Discriminator(width, classes, 128)
+    plain_opt = torch.optim.Adam(plain.parameters(), lr=5e-4)
+
+    def non_private():
+        plain_opt.zero_grad()
+        pair_losses(plain, x, y, fake, y_fake, classes).mean().backward()
+        plain_opt.step()
+    free = timed(non_private)
+    print(f"## Discriminator step: ACTG175's nets, batch {batch} patients + {batch} generated rows\n")
+    print("| step | steps/s | vs non-private |\n|---|---|---|")
+    for name, rate in [("non-private (same loss, no clipping, no noise)", free),
+                       ("DP, ghost clipping (shipped)", ghost),
+                       ("DP, materialised per-sample gradients (before)", old)]:
+        print(f"| {name} | {rate:.0f} | {rate / free:.2f} |")
+    print()
+
+
+def sample_table(model: Path, rows: list[int], tmp: Path) -> None:
+    print("## Sampling to CSV: ACTG175 model, 27 columns\n")
+    print("| rows | s | rows/s | peak MiB |\n|---|---|---|---|")
+    for n in rows:
+        r = child(SAMPLE, str(model), str(tmp / "rows.csv"), str(n))
+        print(f"| {n:,} | {r['seconds']:.1f} | {n / r['seconds']:,.0f} | {r['peak_mib']:.0f} |")
+        (tmp / "rows.csv").unlink()
+    print()
+
+
+def scale_table(model: Path, patients: list[int], tmp: Path) -> None:
+    print("## Fit time as N grows: generated tables of ACTG175's schema, ε = 1\n")
+    print("| patients | fit s | DP-SGD steps | peak MiB |\n|---|---|---|---|")
+    from synth import Synthesizer
+
+    for n in patients:
+        table = tmp / f"actg175_{n}.csv"
+        Synthesizer.load(model).write_csv(table, n, seed=1)
+        r = child(FIT, str(table), str(DATA / "actg175.json"))
+        print(f"| {n:,} | {r['seconds']:.1f} | {r['steps']} | {r['peak_mib']:.0f} |")
+        table.unlink()
+    print()
+
+
+def suite_table() -> None:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=ROOT,
+                         capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    print("## Default test suite\n\n| command | s | result |\n|---|---|---|")
+    print(f"| python -m pytest -q | {seconds:.0f} | {out.stdout.strip().splitlines()[-1]} |\n")
+
+
+def numbers(text: str) -> list[int]:
+    return [int(float(v)) for v in text.split(",") if v]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--rows", default="1e5,1e6,1e7")
+    parser.add_argument("--patients", default="1e4,1e5,1e6")
+    parser.add_argument("--suite", action="store_true")
+    args = parser.parse_args()
+    print(f"bench/speed.py on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
+    fit_table(args.repeats)
+    step_table()
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        model = tmp / "actg175.synth"
+        child(FIT, str(DATA / "actg175.csv"), str(DATA / "actg175.json"), str(model))
+        sample_table(model, numbers(args.rows), tmp)
+        scale_table(model, numbers(args.patients), tmp)
+    if args.suite:
+        suite_table()
+
+
+if __name__ == "__main__":
+    main()
