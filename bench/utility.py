@@ -52,16 +52,33 @@ def load_table(dataset: str) -> tuple[pd.DataFrame, Path]:
     return pd.read_csv(folder / f"{dataset}.csv"), folder / f"{dataset}.json"
 
 
+DETECTION = False  # --detection: also the detection AUROC and the numerical columns' shapes
+
+
 def score(train: pd.DataFrame, syn: pd.DataFrame, test: pd.DataFrame, meta, label: str, seed: int) -> dict:
     """The benchmark's evaluation of one synthetic table: quality against the training split and
-    the mean AUROC on the real test split, trained on synthetic (TSTR) and on real (TRTR)."""
+    the mean AUROC on the real test split, trained on synthetic (TSTR) and on real (TRTR); with
+    ``DETECTION``, the detection AUROC (real training rows against synthetic, 3-fold) and the
+    lowest and mean column-shape score of the numerical columns."""
     q = quality(train, syn, meta)
+    if DETECTION:
+        from synth import Metadata
+        from synth.eval.fidelity import detection, sdmetrics_reports
+
+        m = Metadata.load(meta)
+        shapes = sdmetrics_reports(train, syn, meta, diagnostic=False)["per_column"]
+        numeric = [shapes[c] for c in shapes if m.sdtype(c) == "numerical"]
+        q = {**q, "detection": detection(train, syn, meta, seed), "min_numeric_shape": min(numeric),
+             "numeric_shape": float(np.mean(numeric)),
+             "shapes": {c: round(shapes[c], 3) for c in shapes if m.sdtype(c) == "numerical"}}
     auc = tstr_auroc(train, syn, test, meta, label, seed=seed)
     tstr = float(np.mean([v["tstr"] for v in auc.values()]))
     trtr = float(np.mean([v["trtr"] for v in auc.values()]))
     return {**q, "auroc_tstr": tstr, "auroc_trtr": trtr, "ratio": tstr / trtr, "per_model": auc}
 
 
+DETECTION_COLUMNS = [("detection AUROC", "detection"), ("numeric shape (mean)", "numeric_shape"),
+                     ("numeric shape (min)", "min_numeric_shape")]
 TABLE_COLUMNS = [("quality", "quality"), ("column shapes", "column_shapes"), ("pair trends", "column_pair_trends"),
                  ("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio")]
 
@@ -125,7 +142,11 @@ def main() -> None:
                         help="keep a fixed random N of the patients (a small table from a large one)")
     parser.add_argument("--noise-seed", type=int, default=None, metavar="K",
                         help="research only: seed the DP noise with K + seed so runs repeat exactly")
+    parser.add_argument("--detection", action="store_true",
+                        help="also report detection AUROC and the numerical columns' shape scores")
     args = parser.parse_args()
+    global DETECTION
+    DETECTION = args.detection
     options = parse_options(args.set)
     if args.seeds < 1 or args.first_seed < 0:
         parser.error(f"--seeds, --first-seed: expected at least 1 and at least 0, "
@@ -145,14 +166,15 @@ def main() -> None:
     for eps in [float(e) for e in args.epsilons.split(",")]:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             row = run_one(df, meta, key, args.label, eps, seed, args.noise_seed, **options)
-            print(f"  ε={eps} seed={seed}: quality {row['quality']:.3f} ratio {row['ratio']:.3f} "
+            more = (f" detection {row['detection']:.3f} numeric shapes {row['shapes']}" if DETECTION else "")
+            print(f"  ε={eps} seed={seed}: quality {row['quality']:.3f} ratio {row['ratio']:.3f}{more} "
                   f"({row['fit_s']:.0f} s)", flush=True)
             rows.append(row)
     res = pd.DataFrame(rows)
     subset = f" ({args.patients} patients)" if args.patients else ""
     print(f"\n{args.dataset}{subset}, label {args.label}, 80/20 split by patient, {args.seeds} seeds (mean ± sd)"
           f"{', options ' + str(options) if options else ''}\n")
-    print_table(res, TABLE_COLUMNS)
+    print_table(res, TABLE_COLUMNS + (DETECTION_COLUMNS if DETECTION else []))
     print_per_model(res)
 
 

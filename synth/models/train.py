@@ -36,6 +36,7 @@ from synth.models.checkpoints import CheckpointSelector
 from synth.encode.table import Span
 from synth.models.marginal_loss import MarginalLoss
 from synth.models.poisson import PoissonBatches
+from synth.models.within_bin import offset_spread
 from synth.models.dp_step import NO_LABEL, dp_step, private_discriminator
 from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma, compose_epsilon
@@ -91,9 +92,9 @@ def _private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer
 # epoch closest to the noisy tables is kept (issue #5 item 42); without noise, the last.
 REGIMES = {
     "dp": {"steps": 300, "lr_g": 2e-5, "d_dropout": 0.0, "marginal_weight": 10.0, "pretrain_steps": 1000,
-           "select_checkpoint": True},
+           "select_checkpoint": True, "offset_spread": 0.0},
     "no_noise": {"steps": 3000, "lr_g": 5e-4, "d_dropout": 0.5, "marginal_weight": 10.0, "pretrain_steps": 0,
-                 "select_checkpoint": False},
+                 "select_checkpoint": False, "offset_spread": 0.0},
 }
 
 
@@ -119,6 +120,7 @@ class TrainConfig:
     pretrain_steps: int | None = None  # generator-only steps on the marginal loss before the GAN
     lr_pretrain: float = 1e-3
     select_checkpoint: bool | None = None  # keep the epoch closest to the released tables (needs tables)
+    offset_spread: float | None = None  # weight of the within-bin spread prior (synth.models.within_bin)
     seed: int = 0
 
 
@@ -201,7 +203,8 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
                      marginal_weight=(regime["marginal_weight"] if config.marginal_weight is None
                                       else config.marginal_weight),
                      select_checkpoint=(regime["select_checkpoint"] if config.select_checkpoint is None
-                                        else bool(config.select_checkpoint)))
+                                        else bool(config.select_checkpoint)),
+                     offset_spread=regime["offset_spread"] if config.offset_spread is None else config.offset_spread)
     if not config.marginal_weight:
         marginals = None
     epochs = config.epochs or math.ceil(regime["steps"] / steps_per_epoch)
@@ -225,9 +228,13 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
         return z, (torch.multinomial(probs, k, replacement=True) if k else torch.zeros(0, dtype=torch.long))
 
     mask = mask or (lambda t: t)
+    tanh_columns = torch.as_tensor([s.start for s in spans if s.activation == "tanh"], dtype=torch.long)
+
+    def prior(raw: torch.Tensor) -> torch.Tensor:  # post-processing: the generator's output only
+        return config.offset_spread * offset_spread(raw, tanh_columns) if config.offset_spread else raw.new_zeros(())
     g_loss = math.nan
     if marginals is not None and config.pretrain_steps:
-        _pretrain_generator(gen, marginals, draw, config.pretrain_steps, config.lr_pretrain, PRETRAIN_BATCH)
+        _pretrain_generator(gen, marginals, draw, config.pretrain_steps, config.lr_pretrain, PRETRAIN_BATCH, prior)
     selector = None
     if config.select_checkpoint and marginals is not None:
         selector = CheckpointSelector(marginals, probs, config.noise_dim, n_classes, config.seed + 1)
@@ -242,7 +249,7 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 dp_step(disc, opt_d, xb, yb, fake, y_fake, n_classes)
             g_loss = _generator_step(gen, disc, opt_g, draw, batch, n_classes,
-                                     marginals, config.marginal_weight, mask)
+                                     marginals, config.marginal_weight, mask, prior)
         if progress is not None:
             spent = math.inf if exact else compose_epsilon(
                 ledger.history() + accountant.history, ledger.accountant_delta)
@@ -271,19 +278,20 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
 
 
 def _pretrain_generator(gen: Generator, marginals: MarginalLoss, draw, steps: int, lr: float,
-                        batch: int) -> None:
+                        batch: int, prior=None) -> None:
     """Fit the generator to the released tables alone (post-processing: no real data, no charge)."""
     opt = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.9))
     for _ in range(steps):
         z, y_fake = draw(batch)
-        loss = marginals(gen.logits(z, y_fake), y_fake)
+        raw = gen.logits(z, y_fake)
+        loss = marginals(raw, y_fake) + (prior(raw) if prior is not None else 0.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
 
 def _generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
-                    marginals: MarginalLoss | None = None, weight: float = 0.0, mask=None) -> float:
+                    marginals: MarginalLoss | None = None, weight: float = 0.0, mask=None, prior=None) -> float:
     """One generator update through the discriminator: no per-sample gradients, no charge.
 
     The discriminator's hooks are off and its parameters frozen, so nothing here touches its
@@ -303,6 +311,8 @@ def _generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
             loss = loss + F.cross_entropy(c_fake, y_fake)
         if marginals is not None:
             loss = loss + weight * marginals(raw, y_fake)
+        if prior is not None:
+            loss = loss + prior(raw)
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
