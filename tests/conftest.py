@@ -113,3 +113,16 @@ def trial_csv(tmp_path, trial):
     path = tmp_path / "trial.csv"
     trial.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(autouse=True)
+def wide_cli_consoles(monkeypatch):
+    """The CLI's rich consoles at 200 columns: their width is otherwise read from the terminal
+    and the environment, which differ between a test worker and a terminal (rich wraps table
+    cells at 80 columns, and the tests read whole lines)."""
+    from rich.console import Console
+
+    import synth.cli as cli
+
+    monkeypatch.setattr(cli, "out", Console(width=200))
+    monkeypatch.setattr(cli, "err", Console(stderr=True, width=200))
