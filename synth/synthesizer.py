@@ -11,6 +11,7 @@ import html
 import json
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -233,17 +234,23 @@ class Synthesizer:
         """Write ``n`` rows to ``path`` chunk by chunk, then ``<path>.privacy.json`` beside it."""
         path = Path(path)
         chunks = self._chunks(n, seed, condition, chunk_size)
-        with atomic_path(path) as tmp:
-            writer = None
+        with atomic_path(path) as tmp, ThreadPoolExecutor(max_workers=1) as background:
+            writer, written = None, None
             try:
-                for chunk in chunks:
+                for chunk in chunks:  # the next chunk is generated while the last one is written
                     if writer is None:
                         schema = arrow_schema(chunk)
                         writer = pacsv.CSVWriter(str(tmp), schema, write_options=pacsv.WriteOptions(
                             quoting_style="needed"))
-                    writer.write_table(pa.Table.from_pandas(_text_objects(chunk), schema=schema,
-                                                            preserve_index=False))
+                    table = pa.Table.from_pandas(_text_objects(chunk), schema=schema, preserve_index=False)
+                    if written is not None:
+                        written.result()
+                    written = background.submit(writer.write_table, table)
+                if written is not None:
+                    written.result()
             finally:
+                if written is not None:
+                    written.exception()  # wait for it before closing, whatever happened
                 if writer is not None:
                     writer.close()
         sidecar = self.privacy_statement(rows=int(n), seed=seed, condition=condition, model_path=model_path)

@@ -71,13 +71,13 @@ def reject(synth: Synthesizer, n: int, seed: int, meta: Metadata, rounds: int = 
     rng = torch.Generator().manual_seed(int(seed))
     labels = torch.multinomial(torch.as_tensor(dom.label_proportions, dtype=torch.float64), n, replacement=True,
                                generator=rng)
-    wide = enc.decode(_draw_rows(gen, enc, labels, n, rng))
+    wide = enc.decode(*_draw_rows(gen, enc, labels, n, rng))
     raw = enc.to_long(wide, dom.label, labels.numpy(), 1, dom.all_columns, dom.pii_columns)
     for _ in range(rounds):
         bad = np.nonzero(last_visit_day(enc, wide) > wide[END].to_numpy(float))[0]
         if len(bad) == 0:
             break
-        wide.iloc[bad] = enc.decode(_draw_rows(gen, enc, labels[bad], len(bad), rng)).to_numpy()
+        wide.iloc[bad] = enc.decode(*_draw_rows(gen, enc, labels[bad], len(bad), rng)).to_numpy()
     return raw, trunc(enc.to_long(wide, dom.label, labels.numpy(), 1, dom.all_columns, dom.pii_columns), meta)
 
 

@@ -151,16 +151,22 @@ class TableEncoder:
         missing_slot = len(col.categories) if col.nullable else 0
         return s.map(lambda v: lookup.get(v, missing_slot)).to_numpy(dtype=int)
 
-    def decode(self, encoded: np.ndarray) -> pd.DataFrame:
+    def decode(self, encoded: np.ndarray, chosen: dict[int, np.ndarray] | None = None) -> pd.DataFrame:
         """Generator output (n, width) → typed DataFrame of the modelled columns, in domain order.
 
-        Softmax blocks are decoded by argmax (the sampler has already drawn them).
+        Each softmax block's cell is ``chosen[start]`` when given (the sampler's draws), else its
+        argmax (an encoded or already drawn row).
         """
+        def cell(start: int, width: int) -> np.ndarray:
+            if chosen is not None:
+                return chosen[start]
+            return encoded[:, start:start + width].argmax(axis=1)
+
         out: dict[str, pd.Series] = {}
         pos = 0
         for col in self.domain.columns:
             if col.kind == "numerical":
-                b = encoded[:, pos:pos + NUMERIC_BINS].argmax(axis=1)
+                b = cell(pos, NUMERIC_BINS)
                 x = np.clip(encoded[:, pos + NUMERIC_BINS].astype(float), -1, 1)
                 pos += NUMERIC_BINS + 1
                 values = from_unit(col, (b + (x + 1) / 2) / NUMERIC_BINS)
@@ -169,12 +175,12 @@ class TableEncoder:
                 missing = np.zeros(len(x), dtype=bool)
                 values = np.clip(values, col.lo, col.hi)
                 if col.nullable:
-                    missing = encoded[:, pos:pos + 2].argmax(axis=1) == 1
+                    missing = cell(pos, 2) == 1
                     pos += 2
                 out[col.name] = _numeric_series(col, values, missing)
             else:
                 width = len(col.categories) + (1 if col.nullable else 0)
-                idx = encoded[:, pos:pos + width].argmax(axis=1)
+                idx = cell(pos, width)
                 pos += width
                 out[col.name] = category_series(col, idx)
         return pd.DataFrame(out)

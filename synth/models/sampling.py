@@ -1,7 +1,7 @@
 """Sampling from a trained generator: post-processing only, chunked so memory is flat in n.
 
-Nothing here reads real data. Categorical blocks are drawn exactly (Gumbel-max on the
-generator's logits) from a seeded ``torch.Generator``, so a seed fixes every value.
+Nothing here reads real data. Categorical blocks are drawn exactly (the inverse of the CDF of
+the generator's softmax) from a seeded ``torch.Generator``, so a seed fixes every value.
 """
 
 from __future__ import annotations
@@ -20,38 +20,44 @@ from synth.models import Generator
 __all__ = ["sample_chunks", "arrow_schema"]
 
 
-def _noise_layout(gen: Generator, spans) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Columns of the tanh spans, of the softmax spans, and for each softmax column the column of
-    the Gumbel noise it takes (spans in one noise group share their first span's noise)."""
-    tanh_cols, soft_cols, noise_cols, first = [], [], [], {}
-    n_noise = 0
+def _span_layout(gen: Generator, spans) -> dict:
+    """The tanh columns; the softmax spans grouped by width (their starts, their columns, the
+    uniform each takes: one per noise group, so spans in a group share their draw)."""
+    tanh, uniform_of, by_width = [], {}, {}
     for span, group in zip(spans, gen.noise_groups):
-        cols = list(range(span.start, span.start + span.width))
         if span.activation == "tanh":
-            tanh_cols += cols
+            tanh += range(span.start, span.start + span.width)
             continue
-        if group not in first:
-            first[group] = n_noise
-            n_noise += span.width
-        soft_cols += cols
-        noise_cols += [first[group] + i for i in range(span.width)]
-    as_long = lambda v: torch.as_tensor(v, dtype=torch.long)  # noqa: E731
-    return as_long(tanh_cols), as_long(soft_cols), as_long(noise_cols), n_noise
+        by_width.setdefault(span.width, []).append((span.start, uniform_of.setdefault(group, len(uniform_of))))
+    widths = [(width, [start for start, _ in members],
+               torch.as_tensor([[start + j for j in range(width)] for start, _ in members], dtype=torch.long),
+               torch.as_tensor([u for _, u in members], dtype=torch.long)) for width, members in by_width.items()]
+    return {"tanh": torch.as_tensor(tanh, dtype=torch.long), "widths": widths, "uniforms": len(uniform_of)}
 
 
 def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | None, k: int,
-               rng: torch.Generator, layout=None) -> np.ndarray:
-    """k encoded rows: tanh for numbers, Gumbel-perturbed logits for categories (their argmax is
-    an exact draw from the generator's softmax), with the noise shared within a group as in training."""
-    tanh_cols, soft_cols, noise_cols, n_noise = layout or _noise_layout(gen, encoder.spans)
+               rng: torch.Generator, layout: dict | None = None) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """k rows: the generator's output with tanh applied to the numbers' offsets, and each softmax
+    span's drawn cell (by its start column), an exact draw from the generator's softmax by the
+    inverse of its CDF; spans in one noise group share their uniform, as they share their Gumbel
+    noise in training, so equal probabilities give equal draws."""
+    layout = layout or _span_layout(gen, encoder.spans)
     z = torch.randn(k, gen.noise_dim, generator=rng)  # drawn on the CPU: a seed samples the same rows anywhere
     device = gen.out.weight.device
+    chosen: dict[int, np.ndarray] = {}
     with torch.no_grad():
         out = gen.logits(z.to(device), None if labels is None else labels.to(device)).cpu()
-        out.index_copy_(1, tanh_cols, torch.tanh(out.index_select(1, tanh_cols)))
-        gumbel = torch.rand(k, n_noise, generator=rng).clamp_(1e-12, 1 - 1e-12).log_().neg_().log_().neg_()
-        out.index_add_(1, soft_cols, gumbel.index_select(1, noise_cols))
-    return out.numpy()
+        tanh = layout["tanh"]
+        out.index_copy_(1, tanh, torch.tanh(out.index_select(1, tanh)))
+        uniform = torch.rand(k, layout["uniforms"], generator=rng)
+        for width, starts, columns, uniforms in layout["widths"]:
+            logits = out.index_select(1, columns.reshape(-1)).reshape(k, len(starts), width)
+            mass = torch.cumsum(torch.exp(logits - logits.amax(dim=2, keepdim=True)), dim=2)  # unnormalised CDF
+            threshold = uniform.index_select(1, uniforms)[:, :, None] * mass[:, :, -1:]
+            cells = torch.searchsorted(mass, threshold, right=True).squeeze(2).clamp_(max=width - 1)
+            cells = cells.T.contiguous().numpy()  # (spans, k)
+            chosen.update(zip(starts, cells))
+    return out.numpy(), chosen
 
 
 def sample_chunks(
@@ -73,7 +79,7 @@ def sample_chunks(
     gen = gen.to(device)
     lab = domain.label
     probs = torch.as_tensor(domain.label_proportions, dtype=torch.float64) if lab else None
-    layout = _noise_layout(gen, encoder.spans)
+    layout = _span_layout(gen, encoder.spans)
     done = 0
     while done < n:
         k = min(chunk_size, n - done)
@@ -81,7 +87,7 @@ def sample_chunks(
         if lab is not None:
             labels = (torch.full((k,), label_index, dtype=torch.long) if label_index is not None
                       else torch.multinomial(probs, k, replacement=True, generator=rng))
-        frame = encoder.decode(_draw_rows(gen, encoder, labels, k, rng, layout))
+        frame = encoder.decode(*_draw_rows(gen, encoder, labels, k, rng, layout))
         if hasattr(encoder, "to_long"):  # visit sequences: k patients → their visits
             yield encoder.to_long(frame, lab, None if labels is None else labels.numpy(), done + 1,
                                   domain.all_columns, domain.pii_columns)

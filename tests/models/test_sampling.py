@@ -1,11 +1,11 @@
-"""Sampling draws: exact categorical draws from the generator's softmax, noise shared within a group."""
+"""Sampling draws: exact categorical draws from the generator's softmax, a draw shared within a noise group."""
 
 import numpy as np
 import torch
 
 from synth.encode.table import Span
 from synth.models import Generator
-from synth.models.sampling import _draw_rows, _noise_layout
+from synth.models.sampling import _draw_rows, _span_layout
 
 
 class _Spans:
@@ -25,34 +25,37 @@ def _generator(noise_groups=None):
 
 def test_categorical_draws_follow_the_softmax_and_numbers_pass_through_tanh():
     gen, enc = _generator()
-    rows = _draw_rows(gen, enc, None, 40_000, torch.Generator().manual_seed(0))
+    rows, chosen = _draw_rows(gen, enc, None, 40_000, torch.Generator().manual_seed(0))
     np.testing.assert_allclose(rows[:, 0], np.tanh(0.3), rtol=1e-6)
-    freq = np.bincount(rows[:, 1:4].argmax(axis=1), minlength=3) / len(rows)
+    freq = np.bincount(chosen[1], minlength=3) / len(rows)
     np.testing.assert_allclose(freq, torch.softmax(torch.tensor([0.0, 1.0, 2.0]), 0).numpy(), atol=0.01)
-    freq_b = np.bincount(rows[:, 7:9].argmax(axis=1), minlength=2) / len(rows)
+    freq_b = np.bincount(chosen[7], minlength=2) / len(rows)
     np.testing.assert_allclose(freq_b, torch.softmax(torch.tensor([-1.0, 1.0]), 0).numpy(), atol=0.01)
+    assert set(chosen) == {1, 4, 7} and all(len(c) == len(rows) for c in chosen.values())
 
 
 def test_spans_in_one_noise_group_share_their_draw_and_others_do_not():
     shared, enc = _generator(noise_groups=[0, 1, 1, 2])
-    rows = _draw_rows(shared, enc, None, 2_000, torch.Generator().manual_seed(0))
-    assert (rows[:, 1:4].argmax(axis=1) == rows[:, 4:7].argmax(axis=1)).all()  # equal logits, one noise
+    _, chosen = _draw_rows(shared, enc, None, 2_000, torch.Generator().manual_seed(0))
+    assert (chosen[1] == chosen[4]).all()  # equal probabilities, one uniform
     apart, enc = _generator()
-    rows = _draw_rows(apart, enc, None, 2_000, torch.Generator().manual_seed(0))
-    assert (rows[:, 1:4].argmax(axis=1) != rows[:, 4:7].argmax(axis=1)).mean() > 0.3
-    *_, n_noise = _noise_layout(shared, enc.spans)
-    assert n_noise == 5  # a@0's three columns serve a@1 too, then b's two
+    _, chosen = _draw_rows(apart, enc, None, 2_000, torch.Generator().manual_seed(0))
+    assert (chosen[1] != chosen[4]).mean() > 0.3
+    assert _span_layout(shared, enc.spans)["uniforms"] == 2  # a@0 and a@1 share one, b has its own
 
 
 def test_a_seed_fixes_the_draws():
     gen, enc = _generator()
     one = _draw_rows(gen, enc, None, 100, torch.Generator().manual_seed(3))
     two = _draw_rows(gen, enc, None, 100, torch.Generator().manual_seed(3))
-    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one[0], two[0])
+    for start in one[1]:
+        np.testing.assert_array_equal(one[1][start], two[1][start])
 
 
 def test_batched_gumbel_softmax_equals_the_block_by_block_draw_and_its_gradient():
     gen, _ = _generator(noise_groups=[0, 1, 1, 2])
+    torch.manual_seed(0)
     raw = torch.randn(32, 9, requires_grad=True)
     u = torch.rand(32, gen.noise_width)
     for hard in (True, False):
@@ -60,4 +63,4 @@ def test_batched_gumbel_softmax_equals_the_block_by_block_draw_and_its_gradient(
         torch.testing.assert_close(fast, slow)
         weights = torch.randn(9)
         (g_fast,), (g_slow,) = (torch.autograd.grad((d * weights).sum(), raw) for d in (fast, slow))
-        torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-5)  # float32 rounding at tau = 0.2
