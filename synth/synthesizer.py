@@ -37,6 +37,7 @@ from synth.privacy.randomness import NoiseSource
 from synth.privacy.marginals import MARGINAL_SHARE
 from synth.privacy.pair_tables import release_tables
 from synth.models.sampling import arrow_schema, sample_chunks
+from synth.models.device import resolve_device
 from synth.models.train import NO_LABEL, Progress, TrainConfig, train_acgan
 from synth.schema.sequence import SequenceLayout, slot_name
 from synth.encode.sequence import SequenceEncoder, prepare_sequences
@@ -53,22 +54,6 @@ def _text_objects(chunk: pd.DataFrame) -> pd.DataFrame:
             out[c] = out[c].map(lambda v: v if v is None or v is pd.NA or (isinstance(v, float) and v != v)
                                 else str(v))
     return out
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` → ``"cuda"`` when torch sees a GPU, else ``"cpu"``; ``"cuda"`` without one is an error."""
-    import torch
-
-    name = str(device).strip().lower()
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return "cpu"
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise SynthError(f"--device {device}: torch sees no CUDA GPU here (use --device cpu or auto)")
-        return name
-    raise SynthError(f"--device must be auto, cpu or cuda, got '{device}'")
 
 
 def _inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:

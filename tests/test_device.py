@@ -8,7 +8,7 @@ from synth import Synthesizer
 from synth.cli import app
 from synth.errors import SynthError
 from synth.privacy.randomness import NoiseSource
-from synth.synthesizer import resolve_device
+from synth.models.device import resolve_device
 from tests.conftest import FAST, TRIAL_META, make_trial
 
 GPU = torch.cuda.is_available()
