@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -97,7 +98,8 @@ def _bad(tmp_path, trial, **change):
 
 @pytest.mark.parametrize("case", ["missing_csv", "misspelled_label", "numeric_label", "eps0", "eps_text",
                                   "delta", "text_in_number", "empty_csv", "header_only", "missing_meta",
-                                  "meta_mismatch", "bad_meta_json", "independence"])
+                                  "meta_mismatch", "bad_meta_json", "independence", "semicolons",
+                                  "duplicated_header", "infinite"])
 def test_bad_input_one_line_exit_2_no_output(case, tmp_path, trial, trial_csv, meta_file):
     out = tmp_path / "out.synth"
     data, meta, extra = trial_csv, meta_file, []
@@ -127,6 +129,14 @@ def test_bad_input_one_line_exit_2_no_output(case, tmp_path, trial, trial_csv, m
         meta, expect = tmp_path / "nope.json", "metadata file"
     elif case == "meta_mismatch":
         data, expect = _bad(tmp_path, trial, wieght=1), "column 'wieght'"
+    elif case == "semicolons":
+        trial.to_csv(tmp_path / "s.csv", sep=";", index=False)
+        data, expect = tmp_path / "s.csv", "looks separated by ';', not commas"
+    elif case == "duplicated_header":
+        (tmp_path / "d.csv").write_text(trial.to_csv(index=False).replace("weight", "age", 1))
+        data, expect = tmp_path / "d.csv", "column 'age' appears more than once in the header"
+    elif case == "infinite":
+        data, expect = _bad(tmp_path, trial, weight=[np.inf] + trial["weight"].tolist()[1:]), "row 1 holds inf"
     else:
         (tmp_path / "m.json").write_text("{not json")
         meta, expect = tmp_path / "m.json", "not valid JSON"

@@ -6,6 +6,7 @@ data holder only; nothing computed here is stored in a model file or released.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import math
 from pathlib import Path
@@ -35,6 +36,11 @@ def category_key(value: Any) -> Any:
     return str(value)
 
 
+def _header(p: Path) -> list[str]:
+    with open(p, newline="", encoding="utf-8-sig") as f:
+        return next(csv.reader(f), [])
+
+
 def read_csv(path: str) -> pd.DataFrame:
     """Read a CSV with one-line errors for a missing, unreadable or empty file."""
     p = Path(path)
@@ -42,10 +48,20 @@ def read_csv(path: str) -> pd.DataFrame:
         raise SynthError(f"CSV file '{path}' not found")
     try:
         df = pd.read_csv(p, low_memory=False)
+        header = _header(p)
     except pd.errors.EmptyDataError as exc:
         raise SynthError(f"CSV file '{path}' is empty") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
         raise SynthError(f"CSV file '{path}' could not be parsed: {str(exc).splitlines()[0]}") from exc
+    if len(header) == 1:
+        other = [d for d in (";", "\t", "|") if d in header[0]]
+        if other:
+            shown = "tab" if other[0] == "\t" else f"'{other[0]}'"
+            raise SynthError(f"CSV file '{path}' looks separated by {shown}, not commas (its header reads as one "
+                             f"column); save it as comma-separated")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise SynthError(f"CSV file '{path}': column '{repeated[0]}' appears more than once in the header")
     if df.empty:
         raise SynthError(f"CSV file '{path}' has a header but no rows")
     return df
@@ -106,11 +122,20 @@ def coerce_frame(df: pd.DataFrame, meta: Metadata, source: str = "the CSV") -> p
     return pd.DataFrame(out, index=df.index)
 
 
+def _shown(value: Any) -> str:
+    """A value as the CSV holds it: text quoted, numbers plain (inf, not np.float64(inf))."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    return str(value)
+
+
 def _bad_row(s: pd.Series, bad: pd.Series, col: str, what: str, source: str) -> SynthError:
     i = int(np.flatnonzero(bad.to_numpy())[0])
     n = int(bad.sum())
     return SynthError(
-        f"column '{col}' of {source} is {what} but row {i + 1} holds {s.iloc[i]!r}"
+        f"column '{col}' of {source} is {what} but row {i + 1} holds {_shown(s.iloc[i])}"
         + (f" ({n} such rows)" if n > 1 else "")
     )
 
