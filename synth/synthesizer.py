@@ -262,7 +262,8 @@ class Synthesizer:
                "generator": {"noise_dim": self.config.noise_dim, "hidden": self.config.g_hidden}}
         if isinstance(st["encoder"], SequenceEncoder):
             doc["sequence"] = st["encoder"].layout.to_dict()
-        write_model(path, st["generator"].state_dict(), doc)
+        weights = {k: v.detach().cpu() for k, v in st["generator"].state_dict().items()}  # sampled on a GPU, maybe
+        write_model(path, weights, doc)
         return Path(path)
 
     @classmethod
