@@ -1,12 +1,15 @@
 """The ``synth`` command line: a thin face over :class:`synth.Synthesizer`.
 
-User errors (:class:`SynthError`) print one line and exit 2; ``--debug`` shows the traceback.
+User errors (:class:`SynthError`) and usage errors (an unknown option, an option's value of the
+wrong type) print one line and exit 2; anything else is a bug in synth and prints one line asking
+for a report, exit 1. ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -14,6 +17,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer.core import TyperGroup
 
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import Metadata
@@ -21,13 +26,44 @@ from synth.cli.show import show_info, show_privacy, show_summary
 from synth.synthesizer import Synthesizer
 from synth.schema.validate import read_csv
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Differentially private synthetic clinical-trial data (DP AC-GAN).")
-meta_app = typer.Typer(no_args_is_help=True, help="Write or convert metadata files.")
-app.add_typer(meta_app, name="metadata")
 err = Console(stderr=True)
 out = Console()
 _state = {"debug": False}
+
+
+class _OneLineErrors(TyperGroup):
+    """Every way a command can end without a traceback, in one line on stderr."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        _state["debug"] = False
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except ClickException as exc:  # the option parser's errors
+            err.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err.print("aborted", highlight=False)
+            sys.exit(1)
+        except Exception as exc:  # noqa: BLE001 - a bug: say so in one line
+            if _state["debug"]:
+                raise
+            what = str(exc).splitlines()[0] if str(exc) else ""
+            err.print(f"[bold red]error:[/] internal error ({type(exc).__name__}: {what}). This is a bug in synth; "
+                      "please report it with the output of `synth --debug` and the same arguments", highlight=False,
+                      soft_wrap=True, markup=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
+                  help="Differentially private synthetic clinical-trial data (DP AC-GAN).")
+meta_app = typer.Typer(no_args_is_help=True, help="Write or convert metadata files.")
+app.add_typer(meta_app, name="metadata")
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda. The ledger is the same on each."
 
