@@ -11,14 +11,12 @@ import html
 import json
 import math
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from synth.privacy.domain import Domain, build_domain, default_delta
 from synth.encode.table import TableEncoder
@@ -27,7 +25,8 @@ from synth.io.atomic import atomic_path, atomic_write_text
 from synth.schema.inequalities import (Inequality, apply_inequalities, ceilings, check_data, check_never_lowered,
                                read_inequalities)
 from synth.schema.metadata import REVIEW, Metadata
-from synth.io.modelfile import file_sha256, package_versions, read_model, write_model
+from synth.io.csv_out import write_csv_chunks
+from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.notebook import synthesizer_html
 from synth.models.marginal_loss import MarginalLoss
@@ -36,24 +35,16 @@ from synth.privacy.ledger import Ledger
 from synth.privacy.randomness import NoiseSource
 from synth.privacy.marginals import MARGINAL_SHARE
 from synth.privacy.pair_tables import release_tables
-from synth.models.sampling import arrow_schema, sample_chunks
+from synth.models.sampling import sample_chunks
 from synth.models.device import resolve_device
 from synth.models.train import NO_LABEL, Progress, TrainConfig, train_acgan
 from synth.schema.sequence import SequenceLayout, slot_name
 from synth.encode.sequence import SequenceEncoder, prepare_sequences
-from synth.schema.validate import category_key, check_columns, check_label, coerce_frame, read_csv
+from synth.schema.validate import MODELLED, category_key, check_columns, check_label, coerce_frame, read_csv
 
 __all__ = ["Synthesizer", "default_delta", "resolve_device"]
 
-
-def _text_objects(chunk: pd.DataFrame) -> pd.DataFrame:
-    """Object columns as text (a categorical may mix 0, 0.5 and "x" from its range_values)."""
-    out = chunk.copy()
-    for c in out.columns:
-        if out[c].dtype == object:
-            out[c] = out[c].map(lambda v: v if v is None or v is pd.NA or (isinstance(v, float) and v != v)
-                                else str(v))
-    return out
+MAX_ROWS = 10**9  # about 100 GB of CSV for a trial table
 
 
 def _inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:
@@ -115,6 +106,10 @@ class Synthesizer:
         source = f"'{data}'" if isinstance(data, (str, Path)) else "the data"
         df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
         check_label(meta, self.label)
+        modelled = [c for c, spec in meta.columns.items() if spec["sdtype"] in MODELLED and c != self.label]
+        if not modelled:
+            raise SynthError("metadata: no column to synthesize" + (f" besides the label '{self.label}'" if self.label
+                             else "") + "; it needs a numerical, categorical, boolean or datetime column")
         check_columns(df.rename(columns=str), meta, source)
         inequalities = read_inequalities(meta)
         if len(df) == 0:
@@ -208,6 +203,9 @@ class Synthesizer:
     def _chunks(self, n: int, seed: int, condition, chunk_size: int = 65_536):
         if int(n) < 1:
             raise SynthError(f"-n must be a positive number of rows, got {n}")
+        if int(n) > MAX_ROWS:
+            raise SynthError(f"-n {n} is more than synth writes in one call ({MAX_ROWS:,}); sample in several files "
+                             "with different --seed")
         st = self._state()
         pairs, ceiling, columns = _inequality_rule(st["meta"], st["domain"])
         chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
@@ -216,37 +214,29 @@ class Synthesizer:
 
     def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
                   model_path: str | Path | None = None, chunk_size: int = 65_536) -> Path:
-        """Write ``n`` rows to ``path`` chunk by chunk, then ``<path>.privacy.json`` beside it."""
+        """Write ``n`` rows to ``path`` chunk by chunk, then ``<path>.privacy.json`` beside it.
+
+        Crash-safe: the rows go to a temporary file; once it is complete, the old CSV is removed,
+        the new statement (with the new CSV's SHA-256) written, and the new CSV renamed into
+        place. Killed at any moment, an existing CSV has its own statement beside it.
+        """
         path = Path(path)
+        statement_path = Path(f"{path}.privacy.json")
         chunks = self._chunks(n, seed, condition, chunk_size)
-        with atomic_path(path) as tmp, ThreadPoolExecutor(max_workers=1) as background:
-            writer, written = None, None
-            try:
-                for chunk in chunks:  # the next chunk is generated while the last one is written
-                    if writer is None:
-                        schema = arrow_schema(chunk)
-                        writer = pacsv.CSVWriter(str(tmp), schema, write_options=pacsv.WriteOptions(
-                            quoting_style="needed"))
-                    table = pa.Table.from_pandas(_text_objects(chunk), schema=schema, preserve_index=False)
-                    if written is not None:
-                        written.result()
-                    written = background.submit(writer.write_table, table)
-                if written is not None:
-                    written.result()
-            finally:
-                if written is not None:
-                    written.exception()  # wait for it before closing, whatever happened
-                if writer is not None:
-                    writer.close()
-        sidecar = self.privacy_statement(rows=int(n), seed=seed, condition=condition, model_path=model_path)
-        atomic_write_text(Path(f"{path}.privacy.json"), json.dumps(sidecar, indent=2) + "\n")
+        with atomic_path(path) as tmp:
+            write_csv_chunks(tmp, chunks)
+            statement = self.privacy_statement(rows=int(n), seed=seed, condition=condition, model_path=model_path,
+                                               csv_sha256=file_sha256(tmp))
+            path.unlink(missing_ok=True)
+            atomic_write_text(statement_path, json.dumps(statement, indent=2) + "\n")
         return path
 
-    def privacy_statement(self, rows: int, seed: int, condition: Any, model_path: str | Path | None) -> dict:
+    def privacy_statement(self, rows: int, seed: int, condition: Any, model_path: str | Path | None,
+                          csv_sha256: str | None = None) -> dict:
         """What a collaborator needs to know about a CSV's guarantee, without the model."""
         ledger = self.ledger.to_dict()
         return {
-            "synthetic_data": True, "rows": rows, "seed": seed, "condition": condition,
+            "synthetic_data": True, "rows": rows, "seed": seed, "condition": condition, "csv_sha256": csv_sha256,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "guarantee": ledger["guarantee"], "epsilon": ledger["epsilon"], "delta": ledger["delta"],
             "model_file": str(model_path) if model_path else None,
@@ -268,11 +258,27 @@ class Synthesizer:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> Synthesizer:
-        """A fitted synthesizer from a model file, sampling on ``device``."""
+        """A fitted synthesizer from a model file, sampling on ``device``.
+
+        A file from a stranger is safe to load (see :func:`synth.io.modelfile.read_model`): one
+        that does not hold a consistent model gives a SynthError, never a crash or a huge allocation.
+        """
         tensors, doc = read_model(path)
+        try:
+            return cls._from_document(path, tensors, doc, device)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, OverflowError) as exc:
+            if isinstance(exc, SynthError):
+                raise
+            raise SynthError(f"model file '{path}' does not hold a consistent synth model "
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+    @classmethod
+    def _from_document(cls, path: str | Path, tensors: dict[str, torch.Tensor], doc: dict,
+                       device: str) -> Synthesizer:
         ledger = Ledger.from_dict(doc["ledger"])
         config = {k: v for k, v in doc["train"]["config"].items() if k in TrainConfig.__dataclass_fields__}
         s = cls(epsilon=ledger.target_epsilon, delta=ledger.delta, label=doc["label"], device=device, **config)
+        check_sizes(path, tensors, doc)  # before anything is built from the document's numbers
         domain = Domain.from_dict(doc["domain"])
         encoder = (SequenceEncoder(domain, SequenceLayout.from_dict(doc["sequence"])) if doc.get("sequence")
                    else TableEncoder(domain))

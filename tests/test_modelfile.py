@@ -110,3 +110,43 @@ def test_a_format_5_ledger_loads_and_says_what_it_lacked(model_path, tmp_path, m
     led = Synthesizer.load(tmp_path / "v5.synth").ledger
     assert led.n_patients_source.startswith("exact, read off the data")
     assert "seeded by --seed" in led.noise and "seeded by --seed" in led.to_dict()["guarantee"]
+
+
+def test_hostile_model_files_are_rejected_in_bounded_time_and_memory_and_run_no_code(model_path, tmp_path):
+    """Truncations in every region, bit flips, edited safetensors headers, forged documents with
+    a recomputed checksum, and foreign files (pickles carrying a payload among them)."""
+    import resource
+
+    import numpy as np
+
+    from tests.hostile_models import bit_flips, foreign_files, forgeries, header_edits, truncations, try_load
+
+    raw, rng, marker = model_path.read_bytes(), np.random.default_rng(0), tmp_path / "ran"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    seen = 0
+    for cases in (truncations(raw, rng), bit_flips(raw, rng), header_edits(raw), forgeries(model_path),
+                  foreign_files(marker)):
+        for name, data in cases:
+            bad = tmp_path / "bad.synth"
+            bad.write_bytes(data)
+            kind, message, seconds = try_load(bad)
+            assert kind == "rejected", (name, kind, message)
+            assert "bad.synth" in message and seconds < 5, (name, message, seconds)
+            seen += 1
+    assert seen > 100 and not marker.exists()  # no payload ran
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 512 * 1024  # KiB on Linux
+
+
+def test_no_code_path_can_execute_a_file():
+    """Nothing in synth unpickles, evaluates or imports what it reads."""
+    from pathlib import Path
+
+    import synth
+
+    import re
+
+    banned = re.compile(r"import pickle|pickle\.load|torch\.load|(?<![\w.])(eval|exec)\(|__import__|import_module"
+                        r"|joblib|dill|marshal|allow_pickle=True")
+    for path in Path(synth.__file__).parent.rglob("*.py"):
+        found = banned.search(path.read_text())
+        assert found is None, (path, found)

@@ -21,7 +21,7 @@ from synth.eval.sequences import (lag1_autocorrelation, patient_features, patien
                                   temporal_columns, visit_count_distance, visit_time_quality)
 from synth.eval.utility import downstream
 from synth.schema.metadata import Metadata
-from synth.schema.validate import check_columns
+from synth.schema.validate import check_columns, coerce_frame
 
 __all__ = ["evaluate"]
 
@@ -45,6 +45,8 @@ def _check(meta: Metadata, frames: dict[str, pd.DataFrame | None], target: str |
         if df is None:
             continue
         check_columns(df.rename(columns=str), meta, f"the {name} data")
+        if len(df):
+            coerce_frame(df, meta, f"the {name} data")  # numbers, dates and booleans as the metadata says
         units = df[key].nunique() if key else len(df)
         if units < MIN_ROWS:
             raise SynthError(f"the {name} data has {units} {'patients' if key else 'rows'}; "

@@ -17,13 +17,14 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from synth.errors import SynthError
 from synth.io.atomic import atomic_path
 from synth.privacy.ledger import Ledger
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "write_model", "read_model", "file_sha256", "package_versions"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "write_model", "read_model", "check_sizes", "file_sha256", "package_versions"]
 
 FORMAT = "synth-model"
 FORMAT_VERSION = 6  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
@@ -31,6 +32,12 @@ FORMAT_VERSION = 6  # 2: a numerical column's scale (linear/log) and the release
 # 6: the ledger names its adjacency, its noise source and where N came from (released, not exact); no private
 # metadata values, real-batch losses or training time
 READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)  # a version-1 file has neither: linear bins, proportions as stored
+# Caps that keep a hostile file's cost bounded, far above anything synth writes (a fit's model
+# is a few MB, its document tens of kB, its ledger tens of mechanisms).
+MAX_FILE_BYTES = 2**30
+MAX_DOCUMENT_CHARS = 2**24
+MAX_MECHANISMS = 1_000
+MAX_SUBSAMPLED = 16  # mechanisms with q < 1 (DP-SGD runs): about 40 ms of RDP each to recompute ε
 
 
 def package_versions() -> dict[str, str]:
@@ -62,39 +69,90 @@ def write_model(path: str | Path, tensors: dict[str, torch.Tensor], document: di
 
 
 def read_model(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read and verify a model file; any damage or foreign file → SynthError naming the file."""
+    """Read and verify a model file; any damage or foreign file → SynthError naming the file.
+
+    Safe on a file from a stranger: nothing in it is executed (safetensors holds raw tensors and
+    a JSON header; no pickle, no ``eval``, nothing imported), and memory and time stay bounded
+    (the file's size, the document's size and the ledger's length are capped before anything is
+    built from them). The checksum detects damage, not forgery: anyone can write a file whose
+    ledger claims what they like, so a file's guarantee is only as trustworthy as its source.
+    """
     path = Path(path)
     if not path.is_file():
         raise SynthError(f"model file '{path}' not found")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SynthError(f"model file '{path}' is {size / 2**30:.1f} GiB, larger than any synth model "
+                         f"({MAX_FILE_BYTES / 2**30:.0f} GiB at most)")
+    foreign = f"model file '{path}' is not a synth model (truncated or foreign file)"
     try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt") as f:  # the header only: names, shapes, metadata
             header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise SynthError(f"model file '{path}' is not a synth model (truncated or foreign file)") from exc
-    doc_json, checksum = header.get("synth"), header.get("checksum")
-    if doc_json is None or checksum is None:
-        raise SynthError(f"model file '{path}' is a safetensors file but not a synth model")
+            shapes = {name: f.get_slice(name).get_shape() for name in f.keys()}
+        doc_json, checksum = header.get("synth"), header.get("checksum")
+        if doc_json is None or checksum is None:
+            raise SynthError(f"model file '{path}' is a safetensors file but not a synth model")
+        if len(doc_json) > MAX_DOCUMENT_CHARS:
+            raise SynthError(f"model file '{path}': its document is {len(doc_json):,} characters, more than any "
+                             "synth model writes")
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError, OverflowError) as exc:
+        if isinstance(exc, SynthError):
+            raise
+        raise SynthError(foreign) from exc
+    if {k: list(v.shape) for k, v in tensors.items()} != {k: list(v) for k, v in shapes.items()}:
+        raise SynthError(foreign)
     if _checksum(doc_json, tensors) != checksum:
         raise SynthError(f"model file '{path}' fails its checksum: it was edited or damaged")
-    doc = json.loads(doc_json)
-    if doc.get("format") != FORMAT:
+    try:
+        doc = json.loads(doc_json)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise SynthError(f"model file '{path}': its document is not JSON") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise SynthError(f"model file '{path}' is not a synth model")
     if doc.get("format_version") not in READABLE_VERSIONS:
-        raise SynthError(f"model file '{path}' has format version {doc.get('format_version')}; "
+        raise SynthError(f"model file '{path}' has format version {doc.get('format_version')!r}; "
                          f"this synth reads versions {', '.join(map(str, READABLE_VERSIONS))}")
-    _verify_ledger(path, doc["ledger"])
+    try:
+        _verify_ledger(path, doc["ledger"])
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        if isinstance(exc, SynthError):
+            raise
+        raise SynthError(f"model file '{path}': its ledger is malformed ({type(exc).__name__}: {exc})") from exc
     return tensors, doc
 
 
 def _verify_ledger(path: Path, ledger_doc: dict[str, Any]) -> None:
     """Recompute ε from the stored accountant history; it must match what the file claims."""
+    if len(ledger_doc["mechanisms"]) > MAX_MECHANISMS:
+        raise SynthError(f"model file '{path}': its ledger lists {len(ledger_doc['mechanisms']):,} mechanisms, "
+                         f"more than any synth fit writes ({MAX_MECHANISMS:,})")
     ledger = Ledger.from_dict(ledger_doc)
+    if sum(m.sample_rate < 1 for m in ledger.mechanisms) > MAX_SUBSAMPLED:
+        raise SynthError(f"model file '{path}': its ledger lists more subsampled mechanisms than any synth fit writes "
+                         f"({MAX_SUBSAMPLED})")
+    if any(not (0 < m.sample_rate <= 1) or m.noise_multiplier < 0 or m.steps < 0 for m in ledger.mechanisms):
+        raise SynthError(f"model file '{path}': its ledger holds a sample rate outside (0, 1], a negative noise "
+                         "multiplier or negative steps")
     eps, claimed = ledger.epsilon(), ledger_doc.get("epsilon")
     if (claimed is None) != math.isinf(eps) or (claimed is not None and abs(eps - claimed) > 1e-6 * max(1, eps)):
         raise SynthError(f"model file '{path}': its ledger's history gives epsilon {eps}, not the {claimed} it claims")
+
+
+def check_sizes(path: str | Path, tensors: dict[str, torch.Tensor], doc: dict) -> None:
+    """The document's sizes agree with the stored weights' shapes, so that building the encoder
+    and generator from them costs no more than the file itself."""
+    out, first = tensors.get("out.weight"), tensors.get("body.0.weight")
+    if out is None or first is None or out.dim() != 2 or first.dim() != 2:
+        raise SynthError(f"model file '{path}': weights do not match its schema")
+    width, hidden = out.shape
+    gen = doc["generator"]
+    if (int(gen["hidden"]) != hidden or not 0 < int(gen["noise_dim"]) <= first.shape[1]
+            or len(doc["domain"]["columns"]) > width):
+        raise SynthError(f"model file '{path}': weights do not match its schema")
+    sequence = doc.get("sequence") or {}
+    if not 0 <= int(sequence.get("max_visits") or 0) <= width:
+        raise SynthError(f"model file '{path}': its visit layout does not match its weights")
 
 
 def file_sha256(path: str | Path) -> str:

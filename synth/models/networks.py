@@ -62,7 +62,7 @@ class Generator(nn.Module):
         if hard:  # straight-through: one-hot forward, soft gradient
             onehot = F.one_hot(soft.argmax(dim=2), shape[2]).to(soft.dtype)
             soft = onehot - soft.detach() + soft
-        values = soft.reshape(batch, -1).index_select(1, lay["cells"])
+        values = soft.flatten(1).index_select(1, lay["cells"])
         out = raw.new_zeros(raw.shape).index_copy(1, lay["soft_columns"], values)
         return out.index_copy(1, lay["tanh_columns"], torch.tanh(raw.index_select(1, lay["tanh_columns"])))
 

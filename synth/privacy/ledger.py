@@ -41,6 +41,7 @@ import numpy as np
 from scipy.optimize import brentq
 from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
+from synth.errors import SynthError
 from synth.privacy.randomness import OS_ENTROPY
 
 __all__ = ["Mechanism", "Ledger", "calibrate_sigma", "compose_epsilon", "ADJACENCY"]
@@ -113,7 +114,8 @@ def calibrate_sigma(
     if math.isinf(target_epsilon):
         return 0.0
     if compose_epsilon(prior, delta) >= target_epsilon:
-        raise ValueError("the mechanisms already in the ledger spend the whole budget")
+        raise SynthError(f"epsilon {target_epsilon:g} is too small: the releases before this one already spend it; "
+                         "give a larger --epsilon")
     prior_rdp = _rdp(prior)
 
     def eps(sigma: float) -> float:
@@ -123,7 +125,8 @@ def calibrate_sigma(
     while eps(hi) > target_epsilon:
         lo, hi = hi, hi * 2
         if hi > 1e6:
-            raise ValueError("no noise multiplier reaches the target ε")
+            raise SynthError(f"epsilon {target_epsilon:g} (this release's share of --epsilon) is too small: no noise "
+                             "multiplier up to 1e6 reaches it; give a larger --epsilon")
     while eps(lo) <= target_epsilon:
         lo, hi = lo / 2, lo
         if lo < 1e-6:

@@ -69,7 +69,7 @@ class Metadata:
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SynthError(f"metadata file '{path}' is not valid JSON ({exc})") from exc
-        return cls.from_dict(data, origin=str(path))
+        return cls.from_dict(data, origin=f"metadata file '{path}'")
 
     @classmethod
     def from_dict(cls, data: dict, origin: str = "metadata") -> Metadata:
@@ -82,6 +82,8 @@ class Metadata:
             name, table = next(iter(tables.items()))
         else:
             name, table = "table", data
+        if not isinstance(table, dict):
+            raise SynthError(f"{origin}: table '{name}' should be a JSON object")
         columns = table.get("columns")
         if not isinstance(columns, dict) or not columns:
             raise SynthError(f"{origin}: expected a non-empty 'columns' object")

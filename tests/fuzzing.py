@@ -1,0 +1,314 @@
+"""Hostile inputs for the command line, shared by tests/test_fuzz.py and bench/fuzz.py.
+
+A case is a CSV (bytes), a metadata file (bytes) and the options of `synth fit` and
+`synth sample`. :func:`run_case` runs it through the CLI in this process and says how it ended:
+``worked`` (a model, a CSV and its sidecar, the CSV passing the metadata's checks),
+``rejected`` (exit code 2, one ``error:`` line, no traceback, no output file, no temporary file
+left) or ``failed`` (anything else: a bug). The hypothesis strategy :func:`cases` starts from a
+well-formed trial table and applies the damage a user's files and fingers produce.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import synth.cli
+import synth.privacy.ledger
+from synth.cli import app
+from synth.schema.metadata import Metadata
+from synth.schema.validate import coerce_frame
+from synth.synthesizer import Synthesizer
+
+TINY = dict(g_hidden=8, d_hidden=8, noise_dim=4, pretrain_steps=5, epochs=1)
+# RDP at a dozen orders: a valid (looser) bound, and σ calibrated in a tenth of the time
+COARSE_ALPHAS = [1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128]
+TEXTS = ["", " ", "NaN", "nan", "inf", "-inf", "Infinity", "1e400", "-0", "0x1F", "true", "NULL", "N/A", "é",
+         "患者", "🧪", "\u202eabc", "a,b", 'say "hi"', "line\nbreak", "\x00", "x" * 5000]
+WEIRD_NAMES = ["", " ", "Unnamed: 0", "é", "a,b", "1", "患者", "x" * 300]
+
+
+class TinySynthesizer(Synthesizer):
+    """The CLI's synthesizer with a few-second fit: small nets, five pretraining steps, one epoch."""
+
+    def __init__(self, *args, **train):
+        super().__init__(*args, **{**TINY, **train})
+
+
+@dataclass
+class Case:
+    csv: bytes
+    metadata: bytes
+    fit_args: list[str] = field(default_factory=list)
+    sample_args: list[str] = field(default_factory=lambda: ["-n", "5"])
+    what: list[str] = field(default_factory=list)  # the damage applied, for the report
+
+
+@dataclass
+class Outcome:
+    kind: str  # worked | rejected | failed
+    stage: str  # fit | sample
+    detail: str
+
+
+_runner = CliRunner()
+
+
+def _invoke(args: list[str]):
+    return _runner.invoke(app, args, env={"COLUMNS": "200"})
+
+
+def _clean_exit(result, outputs: list[Path], folder: Path) -> str | None:
+    """Why a non-zero exit is not a clean rejection, or None when it is."""
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    if result.exit_code != 2:
+        return f"exit {result.exit_code}: {result.stderr.strip()[-300:]!r}"
+    if "Traceback" in result.output or not lines or not lines[-1].startswith("error:"):
+        return f"not one error line: {result.stderr!r}"
+    if sum(line.startswith("error:") for line in lines) != 1:
+        return f"several error lines: {result.stderr!r}"
+    left = [p.name for p in outputs if p.exists()] + [p.name for p in folder.glob(".*.tmp")]
+    return f"output left behind: {left}" if left else None
+
+
+def run_case(case: Case, folder: Path) -> Outcome:
+    """Run ``case`` through `synth fit` and, when that works, `synth sample`, in ``folder``."""
+    data, meta, model, out = (folder / n for n in ("data.csv", "meta.json", "model.synth", "out.csv"))
+    sidecar = folder / "out.csv.privacy.json"
+    data.write_bytes(case.csv)
+    meta.write_bytes(case.metadata)
+    original, synth.cli.Synthesizer = synth.cli.Synthesizer, TinySynthesizer
+    alphas, synth.privacy.ledger.ALPHAS = synth.privacy.ledger.ALPHAS, COARSE_ALPHAS
+    try:
+        fit = _invoke(["fit", str(data), "-m", str(meta), "-o", str(model), *case.fit_args])
+        if fit.exit_code != 0:
+            why = _clean_exit(fit, [model], folder)
+            return Outcome("failed" if why else "rejected", "fit", why or fit.stderr.strip().splitlines()[-1])
+        if not model.is_file():
+            return Outcome("failed", "fit", "exit 0 without a model file")
+        drawn = _invoke(["sample", str(model), "-o", str(out), *case.sample_args])
+    finally:
+        synth.cli.Synthesizer, synth.privacy.ledger.ALPHAS = original, alphas
+    if drawn.exit_code != 0:
+        why = _clean_exit(drawn, [out, sidecar], folder)
+        if why is None and "model file" in drawn.stderr:
+            why = f"the model `synth fit` wrote does not load: {drawn.stderr.strip()}"
+        return Outcome("failed" if why else "rejected", "sample", why or drawn.stderr.strip().splitlines()[-1])
+    if not (out.is_file() and sidecar.is_file()):
+        return Outcome("failed", "sample", "exit 0 without the CSV and its sidecar")
+    return _check_output(out, sidecar, meta)
+
+
+def _check_output(out: Path, sidecar: Path, meta_path: Path) -> Outcome:
+    """The sampled CSV passes the checks `synth fit` puts real data through, and the sidecar's
+    row count matches it."""
+    rows = json.loads(sidecar.read_text())["rows"]
+    try:
+        df = pd.read_csv(out, low_memory=False)
+    except pd.errors.EmptyDataError:
+        return Outcome("failed", "sample", "the CSV is empty, without even a header")
+    meta = Metadata.load(meta_path)
+    patients = df[meta.sequence_key].nunique() if meta.sequence_key and len(df) else len(df)
+    if patients != rows:
+        return Outcome("failed", "sample", f"{patients} rows/patients written, the sidecar says {rows}")
+    if len(df):
+        try:
+            coerce_frame(df, meta, "the synthetic CSV")
+        except Exception as exc:  # noqa: BLE001 - any failure here is the finding
+            return Outcome("failed", "sample", f"synthetic CSV fails the metadata's checks: {exc}")
+    return Outcome("worked", "sample", f"{rows} rows")
+
+
+# ---------------------------------------------------------------- strategies
+
+@st.composite
+def _table(draw) -> tuple[pd.DataFrame, dict, dict]:
+    """A well-formed table, its metadata document and the columns' roles."""
+    n = draw(st.sampled_from([30, 2, 1, 0])) if draw(st.integers(0, 9)) == 9 else draw(st.integers(3, 40))
+    sequences = draw(st.booleans()) and n > 0
+    cols, spec = {}, {}
+    rows = st.lists
+    if sequences:
+        patients = draw(st.integers(1, max(1, n))) if draw(st.integers(0, 9)) == 9 else draw(
+            st.integers(min(2, n), max(2, n // 2)))
+        cols["pid"] = [i % patients for i in range(n)]
+        cols["day"] = [i // patients * 30 for i in range(n)]
+        spec["pid"] = {"sdtype": "id"}
+        spec["day"] = {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 0, "range_max": 1200}
+    else:
+        cols["pid"] = list(range(n))
+        spec["pid"] = {"sdtype": "id"}
+    arms = draw(st.lists(st.sampled_from(["a", "b", "placebo", "é", "1", "2"]), min_size=1 + (n > 1), max_size=3,
+                         unique=True))
+    cols["arm"] = draw(rows(st.sampled_from(arms), min_size=n, max_size=n))
+    if sequences:  # static: one arm per patient
+        cols["arm"] = [cols["arm"][p] for p in cols["pid"]]
+    spec["arm"] = {"sdtype": "categorical", "range_values": arms}
+    for i in range(draw(st.integers(1, 3)) if draw(st.integers(0, 9)) else 0):
+        kind = draw(st.sampled_from(["numerical", "integer", "categorical", "boolean", "datetime"]))
+        name = f"c{i}"
+        if kind in ("numerical", "integer"):
+            lo, hi = sorted(draw(st.tuples(st.integers(-1000, 1000), st.integers(-1000, 1000))))
+            hi += 1
+            values = rows(st.integers(lo, hi) if kind == "integer" else
+                          st.floats(lo, hi, allow_nan=False), min_size=n, max_size=n)
+            cols[name] = draw(values)
+            spec[name] = {"sdtype": "numerical", "computer_representation": "Int64" if kind == "integer" else "Float"}
+            spec[name].update(range_min=lo, range_max=hi)
+        elif kind == "categorical":
+            values = draw(st.lists(st.text(min_size=1, max_size=6), min_size=1, max_size=4, unique=True))
+            cols[name] = draw(rows(st.sampled_from(values), min_size=n, max_size=n))
+            spec[name] = {"sdtype": "categorical", "range_values": values}
+        elif kind == "boolean":
+            cols[name] = draw(rows(st.booleans(), min_size=n, max_size=n))
+            spec[name] = {"sdtype": "boolean"}
+        else:
+            days = draw(rows(st.integers(0, 3000), min_size=n, max_size=n))
+            cols[name] = [str((pd.Timestamp("2015-01-01") + pd.Timedelta(days=d)).date()) for d in days]
+            spec[name] = {"sdtype": "datetime", "datetime_format": "%Y-%m-%d", "range_min": "2015-01-01",
+                          "range_max": "2023-12-31"}
+        if draw(st.booleans()):
+            spec[name]["range_is_nullable"] = draw(st.booleans())
+    table = {"columns": spec}
+    if sequences:
+        table.update(sequence_key="pid", sequence_index="day")
+    doc = {"METADATA_SPEC_VERSION": "V1", "tables": {"trial": table}}
+    if sequences:
+        doc["synth_sequence"] = {"static_columns": ["arm"], "max_visits": -(-n // patients)}
+    return pd.DataFrame(cols), doc, {"label": "arm", "names": list(cols)}
+
+
+def _set_cell(draw, df: pd.DataFrame, value) -> str:
+    if df.empty:
+        return "no cell to damage"
+    col = draw(st.sampled_from(list(df.columns)))
+    row = draw(st.integers(0, len(df) - 1))
+    df[col] = df[col].astype(object)
+    df.iloc[row, df.columns.get_loc(col)] = value
+    return f"cell {col}[{row}] = {str(value)[:20]!r}"
+
+
+def _damage_meta(draw, doc: dict) -> str:
+    table = doc["tables"]["trial"] if isinstance(doc["tables"], dict) else doc["tables"][0]
+    spec = table.setdefault("columns", {"pid": {"sdtype": "id"}}) if isinstance(table, dict) else None
+    if not spec or not all(isinstance(v, dict) for v in spec.values()):
+        return "metadata: already broken"
+    name = draw(st.sampled_from(list(spec)))
+    how = draw(st.sampled_from(["absent_column", "bogus_sdtype", "inverted_range", "text_range", "empty_values",
+                                "no_columns", "absent_sequence_key", "patients", "nullable_text", "list_doc",
+                                "private_ranges", "table_not_object"]))
+    if how == "absent_column":
+        spec["ghost"] = {"sdtype": "numerical"}
+    elif how == "bogus_sdtype":
+        spec[name]["sdtype"] = draw(st.sampled_from(["number", "", None, 3, "pii", "id"]))
+    elif how == "inverted_range":
+        spec[name].update(range_min=10, range_max=-10)
+    elif how == "text_range":
+        spec[name].update(range_min="low", range_max=[1])
+    elif how == "empty_values":
+        spec[name]["range_values"] = draw(st.sampled_from([[], None, "a", [None], [1, 1]]))
+    elif how == "no_columns":
+        table.pop("columns")
+    elif how == "absent_sequence_key":
+        table["sequence_key"] = draw(st.sampled_from(["nope", "arm", None, 5]))
+    elif how == "patients":
+        doc["synth_patients"] = draw(st.sampled_from([-1, 0, 1, 2.5, "many", 10**12, True]))
+    elif how == "nullable_text":
+        spec[name]["range_is_nullable"] = "maybe"
+    elif how == "list_doc":
+        doc["tables"] = [table]
+    elif how == "private_ranges":
+        for col in spec.values():
+            if isinstance(col, dict):
+                col["range_public"] = False
+    else:
+        doc["tables"] = {"trial": draw(st.sampled_from([[], "x", None, 1]))}
+    return f"metadata: {how} ({name})"
+
+
+def _to_bytes(draw, df: pd.DataFrame, what: list[str]) -> bytes:
+    sep = draw(st.sampled_from([",", ",", ",", ";", "\t", "|"]))
+    text = df.to_csv(index=False, sep=sep, lineterminator=draw(st.sampled_from(["\n", "\r\n"])))
+    if sep != ",":
+        what.append(f"separated by {sep!r}")
+    raw = text.encode(draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16"])),
+                      errors="replace")
+    cut = draw(st.sampled_from(["none", "none", "none", "empty", "header", "half", "ragged"]))
+    if cut == "empty":
+        raw = b""
+    elif cut == "header":
+        raw = raw.split(b"\n", 1)[0] + b"\n"
+    elif cut == "half":
+        raw = raw[: len(raw) // 2]
+    elif cut == "ragged":
+        raw = raw + b"1,2,3,4,5,6,7,8,9\n"
+    if cut != "none":
+        what.append(f"file: {cut}")
+    return raw
+
+
+@st.composite
+def cases(draw, damage: bool = True) -> Case:
+    """A trial table with up to three kinds of damage, and the options a user might type."""
+    df, doc, roles = draw(_table())
+    what: list[str] = []
+    for _ in range(draw(st.integers(0, 3)) if damage else 0):
+        kind = draw(st.sampled_from(["cell", "cell", "cell", "header", "meta", "drop_column", "missing_values"]))
+        if len(df.columns) == 0 and kind != "meta":
+            continue
+        if kind == "cell":
+            what.append(_set_cell(draw, df, draw(st.one_of(st.sampled_from(TEXTS), st.floats(), st.integers()))))
+        elif kind == "header":
+            names = list(df.columns)
+            i = draw(st.integers(0, len(names) - 1))
+            names[i] = draw(st.sampled_from(WEIRD_NAMES + names))
+            df.columns = names
+            what.append(f"header {i} renamed {names[i][:20]!r}")
+        elif kind == "meta":
+            what.append(_damage_meta(draw, doc))
+        elif kind == "drop_column":
+            col = draw(st.sampled_from(list(df.columns)))
+            df = df.drop(columns=col)
+            what.append(f"column {col} dropped")
+        else:
+            col = draw(st.sampled_from(list(df.columns)))
+            df[col] = None
+            what.append(f"column {col} all missing")
+    meta_bytes = json.dumps(doc).encode()
+    if damage and draw(st.integers(0, 19)) == 19:
+        meta_bytes = draw(st.sampled_from([b"", b"{", b"[]", b"null", b"\xff\xfe", meta_bytes[: len(meta_bytes) // 2]]))
+        what.append("metadata file broken")
+    csv = _to_bytes(draw, df, what) if damage and draw(st.booleans()) else df.to_csv(index=False).encode()
+    fit_args = ["--label", draw(st.sampled_from([roles["label"]] * 4 + [None, "nope", "pid", "c0"]))]
+    if fit_args[1] is None:
+        fit_args = []
+    hostile = damage and draw(st.booleans())  # options a user might mistype, else sensible ones
+    options = {"--epsilon": ["1", "inf", "0.3", "5"] + ["0", "-1", "nan", "abc", "1e-300", "1e300"] * hostile,
+               "--delta": ["1e-5"] + ["0", "1", "2", "x"] * hostile, "--epochs": ["1", "2"] + ["0", "-3"] * hostile,
+               "--batch-size": ["5", "1"] + ["0", "100000"] * hostile, "--seed": ["0", "7"] + ["-1", "x"] * hostile}
+    for opt, values in options.items():
+        if draw(st.integers(0, 3)) == 3 or (opt == "--epsilon" and draw(st.booleans())):
+            fit_args += [opt, draw(st.sampled_from(values))]
+    rows = ["5", "1", "0"] + ["-5", "abc", "1e3", str(10**13)] * hostile
+    sample_args = ["-n", draw(st.sampled_from(rows))]
+    if draw(st.integers(0, 3)) == 3:
+        conditions = ["arm=a", "arm=b"] + ["arm=zz", "nope=1", "arm", "=", "arm=é", "arm="] * hostile
+        sample_args += ["--condition", draw(st.sampled_from(conditions))]
+    return Case(csv, meta_bytes, fit_args, sample_args, what)
+
+
+def summary(outcomes: list[Outcome]) -> dict[str, int]:
+    """Counts by outcome and stage: ``{"worked": .., "rejected at fit": .., ...}``."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        key = o.kind if o.kind == "worked" else f"{o.kind} at {o.stage}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+__all__ = ["Case", "Outcome", "TinySynthesizer", "cases", "run_case", "summary"]

@@ -1,0 +1,95 @@
+"""Hostile inputs: each either works (and its CSV passes the metadata's checks) or ends in one
+line naming the problem, exit code 2, no traceback, no output. bench/fuzz.py runs the same
+cases by the ten thousand; the cases below it are what earlier fuzzing found."""
+
+import json
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from tests.fuzzing import Case, cases, run_case
+from tests.test_cli import run
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(case=cases())
+def test_hostile_inputs_work_or_end_in_one_line(case, tmp_path_factory):
+    outcome = run_case(case, tmp_path_factory.mktemp("case"))
+    assert outcome.kind != "failed", (outcome.detail, case.what, case.fit_args, case.sample_args)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(case=cases(damage=False))
+def test_well_formed_tables_fit_and_sample(case, tmp_path_factory):
+    outcome = run_case(case, tmp_path_factory.mktemp("case"))
+    assert outcome.kind != "failed", outcome.detail
+
+
+def _table(n: int = 30) -> tuple[bytes, dict]:
+    df = pd.DataFrame({"pid": range(n), "arm": ["a", "b"] * (n // 2), "x": [float(i) for i in range(n)]})
+    meta = {"tables": {"t": {"columns": {
+        "pid": {"sdtype": "id"}, "arm": {"sdtype": "categorical", "range_values": ["a", "b"]},
+        "x": {"sdtype": "numerical", "range_min": 0, "range_max": n}}}}}
+    return df.to_csv(index=False).encode(), meta
+
+
+@pytest.mark.parametrize("found", ["label_only", "empty_poisson_batches", "tiny_epsilon", "huge_n",
+                                   "table_not_object", "evaluate_text_in_number"])
+def test_what_fuzzing_found(found, tmp_path):
+    csv, meta = _table()
+    fit, rows = ["--label", "arm"], ["-n", "5"]
+    if found == "label_only":  # pretraining had no table to match: a torch error
+        meta["tables"]["t"]["columns"].pop("x")
+        expect = "no column to synthesize besides the label 'arm'"
+    elif found == "empty_poisson_batches":  # an empty batch reached the generator's reshape
+        fit += ["--batch-size", "1"]
+        expect = None
+    elif found == "tiny_epsilon":  # σ calibration's ValueError
+        fit += ["--epsilon", "1e-300"]
+        expect = "is too small"
+    elif found == "huge_n":  # ran for ever
+        rows = ["-n", str(10**13)]
+        expect = "more than synth writes in one call"
+    elif found == "table_not_object":  # AttributeError in the metadata reader
+        meta["tables"]["t"] = []
+        expect = "table 't' should be a JSON object"
+    else:
+        (tmp_path / "real.csv").write_bytes(csv)
+        (tmp_path / "syn.csv").write_bytes(csv.replace(b",0.0\n", b",old\n"))
+        (tmp_path / "meta.json").write_text(json.dumps(meta))
+        r = run("evaluate", "--real", tmp_path / "real.csv", "--synthetic", tmp_path / "syn.csv", "-m",
+                tmp_path / "meta.json", "-o", tmp_path / "r.html")
+        assert r.exit_code == 2 and "column 'x' of the synthetic data is numerical but row" in r.stderr
+        assert not (tmp_path / "r.html").exists()
+        return
+    outcome = run_case(Case(csv, json.dumps(meta).encode(), fit, rows), tmp_path)
+    if expect is None:
+        assert outcome.kind == "worked", outcome.detail
+    else:
+        assert outcome.kind == "rejected" and expect in outcome.detail, outcome.detail
+
+
+def test_option_parser_errors_are_one_line(tmp_path):
+    for args, expect in [(["fit", "x.csv", "-m", "m.json", "-o", "o", "--seed", "x"], "Invalid value for '--seed'"),
+                         (["fit", "x.csv", "-m", "m.json", "-o", "o", "--bogus"], "No such option: --bogus"),
+                         (["sample", "m.synth", "-o", "x.csv"], "Missing option '-n'")]:
+        r = run(*args)
+        assert r.exit_code == 2 and expect in r.stderr, r.stderr
+        assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error:")
+
+
+def test_a_bug_prints_one_line_and_exit_1(tmp_path, monkeypatch, trial_csv, meta_file):
+    import synth.cli
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(synth.cli, "_fit", broken)
+    r = run("fit", trial_csv, "-m", meta_file, "-o", tmp_path / "m.synth")
+    assert r.exit_code == 1 and "internal error (ZeroDivisionError: boom)" in r.stderr
+    assert "Traceback" not in r.output and r.stderr.strip().count("\n") == 0
+    r = run("--debug", "fit", trial_csv, "-m", meta_file, "-o", tmp_path / "m.synth")
+    assert isinstance(r.exception, ZeroDivisionError)
