@@ -26,6 +26,7 @@ from synth.schema.inequalities import (Inequality, apply_inequalities, ceilings,
                                read_inequalities)
 from synth.schema.metadata import REVIEW, Metadata
 from synth.io.csv_out import write_csv_chunks
+from synth.io.memory import check_fits_in_memory
 from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.notebook import synthesizer_html
@@ -114,6 +115,7 @@ class Synthesizer:
         inequalities = read_inequalities(meta)
         if len(df) == 0:
             raise SynthError(f"{source} has no rows")
+        check_fits_in_memory(len(df), meta, source)
         public_n = meta.public_patients()
         noise = NoiseSource(self._noise_seed)
         ledger = Ledger(self.epsilon, None if self.delta is None else float(self.delta), public_n,

@@ -29,7 +29,8 @@ TINY = dict(g_hidden=8, d_hidden=8, noise_dim=4, pretrain_steps=5, epochs=1)
 # RDP at a dozen orders: a valid (looser) bound, and σ calibrated in a tenth of the time
 COARSE_ALPHAS = [1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128]
 TEXTS = ["", " ", "NaN", "nan", "inf", "-inf", "Infinity", "1e400", "-0", "0x1F", "true", "NULL", "N/A", "é",
-         "患者", "🧪", "\u202eabc", "a,b", 'say "hi"', "line\nbreak", "\x00", "x" * 5000]
+         "患者", "🧪", "\u202eabc", "a,b", 'say "hi"', "line\nbreak", "\x00", "x" * 5000, "01/02/2020",
+         "2020-13-45", "2020-01-01T10:00:00", "20200101"]
 WEIRD_NAMES = ["", " ", "Unnamed: 0", "é", "a,b", "1", "患者", "x" * 300]
 
 
@@ -134,10 +135,12 @@ def _table(draw) -> tuple[pd.DataFrame, dict, dict]:
     cols, spec = {}, {}
     rows = st.lists
     if sequences:
+        regular = n
         patients = draw(st.integers(1, max(1, n))) if draw(st.integers(0, 9)) == 9 else draw(
             st.integers(min(2, n), max(2, n // 2)))
         cols["pid"] = [i % patients for i in range(n)]
         cols["day"] = [i // patients * 30 for i in range(n)]
+        long_patient = draw(st.integers(500, 3000)) if draw(st.integers(0, 9)) == 9 else 0
         spec["pid"] = {"sdtype": "id"}
         spec["day"] = {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 0, "range_max": 1200}
     else:
@@ -179,8 +182,12 @@ def _table(draw) -> tuple[pd.DataFrame, dict, dict]:
         table.update(sequence_key="pid", sequence_index="day")
     doc = {"METADATA_SPEC_VERSION": "V1", "tables": {"trial": table}}
     if sequences:
-        doc["synth_sequence"] = {"static_columns": ["arm"], "max_visits": -(-n // patients)}
-    return pd.DataFrame(cols), doc, {"label": "arm", "names": list(cols)}
+        doc["synth_sequence"] = {"static_columns": ["arm"], "max_visits": -(-regular // patients)}
+    df = pd.DataFrame(cols)
+    if sequences and long_patient:  # patient 0 with thousands of visits, past the public max_visits
+        df = pd.concat([df, df.iloc[[0] * long_patient].assign(day=[i % 1200 for i in range(long_patient)])],
+                       ignore_index=True)
+    return df, doc, {"label": "arm", "names": list(cols)}
 
 
 def _set_cell(draw, df: pd.DataFrame, value) -> str:
@@ -236,8 +243,10 @@ def _to_bytes(draw, df: pd.DataFrame, what: list[str]) -> bytes:
     text = df.to_csv(index=False, sep=sep, lineterminator=draw(st.sampled_from(["\n", "\r\n"])))
     if sep != ",":
         what.append(f"separated by {sep!r}")
-    raw = text.encode(draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16"])),
-                      errors="replace")
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16"]))
+    raw = text.encode(encoding, errors="replace")
+    if encoding != "utf-8":
+        what.append(f"encoded {encoding}")
     cut = draw(st.sampled_from(["none", "none", "none", "empty", "header", "half", "ragged"]))
     if cut == "empty":
         raw = b""
@@ -312,3 +321,64 @@ def summary(outcomes: list[Outcome]) -> dict[str, int]:
 
 
 __all__ = ["Case", "Outcome", "TinySynthesizer", "cases", "run_case", "summary"]
+
+
+# ---------------------------------------------------------------- synth evaluate
+
+@dataclass
+class EvaluateCase:
+    real: bytes
+    synthetic: bytes
+    metadata: bytes
+    args: list[str]
+    what: list[str]
+
+
+@st.composite
+def evaluate_cases(draw) -> EvaluateCase:
+    """A real table (damage-free, so that its checks pass) and a synthetic CSV from another tool,
+    damaged: missing or extra columns, other dtypes, few or no rows, another file format."""
+    df, doc, roles = draw(_table())
+    while len(df) < 12:  # evaluate needs 10 rows or patients of each table
+        df = pd.concat([df, df], ignore_index=True)
+        df["pid"] = range(len(df)) if not doc["tables"]["trial"].get("sequence_key") else df["pid"]
+    syn, what = df.sample(frac=1.0, random_state=draw(st.integers(0, 9))).reset_index(drop=True), []
+    for _ in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(["drop", "extra", "dtype", "rows", "cell"]))
+        if kind == "drop" and len(syn.columns) > 1:
+            col = draw(st.sampled_from(list(syn.columns)))
+            syn = syn.drop(columns=col)
+            what.append(f"synthetic lacks {col}")
+        elif kind == "extra":
+            syn["extra"] = 1
+            what.append("synthetic has an extra column")
+        elif kind == "dtype":
+            col = draw(st.sampled_from(list(syn.columns)))
+            syn[col] = draw(st.sampled_from(["x", 1.5, True, "2020-01-01", None]))
+            what.append(f"synthetic {col} all one other value")
+        elif kind == "rows":
+            syn = syn.head(draw(st.sampled_from([0, 1, 5])))
+            what.append(f"synthetic has {len(syn)} rows")
+        else:
+            what.append(_set_cell(draw, syn, draw(st.sampled_from(TEXTS))))
+    raw = syn.to_csv(index=False).encode()
+    if draw(st.integers(0, 9)) == 9:
+        raw = draw(st.sampled_from([b"", raw.replace(b",", b";"), raw[: len(raw) // 2]]))
+        what.append("synthetic file damaged")
+    target = draw(st.sampled_from([roles["label"], roles["label"], None, "nope", "pid"]))
+    args = ["--target", target] if target else []
+    return EvaluateCase(df.to_csv(index=False).encode(), raw, json.dumps(doc).encode(), args, what)
+
+
+def run_evaluate_case(case: EvaluateCase, folder: Path) -> Outcome:
+    real, syn, meta, report = (folder / n for n in ("real.csv", "syn.csv", "meta.json", "report.html"))
+    real.write_bytes(case.real)
+    syn.write_bytes(case.synthetic)
+    meta.write_bytes(case.metadata)
+    r = _invoke(["evaluate", "--real", str(real), "--synthetic", str(syn), "-m", str(meta), "-o", str(report),
+                 *case.args])
+    if r.exit_code == 0:
+        return Outcome("worked" if report.is_file() else "failed", "evaluate",
+                       "" if report.is_file() else "exit 0 without a report")
+    why = _clean_exit(r, [report], folder)
+    return Outcome("failed" if why else "rejected", "evaluate", why or r.stderr.strip().splitlines()[-1])

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.fuzzing import Case, cases, run_case
+from tests.fuzzing import Case, cases, evaluate_cases, run_case, run_evaluate_case
 from tests.test_cli import run
 
 
@@ -37,7 +37,7 @@ def _table(n: int = 30) -> tuple[bytes, dict]:
 
 
 @pytest.mark.parametrize("found", ["label_only", "empty_poisson_batches", "tiny_epsilon", "huge_n",
-                                   "table_not_object", "evaluate_text_in_number"])
+                                   "table_not_object", "evaluate_text_in_number", "one_cell_column"])
 def test_what_fuzzing_found(found, tmp_path):
     csv, meta = _table()
     fit, rows = ["--label", "arm"], ["-n", "5"]
@@ -53,6 +53,11 @@ def test_what_fuzzing_found(found, tmp_path):
     elif found == "huge_n":  # ran for ever
         rows = ["-n", str(10**13)]
         expect = "more than synth writes in one call"
+    elif found == "one_cell_column":  # one value, never missing: the batched tables read past the encoded row
+        csv = pd.DataFrame({"pid": range(30), "arm": ["a", "b"] * 15, "x": "v"}).to_csv(index=False).encode()
+        meta["tables"]["t"]["columns"]["x"] = {"sdtype": "categorical", "range_values": ["v"],
+                                               "range_is_nullable": False}
+        expect = None
     elif found == "table_not_object":  # AttributeError in the metadata reader
         meta["tables"]["t"] = []
         expect = "table 't' should be a JSON object"
@@ -93,3 +98,11 @@ def test_a_bug_prints_one_line_and_exit_1(tmp_path, monkeypatch, trial_csv, meta
     assert "Traceback" not in r.output and r.stderr.strip().count("\n") == 0
     r = run("--debug", "fit", trial_csv, "-m", meta_file, "-o", tmp_path / "m.synth")
     assert isinstance(r.exception, ZeroDivisionError)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(case=evaluate_cases())
+def test_evaluate_on_a_foreign_synthetic_csv_works_or_ends_in_one_line(case, tmp_path_factory):
+    outcome = run_evaluate_case(case, tmp_path_factory.mktemp("case"))
+    assert outcome.kind != "failed", (outcome.detail, case.what, case.args)

@@ -186,3 +186,16 @@ def test_jupyter_view_shows_guarantee_schema_and_ledger(fitted):
     assert "add/remove one patient" in page and "Privacy ledger" in page and "Schema" in page
     assert "count:patients" in page and "dp_sgd:discriminator" in page and ">age<" in page
     assert "not fitted" in Synthesizer(epsilon=1.0)._repr_html_()
+
+
+def test_a_fit_that_would_not_fit_in_memory_stops_before_copying_the_table(monkeypatch):
+    from synth.io.memory import estimated_bytes
+
+    meta = Metadata.load(TRIAL_META)
+    assert 100 * 1000 < estimated_bytes(1000, meta) < 2000 * 1000  # per row: 64 B a column, 8 B a cell
+    monkeypatch.setattr("synth.io.memory.available_memory", lambda: estimated_bytes(120, meta) - 1)
+    with pytest.raises(SynthError, match=r"has 120 rows: fitting them needs about 0.0 GiB of memory, and this "
+                                         r"machine has 0.0 GiB free"):
+        Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(120), TRIAL_META)
+    monkeypatch.setattr("synth.io.memory.available_memory", lambda: None)  # not Linux: no check
+    Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(120), TRIAL_META)

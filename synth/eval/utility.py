@@ -9,6 +9,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -46,8 +47,10 @@ def _fit_score(train, test, meta, target, name, seed) -> dict[str, float]:
         auroc = float("nan")
     elif len(classes) == 2:
         auroc = float(roc_auc_score(y_test, proba[:, 1], labels=classes)) if set(y_test) <= set(classes) else 0.5
-    else:
-        auroc = float(roc_auc_score(y_test, proba, multi_class="ovr", labels=classes))
+    else:  # a class the test rows lack has no AUROC of its own: sklearn warns and averages the rest
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
+            auroc = float(roc_auc_score(y_test, proba, multi_class="ovr", labels=classes))
     acc = float(accuracy_score(y_test, np.asarray(classes)[proba.argmax(axis=1)]))
     per_class = {c: _one_vs_rest(y_test == c, proba[:, classes.index(c)] if c in classes else None)
                  for c in np.unique(y_test)}

@@ -93,7 +93,10 @@ class BatchedTables:
             offset_cells += len(members) * (width + 1)
             self.width_groups.append({
                 "columns": torch.as_tensor([[blocks[j].start + k for k in range(width)] for j in members]),
+                # a block without a missing cell reads column 0 twice (any valid column: has_missing is 0)
                 "missing_columns": torch.as_tensor([blocks[j].missing or 0 for j in members]),
+                "absent_columns": torch.as_tensor([0 if blocks[j].missing is None else blocks[j].missing + 1
+                                                   for j in members]),
                 "has_missing": torch.as_tensor([blocks[j].missing is not None for j in members], dtype=torch.float32)})
         self.visit_blocks = visit_blocks
         self.src = torch.as_tensor([position[j] + min(c, w) for j, c, w in src], dtype=torch.long)
@@ -191,7 +194,7 @@ class BatchedTables:
             columns = g["columns"]
             p = last_dim_softmax(raw.index_select(1, columns.reshape(-1)).reshape(batch, *columns.shape))
             present = raw.index_select(1, g["missing_columns"])
-            absent = raw.index_select(1, g["missing_columns"] + 1)
+            absent = raw.index_select(1, g["absent_columns"])
             missing = torch.sigmoid(absent - present) * g["has_missing"]  # the softmax of [present, missing]
             parts.append(torch.cat([p * (1 - missing)[:, :, None], missing[:, :, None]], dim=2).reshape(batch, -1))
         cells = torch.cat(parts, dim=1) if parts else raw.new_zeros(batch, 1)
