@@ -117,6 +117,11 @@ class Synthesizer:
             raise SynthError(f"{source} has no rows")
         check_fits_in_memory(len(df), meta, source)
         public_n = meta.public_patients()
+        patients = df[meta.sequence_key].nunique() if meta.sequence_key else len(df)
+        if public_n is not None and not patients / 10 <= public_n <= 10 * patients:
+            warnings.warn(f"metadata: synth_patients states {public_n:,} patients but {source} holds {patients:,}: "
+                          "the sample rate, batch size and δ follow the stated number; state the number of "
+                          "patients in the data (a published enrolment, say)", SynthWarning, stacklevel=2)
         noise = NoiseSource(self._noise_seed)
         ledger = Ledger(self.epsilon, None if self.delta is None else float(self.delta), public_n,
                         n_patients_source="public (metadata synth_patients)", noise=noise.description)

@@ -37,7 +37,9 @@ def _table(n: int = 30) -> tuple[bytes, dict]:
 
 
 @pytest.mark.parametrize("found", ["label_only", "empty_poisson_batches", "tiny_epsilon", "huge_n",
-                                   "table_not_object", "evaluate_text_in_number", "one_cell_column"])
+                                   "table_not_object", "evaluate_text_in_number", "one_cell_column",
+                                   "huge_public_n", "evaluate_nothing_to_predict_from", "evaluate_few_rows",
+                                   "evaluate_visits_without_numbers"])
 def test_what_fuzzing_found(found, tmp_path):
     csv, meta = _table()
     fit, rows = ["--label", "arm"], ["-n", "5"]
@@ -58,6 +60,32 @@ def test_what_fuzzing_found(found, tmp_path):
         meta["tables"]["t"]["columns"]["x"] = {"sdtype": "categorical", "range_values": ["v"],
                                                "range_is_nullable": False}
         expect = None
+    elif found == "huge_public_n":  # the default batch grew with the stated N: a 53 GB allocation
+        meta["synth_patients"] = 10**12
+        expect = "synth_patients must be a whole number of patients from 2 to 10^9"
+    elif found.startswith("evaluate_") and found != "evaluate_text_in_number":
+        if found == "evaluate_visits_without_numbers":  # the trajectories plot had no rows: plotly's ValueError
+            meta = {"tables": {"t": {"sequence_key": "pid", "sequence_index": "day", "columns": {
+                "pid": {"sdtype": "id"}, "day": {"sdtype": "numerical", "range_min": 0, "range_max": 100},
+                "arm": {"sdtype": "categorical", "range_values": ["a", "b"]}}}},
+                "synth_sequence": {"static_columns": ["arm"]}}
+            csv = pd.DataFrame({"pid": [i // 2 for i in range(30)], "day": [30 * (i % 2) for i in range(30)],
+                                "arm": [["a", "b"][i // 2 % 2] for i in range(30)]}).to_csv(index=False).encode()
+        elif found == "evaluate_nothing_to_predict_from":  # sklearn: an array with 0 features
+            meta["tables"]["t"]["columns"].pop("x")
+            csv = pd.DataFrame({"pid": range(30), "arm": ["a", "b"] * 15}).to_csv(index=False).encode()
+        else:  # 12 synthetic rows: the MLP's early-stopping split had fewer rows than classes
+            csv = b"\n".join(csv.split(b"\n")[:13]) + b"\n"
+        for name in ("real.csv", "syn.csv"):
+            (tmp_path / name).write_bytes(csv)
+        (tmp_path / "meta.json").write_text(json.dumps(meta))
+        r = run("evaluate", "--real", tmp_path / "real.csv", "--synthetic", tmp_path / "syn.csv", "-m",
+                tmp_path / "meta.json", "-o", tmp_path / "r.html", "--target", "arm")
+        if found == "evaluate_nothing_to_predict_from":
+            assert r.exit_code == 2 and "has no column besides 'arm' to predict it from" in r.stderr, r.stderr
+        else:
+            assert r.exit_code == 0 and (tmp_path / "r.html").is_file(), r.stderr
+        return
     elif found == "table_not_object":  # AttributeError in the metadata reader
         meta["tables"]["t"] = []
         expect = "table 't' should be a JSON object"

@@ -21,6 +21,7 @@ from synth.eval.sequences import (lag1_autocorrelation, patient_features, patien
                                   temporal_columns, visit_count_distance, visit_time_quality)
 from synth.eval.utility import downstream
 from synth.schema.metadata import Metadata
+from synth.eval.features import feature_columns
 from synth.schema.validate import check_columns, coerce_frame
 
 __all__ = ["evaluate"]
@@ -55,6 +56,8 @@ def _check(meta: Metadata, frames: dict[str, pd.DataFrame | None], target: str |
         return warnings
     if target not in meta.columns:
         raise SynthError(f"--target: column '{target}' is not in the metadata")
+    if not meta.sequence_key and not any(feature_columns(meta, (target,))):
+        raise SynthError(f"--target: the metadata has no column besides '{target}' to predict it from")
     if meta.sdtype(target) not in ("categorical", "boolean"):
         raise SynthError(f"--target: column '{target}' is {meta.sdtype(target)}; it must be categorical or boolean")
     if frames["real"][target].nunique() < 2:
@@ -139,5 +142,6 @@ def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | d
     if key:
         figs["visit_counts"] = plots.visit_counts(real, synthetic, key)
         numeric = [c for c in temporal_columns(meta, real) if meta.sdtype(c) == "numerical"]
-        figs["trajectories"] = plots.trajectories(real, synthetic, meta, numeric, seed=seed)
+        if numeric:  # visits with no numerical temporal column have no trajectory to draw
+            figs["trajectories"] = plots.trajectories(real, synthetic, meta, numeric, seed=seed)
     return EvaluationReport(res, figs)

@@ -36,6 +36,8 @@ def _fit_score(train, test, meta, target, name, seed) -> dict[str, float]:
         return {"auroc": 0.5, "accuracy": float(np.mean(y_test == y_train.iloc[0])), "importance": None,
                 "per_class": {c: _one_vs_rest(y_test == c, None) for c in np.unique(y_test)}}
     pipe = make_pipeline(preprocessor(meta, (target,)), MODELS[name](seed))
+    if name == "mlp" and len(y_train) < 100:  # too few rows for its stratified validation split
+        pipe[-1].set_params(early_stopping=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*(converge|Stochastic Optimizer).*")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,8 +191,9 @@ class Metadata:
         n = self.extra.get("synth_patients")
         if n is None:
             return None
-        if isinstance(n, bool) or not isinstance(n, (int, float)) or not float(n).is_integer() or n < 2:
-            raise SynthError(f"metadata: synth_patients must be a whole number of patients >= 2, got {n!r}")
+        if (isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or not float(n).is_integer()
+                or not 2 <= n <= 10**9):
+            raise SynthError(f"metadata: synth_patients must be a whole number of patients from 2 to 10^9, got {n!r}")
         return int(n)
 
     def public_dict(self) -> dict:

@@ -1,0 +1,255 @@
+"""Issue 38 (bench/RESULTS.md, "Longitudinal trials on a fixed schedule"): visits on a fixed
+schedule pivoted to one row per patient and fitted through the tabular path ("wide"), against the
+sequence path ("sequence"), side by side on the same splits.
+
+    OMP_NUM_THREADS=1 python bench/experiments/schedule_wide.py [--fixtures respiratory,epilepsy] [--seeds 3]
+
+The fixtures' metadata lists the schedule as `synth_sequence.schedule` (read here, ignored by
+synth). The wide path is the pivot a user could do by hand: each temporal column once per
+scheduled visit (`status@2`, missing where the visit was missed), fitted as a table, sampled,
+and turned back into visits (one per scheduled time with a value, at least the first). For each
+fixture and seed, 80/20 split by patient, it reports:
+- quality: sdmetrics' overall quality of the wide pivot, synthetic against the training patients;
+- per-visit quality (synth.eval.sequences) on the long data;
+- the AUROC ratio, TSTR / TRTR, predicting the label from per-patient features on the real 20%;
+- visits off the schedule: the share of sampled visits at a time the schedule does not list
+  (before scoring, each visit is moved to the nearest scheduled time, the first kept where two meet);
+- change from baseline: per arm, the Wasserstein distance between the real and synthetic
+  distributions of (outcome at the last scheduled visit − at the first), averaged over arms and
+  divided by the real change's standard deviation (0 is perfect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import wasserstein_distance
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
+
+from synth import Metadata, Synthesizer, SynthError  # noqa: E402
+from synth.eval.fidelity import quality  # noqa: E402
+from synth.eval.sequences import patient_features, per_visit_quality  # noqa: E402
+from synth.schema.sequence import SequenceLayout, sequence_layout  # noqa: E402
+from sequences import score_patients  # noqa: E402
+from utility import print_table, split_by_patient  # noqa: E402
+
+MAX_SCHEDULED_VISITS = 12  # more visits than this go through the sequence path (one column per visit is dear)
+
+
+def visit_column(column: str, time: float) -> str:
+    """Wide name of ``column`` at the scheduled visit ``time``: ``bdi@4``."""
+    return f"{column}@{time:g}"
+
+
+class Schedule:
+    """The public visit times and the long ↔ wide maps for one metadata document."""
+
+    def __init__(self, meta: Metadata, layout: SequenceLayout, times: list[float]):
+        self.meta, self.layout, self.times = meta, layout, times
+
+    def wide_metadata(self) -> Metadata:
+        """One row per patient: the id, the static columns, each temporal column per visit
+        (nullable: a patient may miss a visit). Inequalities among static columns are kept."""
+        lay, columns = self.layout, {}
+        for name, spec in self.meta.columns.items():
+            if name == lay.index:
+                continue
+            if name in lay.temporal:
+                for t in self.times:
+                    columns[visit_column(name, t)] = {**spec, "range_is_nullable": True}
+            else:
+                columns[name] = dict(spec)
+        extra = {k: v for k, v in self.meta.extra.items() if k not in ("synth_sequence", "synth_inequalities")}
+        kept = [p for p in self.meta.extra.get("synth_inequalities", [])
+                if isinstance(p, dict) and p.get("low") in lay.static and p.get("high") in lay.static]
+        if kept:
+            extra["synth_inequalities"] = kept
+        return Metadata(columns, self.meta.table_name, None, None, None, extra)
+
+    def to_wide(self, df: pd.DataFrame, source: str) -> pd.DataFrame:
+        """Long visits (as read from the CSV) → one row per patient; one-line errors for a visit
+        off the schedule, two visits at one time, or a static column that varies."""
+        lay = self.layout
+        for col in (lay.key, lay.index):
+            if col not in df.columns:
+                raise SynthError(f"column '{col}' from the metadata is not in {source}")
+        keys = df[lay.key]
+        if keys.isna().any():
+            raise SynthError(f"{source}: sequence_key '{lay.key}' is missing in {int(keys.isna().sum())} row(s)")
+        times = pd.to_numeric(df[lay.index], errors="coerce")
+        off = ~times.isin(self.times)
+        if off.any():
+            row = int(off.to_numpy().argmax())
+            value = df[lay.index].iloc[row]
+            shown = repr(value) if isinstance(value, str) else str(value)
+            raise SynthError(f"{source}: {int(off.sum())} visit(s) of '{lay.index}' are not at a time in "
+                             f"synth_sequence.schedule ({', '.join(f'{t:g}' for t in self.times)}): row {row + 1} "
+                             f"holds {shown}")
+        patient = pd.Series(pd.factorize(keys.astype(str))[0], index=df.index)
+        twice = pd.DataFrame({"p": patient, "t": times}).duplicated()
+        if twice.any():
+            raise SynthError(f"{source}: {int(twice.sum())} visit(s) repeat a patient's scheduled time in "
+                             f"'{lay.index}'; a fixed schedule has one visit per patient and time")
+        for col in lay.static:
+            varying = df[col].groupby(patient).nunique(dropna=False) > 1
+            if varying.any():
+                raise SynthError(f"{source}: static column '{col}' varies within {int(varying.sum())} patient(s); "
+                                 "list it as temporal (remove it from synth_sequence.static_columns)")
+        head = df.groupby(patient).head(1)
+        wide = head[[c for c in df.columns if c not in lay.temporal and c != lay.index]].set_index(patient[head.index])
+        for t in self.times:
+            at = df[times == t].set_index(patient[times == t])[lay.temporal]
+            wide = wide.join(at.rename(columns={c: visit_column(c, t) for c in lay.temporal}))
+        return wide.reset_index(drop=True)
+
+    def to_long(self, wide: pd.DataFrame) -> pd.DataFrame:
+        """Synthetic wide rows → their visits, in the metadata's column order, sorted by patient
+        and time. A visit is written where the patient has a temporal value at that time; a
+        patient with none keeps the first scheduled visit. ``follow_up_end`` drops later visits."""
+        lay = self.layout
+        statics = [c for c in wide.columns if "@" not in c or c in self.meta.columns]
+        parts, kept_any = [], pd.Series(False, index=wide.index)
+        for i, t in enumerate(self.times):
+            cols = {visit_column(c, t): c for c in lay.temporal}
+            at = wide[list(cols)].rename(columns=cols)
+            keep = at.notna().any(axis=1) if lay.temporal else pd.Series(True, index=wide.index)
+            if lay.end is not None:
+                keep &= ~(pd.to_numeric(wide[lay.end], errors="coerce") < t)
+            parts.append((i, t, keep, at))
+            kept_any |= keep
+        rows = []
+        for i, t, keep, at in parts:
+            if i == 0:
+                keep = keep | ~kept_any
+            visit = pd.concat([wide.loc[keep, statics], at.loc[keep]], axis=1)
+            visit[lay.index] = int(t) if float(t).is_integer() else t
+            visit["__order"] = i
+            rows.append(visit)
+        long = pd.concat(rows).rename_axis("__row").sort_values(["__row", "__order"], kind="stable")
+        return long[[c for c in self.meta.columns if c in long.columns]].reset_index(drop=True)
+
+
+def read_schedule(meta: Metadata, label: str | None) -> Schedule | None:
+    """The fixed schedule the metadata states, or None (no ``schedule``: the sequence path)."""
+    spec = meta.extra.get("synth_sequence") or {}
+    times = spec.get("schedule")
+    if times is None or meta.sequence_key is None:
+        return None
+    layout = sequence_layout(meta, label)
+    if layout.index_sdtype != "numerical":
+        raise SynthError(f"metadata: synth_sequence.schedule needs a numerical sequence_index, not "
+                         f"'{layout.index}' ({layout.index_sdtype})")
+    lo, hi = meta.public_bounds(layout.index)
+    if (not isinstance(times, list) or not 1 <= len(times) <= MAX_SCHEDULED_VISITS
+            or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in times)
+            or len(set(times)) != len(times) or not all(lo <= t <= hi for t in times)):
+        raise SynthError(f"metadata: synth_sequence.schedule must list 1 to {MAX_SCHEDULED_VISITS} distinct visit "
+                         f"times within '{layout.index}''s range ({lo:g} to {hi:g}), got {times!r}")
+    return Schedule(meta, layout, sorted(float(t) for t in times))
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SETUP = {"respiratory": ("treatment", "status"), "epilepsy": ("treatment", "seizures")}
+
+
+def change_from_baseline(df: pd.DataFrame, meta: Metadata, outcome: str, label: str) -> dict[str, np.ndarray]:
+    """Per arm: each patient's outcome at the last scheduled visit minus at the first (both seen)."""
+    schedule = read_schedule(meta, label)
+    first, last = schedule.times[0], schedule.times[-1]
+    key, index = meta.sequence_key, meta.sequence_index
+    values = df[outcome]
+    if meta.sdtype(outcome) != "numerical":  # a two-valued outcome: its first listed value is 1
+        values = (values.astype(str) == str(meta.columns[outcome]["range_values"][0])).astype(float)
+    frame = pd.DataFrame({"key": df[key], "t": pd.to_numeric(df[index]), "y": values, "arm": df[label]})
+    at = frame.pivot_table(index=["key", "arm"], columns="t", values="y", aggfunc="first")
+    if first not in at or last not in at:
+        return {}
+    change = (at[last] - at[first]).dropna().reset_index()
+    return {str(a): g[0].to_numpy() for a, g in change.groupby("arm")}
+
+
+def change_distance(real: dict, syn: dict) -> float:
+    spread = np.std(np.concatenate(list(real.values()))) or 1.0
+    return float(np.mean([wasserstein_distance(real[a], syn[a]) / spread if a in syn and len(syn[a]) else 1.0
+                          for a in real]))
+
+
+def on_schedule(df: pd.DataFrame, meta: Metadata, times: list[float]) -> pd.DataFrame:
+    """Each visit moved to the nearest scheduled time, the first kept where two meet (the sequence
+    path's visits are at generated times): the form a fixed-schedule analysis would read."""
+    t = pd.to_numeric(df[meta.sequence_index]).to_numpy()
+    nearest = np.asarray(times)[np.abs(t[:, None] - np.asarray(times)[None, :]).argmin(axis=1)]
+    out = df.assign(**{meta.sequence_index: nearest})
+    return out.drop_duplicates([meta.sequence_key, meta.sequence_index]).reset_index(drop=True)
+
+
+def run_one(df: pd.DataFrame, meta_path: Path, label: str, outcome: str, path: str, epsilon: float,
+            seed: int) -> dict:
+    doc = json.loads(meta_path.read_text())
+    meta = Metadata.load(doc)
+    doc["synth_sequence"] = {k: v for k, v in doc["synth_sequence"].items() if k != "schedule"}
+    train, test = split_by_patient(df, meta.sequence_key, seed)
+    started = time.perf_counter()
+    schedule = read_schedule(meta, label)
+    if path == "sequence":
+        synth = Synthesizer(epsilon=epsilon, label=label, seed=seed).fit(train, doc)
+    else:  # the pivot, given to the tabular path as a user would give wide data
+        synth = Synthesizer(epsilon=epsilon, label=label, seed=seed).fit(schedule.to_wide(train, "train"),
+                                                                          schedule.wide_metadata())
+    fit_s = time.perf_counter() - started
+    syn = synth.sample(train[meta.sequence_key].nunique(), seed=seed)
+    if path == "wide":
+        syn = schedule.to_long(syn)
+    wide_meta = schedule.wide_metadata()
+    times = pd.to_numeric(syn[meta.sequence_index])
+    off = float((~times.isin(schedule.times)).mean())  # visits at an unscheduled time, as sampled
+    syn = on_schedule(syn, meta, schedule.times)
+    wide_train, wide_syn = schedule.to_wide(train, "train"), schedule.to_wide(syn, "synthetic")
+    f_train, f_syn, f_test = (patient_features(d, meta) for d in (train, syn, test))
+    return {"path": path, "seed": seed, "fit_s": fit_s, "spent": synth.ledger.epsilon(), "off_schedule": off,
+            "quality": quality(wide_train, wide_syn, wide_meta)["quality"],
+            "per_visit_quality": per_visit_quality(train, syn, meta)["per_visit_quality"],
+            **score_patients(f_train, f_syn, f_test, meta, label, seed),
+            "change_gap": change_distance(change_from_baseline(train, meta, outcome, label),
+                                          change_from_baseline(syn, meta, outcome, label))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fixtures", default="respiratory,epilepsy")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epsilon", type=float, default=1.0)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    for name in args.fixtures.split(","):
+        label, outcome = SETUP[name]
+        df = pd.read_csv(FIXTURES / f"{name}.csv")
+        rows = []
+        for seed in range(args.seeds):
+            for path in ("sequence", "wide"):
+                row = run_one(df, FIXTURES / f"{name}.json", label, outcome, path, args.epsilon, seed)
+                print(f"  {name} {path} seed={seed}: quality {row['quality']:.3f} per-visit "
+                      f"{row['per_visit_quality']:.3f} ratio {row['ratio']:.3f} change gap "
+                      f"{row['change_gap']:.3f} ({row['fit_s']:.0f} s)", flush=True)
+                rows.append(row)
+        res = pd.DataFrame(rows)
+        print(f"\n{name}, label {label}, outcome {outcome}, ε = {args.epsilon}, 80/20 split by patient, "
+              f"{args.seeds} seeds (mean ± sd)\n")
+        print_table(res, [("quality (wide pivot)", "quality"), ("per-visit quality", "per_visit_quality"),
+                          ("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio"),
+                          ("change-from-baseline gap", "change_gap"), ("visits off the schedule", "off_schedule")],
+                    by="path")
+        print()
+
+
+if __name__ == "__main__":
+    main()
