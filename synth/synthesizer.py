@@ -26,7 +26,7 @@ from synth.schema.inequalities import (Inequality, apply_inequalities, ceilings,
                                read_inequalities)
 from synth.schema.metadata import REVIEW, Metadata
 from synth.io.csv_out import write_csv_chunks
-from synth.io.memory import check_fits_in_memory
+from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
 from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.notebook import synthesizer_html
@@ -105,6 +105,8 @@ class Synthesizer:
                           f"{'; '.join(unreviewed)}. Check each against the protocol or data dictionary, then "
                           f"delete its \"{REVIEW}\" marker", SynthWarning, stacklevel=2)
         source = f"'{data}'" if isinstance(data, (str, Path)) else "the data"
+        if isinstance(data, (str, Path)) and Path(data).is_file():
+            check_file_fits_in_memory(Path(data), meta, source)
         df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
         check_label(meta, self.label)
         modelled = [c for c, spec in meta.columns.items() if spec["sdtype"] in MODELLED and c != self.label]

@@ -199,3 +199,17 @@ def test_a_fit_that_would_not_fit_in_memory_stops_before_copying_the_table(monke
         Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(120), TRIAL_META)
     monkeypatch.setattr("synth.io.memory.available_memory", lambda: None)  # not Linux: no check
     Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(120), TRIAL_META)
+
+
+def test_a_csv_far_too_large_stops_before_it_is_read(monkeypatch, tmp_path):
+    from synth.io.memory import estimated_bytes
+
+    path = tmp_path / "big.csv"
+    make_trial(120).to_csv(path, index=False)
+    meta = Metadata.load(TRIAL_META)
+    monkeypatch.setattr("synth.io.memory.available_memory", lambda: estimated_bytes(120, meta))  # the fit alone fits
+    read = []
+    monkeypatch.setattr("synth.synthesizer.read_csv", lambda p: read.append(p))
+    with pytest.raises(SynthError, match=r"about 120 rows: reading and fitting them needs about"):
+        Synthesizer(epsilon=1.0, label="arm", **FAST).fit(path, TRIAL_META)
+    assert not read  # stopped before pandas read the file
