@@ -129,7 +129,7 @@ def _per_visit(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata, colu
     scores, weights, by_visit = [], [], {}
     for k, rk in r.groupby("__k"):
         sk = s[s["__k"] == k]
-        if len(rk) < min_patients or len(sk) == 0:
+        if len(rk) < min_patients or len(sk) == 0 or not columns:
             continue
         by_visit[int(k) + 1] = float(np.mean([shape(rk[c], sk[c], sdtype) for c, sdtype in columns]))
         scores.append(by_visit[int(k) + 1])
