@@ -39,7 +39,7 @@ def _table(n: int = 30) -> tuple[bytes, dict]:
 @pytest.mark.parametrize("found", ["label_only", "empty_poisson_batches", "tiny_epsilon", "huge_n",
                                    "table_not_object", "evaluate_text_in_number", "one_cell_column",
                                    "huge_public_n", "evaluate_nothing_to_predict_from", "evaluate_few_rows",
-                                   "evaluate_visits_without_numbers"])
+                                   "evaluate_visits_without_numbers", "evaluate_categories_only"])
 def test_what_fuzzing_found(found, tmp_path):
     csv, meta = _table()
     fit, rows = ["--label", "arm"], ["-n", "5"]
@@ -71,6 +71,10 @@ def test_what_fuzzing_found(found, tmp_path):
                 "synth_sequence": {"static_columns": ["arm"]}}
             csv = pd.DataFrame({"pid": [i // 2 for i in range(30)], "day": [30 * (i % 2) for i in range(30)],
                                 "arm": [["a", "b"][i // 2 % 2] for i in range(30)]}).to_csv(index=False).encode()
+        elif found == "evaluate_categories_only":  # one-hot of 4+ values went sparse: detection's boosting refused it
+            meta["tables"]["t"]["columns"]["x"] = {"sdtype": "categorical", "range_values": list("abcdef")}
+            csv = pd.DataFrame({"pid": range(30), "arm": ["a", "b"] * 15,
+                                "x": list("abcdef") * 5}).to_csv(index=False).encode()
         elif found == "evaluate_nothing_to_predict_from":  # sklearn: an array with 0 features
             meta["tables"]["t"]["columns"].pop("x")
             csv = pd.DataFrame({"pid": range(30), "arm": ["a", "b"] * 15}).to_csv(index=False).encode()

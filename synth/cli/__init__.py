@@ -52,7 +52,7 @@ class _OneLineErrors(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - a bug: say so in one line
             if _state["debug"]:
                 raise
-            what = str(exc).splitlines()[0] if str(exc) else ""
+            what = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
             err.print(f"[bold red]error:[/] internal error ({type(exc).__name__}: {what}). This is a bug in synth; "
                       "please report it with the output of `synth --debug` and the same arguments", highlight=False,
                       soft_wrap=True, markup=True)

@@ -50,9 +50,10 @@ def model_frame(df: pd.DataFrame, meta: Metadata, exclude: tuple[str, ...] = ())
 
 
 def preprocessor(meta: Metadata, exclude: tuple[str, ...] = ()) -> ColumnTransformer:
-    """Median-impute and scale numbers; one-hot categories (unknown ones ignored)."""
+    """Median-impute and scale numbers; one-hot categories (unknown ones ignored). Always dense:
+    gradient boosting refuses the sparse matrix a table of many categories would otherwise give."""
     num, cat = feature_columns(meta, exclude)
     return ColumnTransformer([
         ("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), num),
         ("cat", OneHotEncoder(handle_unknown="ignore"), cat),
-    ])
+    ], sparse_threshold=0.0)
