@@ -38,6 +38,7 @@ from synth.privacy.marginals import MARGINAL_SHARE
 from synth.privacy.pair_tables import release_tables
 from synth.models.sampling import sample_chunks
 from synth.models.device import resolve_device
+from synth.distributed.group import SINGLE, Ranks, check_same, join, leave, shared_secret
 from synth.models.train import NO_LABEL, Progress, TrainConfig, train_acgan
 from synth.schema.sequence import SequenceLayout, slot_name
 from synth.encode.sequence import SequenceEncoder, prepare_sequences
@@ -59,6 +60,12 @@ def _inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], 
     if end is not None:  # visits are ended at its value before the inequalities run
         check_never_lowered(end, ceiling, cols, "it is synth_sequence.follow_up_end and visits are ended at it first")
     return pairs, ceiling, cols
+
+
+def _fingerprint(ledger: Ledger, domain: Domain, marginals: MarginalLoss | None) -> str:
+    """What every rank of a distributed fit must have released alike (:func:`check_same`)."""
+    tables = [] if marginals is None else [np.asarray(t.counts).tobytes().hex() for t in marginals.tables]
+    return json.dumps([ledger.to_dict(), domain.to_dict(), tables], sort_keys=True, default=str)
 
 
 class Synthesizer:
@@ -93,11 +100,27 @@ class Synthesizer:
         self.device = resolve_device(device)  # where to train and sample: not stored, the ledger is the same
         self.config = TrainConfig(**train)
         self._fitted: dict[str, Any] | None = None
+        self._ranks = SINGLE  # after a fit over several processes, only rank 0 writes files
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metadata,
             progress: Progress | None = None) -> Synthesizer:
-        """Fit on real data. Privacy: only ``build_domain`` (DP, in the ledger) and DP-SGD read it."""
+        """Fit on real data. Privacy: only ``build_domain`` (DP, in the ledger) and DP-SGD read it.
+
+        Under torchrun (``WORLD_SIZE`` > 1) this process is one rank of a fit over several
+        (:mod:`synth.distributed`): every rank must be given the same data and metadata.
+        """
+        ranks, device = join(self.device)  # one process, or this rank of a torchrun group
+        try:
+            self._fit(data, metadata, progress, ranks, device)
+        except BaseException:
+            leave(ranks, wait=False)
+            raise
+        leave(ranks)
+        self._ranks = ranks
+        return self
+
+    def _fit(self, data, metadata, progress: Progress | None, ranks: Ranks, device: str) -> None:
         meta = Metadata.load(metadata)
         unreviewed = meta.unreviewed()
         if unreviewed:
@@ -124,7 +147,7 @@ class Synthesizer:
             warnings.warn(f"metadata: synth_patients states {public_n:,} patients but {source} holds {patients:,}: "
                           "the sample rate, batch size and δ follow the stated number; state the number of "
                           "patients in the data (a published enrolment, say)", SynthWarning, stacklevel=2)
-        noise = NoiseSource(self._noise_seed)
+        noise = NoiseSource(self._noise_seed, shared_secret(ranks, device) if ranks.distributed else None, ranks.rank)
         ledger = Ledger(self.epsilon, None if self.delta is None else float(self.delta), public_n,
                         n_patients_source="public (metadata synth_patients)", noise=noise.description)
         rng = noise.numpy  # every release below draws from it; build_domain releases N unless public
@@ -159,12 +182,16 @@ class Synthesizer:
                 singles, released, self.config.smooth_tables)
             marginals = MarginalLoss(tables, domain.label_proportions, self.config.independence,
                                      self.config.refine_groups)
+        if ranks.distributed:  # the same releases on every rank, then each rank's shard of the patients
+            check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
+            mine = ranks.shard(len(x))
+            x, y = x[mine], None if y is None else y[mine]
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
-                             self.config, progress, marginals, getattr(encoder, "mask", None),
-                             encoder.noise_groups(), noise.torch_on(self.device), self.device)
+                             self.config, progress if ranks.leader else None, marginals,
+                             getattr(encoder, "mask", None), encoder.noise_groups(), noise.torch_on(device), device,
+                             ranks)
         self._fitted = {"meta": meta, "domain": domain, "encoder": encoder, "generator": result.generator,
                         "ledger": ledger, "summary": result.summary}
-        return self
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
@@ -230,6 +257,8 @@ class Synthesizer:
         place. Killed at any moment, an existing CSV has its own statement beside it.
         """
         path = Path(path)
+        if not self._ranks.leader:
+            return path  # rank 0 writes it
         statement_path = Path(f"{path}.privacy.json")
         chunks = self._chunks(n, seed, condition, chunk_size)
         with atomic_path(path) as tmp:
@@ -255,7 +284,10 @@ class Synthesizer:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
+        """Write the model file (after a fit over several processes: rank 0 only, the others return)."""
         st = self._state()
+        if not self._ranks.leader:
+            return Path(path)
         doc = {"metadata": st["meta"].public_dict(), "domain": st["domain"].to_dict(), "label": self.label,
                "train": st["summary"], "ledger": st["ledger"].to_dict(), "versions": package_versions(),
                "generator": {"noise_dim": self.config.noise_dim, "hidden": self.config.g_hidden}}

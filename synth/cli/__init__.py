@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -24,7 +25,7 @@ from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import Metadata
 from synth.cli.show import show_info, show_privacy, show_summary
 from synth.synthesizer import Synthesizer
-from synth.schema.validate import read_csv
+from synth.schema.validate import check_label, read_csv
 
 err = Console(stderr=True)
 out = Console()
@@ -73,10 +74,16 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for
     _state["debug"] = debug
 
 
+def _follower() -> bool:
+    """A rank other than 0 of a fit over several processes: rank 0 speaks for the run."""
+    return os.environ.get("RANK", "0") not in ("", "0")
+
+
 def _fail(exc: SynthError) -> None:
     if _state["debug"]:
         raise exc
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    if not _follower():
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -108,12 +115,14 @@ def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta
             synth.fit(data, metadata, progress=progress)
     finally:
         bar.stop()
+    synth.save(output)  # rank 0 only, over several processes
+    if _follower():
+        return synth
     for w in caught:
         if issubclass(w.category, SynthWarning):
             err.print(f"[bold yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    synth.save(output)
     show_privacy(out, synth.ledger.to_dict(), header=f"wrote {output}")
     return synth
 
@@ -142,13 +151,38 @@ def fit(
         None, "--smooth-tables/--no-smooth-tables",
         help="Smooth the ordered bins of noisy one-column tables. Default: off."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    nproc: int = typer.Option(1, "--nproc", min=1,
+                              help="Train in N processes on this machine (torch.distributed); the ledger is the same. "
+                                   "Several machines: torchrun (README)."),
 ) -> None:
     """Fit a DP synthesizer and write it to a model file.
 
-    The last three options change only how the generator uses the released tables
-    (post-processing): ε is the same with any of them.
+    The options --independence, --refine-groups and --smooth-tables change only how the generator
+    uses the released tables (post-processing): ε is the same with any of them.
     """
     try:
+        if nproc > 1 and "WORLD_SIZE" not in os.environ:
+            from synth.distributed.launch import RankFailed, launch
+
+            Synthesizer(epsilon=_epsilon(epsilon), delta=delta, label=label, device=device)  # options, before N starts
+            check_label(Metadata.load(metadata), label)
+            options = {"--label": label, "--epsilon": epsilon, "--delta": delta, "--epochs": epochs,
+                       "--batch-size": batch_size, "--seed": seed, "--independence": independence,
+                       "--device": device}
+            flags = {"refine-groups": refine_groups, "smooth-tables": smooth_tables}
+            args = [*(["--debug"] if _state["debug"] else []), "fit", str(data), "--metadata", str(metadata),
+                    "--output", str(output), *(x for k, v in options.items() if v is not None for x in (k, str(v))),
+                    *(f"--{'' if v else 'no-'}{k}" for k, v in flags.items() if v is not None)]
+            try:
+                code = launch(nproc, args)
+            except RankFailed as exc:
+                if _state["debug"]:
+                    raise
+                err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
+            if code:
+                raise typer.Exit(code)
+            return
         _fit(data, metadata, label, _epsilon(epsilon), delta, output, epochs=epochs, batch_size=batch_size, seed=seed,
              independence=independence, refine_groups=refine_groups, smooth_tables=smooth_tables, device=device)
     except SynthError as exc:

@@ -12,6 +12,7 @@ Nothing here is stored or released.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from synth.encode.table import NUMERIC_BINS
@@ -47,10 +48,19 @@ def _cells(spec: dict) -> int:
     return (len(values) if isinstance(values, list) else 16) + nullable // 2
 
 
+def _processes_here() -> int:
+    """Fit processes on this machine (torchrun's ``LOCAL_WORLD_SIZE``): each holds the whole table."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
 def estimated_bytes(rows: int, meta: Metadata) -> int:
-    """Memory a fit needs beyond the table already read: per row, 64 bytes a column and 8 a cell."""
+    """Memory a fit needs beyond the table already read: per row, 64 bytes a column and 8 a cell
+    (times the fit's processes on this machine)."""
     specs = [spec for spec in meta.columns.values() if spec["sdtype"] in MODELLED]
-    return rows * (64 * len(specs) + 8 * sum(_cells(spec) for spec in specs))
+    return _processes_here() * rows * (64 * len(specs) + 8 * sum(_cells(spec) for spec in specs))
 
 
 def check_fits_in_memory(rows: int, meta: Metadata, source: str) -> None:
@@ -75,7 +85,7 @@ def check_file_fits_in_memory(path: Path, meta: Metadata, source: str) -> None:
     lines = max(head.count(b"\n"), 1)
     rows = int(size * lines / len(head)) if len(head) < size else lines - 1  # less the header
     columns = max(head.split(b"\n", 1)[0].count(b",") + 1, len(meta.columns))
-    need = estimated_bytes(rows, meta) + rows * columns * READ_BYTES_PER_CELL
+    need = estimated_bytes(rows, meta) + _processes_here() * rows * columns * READ_BYTES_PER_CELL
     if need > free:
         shown = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
         raise SynthError(f"{source} is {shown}, about {rows:,} rows: reading and fitting them needs "

@@ -23,7 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from opacus.grad_sample import GradSampleModuleFastGradientClipping
-from opacus.optimizers import DPOptimizerFastGradientClipping
+from opacus.distributed import DifferentiallyPrivateDistributedDataParallel as DPDDP
+from opacus.optimizers import DistributedDPOptimizerFastGradientClipping, DPOptimizerFastGradientClipping
 from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 from opacus.validators import ModuleValidator
 
@@ -64,16 +65,24 @@ def pair_loss_reference(d, x, y, fake, y_fake, n_classes):
 
 
 def private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer, sigma: float,
-                          max_grad_norm: float, expected_batch: float, noise: torch.Generator):
+                          max_grad_norm: float, expected_batch: float, noise: torch.Generator, world: int = 1):
     """The ghost-clipping module and the optimizer that clips at ``max_grad_norm``, adds
-    N(0, σ²C²) from ``noise`` and averages over ``expected_batch`` (the ledger's public N·q)."""
+    N(0, σ²C²) from ``noise`` and averages over ``expected_batch`` (the ledger's public N·q).
+
+    With ``world`` > 1 processes (:mod:`synth.distributed`): the discriminator starts from rank
+    0's weights (Opacus' ``DPDDP``), each rank's clipped sum is added across ranks, and rank 0
+    alone adds the noise (``DistributedDPOptimizerFastGradientClipping``, which divides by the
+    per-rank ``expected_batch / world`` and then by ``world``: the same N·q in all).
+    """
     ModuleValidator.validate(disc, strict=True)  # no BatchNorm, nothing Opacus cannot clip per sample
+    if world > 1:
+        disc = DPDDP(disc)
     module = GradSampleModuleFastGradientClipping(disc, batch_first=True, loss_reduction="mean",
                                                   max_grad_norm=max_grad_norm, use_ghost_clipping=True)
     module.forbid_grad_accumulation()
-    dp_optimizer = DPOptimizerFastGradientClipping(
-        optimizer, noise_multiplier=sigma, max_grad_norm=max_grad_norm, expected_batch_size=expected_batch,
-        loss_reduction="mean", generator=noise)
+    kind = DistributedDPOptimizerFastGradientClipping if world > 1 else DPOptimizerFastGradientClipping
+    dp_optimizer = kind(optimizer, noise_multiplier=sigma, max_grad_norm=max_grad_norm,
+                        expected_batch_size=expected_batch / world, loss_reduction="mean", generator=noise)
     return module, dp_optimizer
 
 

@@ -40,6 +40,7 @@ from synth.models.within_bin import offset_spread
 from synth.models.dp_step import NO_LABEL, dp_step, private_discriminator
 from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma, compose_epsilon
+from synth.distributed.group import SINGLE, Ranks, average_gradients, broadcast_parameters
 
 __all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size", "poisson_rate", "NO_LABEL"]
 
@@ -68,7 +69,7 @@ def poisson_rate(n: int, batch: int) -> tuple[float, int]:
 
 def _private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                            y: torch.Tensor, q: float, steps_per_epoch: int, sigma: float, max_grad_norm: float,
-                           expected_batch: float, noise: torch.Generator):
+                           expected_batch: float, noise: torch.Generator, world: int = 1):
     """Opacus' DP-SGD pieces, wired by hand so that every public number is the ledger's: the
     ghost-clipping module and optimizer (:mod:`synth.models.dp_step`) adding N(0, σ²C²) from
     ``noise``, an RDP accountant charged at exactly ``q`` on every ``optimizer.step()``, and
@@ -76,7 +77,7 @@ def _private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer
     Opacus' sampler's draw, one tensor op per step). (``PrivacyEngine.make_private`` would take
     q, and the batch size the noisy sum is averaged over, from the exact number of rows, and
     batches from torch's global generator unless given one.)"""
-    module, dp_optimizer = private_discriminator(disc, optimizer, sigma, max_grad_norm, expected_batch, noise)
+    module, dp_optimizer = private_discriminator(disc, optimizer, sigma, max_grad_norm, expected_batch, noise, world)
     accountant = RDPAccountant()
     dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=q))
     loader = PoissonBatches(x, y, q, steps_per_epoch, noise)
@@ -151,6 +152,7 @@ def train_acgan(
     noise_groups: list[int] | None = None,
     noise: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    ranks: Ranks = SINGLE,
 ) -> TrainResult:
     """Train the AC-GAN on ``device``; append the DP-SGD run to ``ledger``; return the generator (on the CPU).
 
@@ -163,6 +165,10 @@ def train_acgan(
     ``mask`` (sequences) zeroes generated padding the way real padding is zeroed. ``noise`` must
     live on ``device`` (:meth:`synth.privacy.randomness.NoiseSource.torch_on`); the ledger is the
     same on every device: σ, q and the steps depend on public numbers only.
+
+    Over several processes (``ranks``, :mod:`synth.distributed`), ``x``/``y`` are this rank's
+    shard and ``noise`` its own secret stream; the ledger, tables and σ are every rank's. The
+    generator's gradients are averaged across ranks, each rank generating its share of a batch.
     """
     device = torch.device(device)
     if noise is None:
@@ -176,7 +182,7 @@ def train_acgan(
     try:
         with torch.device(device):
             result = _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, marginals, mask,
-                            noise_groups, noise)
+                            noise_groups, noise, ranks)
     finally:
         if marginals is not None:
             marginals.to("cpu")
@@ -185,7 +191,7 @@ def train_acgan(
 
 
 def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, marginals, mask, noise_groups,
-           noise) -> TrainResult:
+           noise, ranks: Ranks = SINGLE) -> TrainResult:
     torch.manual_seed(config.seed)  # post-processing only: initialisation and the generator's draws
     n, width = ledger.n_patients, x.shape[1]
     batch = min(config.batch_size or default_batch_size(n), n)  # n is the released N: it may be below a batch
@@ -216,9 +222,13 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
     disc = Discriminator(width, n_classes, config.d_hidden, config.d_dropout)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.9))
+    broadcast_parameters(gen, ranks)  # the same seed made them already; rank 0's, to be sure
+    if ranks.rank:  # each rank generates its own share of every batch (post-processing draws)
+        torch.manual_seed(config.seed + 7919 * ranks.rank)
     disc, opt_d, loader, accountant = _private_discriminator(
         disc, opt_d, rows, labels, q, steps_per_epoch, sigma, NO_CLIP if exact else config.max_grad_norm, n * q,
-        noise)
+        noise, ranks.world)
+    share = math.ceil(batch / ranks.world)  # generated rows per rank in a generator step
     probs = torch.as_tensor(label_proportions if n_classes else [1.0], dtype=torch.float32)
 
     def draw(k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -234,7 +244,8 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
         return config.offset_spread * offset_spread(raw, tanh_columns) if config.offset_spread else raw.new_zeros(())
     g_loss = math.nan
     if marginals is not None and config.pretrain_steps:
-        _pretrain_generator(gen, marginals, draw, config.pretrain_steps, config.lr_pretrain, PRETRAIN_BATCH, prior)
+        _pretrain_generator(gen, marginals, draw, config.pretrain_steps, config.lr_pretrain,
+                            math.ceil(PRETRAIN_BATCH / ranks.world), prior, ranks)
     selector = None
     if config.select_checkpoint and marginals is not None:
         selector = CheckpointSelector(marginals, probs, config.noise_dim, n_classes, config.seed + 1)
@@ -248,8 +259,8 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
             with warnings.catch_warnings():  # inputs need no grad; Opacus' hooks still fire
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 dp_step(disc, opt_d, xb, yb, fake, y_fake, n_classes)
-            g_loss = _generator_step(gen, disc, opt_g, draw, batch, n_classes,
-                                     marginals, config.marginal_weight, mask, prior)
+            g_loss = _generator_step(gen, disc, opt_g, draw, share, n_classes,
+                                     marginals, config.marginal_weight, mask, prior, ranks)
         if progress is not None:
             spent = math.inf if exact else compose_epsilon(
                 ledger.history() + accountant.history, ledger.accountant_delta)
@@ -267,7 +278,7 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
                           "epochs": epochs}))
     chosen = None if selector is None else selector.restore(gen)
     summary = {"config": asdict(config) | {"batch_size": batch, "epochs": epochs},
-               "steps": ran, "noise_multiplier": sigma,
+               "steps": ran, "noise_multiplier": sigma, "processes": ranks.world,
                "sample_rate": q,
                "tables": None if marginals is None else marginals.matched,
                "checkpoint": None if chosen is None else {
@@ -278,7 +289,7 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
 
 
 def _pretrain_generator(gen: Generator, marginals: MarginalLoss, draw, steps: int, lr: float,
-                        batch: int, prior=None) -> None:
+                        batch: int, prior=None, ranks: Ranks = SINGLE) -> None:
     """Fit the generator to the released tables alone (post-processing: no real data, no charge)."""
     opt = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.9))
     for _ in range(steps):
@@ -287,11 +298,13 @@ def _pretrain_generator(gen: Generator, marginals: MarginalLoss, draw, steps: in
         loss = marginals(raw, y_fake) + (prior(raw) if prior is not None else 0.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(gen, ranks)
         opt.step()
 
 
 def _generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
-                    marginals: MarginalLoss | None = None, weight: float = 0.0, mask=None, prior=None) -> float:
+                    marginals: MarginalLoss | None = None, weight: float = 0.0, mask=None, prior=None,
+                    ranks: Ranks = SINGLE) -> float:
     """One generator update through the discriminator: no per-sample gradients, no charge.
 
     The discriminator's hooks are off and its parameters frozen, so nothing here touches its
@@ -315,6 +328,7 @@ def _generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
             loss = loss + prior(raw)
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(gen, ranks)
         opt_g.step()
     finally:
         for p in disc.parameters():

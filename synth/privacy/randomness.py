@@ -37,14 +37,21 @@ class NoiseSource:
 
     ``noise_seed=None`` (the default) draws fresh OS entropy; an integer seeds both generators
     for research runs (see the module's Notes). The seed is not kept as an attribute.
+
+    Several processes of one fit (:mod:`synth.distributed`) pass rank 0's OS entropy as
+    ``shared`` and their ``rank``: the NumPy generator (the releases) is then the same on every
+    rank, so each release is one draw, while each rank's torch generator (its Poisson batches;
+    rank 0's also the gradient noise) is an independent stream.
     """
 
-    def __init__(self, noise_seed: int | None = None):
-        if noise_seed is None:
-            sequence = np.random.SeedSequence(secrets.randbits(128))
-        else:
+    def __init__(self, noise_seed: int | None = None, shared: int | None = None, rank: int = 0):
+        if noise_seed is not None:
             sequence = np.random.SeedSequence(int(noise_seed))
+        else:
+            sequence = np.random.SeedSequence(secrets.randbits(128) if shared is None else int(shared))
         numpy_seq, torch_seq = sequence.spawn(2)
+        if rank:
+            torch_seq = torch_seq.spawn(rank)[rank - 1]  # independent of rank 0's stream and of each other's
         self.numpy = np.random.Generator(np.random.PCG64(numpy_seq))
         words = torch_seq.generate_state(2, dtype=np.uint32)
         self.torch = torch.Generator().manual_seed(int(words[0]) << 31 ^ int(words[1]))

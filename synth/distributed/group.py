@@ -1,0 +1,150 @@
+"""One fit over several processes: torch.distributed, as ``torchrun`` (or ``synth fit --nproc``) starts it.
+
+Every process (rank) reads the same CSV and metadata and runs the same releases with the same
+secret noise, so all ranks hold one and the same domain, tables and ledger: one draw of each
+mechanism, computed W times, released once. Then each rank keeps its own shard of the patients
+(patient i goes to rank i mod W) for DP-SGD: each draws its shard's Poisson batch at the
+ledger's rate q from its own secret stream (the union is one Poisson batch of all patients at
+rate q), the clipped gradient sums are added across ranks, and rank 0 alone adds the Gaussian
+noise (Opacus' ``DistributedDPOptimizerFastGradientClipping``). The accountant sees the same q,
+σ and steps as in one process.
+
+Notes
+-----
+What would void the guarantee: ranks drawing their Poisson batches from one stream (the
+batches would be correlated, not independent at rate q), noise added on more than one rank, a
+shard that holds a patient twice or a patient on two ranks, or releases that differ between
+ranks (:func:`check_same` stops the run when their fingerprints differ). The shared noise seed
+travels between the ranks over the process group and is never stored.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from synth.errors import SynthError
+
+__all__ = ["Ranks", "SINGLE", "join", "leave", "shared_secret", "check_same", "average_gradients",
+           "broadcast_parameters"]
+
+TIMEOUT = _dt.timedelta(minutes=30)  # a collective that waits longer than this ends the run
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in the fit: ``rank`` of ``world`` processes (``local`` on its machine);
+    ``owned``: synth started the process group (and ends it after training)."""
+
+    rank: int = 0
+    world: int = 1
+    local: int = 0
+    owned: bool = False
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def leader(self) -> bool:
+        """Rank 0: the one that writes files and shows progress."""
+        return self.rank == 0
+
+    def shard(self, n: int) -> np.ndarray:
+        """The indices of this rank's patients among ``n``: i with i mod world == rank (disjoint, covering)."""
+        return np.arange(self.rank, n, self.world)
+
+
+SINGLE = Ranks()
+
+
+def _env_world() -> int:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise SynthError(f"WORLD_SIZE must be a whole number, got '{os.environ['WORLD_SIZE']}'") from None
+
+
+def join(device: str) -> tuple[Ranks, str]:
+    """This process's :class:`Ranks` and device; joins the process group torchrun describes.
+
+    Outside torchrun (no ``WORLD_SIZE`` above 1) this is one process on ``device``. Under
+    torchrun it initialises torch.distributed once (gloo on the CPU, NCCL on CUDA, each rank on
+    GPU ``LOCAL_RANK``).
+    """
+    if not dist.is_available() or (not dist.is_initialized() and _env_world() <= 1):
+        return SINGLE, device
+    cuda = str(device).startswith("cuda")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        device = f"cuda:{local}"
+        torch.cuda.set_device(local)
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=TIMEOUT)
+    ranks = Ranks(dist.get_rank(), dist.get_world_size(), local, owned)
+    return ranks, device
+
+
+def leave(ranks: Ranks, wait: bool = True) -> None:
+    """End the process group synth started (a gloo group left open when the interpreter exits can
+    abort the process): after training, once every rank is there (``wait``); after an error, at once."""
+    if ranks.distributed and ranks.owned and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
+def _words(value: int) -> torch.Tensor:
+    return torch.tensor([(value >> (31 * i)) & (2**31 - 1) for i in range(5)], dtype=torch.int64)
+
+
+def shared_secret(ranks: Ranks, device: str = "cpu") -> int:
+    """A 128-bit secret from rank 0's OS entropy, the same on every rank (never stored)."""
+    value = secrets.randbits(128) if ranks.leader else 0
+    if not ranks.distributed:
+        return value
+    words = _words(value).to(device)
+    dist.broadcast(words, 0)
+    return sum(int(w) << (31 * i) for i, w in enumerate(words.cpu().tolist()))
+
+
+def check_same(ranks: Ranks, fingerprint: str, what: str, device: str = "cpu") -> None:
+    """Stop the run when any rank's ``fingerprint`` (of its releases) differs from rank 0's."""
+    if not ranks.distributed:
+        return
+    digest = hashlib.sha256(fingerprint.encode()).digest()[:8]
+    mine = torch.tensor([int.from_bytes(digest, "big") >> 2], dtype=torch.int64, device=device)
+    everyone = [torch.zeros_like(mine) for _ in range(ranks.world)]
+    dist.all_gather(everyone, mine)
+    differ = [r for r, v in enumerate(everyone) if int(v) != int(everyone[0])]
+    if differ:
+        raise SynthError(f"rank {differ[0]} of {ranks.world} computed other {what} than rank 0: every process "
+                         "must read the same CSV and metadata (the same file on every machine)")
+
+
+def average_gradients(module: torch.nn.Module, ranks: Ranks) -> None:
+    """The mean of each parameter's gradient over the ranks (the generator: post-processing only)."""
+    if not ranks.distributed:
+        return
+    for p in module.parameters():
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad /= ranks.world
+
+
+def broadcast_parameters(module: torch.nn.Module, ranks: Ranks) -> None:
+    """Rank 0's parameters on every rank."""
+    if not ranks.distributed:
+        return
+    with torch.no_grad():
+        for p in module.parameters():
+            dist.broadcast(p.data, 0)
