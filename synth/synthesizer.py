@@ -38,7 +38,8 @@ from synth.privacy.marginals import MARGINAL_SHARE
 from synth.privacy.pair_tables import release_tables
 from synth.models.sampling import sample_chunks
 from synth.models.device import resolve_device
-from synth.distributed.group import SINGLE, Ranks, check_same, join, leave, shared_secret
+from synth.distributed.group import SINGLE, Ranks, check_same, join, leave, shared_secret, sum_across
+from synth.privacy.shards import counting_shards
 from synth.models.train import NO_LABEL, Progress, TrainConfig, train_acgan
 from synth.schema.sequence import SequenceLayout, slot_name
 from synth.encode.sequence import SequenceEncoder, prepare_sequences
@@ -172,20 +173,21 @@ class Synthesizer:
         if len(x) < 2:
             raise SynthError(f"{source} has {len(x)} patient(s); at least 2 are needed")
         n_classes = len(domain.label.categories) if domain.label else 0
+        if ranks.distributed:  # from here on each rank holds its shard of the patients
+            mine = ranks.shard(len(x))
+            x, y = x[mine], None if y is None else y[mine]
         marginals = None
         if self.config.marginal_weight != 0:
             share = MARGINAL_SHARE if self.config.marginal_share is None else self.config.marginal_share
             singles = encoder.label_table_specs() if meta.sequence_key else None
             released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
-            tables, domain.label_proportions = release_tables(
-                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, self.config.pair_tables,
-                singles, released, self.config.smooth_tables)
+            with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
+                tables, domain.label_proportions = release_tables(
+                    x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, self.config.pair_tables,
+                    singles, released, self.config.smooth_tables)
             marginals = MarginalLoss(tables, domain.label_proportions, self.config.independence,
                                      self.config.refine_groups)
-        if ranks.distributed:  # the same releases on every rank, then each rank's shard of the patients
-            check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
-            mine = ranks.shard(len(x))
-            x, y = x[mine], None if y is None else y[mine]
+        check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
         result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
                              self.config, progress if ranks.leader else None, marginals,
                              getattr(encoder, "mask", None), encoder.noise_groups(), noise.torch_on(device), device,

@@ -95,6 +95,42 @@ def test_ranks_share_the_release_noise_but_not_the_poisson_stream():
     assert torch.equal(torch.rand(5, generator=single.torch), torch.rand(5, generator=NoiseSource(shared=secret).torch))
 
 
+def test_tables_counted_on_shards_and_noised_once_equal_one_processs_release(meta):
+    """Two shards counted apart (two threads standing in for ranks, their counts added as
+    all_reduce would) with the same secret stream: the same tables and pairs as one process."""
+    import copy
+    import threading
+
+    from synth.privacy.pair_tables import release_tables
+    from synth.privacy.shards import counting_shards
+    from tests.conftest import encoded_trial
+
+    _, enc, x, y, ledger, domain = encoded_trial(meta, n=400, heavy=True)
+    barrier, slots, out = threading.Barrier(2), [None, None], [None, None]
+
+    def rank(r: int) -> None:
+        def add(counts):
+            slots[r] = counts
+            barrier.wait()
+            summed = slots[0] + slots[1]
+            barrier.wait()
+            return summed
+
+        mine = Ranks(r, 2).shard(len(x))
+        with counting_shards(add):
+            out[r] = release_tables(x[mine], y[mine], 2, enc.cell_blocks, domain.label_proportions,
+                                    copy.deepcopy(ledger), np.random.default_rng(9))
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    alone, _ = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, copy.deepcopy(ledger),
+                              np.random.default_rng(9))
+    for tables, _ in out:
+        assert [t.name for t in tables] == [t.name for t in alone]
+        for a, b in zip(tables, alone):
+            np.testing.assert_allclose(a.counts, b.counts, rtol=0, atol=1e-9)
+
+
 def _trial_files(tmp_path: Path, n: int = 160) -> tuple[Path, Path]:
     data, meta = tmp_path / "trial.csv", tmp_path / "trial.json"
     make_trial(n).to_csv(data, index=False)

@@ -1,13 +1,16 @@
 """One fit over several processes: torch.distributed, as ``torchrun`` (or ``synth fit --nproc``) starts it.
 
-Every process (rank) reads the same CSV and metadata and runs the same releases with the same
-secret noise, so all ranks hold one and the same domain, tables and ledger: one draw of each
-mechanism, computed W times, released once. Then each rank keeps its own shard of the patients
-(patient i goes to rank i mod W) for DP-SGD: each draws its shard's Poisson batch at the
-ledger's rate q from its own secret stream (the union is one Poisson batch of all patients at
-rate q), the clipped gradient sums are added across ranks, and rank 0 alone adds the Gaussian
-noise (Opacus' ``DistributedDPOptimizerFastGradientClipping``). The accountant sees the same q,
-σ and steps as in one process.
+Every process (rank) reads the same CSV and metadata, and all draw the releases' noise from one
+secret stream (rank 0's OS entropy, sent over the process group), so every rank holds the same
+releases: one draw each. The domain's releases (N, categories, bounds, label counts) are
+computed on the whole table by every rank; then each rank keeps its shard of the patients
+(patient i goes to rank i mod W): the tables are counted on the shards and summed across ranks
+before the noise is added (:func:`sum_across`, :mod:`synth.privacy.shards`), and for DP-SGD each
+rank draws its shard's Poisson batch at the ledger's rate q from its own secret stream (the
+union is one Poisson batch of all patients at rate q), the clipped gradient sums are added
+across ranks, and rank 0 alone adds the Gaussian noise (Opacus'
+``DistributedDPOptimizerFastGradientClipping``). The accountant sees the same q, σ and steps as
+in one process.
 
 Notes
 -----
@@ -32,7 +35,7 @@ import torch.distributed as dist
 
 from synth.errors import SynthError
 
-__all__ = ["Ranks", "SINGLE", "join", "leave", "shared_secret", "check_same", "average_gradients",
+__all__ = ["Ranks", "SINGLE", "join", "leave", "shared_secret", "sum_across", "check_same", "average_gradients",
            "broadcast_parameters"]
 
 TIMEOUT = _dt.timedelta(minutes=30)  # a collective that waits longer than this ends the run
@@ -114,6 +117,20 @@ def shared_secret(ranks: Ranks, device: str = "cpu") -> int:
     words = _words(value).to(device)
     dist.broadcast(words, 0)
     return sum(int(w) << (31 * i) for i, w in enumerate(words.cpu().tolist()))
+
+
+def sum_across(ranks: Ranks, device: str = "cpu"):
+    """The function adding a rank's exact counts up across ranks (for
+    :func:`synth.privacy.shards.counting_shards`), or None in one process."""
+    if not ranks.distributed:
+        return None
+
+    def add(counts: np.ndarray) -> np.ndarray:
+        summed = torch.as_tensor(np.ascontiguousarray(counts, dtype=np.float64)).to(device)
+        dist.all_reduce(summed, op=dist.ReduceOp.SUM)
+        return summed.cpu().numpy().reshape(np.shape(counts))
+
+    return add
 
 
 def check_same(ranks: Ranks, fingerprint: str, what: str, device: str = "cpu") -> None:

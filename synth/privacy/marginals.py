@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from synth.privacy.shards import total
 from synth.privacy.domain import PREP_SHARE
 from synth.encode.table import CellBlock
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
@@ -212,7 +213,7 @@ def measure_tables(
     labels = y[keep] if n_classes else np.zeros(len(rows), dtype=int)
     out = []
     for spec in tables:
-        counts = spec.count(rows, labels, n_classes)
+        counts = total(spec.count(rows, labels, n_classes))  # every rank's patients, before the noise
         out.append(MarginalTable(spec.blocks, noisy_counts(counts, sigma, rng), spec.groups, spec.by_label,
                                  pooled_by=spec.pooled_by, sigma=sigma, missing_phases=spec.missing_phases))
     return out

@@ -34,6 +34,7 @@ from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes, refine_p
 from synth.privacy.ledger import N_REFINED, Ledger, Mechanism
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, cell_counts, label_tables, ledger_sigma,
                                      release_marginals)
+from synth.privacy.shards import total
 from synth.privacy.resolution import PAIR_GROUPS, coarse_groups, release_label_tables
 
 __all__ = ["coarse_groups", "pair_scores", "select_pairs", "release_tables", "PAIR_GROUPS"]
@@ -72,7 +73,7 @@ def pair_scores(encoded: np.ndarray, specs: list[TableSpec], tables: dict[str, M
         pa = _grouped(tables[a.column].conditional().reshape(len(class_sizes), -1), spec.group(0))
         pb = _grouped(tables[b.column].conditional().reshape(len(class_sizes), -1), spec.group(1))
         expected = np.einsum("c,ci,cj->ij", class_sizes, pa, pb)
-        true = cell_counts(expected.shape, [cells_of(spec, 0), cells_of(spec, 1)])
+        true = total(cell_counts(expected.shape, [cells_of(spec, 0), cells_of(spec, 1)]))  # every rank's patients
         scores[s] = np.abs(true - expected).sum()
     return scores
 
