@@ -28,6 +28,7 @@ from opacus.optimizers import DistributedDPOptimizerFastGradientClipping, DPOpti
 from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 from opacus.validators import ModuleValidator
 
+from synth.distributed.group import all_reduce_flat
 from synth.models.networks import Discriminator
 
 __all__ = ["NO_LABEL", "pair_losses", "pair_loss_reference", "private_discriminator", "dp_step"]
@@ -64,6 +65,15 @@ def pair_loss_reference(d, x, y, fake, y_fake, n_classes):
     return loss / max(len(x), 1)  # a mean that stays finite on an empty Poisson batch
 
 
+class _FlatDistributedOptimizer(DistributedDPOptimizerFastGradientClipping):
+    """Opacus' distributed ghost-clipping optimizer with its per-parameter all-reduce done as one
+    (the same sums, divided by the world size as Opacus does for a mean loss)."""
+
+    def reduce_gradients(self) -> None:
+        grads = [p.grad for p in self.params if p.requires_grad]
+        all_reduce_flat(grads, self.world_size if self.loss_reduction == "mean" else 1)
+
+
 def private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer, sigma: float,
                           max_grad_norm: float, expected_batch: float, noise: torch.Generator, world: int = 1):
     """The ghost-clipping module and the optimizer that clips at ``max_grad_norm``, adds
@@ -80,7 +90,7 @@ def private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer,
     module = GradSampleModuleFastGradientClipping(disc, batch_first=True, loss_reduction="mean",
                                                   max_grad_norm=max_grad_norm, use_ghost_clipping=True)
     module.forbid_grad_accumulation()
-    kind = DistributedDPOptimizerFastGradientClipping if world > 1 else DPOptimizerFastGradientClipping
+    kind = _FlatDistributedOptimizer if world > 1 else DPOptimizerFastGradientClipping
     dp_optimizer = kind(optimizer, noise_multiplier=sigma, max_grad_norm=max_grad_norm,
                         expected_batch_size=expected_batch / world, loss_reduction="mean", generator=noise)
     return module, dp_optimizer
