@@ -87,6 +87,9 @@ def join(device: str) -> tuple[Ranks, str]:
     cuda = str(device).startswith("cuda")
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if cuda:
+        if local >= torch.cuda.device_count():
+            raise SynthError(f"--device cuda over several processes needs one GPU per process on each machine: "
+                             f"local rank {local}, and torch sees {torch.cuda.device_count()} GPU(s)")
         device = f"cuda:{local}"
         torch.cuda.set_device(local)
     owned = not dist.is_initialized()
