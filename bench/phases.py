@@ -20,6 +20,7 @@ from pathlib import Path
 from utility import load_table
 
 import synth.models.train as train
+import synth.preparation as preparation
 import synth.synthesizer as synthesizer
 from synth import Synthesizer
 from synth.models.checkpoints import CheckpointSelector
@@ -42,8 +43,8 @@ def timed(owner, name: str, phase: str) -> None:
 
 
 def instrument() -> None:
-    timed(synthesizer, "release_tables", "table releases")
-    timed(synthesizer, "MarginalLoss", "table releases")
+    timed(preparation, "release_tables", "table releases")
+    timed(preparation, "MarginalLoss", "table releases")
     timed(synthesizer, "train_acgan", "training (all)")
     timed(train, "calibrate_sigma", "σ calibration")
     timed(train, "_pretrain_generator", "generator pretraining")

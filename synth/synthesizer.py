@@ -10,63 +10,35 @@ import datetime as _dt
 import html
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import pandas as pd
 
-from synth.privacy.domain import Domain, build_domain, default_delta
+from synth.distributed.group import SINGLE, Ranks, join, leave
+from synth.encode.sequence import SequenceEncoder
 from synth.encode.table import TableEncoder
-from synth.errors import SynthError, SynthWarning
+from synth.errors import SynthError
 from synth.io.atomic import atomic_path, atomic_write_text
-from synth.schema.inequalities import (Inequality, apply_inequalities, ceilings, check_data, check_never_lowered,
-                               read_inequalities)
-from synth.schema.metadata import REVIEW, Metadata
 from synth.io.csv_out import write_csv_chunks
-from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
 from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
-from synth.notebook import synthesizer_html
-from synth.models.marginal_loss import MarginalLoss
-from synth.privacy.class_sizes import NoisyCounts
-from synth.privacy.ledger import Ledger
-from synth.privacy.randomness import NoiseSource
-from synth.privacy.marginals import MARGINAL_SHARE
-from synth.privacy.pair_tables import release_tables
-from synth.models.sampling import sample_chunks
 from synth.models.device import resolve_device
-from synth.distributed.group import SINGLE, Ranks, check_same, join, leave, shared_secret, sum_across
-from synth.privacy.shards import counting_shards
-from synth.models.train import NO_LABEL, Progress, TrainConfig, train_acgan
-from synth.schema.sequence import SequenceLayout, slot_name
-from synth.encode.sequence import SequenceEncoder, prepare_sequences
-from synth.schema.validate import MODELLED, category_key, check_columns, check_label, coerce_frame, read_csv
+from synth.models.sampling import sample_chunks
+from synth.models.train import Progress, TrainConfig, train_acgan
+from synth.notebook import synthesizer_html
+from synth.preparation import inequality_rule, prepare
+from synth.privacy.domain import Domain, default_delta
+from synth.privacy.ledger import Ledger
+from synth.schema.inequalities import apply_inequalities, read_inequalities
+from synth.schema.metadata import Metadata
+from synth.schema.sequence import SequenceLayout
+from synth.schema.validate import category_key
 
 __all__ = ["Synthesizer", "default_delta", "resolve_device"]
 
 MAX_ROWS = 10**9  # about 100 GB of CSV for a trial table
-
-
-def _inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:
-    """The metadata's inequalities with each constrained column's ceiling and released domain (a
-    visit column's domain is its first slot's)."""
-    pairs = read_inequalities(meta)
-    doms = {c.name: c for c in domain.columns}
-    cols = {c: doms[c] if c in doms else doms[slot_name(c, 0)] for p in pairs for c in (p.low, p.high)}
-    ceiling = ceilings(pairs, cols)
-    end = (meta.extra.get("synth_sequence") or {}).get("follow_up_end") if meta.sequence_key else None
-    if end is not None:  # visits are ended at its value before the inequalities run
-        check_never_lowered(end, ceiling, cols, "it is synth_sequence.follow_up_end and visits are ended at it first")
-    return pairs, ceiling, cols
-
-
-def _fingerprint(ledger: Ledger, domain: Domain, marginals: MarginalLoss | None) -> str:
-    """What every rank of a distributed fit must have released alike (:func:`check_same`)."""
-    tables = [] if marginals is None else [np.asarray(t.counts).tobytes().hex() for t in marginals.tables]
-    return json.dumps([ledger.to_dict(), domain.to_dict(), tables], sort_keys=True, default=str)
 
 
 class Synthesizer:
@@ -122,78 +94,13 @@ class Synthesizer:
         return self
 
     def _fit(self, data, metadata, progress: Progress | None, ranks: Ranks, device: str) -> None:
-        meta = Metadata.load(metadata)
-        unreviewed = meta.unreviewed()
-        if unreviewed:
-            warnings.warn("metadata drafted by `synth metadata infer` and not reviewed, read off the data: "
-                          f"{'; '.join(unreviewed)}. Check each against the protocol or data dictionary, then "
-                          f"delete its \"{REVIEW}\" marker", SynthWarning, stacklevel=2)
-        source = f"'{data}'" if isinstance(data, (str, Path)) else "the data"
-        if isinstance(data, (str, Path)) and Path(data).is_file():
-            check_file_fits_in_memory(Path(data), meta, source)
-        df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
-        check_label(meta, self.label)
-        modelled = [c for c, spec in meta.columns.items() if spec["sdtype"] in MODELLED and c != self.label]
-        if not modelled:
-            raise SynthError("metadata: no column to synthesize" + (f" besides the label '{self.label}'" if self.label
-                             else "") + "; it needs a numerical, categorical, boolean or datetime column")
-        check_columns(df.rename(columns=str), meta, source)
-        inequalities = read_inequalities(meta)
-        if len(df) == 0:
-            raise SynthError(f"{source} has no rows")
-        check_fits_in_memory(len(df), meta, source)
-        public_n = meta.public_patients()
-        patients = df[meta.sequence_key].nunique() if meta.sequence_key else len(df)
-        if public_n is not None and not patients / 10 <= public_n <= 10 * patients:
-            warnings.warn(f"metadata: synth_patients states {public_n:,} patients but {source} holds {patients:,}: "
-                          "the sample rate, batch size and δ follow the stated number; state the number of "
-                          "patients in the data (a published enrolment, say)", SynthWarning, stacklevel=2)
-        noise = NoiseSource(self._noise_seed, shared_secret(ranks, device) if ranks.distributed else None, ranks.rank)
-        ledger = Ledger(self.epsilon, None if self.delta is None else float(self.delta), public_n,
-                        n_patients_source="public (metadata synth_patients)", noise=noise.description)
-        rng = noise.numpy  # every release below draws from it; build_domain releases N unless public
-        if meta.sequence_key:
-            check_data(df, inequalities, meta, source)
-            domain, encoder, frame = prepare_sequences(df, meta, self.label, ledger, rng, source)
-            blocks = encoder.patient_cell_blocks()
-        else:
-            frame = coerce_frame(df, meta, source)
-            check_data(df, inequalities, meta, source)
-            domain = build_domain(frame, meta, self.label, ledger, rng)
-            encoder = TableEncoder(domain)
-            blocks = encoder.cell_blocks
-        _inequality_rule(meta, domain)  # ranges that contradict the inequalities stop here, before the tables
-        y = None
-        if domain.label is not None:
-            # A label value not released by DP discovery gets NO_LABEL: that patient still trains
-            # the real/fake head, and stays in the data so the sample rate depends on N alone.
-            lookup = {k: i for i, k in enumerate(domain.label.categories)}
-            y = frame[self.label].map(lookup).fillna(NO_LABEL).to_numpy(dtype=int)
-        x = encoder.encode(frame)
-        if len(x) < 2:
-            raise SynthError(f"{source} has {len(x)} patient(s); at least 2 are needed")
-        n_classes = len(domain.label.categories) if domain.label else 0
-        if ranks.distributed:  # from here on each rank holds its shard of the patients
-            mine = ranks.shard(len(x))
-            x, y = x[mine], None if y is None else y[mine]
-        marginals = None
-        if self.config.marginal_weight != 0:
-            share = MARGINAL_SHARE if self.config.marginal_share is None else self.config.marginal_share
-            singles = encoder.label_table_specs() if meta.sequence_key else None
-            released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
-            with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
-                tables, domain.label_proportions = release_tables(
-                    x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, self.config.pair_tables,
-                    singles, released, self.config.smooth_tables)
-            marginals = MarginalLoss(tables, domain.label_proportions, self.config.independence,
-                                     self.config.refine_groups)
-        check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
-        result = train_acgan(x, y, encoder.spans, n_classes, domain.label_proportions, ledger,
-                             self.config, progress if ranks.leader else None, marginals,
-                             getattr(encoder, "mask", None), encoder.noise_groups(), noise.torch_on(device), device,
-                             ranks)
-        self._fitted = {"meta": meta, "domain": domain, "encoder": encoder, "generator": result.generator,
-                        "ledger": ledger, "summary": result.summary}
+        p = prepare(data, metadata, self.label, self.epsilon, self.delta, self._noise_seed, self.config, ranks, device)
+        result = train_acgan(p.x, p.y, p.encoder.spans, p.n_classes, p.domain.label_proportions, p.ledger,
+                             self.config, progress if ranks.leader else None, p.marginals,
+                             getattr(p.encoder, "mask", None), p.encoder.noise_groups(), p.noise.torch_on(device),
+                             device, ranks)
+        self._fitted = {"meta": p.meta, "domain": p.domain, "encoder": p.encoder, "generator": result.generator,
+                        "ledger": p.ledger, "summary": result.summary}
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
@@ -245,7 +152,7 @@ class Synthesizer:
             raise SynthError(f"-n {n} is more than synth writes in one call ({MAX_ROWS:,}); sample in several files "
                              "with different --seed")
         st = self._state()
-        pairs, ceiling, columns = _inequality_rule(st["meta"], st["domain"])
+        pairs, ceiling, columns = inequality_rule(st["meta"], st["domain"])
         chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
                                self._label_index(condition), chunk_size, self.device)
         return (apply_inequalities(chunk, pairs, ceiling, columns) for chunk in chunks)

@@ -172,7 +172,7 @@ def test_a_follow_up_end_that_the_rule_could_lower_is_refused_before_the_tables(
     with pytest.raises(SynthError, match="column 'stop' must not exceed a column whose range ends at 480.*"
                                          "follow_up_end.*range's maximum to at most 480"):
         with monkeypatch.context() as patch:
-            patch.setattr("synth.synthesizer.release_tables", no_release)
+            patch.setattr("synth.preparation.release_tables", no_release)
             Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
     cols["stop"]["range_max"] = 480  # consistent ranges: fitted, and no visit after the end
     got = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m).sample(200, seed=0)

@@ -145,7 +145,7 @@ def test_patients_with_unreleased_labels_still_count_in_the_sample_rate():
 
 @pytest.mark.parametrize("option, weight", [({}, 0.0), ({"independence": 5.0}, 5.0)])
 def test_independence_option_reaches_the_marginal_loss(monkeypatch, option, weight):
-    import synth.synthesizer as synthesizer_module
+    import synth.preparation as preparation_module
     from synth.models.marginal_loss import MarginalLoss
 
     built = []
@@ -154,7 +154,7 @@ def test_independence_option_reaches_the_marginal_loss(monkeypatch, option, weig
         built.append(MarginalLoss(*args, **kwargs))
         return built[-1]
 
-    monkeypatch.setattr(synthesizer_module, "MarginalLoss", capture)
+    monkeypatch.setattr(preparation_module, "MarginalLoss", capture)
     # a fixed research noise seed: with secret noise, 1 run in about 30 selects pairs that link
     # every column, leaving the term nothing to mask
     Synthesizer(epsilon=1.0, label="arm", **FAST, **option, noise_seed=0).fit(make_trial(), TRIAL_META)
@@ -209,7 +209,7 @@ def test_a_csv_far_too_large_stops_before_it_is_read(monkeypatch, tmp_path):
     meta = Metadata.load(TRIAL_META)
     monkeypatch.setattr("synth.io.memory.available_memory", lambda: estimated_bytes(120, meta))  # the fit alone fits
     read = []
-    monkeypatch.setattr("synth.synthesizer.read_csv", lambda p: read.append(p))
+    monkeypatch.setattr("synth.preparation.read_csv", lambda p: read.append(p))
     with pytest.raises(SynthError, match=r"about 120 rows: reading and fitting them needs about"):
         Synthesizer(epsilon=1.0, label="arm", **FAST).fit(path, TRIAL_META)
     assert not read  # stopped before pandas read the file

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-import synth.synthesizer as synthesizer
+import synth.preparation as preparation
 from sequences import DATA, score_patients
 from synth import Metadata, Synthesizer
 from synth.eval.sequences import patient_features, per_visit_quality
@@ -81,7 +81,7 @@ def shrink_label_tables(tables: list[MarginalTable]) -> list[dict]:
 
 
 def fit_sample(train: pd.DataFrame, meta: Metadata, label: str, seed: int, shrink: bool) -> pd.DataFrame:
-    original = synthesizer.release_tables
+    original = preparation.release_tables
     report = []
 
     def wrapped(*args, **kwargs):
@@ -90,11 +90,11 @@ def fit_sample(train: pd.DataFrame, meta: Metadata, label: str, seed: int, shrin
         return tables, proportions
 
     if shrink:
-        synthesizer.release_tables = wrapped
+        preparation.release_tables = wrapped
     try:
         s = Synthesizer(epsilon=1.0, label=label, seed=seed).fit(train, meta)
     finally:
-        synthesizer.release_tables = original
+        preparation.release_tables = original
     if shrink:
         print("  shrinkage:", report, flush=True)
     n = train[meta.sequence_key].nunique() if meta.sequence_key else len(train)
@@ -107,20 +107,20 @@ class _Released(Exception):
 
 def print_shrinkage(train: pd.DataFrame, meta: Metadata, label: str, seed: int) -> None:
     """Each label value's weights and B on this split's released tables; no training."""
-    original = synthesizer.release_tables
+    original = preparation.release_tables
 
     def released(*args, **kwargs):
         tables, _ = original(*args, **kwargs)
         print(f"seed={seed}", shrink_label_tables(tables), flush=True)
         raise _Released
 
-    synthesizer.release_tables = released
+    preparation.release_tables = released
     try:
         Synthesizer(epsilon=1.0, label=label, seed=seed).fit(train, meta)
     except _Released:
         pass
     finally:
-        synthesizer.release_tables = original
+        preparation.release_tables = original
 
 
 def main() -> None:

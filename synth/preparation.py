@@ -1,0 +1,160 @@
+"""From the CSV to the releases: schema checks, the domain, the encoder, the noisy tables.
+
+The first half of a fit, in the data flow's order: the metadata (public) and the table are
+checked once; the domain is released (:func:`synth.privacy.domain.build_domain`, or the visit
+layout's :func:`synth.encode.sequence.prepare_sequences`), the patients encoded, and the tables
+released (:func:`synth.privacy.pair_tables.release_tables`). What it returns is what training may
+use: real rows only as ``x``/``y``, for DP-SGD, and everything else a DP release in the ledger.
+
+Notes
+-----
+What would void the guarantee: a computation on the table here that is neither a check whose
+message goes to the data holder alone nor a release recorded in the ledger, noise from any
+generator but the :class:`~synth.privacy.randomness.NoiseSource` made here, or (over several
+processes) releases that differ between ranks, which :func:`synth.distributed.group.check_same`
+stops.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from synth.distributed.group import Ranks, check_same, shared_secret, sum_across
+from synth.encode.sequence import SequenceEncoder, prepare_sequences
+from synth.encode.table import TableEncoder
+from synth.errors import SynthError, SynthWarning
+from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
+from synth.models.marginal_loss import MarginalLoss
+from synth.models.train import NO_LABEL, TrainConfig
+from synth.privacy.class_sizes import NoisyCounts
+from synth.privacy.domain import Domain, build_domain
+from synth.privacy.ledger import Ledger
+from synth.privacy.marginals import MARGINAL_SHARE
+from synth.privacy.pair_tables import release_tables
+from synth.privacy.randomness import NoiseSource
+from synth.privacy.shards import counting_shards
+from synth.schema.inequalities import (Inequality, ceilings, check_data, check_never_lowered, read_inequalities)
+from synth.schema.metadata import REVIEW, Metadata
+from synth.schema.sequence import slot_name
+from synth.schema.validate import MODELLED, check_columns, check_label, coerce_frame, read_csv
+
+__all__ = ["Prepared", "prepare", "inequality_rule"]
+
+
+@dataclass
+class Prepared:
+    """What training needs: this process's real rows (``x``, labels ``y``) and the releases."""
+
+    meta: Metadata
+    domain: Domain
+    encoder: TableEncoder | SequenceEncoder
+    x: np.ndarray
+    y: np.ndarray | None
+    n_classes: int
+    marginals: MarginalLoss | None
+    ledger: Ledger
+    noise: NoiseSource
+
+
+def inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:
+    """The metadata's inequalities with each constrained column's ceiling and released domain (a
+    visit column's domain is its first slot's)."""
+    pairs = read_inequalities(meta)
+    doms = {c.name: c for c in domain.columns}
+    cols = {c: doms[c] if c in doms else doms[slot_name(c, 0)] for p in pairs for c in (p.low, p.high)}
+    ceiling = ceilings(pairs, cols)
+    end = (meta.extra.get("synth_sequence") or {}).get("follow_up_end") if meta.sequence_key else None
+    if end is not None:  # visits are ended at its value before the inequalities run
+        check_never_lowered(end, ceiling, cols, "it is synth_sequence.follow_up_end and visits are ended at it first")
+    return pairs, ceiling, cols
+
+
+
+def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metadata, label: str | None,
+            epsilon: float, delta: float | None, noise_seed: int | None, config: TrainConfig, ranks: Ranks,
+            device: str) -> Prepared:
+    """Check the table against the metadata, release its domain and tables into a new ledger.
+
+    Over several processes (``ranks``), every rank calls this with the same data: the releases
+    are drawn alike on every rank, the tables counted on this rank's shard of the patients and
+    summed across ranks before their noise, and ``x``/``y`` are this rank's shard.
+    """
+    meta = Metadata.load(metadata)
+    unreviewed = meta.unreviewed()
+    if unreviewed:
+        warnings.warn("metadata drafted by `synth metadata infer` and not reviewed, read off the data: "
+                      f"{'; '.join(unreviewed)}. Check each against the protocol or data dictionary, then "
+                      f"delete its \"{REVIEW}\" marker", SynthWarning, stacklevel=4)
+    source = f"'{data}'" if isinstance(data, (str, Path)) else "the data"
+    if isinstance(data, (str, Path)) and Path(data).is_file():
+        check_file_fits_in_memory(Path(data), meta, source)
+    df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
+    check_label(meta, label)
+    modelled = [c for c, spec in meta.columns.items() if spec["sdtype"] in MODELLED and c != label]
+    if not modelled:
+        raise SynthError("metadata: no column to synthesize" + (f" besides the label '{label}'" if label
+                         else "") + "; it needs a numerical, categorical, boolean or datetime column")
+    check_columns(df.rename(columns=str), meta, source)
+    inequalities = read_inequalities(meta)
+    if len(df) == 0:
+        raise SynthError(f"{source} has no rows")
+    check_fits_in_memory(len(df), meta, source)
+    public_n = meta.public_patients()
+    patients = df[meta.sequence_key].nunique() if meta.sequence_key else len(df)
+    if public_n is not None and not patients / 10 <= public_n <= 10 * patients:
+        warnings.warn(f"metadata: synth_patients states {public_n:,} patients but {source} holds {patients:,}: "
+                      "the sample rate, batch size and δ follow the stated number; state the number of "
+                      "patients in the data (a published enrolment, say)", SynthWarning, stacklevel=4)
+    noise = NoiseSource(noise_seed, shared_secret(ranks, device) if ranks.distributed else None, ranks.rank)
+    ledger = Ledger(epsilon, None if delta is None else float(delta), public_n,
+                    n_patients_source="public (metadata synth_patients)", noise=noise.description)
+    rng = noise.numpy  # every release below draws from it; build_domain releases N unless public
+    if meta.sequence_key:
+        check_data(df, inequalities, meta, source)
+        domain, encoder, frame = prepare_sequences(df, meta, label, ledger, rng, source)
+        blocks = encoder.patient_cell_blocks()
+    else:
+        frame = coerce_frame(df, meta, source)
+        check_data(df, inequalities, meta, source)
+        domain = build_domain(frame, meta, label, ledger, rng)
+        encoder = TableEncoder(domain)
+        blocks = encoder.cell_blocks
+    inequality_rule(meta, domain)  # ranges that contradict the inequalities stop here, before the tables
+    y = None
+    if domain.label is not None:
+        # A label value not released by DP discovery gets NO_LABEL: that patient still trains
+        # the real/fake head, and stays in the data so the sample rate depends on N alone.
+        lookup = {k: i for i, k in enumerate(domain.label.categories)}
+        y = frame[label].map(lookup).fillna(NO_LABEL).to_numpy(dtype=int)
+    x = encoder.encode(frame)
+    if len(x) < 2:
+        raise SynthError(f"{source} has {len(x)} patient(s); at least 2 are needed")
+    n_classes = len(domain.label.categories) if domain.label else 0
+    if ranks.distributed:  # from here on each rank holds its shard of the patients
+        mine = ranks.shard(len(x))
+        x, y = x[mine], None if y is None else y[mine]
+    marginals = None
+    if config.marginal_weight != 0:
+        share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
+        singles = encoder.label_table_specs() if meta.sequence_key else None
+        released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
+        with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
+            tables, domain.label_proportions = release_tables(
+                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, config.pair_tables,
+                singles, released, config.smooth_tables)
+        marginals = MarginalLoss(tables, domain.label_proportions, config.independence,
+                                 config.refine_groups)
+    check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
+    return Prepared(meta, domain, encoder, x, y, n_classes, marginals, ledger, noise)
+
+
+def _fingerprint(ledger: Ledger, domain: Domain, marginals: MarginalLoss | None) -> str:
+    """What every rank of a distributed fit must have released alike (:func:`check_same`)."""
+    tables = [] if marginals is None else [np.asarray(t.counts).tobytes().hex() for t in marginals.tables]
+    return json.dumps([ledger.to_dict(), domain.to_dict(), tables], sort_keys=True, default=str)
