@@ -23,13 +23,14 @@ never split into several rows.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from synth.errors import SynthError
-from synth.schema.metadata import Metadata
+from synth.errors import SynthError, SynthWarning
+from synth.schema.metadata import REVIEW, Metadata
 
 __all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "end_visits",
            "start_visits", "VISITS", "slot_name", "gap_name"]
@@ -76,6 +77,9 @@ class SequenceLayout:
         return cols
 
 
+SEQUENCE_KEYS = ("static_columns", "max_visits", "follow_up_end", "first_visit_at", REVIEW)
+
+
 def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
     """Read the sequence part of the metadata; one-line errors for what is missing or wrong."""
     key, index = meta.sequence_key, meta.sequence_index
@@ -92,6 +96,11 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
     if "static_columns" not in spec:
         raise SynthError("metadata: sequence data needs \"synth_sequence\": {\"static_columns\": [...]} "
                          "(`synth metadata infer --sequence-key` drafts it)")
+    unknown = sorted(str(k) for k in spec if k not in SEQUENCE_KEYS)
+    if unknown:
+        known = ", ".join(SEQUENCE_KEYS[:-1])
+        warnings.warn(f"metadata: synth_sequence.{unknown[0]} is not a key synth reads ({known}); it is ignored",
+                      SynthWarning, stacklevel=2)
     static = list(spec["static_columns"])
     for col in static:
         if col not in modelled:
