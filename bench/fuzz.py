@@ -4,9 +4,10 @@
                          [--large 1e6,1gb]
 
 1. ``--cases``: hypothesis cases from tests/fuzzing.py (a trial table, damaged, with the options a
-   user might type) through `synth fit` and `synth sample`, spread over ``--workers`` processes
-   with different seeds. Prints the count of each outcome, the most common one-line errors, and
-   every failure (a traceback, another exit code, output left behind, a CSV failing its checks).
+   user might type), run by tests/fuzz_runs.py through `synth fit` and `synth sample`, spread
+   over ``--workers`` processes with different seeds. Prints the count of each outcome, the most
+   common one-line errors, and every failure (a traceback, another exit code, output left
+   behind, a CSV failing its checks).
    ``--evaluate``: the same for `synth evaluate` with a real table and a damaged synthetic CSV.
 2. ``--model-files``: hostile model files from tests/hostile_models.py (truncations, bit flips,
    edited headers, forgeries, foreign files with payloads), the random kinds repeated until
@@ -45,7 +46,8 @@ def _fuzz_batch(n: int, seed: int, evaluate: bool = False) -> list[tuple[str, st
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fix_seed
 
-    from tests.fuzzing import cases, evaluate_cases, run_case, run_evaluate_case
+    from tests.fuzz_runs import run_case, run_evaluate_case
+    from tests.fuzzing import cases, evaluate_cases
 
     torch.set_num_threads(1)
     out = []

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.fuzzing import Case, cases, evaluate_cases, run_case, run_evaluate_case
+from tests.fuzz_runs import run_case, run_evaluate_case
+from tests.fuzzing import Case, cases, evaluate_cases
 from tests.test_cli import run
 
 
