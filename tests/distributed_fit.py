@@ -3,11 +3,14 @@
     python tests/distributed_fit.py CSV METADATA MODEL LABEL [NOISE_SEED]
 
 With a noise seed (research runs only) the releases repeat, so one process and several can be
-compared release for release. Rank 0 writes MODEL.
+compared release for release. Rank 0 writes MODEL; every rank writes MODEL.rank<r>, a digest of
+its generator's weights (the ranks must end with the same generator).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +26,10 @@ def main(argv: list[str]) -> None:
     synth = Synthesizer(epsilon=1.0, label=label, noise_seed=noise_seed, device="cpu", **FAST)
     synth.fit(data, metadata)
     synth.save(model)
+    digest = hashlib.sha256()
+    for name, tensor in sorted(synth._state()["generator"].state_dict().items()):
+        digest.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
+    Path(f"{model}.rank{os.environ.get('RANK', '0')}").write_text(digest.hexdigest())
 
 
 if __name__ == "__main__":

@@ -156,7 +156,10 @@ def test_a_two_process_fit_under_torchrun_releases_and_spends_what_one_process_d
     assert a.ledger.to_dict() == b.ledger.to_dict()  # mechanisms, σ, q, steps, ε
     assert a.domain.to_dict() == b.domain.to_dict()  # the same noisy releases: each drawn once
     assert len(b.sample(50, seed=1)) == 50
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.synth", "two.synth"]  # no temporary files left
+    digests = [(tmp_path / f"two.synth.rank{r}").read_text() for r in range(2)]
+    assert digests[0] == digests[1]  # the ranks end with one generator (the chosen checkpoint included)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.synth", "one.synth.rank0", "two.synth",
+                                                          "two.synth.rank0", "two.synth.rank1"]  # no temporary files
 
 
 def load_script():
