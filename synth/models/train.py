@@ -48,7 +48,7 @@ NO_CLIP = 1e9  # ε = ∞: clipping at this norm never binds
 
 
 EPOCH_STEPS_CAP = 300  # large N: the default batch grows so that one epoch is at most this many steps
-PRETRAIN_BATCH = 256  # generated rows per pretraining step (no real data: independent of N)
+PRETRAIN_BATCH = 128  # generated rows per pretraining step (no real data: independent of N; bench/RESULTS.md)
 
 
 def default_batch_size(n: int) -> int:
