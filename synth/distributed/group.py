@@ -17,8 +17,9 @@ Notes
 What would void the guarantee: ranks drawing their Poisson batches from one stream (the
 batches would be correlated, not independent at rate q), noise added on more than one rank, a
 shard that holds a patient twice or a patient on two ranks, or releases that differ between
-ranks (:func:`check_same` stops the run when their fingerprints differ). The shared noise seed
-travels between the ranks over the process group and is never stored.
+ranks (:func:`check_same` stops the run when their fingerprints differ), or a process group
+others can listen to: the shared noise seed and the exact sums before the noise travel between
+the ranks unencrypted (they are never stored).
 """
 
 from __future__ import annotations
