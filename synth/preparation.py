@@ -126,6 +126,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         encoder = TableEncoder(domain)
         blocks = encoder.cell_blocks
     inequality_rule(meta, domain)  # ranges that contradict the inequalities stop here, before the tables
+    check_same(ranks, _fingerprint(ledger, domain, None), "domains", device)  # before the tables' collectives
     y = None
     if domain.label is not None:
         # A label value not released by DP discovery gets NO_LABEL: that patient still trains

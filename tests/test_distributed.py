@@ -162,6 +162,20 @@ def test_a_two_process_fit_under_torchrun_releases_and_spends_what_one_process_d
                                                           "two.synth.rank0", "two.synth.rank1"]  # no temporary files
 
 
+@pytest.mark.slow
+def test_ranks_given_different_files_stop_before_the_tables(tmp_path):
+    data, meta = _trial_files(tmp_path)
+    other = tmp_path / "other.csv"
+    make_trial(160, seed=3).to_csv(other, index=False)
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          str(ROOT / "tests" / "distributed_fit.py"), data, meta, tmp_path / "m.synth", "arm"],
+                         env={**_env(), "SYNTH_TEST_OTHER_DATA": str(other)}, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode != 0
+    assert "computed other domains than rank 0" in run.stderr, run.stderr[-2000:]
+    assert not (tmp_path / "m.synth").exists()
+
+
 def load_script():
     import importlib.util
 
