@@ -190,7 +190,29 @@ def _synth(*args, **kw) -> subprocess.CompletedProcess:
                           env=kw.pop("env", _env()), **kw)
 
 
-def test_fit_nproc_2_writes_one_model_and_a_bad_option_stops_before_the_processes_start(tmp_path):
+def test_fit_nproc_passes_every_option_to_its_ranks(tmp_path, monkeypatch):
+    """The launcher's argument list (the processes themselves: the slow test below)."""
+    import synth.distributed.launch as launch
+    from typer.testing import CliRunner
+
+    from synth.cli import app
+
+    data, meta = _trial_files(tmp_path)
+    seen = []
+    monkeypatch.setattr(launch, "launch", lambda nproc, args: seen.append((nproc, args)) or 0)
+    result = CliRunner().invoke(app, ["fit", str(data), "-m", str(meta), "-o", "m.synth", "--label", "arm",
+                                      "--epsilon", "2", "--epochs", "3", "--seed", "7", "--no-smooth-tables",
+                                      "--nproc", "3"])
+    assert result.exit_code == 0, result.output
+    (nproc, args), = seen
+    assert nproc == 3 and "--nproc" not in args and args[:2] == ["fit", str(data)]
+    pairs = dict(zip(args[2::2], args[3::2]))
+    assert pairs["--label"] == "arm" and pairs["--epsilon"] == "2" and pairs["--epochs"] == "3"
+    assert pairs["--seed"] == "7" and "--no-smooth-tables" in args and "--refine-groups" not in args
+
+
+@pytest.mark.slow
+def test_fit_nproc_2_writes_one_model_and_says_so_once(tmp_path):
     data, meta = _trial_files(tmp_path)
     done = _synth("fit", data, "-m", meta, "--label", "arm", "--epsilon", "inf", "--epochs", "1",
                   "-o", tmp_path / "m.synth", "--nproc", "2", cwd=tmp_path)
@@ -198,7 +220,6 @@ def test_fit_nproc_2_writes_one_model_and_a_bad_option_stops_before_the_processe
     info = Synthesizer.load(tmp_path / "m.synth", device="cpu").info()
     assert info["train"]["processes"] == 2
     assert done.stdout.count("wrote ") == 1 and "error" not in done.stderr
-    _one_line_before_any_rank(tmp_path, data, meta, ["--label", "nope"])
 
 
 def _one_line_before_any_rank(tmp_path: Path, data: Path, meta: Path, bad: list[str]) -> None:
@@ -209,7 +230,7 @@ def _one_line_before_any_rank(tmp_path: Path, data: Path, meta: Path, bad: list[
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bad", [["--epsilon", "-1"], ["--nproc", "100000"], ["--device", "tpu"]])
+@pytest.mark.parametrize("bad", [["--label", "nope"], ["--epsilon", "-1"], ["--nproc", "100000"], ["--device", "tpu"]])
 def test_bad_options_under_nproc_stop_before_the_processes_start(tmp_path, bad):
     data, meta = _trial_files(tmp_path)
     _one_line_before_any_rank(tmp_path, data, meta, bad)
