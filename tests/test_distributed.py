@@ -211,6 +211,20 @@ def test_fit_nproc_passes_every_option_to_its_ranks(tmp_path, monkeypatch):
     assert pairs["--seed"] == "7" and "--no-smooth-tables" in args and "--refine-groups" not in args
 
 
+def test_a_stray_rank_variable_does_not_silence_a_one_process_fit(tmp_path, monkeypatch):
+    """RANK without torchrun's WORLD_SIZE (a cluster's environment, say): errors and output still show."""
+    from typer.testing import CliRunner
+
+    from synth.cli import app
+
+    data, meta = _trial_files(tmp_path)
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    result = CliRunner().invoke(app, ["fit", str(data), "-m", str(meta), "-o", str(tmp_path / "m.synth"),
+                                      "--label", "nope"])
+    assert result.exit_code == 2 and "error:" in result.stderr and "nope" in result.stderr
+
+
 @pytest.mark.slow
 def test_fit_nproc_2_writes_one_model_and_says_so_once(tmp_path):
     data, meta = _trial_files(tmp_path)

@@ -75,8 +75,13 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for
 
 
 def _follower() -> bool:
-    """A rank other than 0 of a fit over several processes: rank 0 speaks for the run."""
-    return os.environ.get("RANK", "0") not in ("", "0")
+    """A rank other than 0 of a fit over several processes (torchrun sets WORLD_SIZE and RANK): rank
+    0 speaks for the run. A RANK left in the environment by something else does not silence a fit."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        world = 1
+    return world > 1 and os.environ.get("RANK", "0") not in ("", "0")
 
 
 def _fail(exc: SynthError) -> None:
