@@ -150,6 +150,11 @@ def _layout_tables(rows: int, seed: int = 0) -> tuple[list[MarginalTable], int]:
         table((visits,), (3,)),
         table(slots, (5,), pooled_by=visits, missing_phases=2),
         table(slots, (2,), groups=(np.array([0, 0, 1, 1]),), pooled_by=visits, by_label=False),
+        # per-visit tables: slot k's cells and "no visit k", alone, on groups, and in pairs
+        table((slots[1],), (5,), present_by=visits, slots=(1,)),
+        table((slots[2],), (3,), groups=(np.array([0, 0, 1, 1, 2]),), present_by=visits, slots=(2,)),
+        table((slots[0], slots[2]), (4, 5), by_label=False, present_by=visits, slots=(0, 2)),
+        table((b, slots[1]), (3, 5), present_by=visits, slots=(0, 1)),
     ]
     return tables, 32
 
@@ -172,5 +177,6 @@ def test_batched_tables_equal_the_table_by_table_loss_and_its_gradient(labelled)
         (g_fast,), (g_slow,) = torch.autograd.grad(fast, raw), torch.autograd.grad(slow, raw)
         torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-7)
     # Cells shared by tables are computed once (a: 5, its repeat: 5, b on groups: 2, a on groups: 3, b: 3,
-    # c: 5, visits: 3, the pooled slots: 5, on groups: 2), a repeated one-column table gets its own copy.
-    assert loss.batched.n_features == 33
+    # c: 5, visits: 3, the pooled slots: 5, on groups: 2, slot 1 with "no visit": 5, slot 2 on groups: 3,
+    # slot 0: 4, slot 2: 5), a repeated one-column table gets its own copy.
+    assert loss.batched.n_features == 50

@@ -14,14 +14,16 @@ from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.resolution import coarse_groups, label_resolution, release_label_tables
 from synth.encode.sequence import prepare_sequences
-from tests.test_sequence import SEQ_META, make_visits
+from tests.test_sequence import _meta, make_visits
+
+POOLED = _meta(visit_tables="pooled")  # these tests are about the pooled tables (the default on long schedules)
 
 
 @pytest.fixture(scope="module")
 def encoded():
     df = make_visits(n=30)
     ledger = Ledger(math.inf, 1e-5, 30)
-    domain, enc, wide = prepare_sequences(df, Metadata.load(SEQ_META), "arm", ledger, np.random.default_rng(0), "t")
+    domain, enc, wide = prepare_sequences(df, Metadata.load(POOLED), "arm", ledger, np.random.default_rng(0), "t")
     labels = wide["arm"].map({"a": 0, "b": 1}).to_numpy()
     return df, enc, enc.encode(wide), labels
 
@@ -187,7 +189,7 @@ def _table_term(table, raw, y):
 def test_two_stage_release_keeps_missing_phases_in_stage_one_and_merges_them_for_the_label_groups():
     df = make_visits(n=60, seed=3)
     ledger = Ledger(1.0, 1e-5, 60)
-    domain, enc, wide = prepare_sequences(df, Metadata.load(SEQ_META), "arm", ledger, np.random.default_rng(0), "t")
+    domain, enc, wide = prepare_sequences(df, Metadata.load(POOLED), "arm", ledger, np.random.default_rng(0), "t")
     x, y = enc.encode(wide), wide["arm"].map({"a": 0, "b": 1}).to_numpy()
     specs = enc.label_table_specs()
     sizes = 60 * np.asarray(domain.label_proportions)

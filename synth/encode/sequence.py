@@ -38,6 +38,10 @@ VISIT_CAP = 1000  # visits per patient beyond this count as this for the DP esti
 # Visit phases of a pooled table's missing cell: the first visit, the second, and all later ones
 # (a schema rule, never read from the data; bench/RESULTS.md, issue #5 item 32).
 MISSING_PHASES = 3
+# A temporal column gets a label table per visit slot, not one pooled over visits, when the
+# metadata's max_visits is at most this (a fixed schedule of a few visits; bench/RESULTS.md,
+# issue #38): each slot's table costs budget, worth it for a few slots, not for pbcseq's 16.
+PER_VISIT_MAX_VISITS = 6
 
 
 class SequenceEncoder(TableEncoder):
@@ -96,25 +100,45 @@ class SequenceEncoder(TableEncoder):
         padded = {i for k in range(1, self.layout.max_visits) for i in self.slot_positions[k]}
         return [b for b in self.cell_blocks if b.start not in padded]
 
-    def label_table_specs(self) -> list[TableSpec]:
-        """One table per patient block: a temporal column's is pooled over all its visit slots,
-        and so are the visit times (the first visit's time, then each gap: one time step per visit;
-        without it no table would hold the gaps, bench/RESULTS.md item 63).
+    def per_visit_tables(self) -> bool:
+        """Whether temporal columns get a label table per visit slot rather than one pooled over
+        visits: as the metadata's ``visit_tables`` says, else on a short public schedule
+        (``max_visits`` in the metadata, at most ``PER_VISIT_MAX_VISITS``). Public metadata only."""
+        lay = self.layout
+        if lay.visit_tables is not None:
+            return lay.visit_tables == "per_visit"
+        return lay.max_visits_source == "public" and lay.max_visits <= PER_VISIT_MAX_VISITS
 
-        A nullable numerical temporal column's missing values are counted by visit phase
-        (``MISSING_PHASES``): a lab measured at some scheduled visits only keeps that pattern.
+    def label_table_specs(self) -> list[TableSpec]:
+        """One table per patient block, in their order, then any per-visit tables.
+
+        A temporal column's table is pooled over all its visit slots, and so are the visit times
+        (the first visit's time, then each gap: one time step per visit; without it no table
+        would hold the gaps, bench/RESULTS.md item 63). A nullable numerical temporal column's
+        missing values are counted by visit phase (``MISSING_PHASES``): a lab measured at some
+        scheduled visits only keeps that pattern.
+
+        On a short public schedule (:meth:`per_visit_tables`), a temporal column has instead one
+        table per visit slot: the first visit's, then slot k's (k ≥ 1) with a "no visit k" cell
+        for patients with k visits or fewer, so every patient is in one cell of each table.
         """
         slots = {b.column: b for b in self.cell_blocks}
         (visits,) = [b for b in self.cell_blocks if b.column == VISITS]
         m = self.layout.max_visits
-        pooled = {slot_name(c, 0): [slot_name(c, k) for k in range(m)] for c in self.layout.temporal}
+        per_visit = self.per_visit_tables()
+        pooled = {} if per_visit else {slot_name(c, 0): [slot_name(c, k) for k in range(m)]
+                                       for c in self.layout.temporal}
         first_time = slot_name(self.layout.index, 0)
         if m > 1:
             pooled[first_time] = [first_time] + [gap_name(k) for k in range(1, m)]
-        return [TableSpec(tuple(slots[c] for c in pooled[b.column]), pooled_by=visits,
-                          missing_phases=MISSING_PHASES if b.missing is not None else 0)
-                if b.column in pooled else TableSpec((b,))
-                for b in self.patient_cell_blocks()]
+        specs = [TableSpec(tuple(slots[c] for c in pooled[b.column]), pooled_by=visits,
+                           missing_phases=MISSING_PHASES if b.missing is not None else 0)
+                 if b.column in pooled else TableSpec((b,))
+                 for b in self.patient_cell_blocks()]
+        if per_visit:
+            specs += [TableSpec((slots[slot_name(c, k)],), present_by=visits, slots=(k,))
+                      for k in range(1, m) for c in self.layout.temporal]
+        return specs
 
     def to_long(self, wide: pd.DataFrame, label: ColumnDomain | None, labels: np.ndarray | None,
                 first_id: int, all_columns: list[str], pii: list[str]) -> pd.DataFrame:

@@ -21,6 +21,8 @@ from synth.privacy.marginals import MarginalTable
 
 __all__ = ["BatchedTables", "last_dim_softmax"]
 
+_ONE = -1  # an entry's "block" that is the constant one (a visit slot's "no visit" cell times its weight)
+
 
 def last_dim_softmax(logits: torch.Tensor) -> torch.Tensor:
     """Softmax over the last dimension, written out: torch's CPU kernel is several times slower
@@ -99,6 +101,7 @@ class BatchedTables:
                                                    for j in members]),
                 "has_missing": torch.as_tensor([blocks[j].missing is not None for j in members], dtype=torch.float32)})
         self.visit_blocks = visit_blocks
+        position[_ONE] = offset_cells  # the constant-one column after every block's cells
         self.src = torch.as_tensor([position[j] + min(c, w) for j, c, w in src], dtype=torch.long)
         self.wcol = torch.as_tensor(wcol, dtype=torch.long)
         self.tgt = torch.as_tensor(tgt, dtype=torch.long)
@@ -126,23 +129,40 @@ class BatchedTables:
         self.pair_groups = [self._pair_group(wa, wb, members, rows, offset) for (wa, wb), members in pairs.items()]
 
     @staticmethod
-    def _slot(t: MarginalTable, i: int, block_id, visit_index: dict, visit_blocks: list):
+    def _slot(t: MarginalTable, i: int, block_id, visit_index: dict, visit_blocks: list):  # noqa: C901
         """Slot ``i`` of table ``t``: its key (equal for equal cells), its number of cells, and a
         function listing its entries (block, cell, block width, weight column, the slot's cell)."""
         groups = t.groups or (None,) * len(t.blocks)
         g = groups[i]
         group_key = None if g is None else tuple(int(v) for v in g)
+
+        def weight_columns(v: CellBlock) -> int:
+            """The first of visit block v's weight columns: Σ_{n > k} P(n)/n, then P(visits > k),
+            then P(visits ≤ k), one per slot k."""
+            if (v.start, v.width) not in visit_index:
+                visit_index[(v.start, v.width)] = sum(3 * u.width for u in visit_blocks)
+                visit_blocks.append(v)
+            return 1 + visit_index[(v.start, v.width)]
+
         if t.pooled_by is None:
             b = t.blocks[i]
+            spec = t.spec
+            if not spec.absent(i):
+                def cells():
+                    return [(block_id(b), c, b.width, 0, int(g[c]) if g is not None else c)
+                            for c in range(b.n_cells)]
+                return ("cells", b.start, b.width, b.missing, group_key), spec.n_cells(i), cells
+            k, first = spec.slots[i], weight_columns(spec.present_by)
+            width = spec.present_by.width
 
-            def cells():
-                return [(block_id(b), c, b.width, 0, int(g[c]) if g is not None else c) for c in range(b.n_cells)]
-            return ("cells", b.start, b.width, b.missing, group_key), t.spec.n_cells(i), cells
-        visits = (t.pooled_by.start, t.pooled_by.width)
-        if visits not in visit_index:
-            visit_index[visits] = sum(v.width for v in visit_blocks)
-            visit_blocks.append(t.pooled_by)
-        first_weight, phases = 1 + visit_index[visits], t.spec.phases
+            def visit_cells():  # slot k's cells weighed by P(visits > k), then "no visit k": P(visits ≤ k)
+                out = [(block_id(b), c, b.width, first + width + k, int(g[c]) if g is not None else c)
+                       for c in range(b.n_cells)]
+                absent = b.n_cells
+                return out + [(_ONE, 0, 0, first + 2 * width + k, int(g[absent]) if g is not None else absent)]
+            key = ("slot", b.start, b.width, b.missing, group_key, k, spec.present_by.start)
+            return key, spec.n_cells(i), visit_cells
+        first_weight, phases = weight_columns(t.pooled_by), t.spec.phases
 
         def pooled():  # slot k of a patient's visits weighs Σ_{n > k} P(n)/n: weight column first_weight + k
             out = []
@@ -155,6 +175,7 @@ class BatchedTables:
                         cell = int(g[c])
                     out.append((block_id(b), c, b.width, first_weight + k, cell))
             return out
+        visits = (t.pooled_by.start, t.pooled_by.width)
         key = ("pooled", tuple((b.start, b.width, b.missing) for b in t.blocks), visits, phases, group_key)
         return key, t.spec.n_cells(0), pooled
 
@@ -197,12 +218,14 @@ class BatchedTables:
             absent = raw.index_select(1, g["absent_columns"])
             missing = torch.sigmoid(absent - present) * g["has_missing"]  # the softmax of [present, missing]
             parts.append(torch.cat([p * (1 - missing)[:, :, None], missing[:, :, None]], dim=2).reshape(batch, -1))
-        cells = torch.cat(parts, dim=1) if parts else raw.new_zeros(batch, 1)
+        cells = torch.cat(parts + [raw.new_ones(batch, 1)], dim=1)  # the last column: constant one
         weights = [raw.new_ones(batch, 1)]
         for v in self.visit_blocks:
             p_visits = last_dim_softmax(raw[:, v.start:v.start + v.width])
             per_visit = p_visits / torch.arange(1, v.width + 1, dtype=raw.dtype, device=raw.device)
             weights.append(torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1]))  # Σ_{n > k} P(n)/n
+            present = torch.flip(torch.cumsum(torch.flip(p_visits, [1]), 1), [1])  # P(visits > k)
+            weights.extend([present, 1.0 - present])
         weight = torch.cat(weights, dim=1)
         values = cells.index_select(1, self.src) * weight.index_select(1, self.wcol)
         return raw.new_zeros(batch, self.n_features + 1).index_add(1, self.tgt, values)

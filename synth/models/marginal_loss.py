@@ -29,7 +29,7 @@ from synth.models.batched_tables import BatchedSlotDrift, BatchedTables, last_di
 from synth.privacy.marginals import MarginalTable
 from synth.models.refine import refined_tables
 
-__all__ = ["MarginalLoss", "soft_cells", "pooled_cells", "slot_drift", "pair_mask", "within_label_dependence",
+__all__ = ["MarginalLoss", "soft_cells", "visit_slot_cells", "pooled_cells", "slot_drift", "pair_mask", "within_label_dependence",
            "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH", "REFINE_MAX_GROUPS",
            "label_groups"]
 
@@ -41,6 +41,17 @@ def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
         return p
     p_missing = F.softmax(raw[:, block.missing:block.missing + 2], dim=1)[:, 1:2]
     return torch.cat([p * (1 - p_missing), p_missing], dim=1)
+
+
+def visit_slot_cells(raw: torch.Tensor, block: CellBlock, visits: CellBlock, k: int) -> torch.Tensor:
+    """(B, n_cells + 1): a visit slot k's cells weighed by P(visits > k), then "no visit k".
+
+    The generator's side of a per-visit table (:class:`~synth.privacy.marginals.TableSpec`'s
+    ``slots``): a real patient with k visits or fewer falls in the last cell.
+    """
+    p_visits = F.softmax(raw[:, visits.start:visits.start + visits.width], dim=1)  # column j ↔ j + 1 visits
+    present = p_visits[:, k:].sum(dim=1, keepdim=True)
+    return torch.cat([soft_cells(raw, block) * present, 1.0 - present], dim=1)
 
 
 def pooled_cells(raw: torch.Tensor, slots: tuple[CellBlock, ...], visits: CellBlock, phases: int = 0) -> torch.Tensor:
@@ -228,8 +239,10 @@ class MarginalLoss:
                 pooled = pooled_cells(raw, table.blocks, table.pooled_by, table.spec.phases)
                 probs = [pooled if merges[0] is None else pooled @ merges[0]]
             else:
-                probs = [soft_cells(raw, b) if m is None else soft_cells(raw, b) @ m
-                         for b, m in zip(table.blocks, merges)]
+                spec = table.spec
+                cells = [visit_slot_cells(raw, b, spec.present_by, spec.slots[i]) if spec.absent(i)
+                         else soft_cells(raw, b) for i, b in enumerate(table.blocks)]
+                probs = [c if m is None else c @ m for c, m in zip(cells, merges)]
             if len(probs) == 1:
                 joint = onehot.T @ probs[0]
             else:

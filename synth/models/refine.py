@@ -60,5 +60,6 @@ def refined_tables(tables: list[MarginalTable]) -> list[MarginalTable]:
         totals = np.ones(len(group_probs)) if t.totals is None else np.asarray(t.totals, dtype=float)
         counts = within_group_fill(group_probs, groups, cell_probs) * totals[:, None]
         # Derived, not a measurement: no σ, so nothing combines it as a release (class_sizes skips σ = 0).
-        out.append(MarginalTable(t.blocks, counts, (), True, totals=t.totals, pooled_by=t.pooled_by))
+        out.append(MarginalTable(t.blocks, counts, (), True, totals=t.totals, pooled_by=t.pooled_by,
+                                 present_by=t.present_by, slots=t.slots))
     return out

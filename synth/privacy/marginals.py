@@ -67,6 +67,16 @@ class TableSpec:
     # counts in phase min(k, missing_phases − 1) (with 3: first visit, second, later), so a lab
     # measured only at some visits keeps that pattern. Each visit still adds to one cell.
     missing_phases: int = 0
+    # Per-visit tables (visit sequences on a small public schedule): ``slots[i]`` is the visit
+    # slot of block i (0: a patient-level block or the first visit, which every patient has);
+    # a block of slot k ≥ 1 gets one more cell, "no visit k", where a patient with k visits or
+    # fewer (``present_by``'s cell + 1 ≤ k) falls. Every patient is still in one cell.
+    present_by: CellBlock | None = None
+    slots: tuple[int, ...] = ()
+
+    def absent(self, i: int) -> bool:
+        """Whether block i has a "no visit" cell (a visit slot after the first)."""
+        return self.present_by is not None and bool(self.slots) and self.slots[i] >= 1
 
     @property
     def phases(self) -> int:
@@ -81,11 +91,14 @@ class TableSpec:
         g = self.group(i)
         if g is not None:
             return int(g.max()) + 1
-        return self.blocks[i].n_cells + (self.phases - 1 if self.phases and i == 0 else 0)
+        return self.blocks[i].n_cells + (self.phases - 1 if self.phases and i == 0 else 0) + int(self.absent(i))
 
     def cells(self, encoded: np.ndarray, i: int) -> np.ndarray:
         """Each row's cell of block i in this table (its group when the block is merged)."""
         idx = self.blocks[i].cells(encoded)
+        if self.absent(i):
+            visits = self.present_by.cells(encoded) + 1
+            idx = np.where(visits > self.slots[i], idx, self.blocks[i].n_cells)
         g = self.group(i)
         return idx if g is None else g[idx]
 
@@ -139,10 +152,13 @@ class MarginalTable:
     sigma: float = 0.0  # the Gaussian noise of each cell (0: exact)
     missing_phases: int = 0
     smooth: bool = False  # smooth ordered bins before projecting (synth.privacy.smoothing; post-processing)
+    present_by: CellBlock | None = None
+    slots: tuple[int, ...] = ()
 
     @property
     def spec(self) -> TableSpec:
-        return TableSpec(self.blocks, self.groups, self.by_label, self.pooled_by, self.missing_phases)
+        return TableSpec(self.blocks, self.groups, self.by_label, self.pooled_by, self.missing_phases,
+                         self.present_by, self.slots)
 
     def merged_phases(self) -> MarginalTable:
         """Post-processing: this table with its missing cells by visit phase summed into one."""
@@ -215,7 +231,8 @@ def measure_tables(
     for spec in tables:
         counts = total(spec.count(rows, labels, n_classes))  # every rank's patients, before the noise
         out.append(MarginalTable(spec.blocks, noisy_counts(counts, sigma, rng), spec.groups, spec.by_label,
-                                 pooled_by=spec.pooled_by, sigma=sigma, missing_phases=spec.missing_phases))
+                                 pooled_by=spec.pooled_by, sigma=sigma, missing_phases=spec.missing_phases,
+                                 present_by=spec.present_by, slots=spec.slots))
     return out
 
 

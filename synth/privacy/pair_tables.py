@@ -37,7 +37,7 @@ from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, c
 from synth.privacy.shards import total
 from synth.privacy.resolution import PAIR_GROUPS, coarse_groups, release_label_tables
 
-__all__ = ["coarse_groups", "pair_scores", "select_pairs", "release_tables", "PAIR_GROUPS"]
+__all__ = ["coarse_groups", "pair_scores", "pair_spec", "select_pairs", "release_tables", "PAIR_GROUPS"]
 
 # Parts of the marginal share (label tables, pair selection); the pair tables get the rest.
 # Chosen once on ACTG175 (bench/RESULTS.md): the pair tables' accuracy barely matters.
@@ -98,6 +98,16 @@ def select_pairs(scores: np.ndarray, k: int, epsilon0: float, rng: np.random.Gen
     return chosen
 
 
+def pair_spec(a: TableSpec, b: TableSpec, groups_a: np.ndarray | None, groups_b: np.ndarray | None) -> TableSpec:
+    """The pair table of two one-column tables' columns, not crossed with the label; a visit
+    slot's column keeps its "no visit" cell (a per-visit table's ``slots``)."""
+    slot_a, slot_b = (s.slots[0] if s.slots else 0 for s in (a, b))
+    if not (slot_a or slot_b):
+        return TableSpec((a.blocks[0], b.blocks[0]), (groups_a, groups_b), by_label=False)
+    return TableSpec((a.blocks[0], b.blocks[0]), (groups_a, groups_b), by_label=False,
+                     present_by=a.present_by or b.present_by, slots=(slot_a, slot_b))
+
+
 def release_tables(
     encoded: np.ndarray,
     y: np.ndarray | None,
@@ -113,10 +123,13 @@ def release_tables(
     smooth: bool = False,
 ) -> tuple[list[MarginalTable], list[float]]:
     """Label × column tables, then ``n_pairs`` DP-chosen pair tables (default: one fewer than
-    the columns, as many as the edges of MST's tree), within ``share`` of ε after preprocessing.
+    the label tables, as many as the edges of MST's tree), within ``share`` of ε after preprocessing.
 
     ``singles`` (default :func:`label_tables` of ``blocks``) are the label tables, one per block
-    in the same order: a visit sequence's temporal column has a table pooled over visits.
+    in the same order: a visit sequence's temporal column has a table pooled over visits, or,
+    on a short public schedule, its first visit's table here and one per later visit slot
+    after the blocks' (:class:`~synth.privacy.marginals.TableSpec`'s ``slots``). Pairs are
+    chosen among all of their columns.
 
     ``smooth`` marks the label tables (and stage 1's) for :mod:`synth.privacy.smoothing`, so
     that their distributions, pair selection's independence estimate included, are smoothed.
@@ -133,8 +146,8 @@ def release_tables(
     fractions = np.asarray(label_proportions) if n_classes and label_proportions else np.ones(1)
     class_sizes = ledger.n_patients * fractions  # public N × DP label proportions
     specs = label_tables(blocks) if singles is None else singles
-    if [s.blocks[0] for s in specs] != list(blocks):
-        raise ValueError("one label table per block, in the blocks' order")
+    if [s.blocks[0] for s in specs[:len(blocks)]] != list(blocks):
+        raise ValueError("one label table per block, in the blocks' order (then any per-visit tables)")
     singles, full = release_label_tables(encoded, y, n_classes, specs, class_sizes, ledger, rng, LABEL_PART * share)
     for table in {id(t): t for t in singles + full}.values():  # before anything reads them (pair scores too)
         table.smooth = smooth
@@ -157,16 +170,15 @@ def release_tables(
             class_sizes = np.array([refined])
     proportions = (class_sizes / class_sizes.sum()).tolist() if n_classes and class_sizes.sum() > 0 else list(
         label_proportions)
-    k = len(blocks) - 1 if n_pairs is None else n_pairs
-    if k <= 0 or len(blocks) < 2:
+    k = len(specs) - 1 if n_pairs is None else n_pairs
+    if k <= 0 or len(specs) < 2:
         return singles, proportions
     if not full[0].by_label:  # two stages: independence is judged from the unlabelled marginals
         class_sizes = np.array([float(ledger.n_patients)])
     full = [t.merged_phases() for t in full]
     by_column = {t.blocks[0].column: t for t in full}  # a pooled table stands in for its first visit
     groups = [coarse_groups(t) for t in full]
-    specs = [TableSpec((blocks[i], blocks[j]), (groups[i], groups[j]), by_label=False)
-             for i, j in combinations(range(len(blocks)), 2)]
+    specs = [pair_spec(specs[i], specs[j], groups[i], groups[j]) for i, j in combinations(range(len(specs)), 2)]
     k = min(k, len(specs))
     scores = pair_scores(encoded, specs, by_column, class_sizes)
     sigma = ledger_sigma(ledger, (LABEL_PART + SELECT_PART) * share, k)

@@ -39,26 +39,30 @@ PAIR_GROUPS = 4  # groups per column in a pair table (synth.privacy.pair_tables)
 def coarse_groups(table: MarginalTable, max_groups: int = PAIR_GROUPS, missing_apart: bool = True) -> np.ndarray | None:
     """Cell → group map of a one-block table's column, from its released counts; None: keep cells.
 
-    A numerical column's bins are merged into groups of about equal released mass; its missing
-    cell is a group of its own, or with ``missing_apart=False`` the last cell of the ordered run,
-    so that a rarely missing column does not spend one of few groups on its missing values.
+    A numerical column's bins are merged into groups of about equal released mass; its cells
+    after the bins (missing, and a visit slot's "no visit") are one group of their own, or with
+    ``missing_apart=False`` the last cells of the ordered run, so that a rarely missing column
+    does not spend one of few groups on its missing values. A categorical column's cells (a
+    visit slot's "no visit" among them) keep the largest ``max_groups − 1`` apart.
     """
     block = table.blocks[0]
-    if block.n_cells <= max_groups:
+    n_cells = table.spec.n_cells(0)
+    if n_cells <= max_groups:
         return None
-    mass = np.clip(table.counts, 0, None).reshape(len(table.counts), block.n_cells).sum(axis=0)
+    mass = np.clip(table.counts, 0, None).reshape(len(table.counts), n_cells).sum(axis=0)
     if not block.ordered:
         keep = np.argsort(-mass, kind="stable")[:max_groups - 1]
-        groups = np.full(block.n_cells, max_groups - 1)
+        groups = np.full(n_cells, max_groups - 1)
         groups[keep] = np.arange(len(keep))
         return groups
-    apart = block.missing is not None and missing_apart
+    tail = n_cells - block.width
+    apart = tail > 0 and missing_apart
     bins = max_groups - (1 if apart else 0)
     m = mass[:block.width] if apart else mass
     total = m.sum()
     mid = (np.cumsum(m) - m / 2) / total if total > 0 else (np.arange(len(m)) + 0.5) / len(m)
     groups = np.unique(np.minimum((mid * bins).astype(int), bins - 1), return_inverse=True)[1]
-    return np.append(groups, groups.max() + 1) if apart else groups
+    return np.append(groups, np.full(tail, groups.max() + 1)) if apart else groups
 
 
 def label_resolution(n: int, n_classes: int, sigma: float) -> int:

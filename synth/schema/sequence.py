@@ -14,7 +14,10 @@ visits per patient, in the ledger). ``follow_up_end`` names a static column, on 
 index's scale, that no visit comes after (the end of follow-up, say): sampling ends each
 synthetic patient's visits there. ``first_visit_at`` is the numerical index's value at every
 patient's first visit (the baseline day, say): sampling moves each synthetic patient's visits
-together so that the first falls there.
+together so that the first falls there. ``visit_tables`` ("per_visit" or "pooled") says how a
+temporal column's noisy tables are cut: one per visit slot, or one pooled over all visits (the
+default is per visit when a public ``max_visits`` is at most 6, see
+:meth:`synth.encode.sequence.SequenceEncoder.per_visit_tables`).
 
 Privacy assumption: the checks here run on the data holder's machine and their errors go to
 the data holder only. Truncation keeps each patient's first ``max_visits`` visits: a patient is
@@ -59,6 +62,7 @@ class SequenceLayout:
     index_sdtype: str = "numerical"
     end: str | None = None  # the static column no visit comes after (metadata's follow_up_end)
     start: float | None = None  # every patient's first visit time (metadata's first_visit_at)
+    visit_tables: str | None = None  # "per_visit" or "pooled" (metadata's visit_tables); None: by max_visits
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,7 +81,8 @@ class SequenceLayout:
         return cols
 
 
-SEQUENCE_KEYS = ("static_columns", "max_visits", "follow_up_end", "first_visit_at", REVIEW)
+SEQUENCE_KEYS = ("static_columns", "max_visits", "follow_up_end", "first_visit_at", "visit_tables", REVIEW)
+VISIT_TABLES = ("per_visit", "pooled")
 
 
 def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
@@ -121,10 +126,16 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
                 or not lo <= start <= hi):
             raise SynthError(f"metadata: synth_sequence.first_visit_at must be a number in the range of the "
                              f"numerical sequence_index '{index}' ({lo:g} to {hi:g}), got {start!r}")
+    tables = spec.get("visit_tables")
+    if tables is not None and tables not in VISIT_TABLES:
+        raise SynthError(f"metadata: synth_sequence.visit_tables must be \"per_visit\" or \"pooled\", got {tables!r}")
+    if tables == "per_visit" and max_visits is None:
+        raise SynthError("metadata: synth_sequence.visit_tables \"per_visit\" needs a public max_visits "
+                         "(one table per visit slot)")
     return SequenceLayout(key, index, [c for c in modelled if c in static],
                           [c for c in modelled if c not in static], max_visits,
                           "public" if max_visits is not None else "dp", meta.sdtype(index), end,
-                          None if start is None else float(start))
+                          None if start is None else float(start), tables)
 
 
 def order_visits(frame: pd.DataFrame, keys: pd.Series, layout: SequenceLayout, source: str) -> pd.DataFrame:

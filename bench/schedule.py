@@ -1,14 +1,20 @@
-"""Issue 38 (bench/RESULTS.md, "Longitudinal trials on a fixed schedule"): visits on a fixed
-schedule pivoted to one row per patient and fitted through the tabular path ("wide"), against the
-sequence path ("sequence"), side by side on the same splits.
+"""Issue 38 (bench/RESULTS.md, "Longitudinal trials on a fixed schedule"): small trials whose
+visits follow a fixed schedule, synth against MST and AIM on the same splits.
 
-    OMP_NUM_THREADS=1 python bench/experiments/schedule_wide.py [--fixtures respiratory,epilepsy] [--seeds 3]
+    OMP_NUM_THREADS=1 python bench/schedule.py [--fixtures respiratory,epilepsy] [--seeds 6]
+        [--methods synth,synth-pooled,synth-wide,mst,aim]      # mst/aim: the SmartNoise venv (bench/peers.py)
 
-The fixtures' metadata lists the schedule as `synth_sequence.schedule` (read here, ignored by
-synth). The wide path is the pivot a user could do by hand: each temporal column once per
-scheduled visit (`status@2`, missing where the visit was missed), fitted as a table, sampled,
-and turned back into visits (one per scheduled time with a value, at least the first). For each
-fixture and seed, 80/20 split by patient, it reports:
+Methods, each fitted on the same 80% of patients (split by patient) at the same ε and δ:
+- synth: the sequence path as shipped (long visits; on this short public schedule, per-visit tables);
+- synth-pooled: the sequence path with ``visit_tables: pooled`` (one table per column over all visits);
+- synth-wide: the pivot a user could do by hand, fitted through the tabular path: each temporal
+  column once per scheduled visit (`status@2`, missing where the visit was missed), sampled, and
+  turned back into visits (one per scheduled time with a value, at least the first);
+- mst, aim: SmartNoise Synth on the same wide pivot (public bounds in equal-width bins, as in
+  bench/peers.py), turned back into visits the same way.
+
+The fixtures' metadata lists the schedule as `synth_sequence.schedule` (read here; synth ignores
+it). For each fixture and seed it reports:
 - quality: sdmetrics' overall quality of the wide pivot, synthetic against the training patients;
 - per-visit quality (synth.eval.sequences) on the long data;
 - the AUROC ratio, TSTR / TRTR, predicting the label from per-patient features on the real 20%;
@@ -33,9 +39,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wasserstein_distance
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: utility, sequences, peers
 
 from synth import Metadata, Synthesizer, SynthError  # noqa: E402
+from synth.synthesizer import default_delta  # noqa: E402
 from synth.eval.fidelity import quality  # noqa: E402
 from synth.eval.sequences import patient_features, per_visit_quality  # noqa: E402
 from synth.schema.sequence import SequenceLayout, sequence_layout  # noqa: E402
@@ -157,7 +164,7 @@ def read_schedule(meta: Metadata, label: str | None) -> Schedule | None:
     return Schedule(meta, layout, sorted(float(t) for t in times))
 
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SETUP = {"respiratory": ("treatment", "status"), "epilepsy": ("treatment", "seizures")}
 
 
@@ -192,30 +199,45 @@ def on_schedule(df: pd.DataFrame, meta: Metadata, times: list[float]) -> pd.Data
     return out.drop_duplicates([meta.sequence_key, meta.sequence_index]).reset_index(drop=True)
 
 
-def run_one(df: pd.DataFrame, meta_path: Path, label: str, outcome: str, path: str, epsilon: float,
-            seed: int) -> dict:
+def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, label: str, epsilon: float,
+               seed: int, bins: int) -> tuple[pd.DataFrame, float]:
+    """One method's synthetic visits (long format) for the training patients, and its ε spent."""
+    n = train[schedule.layout.key].nunique()
+    delta = default_delta(n)
+    if method in ("synth", "synth-pooled"):
+        doc = json.loads(json.dumps(doc))
+        if method == "synth-pooled":
+            doc["synth_sequence"]["visit_tables"] = "pooled"
+        synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(train, doc)
+        return synth.sample(n, seed=seed), synth.ledger.epsilon()
+    wide = schedule.to_wide(train, "train")
+    if method == "synth-wide":  # the pivot, given to the tabular path as a user would give wide data
+        synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(wide, schedule.wide_metadata())
+        return schedule.to_long(synth.sample(n, seed=seed)), synth.ledger.epsilon()
+    from peers import fit_sample_peer  # SmartNoise Synth: its own venv
+
+    syn = fit_sample_peer(method, wide, schedule.wide_metadata(), epsilon, delta, bins, seed)
+    syn.insert(0, schedule.layout.key, np.arange(len(syn)))
+    return schedule.to_long(syn), epsilon
+
+
+def run_one(df: pd.DataFrame, meta_path: Path, label: str, outcome: str, method: str, epsilon: float,
+            seed: int, bins: int) -> dict:
     doc = json.loads(meta_path.read_text())
     meta = Metadata.load(doc)
     doc["synth_sequence"] = {k: v for k, v in doc["synth_sequence"].items() if k != "schedule"}
     train, test = split_by_patient(df, meta.sequence_key, seed)
-    started = time.perf_counter()
     schedule = read_schedule(meta, label)
-    if path == "sequence":
-        synth = Synthesizer(epsilon=epsilon, label=label, seed=seed).fit(train, doc)
-    else:  # the pivot, given to the tabular path as a user would give wide data
-        synth = Synthesizer(epsilon=epsilon, label=label, seed=seed).fit(schedule.to_wide(train, "train"),
-                                                                          schedule.wide_metadata())
+    started = time.perf_counter()
+    syn, spent = fit_sample(method, train, doc, schedule, label, epsilon, seed, bins)
     fit_s = time.perf_counter() - started
-    syn = synth.sample(train[meta.sequence_key].nunique(), seed=seed)
-    if path == "wide":
-        syn = schedule.to_long(syn)
     wide_meta = schedule.wide_metadata()
     times = pd.to_numeric(syn[meta.sequence_index])
     off = float((~times.isin(schedule.times)).mean())  # visits at an unscheduled time, as sampled
     syn = on_schedule(syn, meta, schedule.times)
     wide_train, wide_syn = schedule.to_wide(train, "train"), schedule.to_wide(syn, "synthetic")
     f_train, f_syn, f_test = (patient_features(d, meta) for d in (train, syn, test))
-    return {"path": path, "seed": seed, "fit_s": fit_s, "spent": synth.ledger.epsilon(), "off_schedule": off,
+    return {"method": method, "seed": seed, "fit_s": fit_s, "spent": spent, "off_schedule": off,
             "quality": quality(wide_train, wide_syn, wide_meta)["quality"],
             "per_visit_quality": per_visit_quality(train, syn, meta)["per_visit_quality"],
             **score_patients(f_train, f_syn, f_test, meta, label, seed),
@@ -226,28 +248,32 @@ def run_one(df: pd.DataFrame, meta_path: Path, label: str, outcome: str, path: s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixtures", default="respiratory,epilepsy")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (more seeds in parts)")
     parser.add_argument("--epsilon", type=float, default=1.0)
+    parser.add_argument("--methods", default="synth,synth-pooled,mst,aim")
+    parser.add_argument("--bins", type=int, default=16, help="peers' bins per numerical column")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     for name in args.fixtures.split(","):
         label, outcome = SETUP[name]
         df = pd.read_csv(FIXTURES / f"{name}.csv")
         rows = []
-        for seed in range(args.seeds):
-            for path in ("sequence", "wide"):
-                row = run_one(df, FIXTURES / f"{name}.json", label, outcome, path, args.epsilon, seed)
-                print(f"  {name} {path} seed={seed}: quality {row['quality']:.3f} per-visit "
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            for method in args.methods.split(","):
+                row = run_one(df, FIXTURES / f"{name}.json", label, outcome, method, args.epsilon, seed, args.bins)
+                print(f"  {name} {method} seed={seed}: quality {row['quality']:.3f} per-visit "
                       f"{row['per_visit_quality']:.3f} ratio {row['ratio']:.3f} change gap "
                       f"{row['change_gap']:.3f} ({row['fit_s']:.0f} s)", flush=True)
                 rows.append(row)
         res = pd.DataFrame(rows)
         print(f"\n{name}, label {label}, outcome {outcome}, ε = {args.epsilon}, 80/20 split by patient, "
-              f"{args.seeds} seeds (mean ± sd)\n")
+              f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1} (mean ± sd)\n")
         print_table(res, [("quality (wide pivot)", "quality"), ("per-visit quality", "per_visit_quality"),
                           ("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio"),
                           ("change-from-baseline gap", "change_gap"), ("visits off the schedule", "off_schedule")],
-                    by="path")
+                    by="method")
         print()
 
 

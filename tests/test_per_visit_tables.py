@@ -1,0 +1,152 @@
+"""Per-visit tables (a short public schedule): a temporal column's label table at each visit slot,
+with a "no visit k" cell, so each patient adds 1 to one cell of each table; the generator's side
+(fast, differentiable) agrees with the counted table (slow); the choice reads metadata only."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from synth import SynthError, Synthesizer
+from synth.encode.sequence import prepare_sequences
+from synth.models.marginal_loss import MarginalLoss, visit_slot_cells
+from synth.privacy.ledger import Ledger
+from synth.privacy.marginals import MarginalTable
+from synth.privacy.pair_tables import pair_spec, release_tables
+from synth.privacy.resolution import coarse_groups
+from synth.schema.metadata import Metadata
+from tests.test_sequence import _meta, make_visits
+
+
+def _prepare(doc, n=30, seed=0, epsilon=math.inf):
+    df = make_visits(n=n, seed=seed)
+    ledger = Ledger(epsilon, 1e-5, n)
+    domain, enc, wide = prepare_sequences(df, Metadata.load(doc), "arm", ledger, np.random.default_rng(0), "t")
+    return df, domain, enc, enc.encode(wide), wide["arm"].map({"a": 0, "b": 1}).to_numpy(), ledger
+
+
+@pytest.fixture(scope="module")
+def per_visit():
+    return _prepare(_meta())  # max_visits 5 in the metadata: per visit by default
+
+
+def _slot_table(enc, column, k):
+    (spec,) = [s for s in enc.label_table_specs() if s.slots == (k,) and s.blocks[0].column == f"{column}@{k + 1}"]
+    return spec
+
+
+def test_the_choice_reads_the_metadata_only():
+    _, _, enc, _, _, _ = _prepare(_meta())
+    specs = enc.label_table_specs()
+    n_blocks = len(enc.patient_cell_blocks())
+    assert [s.blocks[0] for s in specs[:n_blocks]] == enc.patient_cell_blocks()
+    assert [s.blocks[0].column for s in specs[n_blocks:]] == [f"{c}@{k}" for k in range(2, 6) for c in ("lab", "stage")]
+    assert {s.blocks[0].column for s in specs if s.pooled_by is not None} == {"day@1"}  # the visit times stay pooled
+    for doc in (_meta(visit_tables="pooled"), _meta(max_visits=7)):
+        specs = _prepare(doc)[2].label_table_specs()
+        assert len(specs) == n_blocks and not any(s.slots for s in specs)
+    long = _prepare(_meta(max_visits=7, visit_tables="per_visit"))[2].label_table_specs()
+    assert len(long) == n_blocks + 2 * 6
+
+
+@pytest.mark.parametrize("seq, message", [
+    ({"visit_tables": "each"}, "visit_tables must be \"per_visit\" or \"pooled\""),
+    ({"visit_tables": "per_visit", "max_visits": None}, "needs a public max_visits"),
+])
+def test_bad_visit_tables_stop_in_one_line(seq, message):
+    doc = _meta(**seq)
+    doc["synth_sequence"] = {k: v for k, v in doc["synth_sequence"].items() if v is not None}
+    with pytest.raises(SynthError, match=message):
+        _prepare(doc)
+
+
+@pytest.mark.parametrize("column, k", [("lab", 1), ("lab", 4), ("stage", 2)])
+def test_a_slot_table_counts_each_patient_once_at_that_visit_or_in_no_visit(per_visit, column, k):
+    df, _, enc, x, labels, _ = per_visit
+    spec = _slot_table(enc, column, k)
+    counts = spec.count(x, labels, 2)
+    n_cells = spec.blocks[0].n_cells
+    slow = np.zeros((2, n_cells + 1))
+    for _, visits in df.sort_values(["pid", "day"]).groupby("pid"):
+        label = 0 if visits["arm"].iloc[0] == "a" else 1
+        if len(visits) <= k:
+            slow[label, n_cells] += 1  # no visit k + 1
+            continue
+        value = visits[column].iloc[k]
+        if column == "lab":
+            cell = 10 if np.isnan(value) else min(int(value), 9)
+        else:
+            cell = {"1": 0, "2": 1}.get(value, 2)
+        slow[label, cell] += 1
+    assert slow[:, -1].sum() > 0 and slow[:, :-1].sum() > 0  # the fixture has patients with and without it
+    np.testing.assert_allclose(counts, slow)
+    for i in range(len(x)):  # one patient moves the table by 1 in one cell
+        keep = np.arange(len(x)) != i
+        diff = counts - spec.count(x[keep], labels[keep], 2)
+        assert diff.sum() == 1.0 and np.abs(diff).sum() == 1.0
+
+
+@pytest.mark.parametrize("column, k", [("lab", 1), ("stage", 3)])
+def test_generator_slot_cells_equal_the_counted_table_for_sharp_logits(per_visit, column, k):
+    _, _, enc, x, labels, _ = per_visit
+    spec = _slot_table(enc, column, k)
+    raw = torch.as_tensor(x, dtype=torch.float32) * 60.0  # sharp softmax at each one-hot cell
+    soft = visit_slot_cells(raw, spec.blocks[0], spec.present_by, k)
+    torch.testing.assert_close(soft.sum(dim=1), torch.ones(len(x)))
+    counts = spec.count(x, labels, 2)
+    for c in (0, 1):
+        torch.testing.assert_close(soft[torch.as_tensor(labels == c)].sum(dim=0).double(),
+                                   torch.as_tensor(counts[c]), atol=1e-4, rtol=0)
+
+
+def test_a_pair_across_visits_keeps_the_no_visit_cell(per_visit):
+    _, _, enc, x, labels, _ = per_visit
+    first = next(s for s in enc.label_table_specs() if s.blocks[0].column == "lab@1")
+    later = _slot_table(enc, "lab", 2)
+    pair = pair_spec(first, later, None, None)
+    assert pair.slots == (0, 2) and pair.shape(0) == (1, 11, 12)
+    counts = pair.count(x, labels, 0)
+    later_counts = later.count(x, labels, 2).sum(axis=0)
+    np.testing.assert_allclose(counts[0].sum(axis=0), later_counts)  # its margin is the slot's table
+    assert pair_spec(first, first, None, None).slots == ()  # no visit slot: a plain pair
+
+
+def test_coarse_groups_keep_no_visit_with_missing_or_by_its_mass():
+    from synth.encode.table import CellBlock
+    visits = CellBlock("__visits", 0, 3, ordered=True)
+    lab = CellBlock("lab@2", 3, 10, missing=13, ordered=True)
+    counts = np.array([[5.0] * 10 + [3.0, 40.0]])  # 10 bins, missing, no visit 2
+    table = MarginalTable((lab,), counts, present_by=visits, slots=(1,))
+    groups = coarse_groups(table)
+    assert len(groups) == 12 and groups[10] == groups[11] == groups.max() and len(set(groups[:10])) == 3
+    stage = CellBlock("stage@2", 20, 3)
+    cat = MarginalTable((stage,), np.array([[30.0, 1.0, 2.0, 50.0]]), present_by=visits, slots=(1,))
+    np.testing.assert_array_equal(coarse_groups(cat, 3), [1, 2, 2, 0])  # "no visit" is the largest cell
+
+
+def test_release_spends_one_step_per_table_and_may_pair_visits(per_visit):
+    _, domain, enc, x, labels, _ = per_visit
+    blocks, specs = enc.patient_cell_blocks(), enc.label_table_specs()
+    ledger = Ledger(math.inf, 1e-5, 30)
+    tables, _ = release_tables(x, labels, 2, blocks, [0.5, 0.5], ledger, np.random.default_rng(0), singles=specs)
+    label_step, _, pair_step = ledger.mechanisms
+    assert label_step.steps == len(specs) and pair_step.steps == len(specs) - 1
+    assert "lab@3" in label_step.extra["tables"] and "stage@5" in label_step.extra["tables"]
+    pairs = tables[len(specs):]
+    assert any(t.slots for t in pairs)  # exact scores: some chosen pair holds a later visit slot
+    loss = MarginalLoss(tables, [0.5, 0.5])
+    assert not loss.sequences  # no stationarity term where each visit has its own table
+    raw, y = torch.as_tensor(x, dtype=torch.float32) * 60.0, torch.as_tensor(labels)
+    noise = torch.randn(raw.shape, generator=torch.Generator().manual_seed(0))
+    assert float(loss(raw, y)) < 0.1 * float(loss(noise, y))  # the real patients nearly match their exact tables
+
+
+def test_a_fit_on_a_short_schedule_names_its_per_visit_tables():
+    df = make_visits(n=40, seed=4)
+    s = Synthesizer(epsilon=1.0, label="arm", epochs=1, pretrain_steps=20, seed=0).fit(df, _meta(max_visits=3))
+    names = [n for m in s.ledger.to_dict()["mechanisms"] for n in (m.get("extra") or {}).get("tables", [])]
+    assert "lab@2" in names and "stage@3" in names and s.info()["sequence"]["visit_tables"] is None
+    assert s.ledger.epsilon() <= 1.0 + 1e-9
+    out = s.sample(10, seed=1)
+    assert out["pid"].nunique() == 10 and out.groupby("pid").size().max() <= 3
