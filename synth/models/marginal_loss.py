@@ -29,9 +29,9 @@ from synth.models.batched_tables import BatchedSlotDrift, BatchedTables, last_di
 from synth.privacy.marginals import MarginalTable
 from synth.models.refine import refined_tables
 
-__all__ = ["MarginalLoss", "soft_cells", "visit_slot_cells", "pooled_cells", "slot_drift", "pair_mask", "within_label_dependence",
-           "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH", "REFINE_MAX_GROUPS",
-           "label_groups"]
+__all__ = ["MarginalLoss", "soft_cells", "visit_slot_cells", "pooled_cells", "slot_drift", "pair_mask",
+           "within_label_dependence", "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH",
+           "REFINE_MAX_GROUPS", "label_groups"]
 
 
 def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
