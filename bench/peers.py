@@ -2,6 +2,7 @@
 
     python bench/peers.py [--dataset actg175 --label cens] [--seeds 3] [--first-seed 0] [--methods synth,mst,aim]
     python bench/peers.py --dataset pbcseq --label status --methods synth,mst     # visits
+    python bench/peers.py --detection ...        # also the detection AUROC and numerical shapes
 
 Each method is fitted on the same 80% of patients (bench/utility.py's split) with the same
 public metadata, samples as many rows as the training split and is scored by the same
@@ -44,7 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sequences import score_patients
-from utility import TABLE_COLUMNS, load_table, print_per_model, print_table, score, split_by_patient
+import utility
+from utility import DETECTION_COLUMNS, TABLE_COLUMNS, load_table, print_per_model, print_table, score, split_by_patient
 
 from synth import Metadata, Synthesizer
 from synth.privacy.domain import ColumnDomain
@@ -232,7 +234,10 @@ def main() -> None:
     parser.add_argument("--epsilon", type=float, default=1.0)
     parser.add_argument("--methods", default="synth,mst,aim")
     parser.add_argument("--bins", type=int, default=16, help="peers' bins per numerical column")
+    parser.add_argument("--detection", action="store_true",
+                        help="also report detection AUROC and the numerical columns' shape scores (one-row tables)")
     args = parser.parse_args()
+    utility.DETECTION = args.detection
     methods = args.methods.split(",")
     unknown = sorted(set(methods) - {"synth", *PEERS})
     if unknown:
@@ -259,8 +264,9 @@ def main() -> None:
     res = pd.DataFrame(rows)
     print(f"\n{args.dataset}, label {args.label}, ε = {args.epsilon}, 80/20 split by patient, "
           f"{args.seeds} seeds (mean ± sd); peers' numerical columns in {args.bins} bins\n")
-    print_table(res, TABLE_COLUMNS + [("rows breaking a pair", "broken")] if "quality" in res else PATIENT_COLUMNS,
-                by="method")
+    detection = DETECTION_COLUMNS if args.detection else []
+    print_table(res, TABLE_COLUMNS + detection + [("rows breaking a pair", "broken")] if "quality" in res
+                else PATIENT_COLUMNS, by="method")
     print_rule_effect(res)
     if "per_model" in res:
         print_per_model(res, by="method")

@@ -13,8 +13,8 @@ Methods, each fitted on the same 80% of patients (split by patient) at the same 
 - mst, aim: SmartNoise Synth on the same wide pivot (public bounds in equal-width bins, as in
   bench/peers.py), turned back into visits the same way.
 
-The fixtures' metadata lists the schedule as `synth_sequence.schedule` (read here; synth ignores
-it). For each fixture and seed it reports:
+The fixtures' metadata lists the schedule as `synth_sequence.schedule` (synth puts sampled visits on
+it; the pivot and the scores read it here). For each fixture and seed it reports:
 - quality: sdmetrics' overall quality of the wide pivot, synthetic against the training patients;
 - per-visit quality (synth.eval.sequences) on the long data;
 - the AUROC ratio, TSTR / TRTR, predicting the label from per-patient features on the real 20%;
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 import warnings
@@ -48,8 +47,6 @@ from synth.eval.sequences import patient_features, per_visit_quality  # noqa: E4
 from synth.schema.sequence import SequenceLayout, sequence_layout  # noqa: E402
 from sequences import score_patients  # noqa: E402
 from utility import print_table, split_by_patient  # noqa: E402
-
-MAX_SCHEDULED_VISITS = 12  # more visits than this go through the sequence path (one column per visit is dear)
 
 
 def visit_column(column: str, time: float) -> str:
@@ -146,26 +143,14 @@ class Schedule:
 
 
 def read_schedule(meta: Metadata, label: str | None) -> Schedule | None:
-    """The fixed schedule the metadata states, or None (no ``schedule``: the sequence path)."""
-    spec = meta.extra.get("synth_sequence") or {}
-    times = spec.get("schedule")
-    if times is None or meta.sequence_key is None:
-        return None
-    layout = sequence_layout(meta, label)
-    if layout.index_sdtype != "numerical":
-        raise SynthError(f"metadata: synth_sequence.schedule needs a numerical sequence_index, not "
-                         f"'{layout.index}' ({layout.index_sdtype})")
-    lo, hi = meta.public_bounds(layout.index)
-    if (not isinstance(times, list) or not 1 <= len(times) <= MAX_SCHEDULED_VISITS
-            or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in times)
-            or len(set(times)) != len(times) or not all(lo <= t <= hi for t in times)):
-        raise SynthError(f"metadata: synth_sequence.schedule must list 1 to {MAX_SCHEDULED_VISITS} distinct visit "
-                         f"times within '{layout.index}''s range ({lo:g} to {hi:g}), got {times!r}")
-    return Schedule(meta, layout, sorted(float(t) for t in times))
+    """The fixed schedule the metadata states (synth's own reading), or None."""
+    layout = sequence_layout(meta, label) if meta.sequence_key else None
+    return None if layout is None or layout.schedule is None else Schedule(meta, layout, layout.schedule)
 
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SETUP = {"respiratory": ("treatment", "status"), "epilepsy": ("treatment", "seizures")}
+SETUP = {"respiratory": ("treatment", "status"), "epilepsy": ("treatment", "seizures"),
+         "btheb": ("treatment", "bdi"), "ohio": ("smoke", "wheeze")}
 
 
 def change_from_baseline(df: pd.DataFrame, meta: Metadata, outcome: str, label: str) -> dict[str, np.ndarray]:
@@ -225,7 +210,6 @@ def run_one(df: pd.DataFrame, meta_path: Path, label: str, outcome: str, method:
             seed: int, bins: int) -> dict:
     doc = json.loads(meta_path.read_text())
     meta = Metadata.load(doc)
-    doc["synth_sequence"] = {k: v for k, v in doc["synth_sequence"].items() if k != "schedule"}
     train, test = split_by_patient(df, meta.sequence_key, seed)
     schedule = read_schedule(meta, label)
     started = time.perf_counter()
@@ -247,7 +231,7 @@ def run_one(df: pd.DataFrame, meta_path: Path, label: str, outcome: str, method:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fixtures", default="respiratory,epilepsy")
+    parser.add_argument("--fixtures", default="respiratory,epilepsy,btheb")
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (more seeds in parts)")
     parser.add_argument("--epsilon", type=float, default=1.0)

@@ -35,8 +35,9 @@ from synth.models.train import NO_LABEL, TrainConfig
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy.domain import Domain, build_domain
 from synth.privacy.ledger import Ledger
-from synth.privacy.marginals import MARGINAL_SHARE
-from synth.privacy.pair_tables import release_tables
+from synth.privacy.marginals import MARGINAL_SHARE, TableSpec
+from synth.privacy.pair_tables import LABEL_PART, release_tables
+from synth.privacy.resolution import full_resolution
 from synth.privacy.randomness import NoiseSource
 from synth.privacy.shards import counting_shards
 from synth.schema.inequalities import (Inequality, ceilings, check_data, check_never_lowered, read_inequalities)
@@ -143,7 +144,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     marginals = None
     if config.marginal_weight != 0:
         share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
-        singles = encoder.label_table_specs() if meta.sequence_key else None
+        singles = visit_table_specs(encoder, n_classes, ledger, share) if meta.sequence_key else None
         released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
         with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
             tables, domain.label_proportions = release_tables(
@@ -153,6 +154,20 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
                                  config.refine_groups)
     check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
     return Prepared(meta, domain, encoder, x, y, n_classes, marginals, ledger, noise)
+
+
+def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, share: float) -> list[TableSpec]:
+    """The label tables of visit sequences: per visit slot or pooled over visits, as the metadata
+    says, or on a short public schedule per visit slot where those tables would keep every cell
+    (public metadata and the ledger's N only: the choice is post-processing)."""
+    per_visit = encoder.per_visit_tables()
+    if per_visit is None:
+        candidate = encoder.label_table_specs(per_visit=True)
+        slots = [s for s in candidate if s.slots]
+        per_visit = full_resolution(slots, len(candidate), n_classes, ledger, LABEL_PART * share)
+        if per_visit:
+            return candidate
+    return encoder.label_table_specs(per_visit=per_visit)
 
 
 def _fingerprint(ledger: Ledger, domain: Domain, marginals: MarginalLoss | None) -> str:

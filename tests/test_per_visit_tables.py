@@ -32,22 +32,39 @@ def per_visit():
 
 
 def _slot_table(enc, column, k):
-    (spec,) = [s for s in enc.label_table_specs() if s.slots == (k,) and s.blocks[0].column == f"{column}@{k + 1}"]
+    (spec,) = [s for s in enc.label_table_specs(per_visit=True)
+               if s.slots == (k,) and s.blocks[0].column == f"{column}@{k + 1}"]
     return spec
 
 
-def test_the_choice_reads_the_metadata_only():
+def test_per_visit_specs_follow_the_patient_blocks():
     _, _, enc, _, _, _ = _prepare(_meta())
-    specs = enc.label_table_specs()
+    specs = enc.label_table_specs(per_visit=True)
     n_blocks = len(enc.patient_cell_blocks())
     assert [s.blocks[0] for s in specs[:n_blocks]] == enc.patient_cell_blocks()
     assert [s.blocks[0].column for s in specs[n_blocks:]] == [f"{c}@{k}" for k in range(2, 6) for c in ("lab", "stage")]
     assert {s.blocks[0].column for s in specs if s.pooled_by is not None} == {"day@1"}  # the visit times stay pooled
-    for doc in (_meta(visit_tables="pooled"), _meta(max_visits=7)):
-        specs = _prepare(doc)[2].label_table_specs()
-        assert len(specs) == n_blocks and not any(s.slots for s in specs)
-    long = _prepare(_meta(max_visits=7, visit_tables="per_visit"))[2].label_table_specs()
-    assert len(long) == n_blocks + 2 * 6
+    pooled = enc.label_table_specs()
+    assert len(pooled) == n_blocks and not any(s.slots for s in pooled)
+
+
+@pytest.mark.parametrize("seq, expected", [({}, None), ({"max_visits": 7}, False), ({"visit_tables": "pooled"}, False),
+                                           ({"max_visits": 7, "visit_tables": "per_visit"}, True)])
+def test_the_metadata_says_per_visit_pooled_or_leaves_it_to_the_resolution_rule(seq, expected):
+    assert _prepare(_meta(**seq))[2].per_visit_tables() is expected
+
+
+@pytest.mark.parametrize("patients, per_visit", [(40, False), (4000, True)])
+def test_on_a_short_schedule_per_visit_tables_come_where_they_keep_every_cell(patients, per_visit):
+    from synth.preparation import visit_table_specs
+    from synth.privacy.resolution import full_resolution
+    _, _, enc, _, _, _ = _prepare(_meta())
+    ledger = Ledger(1.0, 1e-5, patients)
+    specs = visit_table_specs(enc, 2, ledger, 0.88)
+    assert any(s.slots for s in specs) is per_visit
+    candidate = enc.label_table_specs(per_visit=True)  # the rule: every slot table's cells at one stage's σ
+    assert full_resolution([s for s in candidate if s.slots], len(candidate), 2, ledger, 0.8 * 0.88) is per_visit
+    assert any(s.slots for s in visit_table_specs(enc, 2, Ledger(math.inf, 1e-5, 40), 0.88))  # exact tables
 
 
 @pytest.mark.parametrize("seq, message", [
@@ -127,7 +144,7 @@ def test_coarse_groups_keep_no_visit_with_missing_or_by_its_mass():
 
 def test_release_spends_one_step_per_table_and_may_pair_visits(per_visit):
     _, domain, enc, x, labels, _ = per_visit
-    blocks, specs = enc.patient_cell_blocks(), enc.label_table_specs()
+    blocks, specs = enc.patient_cell_blocks(), enc.label_table_specs(per_visit=True)
     ledger = Ledger(math.inf, 1e-5, 30)
     tables, _ = release_tables(x, labels, 2, blocks, [0.5, 0.5], ledger, np.random.default_rng(0), singles=specs)
     label_step, _, pair_step = ledger.mechanisms
@@ -142,11 +159,51 @@ def test_release_spends_one_step_per_table_and_may_pair_visits(per_visit):
     assert float(loss(raw, y)) < 0.1 * float(loss(noise, y))  # the real patients nearly match their exact tables
 
 
-def test_a_fit_on_a_short_schedule_names_its_per_visit_tables():
+def test_a_fit_with_per_visit_tables_names_them_in_its_ledger():
     df = make_visits(n=40, seed=4)
-    s = Synthesizer(epsilon=1.0, label="arm", epochs=1, pretrain_steps=20, seed=0).fit(df, _meta(max_visits=3))
+    doc = _meta(max_visits=3, visit_tables="per_visit")
+    s = Synthesizer(epsilon=1.0, label="arm", epochs=1, pretrain_steps=20, seed=0).fit(df, doc)
     names = [n for m in s.ledger.to_dict()["mechanisms"] for n in (m.get("extra") or {}).get("tables", [])]
-    assert "lab@2" in names and "stage@3" in names and s.info()["sequence"]["visit_tables"] is None
+    assert "lab@2" in names and "stage@3" in names and s.info()["sequence"]["visit_tables"] == "per_visit"
     assert s.ledger.epsilon() <= 1.0 + 1e-9
     out = s.sample(10, seed=1)
     assert out["pid"].nunique() == 10 and out.groupby("pid").size().max() <= 3
+
+
+def test_a_schedule_sets_max_visits_and_puts_every_sampled_visit_on_it():
+    from synth.schema.sequence import sequence_layout
+    df = make_visits(n=40, seed=5, max_len=3)
+    df["day"] = np.array([0, 100, 200])[df.groupby("pid").cumcount()]  # visits on days 0, 100, 200
+    doc = _meta(schedule=[200, 0, 100])
+    del doc["synth_sequence"]["max_visits"]
+    layout = sequence_layout(Metadata.load(doc), "arm")
+    assert layout.schedule == [0.0, 100.0, 200.0] and layout.max_visits == 3 and layout.max_visits_source == "public"
+    s = Synthesizer(epsilon=1.0, label="arm", epochs=1, pretrain_steps=20, seed=0).fit(df, doc)
+    out = s.sample(50, seed=2)
+    assert set(out["day"]) <= {0, 100, 200}
+    assert not out.duplicated(["pid", "day"]).any() and out.groupby("pid").size().max() <= 3
+    assert s.info()["sequence"]["schedule"] == [0.0, 100.0, 200.0]
+
+
+def test_schedule_visits_moves_times_and_keeps_the_first_of_a_meeting():
+    from synth.schema.sequence import schedule_visits
+    times = np.array([[1.0, 40.0, 60.0, 190.0], [0.0, 5.0, 90.0, 400.0]])
+    kept, moved = schedule_visits(np.array([4, 3]), times, [0.0, 100.0, 200.0])
+    np.testing.assert_array_equal(moved, [[0, 0, 100, 200], [0, 0, 100, 200]])
+    np.testing.assert_array_equal(kept, [[True, False, True, True], [True, False, True, False]])
+
+
+@pytest.mark.parametrize("seq, message", [
+    ({"schedule": [0, 0, 100]}, "schedule must list 1 to 100 distinct visit times within 'day''s range"),
+    ({"schedule": [0, 600]}, "within 'day''s range \\(0 to 500\\)"),
+    ({"schedule": "0,100"}, "must list"),
+    ({"schedule": [0, 100], "max_visits": 3}, "max_visits \\(3\\) is more than the 2 scheduled visit times"),
+])
+def test_bad_schedules_stop_in_one_line(seq, message):
+    with pytest.raises(SynthError, match=message):
+        _prepare(_meta(**seq))
+
+
+def test_a_real_visit_off_the_schedule_stops_the_fit():
+    with pytest.raises(SynthError, match="visit\\(s\\) of 'day' are not at a time in synth_sequence.schedule"):
+        _prepare(_meta(schedule=[0, 100, 200, 300, 400]))

@@ -347,8 +347,8 @@ def test_sampled_visits_start_at_first_visit_at_then_end_at_the_follow_up_end(tm
 def test_an_unknown_synth_sequence_key_is_named_in_a_warning_not_ignored_silently():
     from synth.schema.sequence import sequence_layout
 
-    with pytest.warns(SynthWarning, match=r"synth_sequence\.schedule is not a key synth reads"):
-        sequence_layout(Metadata.load(_meta(schedule=[0, 1, 2])), "arm")
+    with pytest.warns(SynthWarning, match=r"synth_sequence\.visits_at is not a key synth reads"):
+        sequence_layout(Metadata.load(_meta(visits_at=[0, 1, 2])), "arm")
     import warnings
 
     with warnings.catch_warnings():

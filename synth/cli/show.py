@@ -49,6 +49,7 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
                       f"(truncated to the first {seq['max_visits']}): about {over:.0f} (DP count)"
                       + (f"; no visit after '{seq['end']}'" if seq.get("end") else "")
                       + (f"; first visit at {seq['start']:g}" if seq.get("start") is not None else "")
+                      + (f"; visits at {', '.join(f'{t:g}' for t in seq['schedule'])}" if seq.get("schedule") else "")
                       if over is not None else "", highlight=False)
     if info.get("inequalities"):
         console.print(f"kept in every sampled row: {'; '.join(info['inequalities'])}", highlight=False)

@@ -27,8 +27,8 @@ from synth.errors import FIX_IN_METADATA, SynthError
 from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import TableSpec
-from synth.schema.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, sequence_layout,
-                                   slot_name, start_visits, to_wide, visit_counts)
+from synth.schema.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, schedule_visits,
+                                   sequence_layout, slot_name, start_visits, to_wide, visit_counts)
 from synth.schema.validate import category_key, coerce_frame
 
 __all__ = ["SequenceEncoder", "prepare_sequences"]
@@ -38,9 +38,10 @@ VISIT_CAP = 1000  # visits per patient beyond this count as this for the DP esti
 # Visit phases of a pooled table's missing cell: the first visit, the second, and all later ones
 # (a schema rule, never read from the data; bench/RESULTS.md, issue #5 item 32).
 MISSING_PHASES = 3
-# A temporal column gets a label table per visit slot, not one pooled over visits, when the
-# metadata's max_visits is at most this (a fixed schedule of a few visits; bench/RESULTS.md,
-# issue #38): each slot's table costs budget, worth it for a few slots, not for pbcseq's 16.
+# A temporal column may get a label table per visit slot, not one pooled over visits, when the
+# metadata's max_visits is at most this (a fixed schedule of a few visits), and then only where
+# the per-visit tables keep every cell at their σ (bench/RESULTS.md, issue #38: they lost at
+# 47-89 patients, where each slot's table was mostly noise, and won at 430).
 PER_VISIT_MAX_VISITS = 6
 
 
@@ -100,16 +101,18 @@ class SequenceEncoder(TableEncoder):
         padded = {i for k in range(1, self.layout.max_visits) for i in self.slot_positions[k]}
         return [b for b in self.cell_blocks if b.start not in padded]
 
-    def per_visit_tables(self) -> bool:
+    def per_visit_tables(self) -> bool | None:
         """Whether temporal columns get a label table per visit slot rather than one pooled over
-        visits: as the metadata's ``visit_tables`` says, else on a short public schedule
-        (``max_visits`` in the metadata, at most ``PER_VISIT_MAX_VISITS``). Public metadata only."""
+        visits: as the metadata's ``visit_tables`` says; on a short public schedule (``max_visits``
+        in the metadata, at most ``PER_VISIT_MAX_VISITS``) None, for the resolution rule to
+        decide (:func:`synth.privacy.resolution.full_resolution`); else False. Metadata only."""
         lay = self.layout
         if lay.visit_tables is not None:
             return lay.visit_tables == "per_visit"
-        return lay.max_visits_source == "public" and lay.max_visits <= PER_VISIT_MAX_VISITS
+        short = lay.max_visits_source == "public" and 1 < lay.max_visits <= PER_VISIT_MAX_VISITS
+        return None if short else False
 
-    def label_table_specs(self) -> list[TableSpec]:
+    def label_table_specs(self, per_visit: bool = False) -> list[TableSpec]:
         """One table per patient block, in their order, then any per-visit tables.
 
         A temporal column's table is pooled over all its visit slots, and so are the visit times
@@ -118,14 +121,13 @@ class SequenceEncoder(TableEncoder):
         missing values are counted by visit phase (``MISSING_PHASES``): a lab measured at some
         scheduled visits only keeps that pattern.
 
-        On a short public schedule (:meth:`per_visit_tables`), a temporal column has instead one
+        With ``per_visit`` (see :meth:`per_visit_tables`), a temporal column has instead one
         table per visit slot: the first visit's, then slot k's (k ≥ 1) with a "no visit k" cell
         for patients with k visits or fewer, so every patient is in one cell of each table.
         """
         slots = {b.column: b for b in self.cell_blocks}
         (visits,) = [b for b in self.cell_blocks if b.column == VISITS]
         m = self.layout.max_visits
-        per_visit = self.per_visit_tables()
         pooled = {} if per_visit else {slot_name(c, 0): [slot_name(c, k) for k in range(m)]
                                        for c in self.layout.temporal}
         first_time = slot_name(self.layout.index, 0)
@@ -157,7 +159,11 @@ class SequenceEncoder(TableEncoder):
             visits, times = end_visits(visits, times, coerce_frame(wide[[lay.end]], Metadata(
                 columns={lay.end: {"sdtype": end.sdtype, "datetime_format": end.datetime_format}}),
                 "generated data")[lay.end].to_numpy(float))
-        i_idx, k_idx = np.nonzero(np.arange(m)[None, :] < visits[:, None])  # patient-major order
+        if lay.schedule is not None:
+            kept, times = schedule_visits(visits, times, lay.schedule)
+        else:
+            kept = np.arange(m)[None, :] < visits[:, None]
+        i_idx, k_idx = np.nonzero(kept)  # patient-major order
         order = k_idx * p + i_idx
         out: dict[str, pd.Series] = {}
         for name in all_columns:

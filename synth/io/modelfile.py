@@ -30,7 +30,7 @@ FORMAT = "synth-model"
 FORMAT_VERSION = 7  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
 # 4: a sequence's follow_up_end and first_visit_at; 5: the metadata's synth_inequalities, kept at sampling;
 # 6: the ledger names its adjacency, its noise source and where N came from (released, not exact); no private
-# metadata values, real-batch losses or training time; 7: a sequence's visit_tables (per visit or pooled)
+# metadata values, real-batch losses or training time; 7: a sequence's visit_tables and schedule
 READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)  # a version-1 file has neither: linear bins, proportions as stored
 # Caps that keep a hostile file's cost bounded, far above anything synth writes (a fit's model
 # is a few MB, its document tens of kB, its ledger tens of mechanisms).

@@ -30,7 +30,7 @@ from synth.encode.table import NUMERIC_BINS
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma, release_marginals
 
-__all__ = ["label_resolution", "release_label_tables", "coarse_groups", "MIN_SIGNAL", "PAIR_GROUPS"]
+__all__ = ["label_resolution", "full_resolution", "release_label_tables", "coarse_groups", "MIN_SIGNAL", "PAIR_GROUPS"]
 
 MIN_SIGNAL = 2.0  # a label table's mean count per cell should be at least this many σ
 PAIR_GROUPS = 4  # groups per column in a pair table (synth.privacy.pair_tables)
@@ -71,6 +71,15 @@ def label_resolution(n: int, n_classes: int, sigma: float) -> int:
         return NUMERIC_BINS
     cells = int(n / (max(n_classes, 1) * MIN_SIGNAL * sigma))
     return int(min(NUMERIC_BINS, max(2, cells)))
+
+
+def full_resolution(specs: list[TableSpec], released: int, n_classes: int, ledger: Ledger, share: float) -> bool:
+    """Whether ``specs``, among ``released`` label tables released together in one stage within
+    ``share``, would keep every cell: :func:`label_resolution` at the σ that many tables get,
+    against each table's cells. Reads only the ledger's N (public or released) and the schema,
+    like the stage choice below."""
+    cells = label_resolution(ledger.n_patients, n_classes, ledger_sigma(ledger, share, released))
+    return cells == NUMERIC_BINS or all(s.n_cells(0) <= cells for s in specs)
 
 
 def release_label_tables(

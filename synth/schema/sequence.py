@@ -14,7 +14,9 @@ visits per patient, in the ledger). ``follow_up_end`` names a static column, on 
 index's scale, that no visit comes after (the end of follow-up, say): sampling ends each
 synthetic patient's visits there. ``first_visit_at`` is the numerical index's value at every
 patient's first visit (the baseline day, say): sampling moves each synthetic patient's visits
-together so that the first falls there. ``visit_tables`` ("per_visit" or "pooled") says how a
+together so that the first falls there. ``schedule`` lists the public visit times of a fixed
+schedule (every real visit must be at one; ``max_visits`` defaults to their number): sampling
+moves each synthetic visit to the nearest. ``visit_tables`` ("per_visit" or "pooled") says how a
 temporal column's noisy tables are cut: one per visit slot, or one pooled over all visits (the
 default is per visit when a public ``max_visits`` is at most 6, see
 :meth:`synth.encode.sequence.SequenceEncoder.per_visit_tables`).
@@ -36,7 +38,7 @@ from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import REVIEW, Metadata
 
 __all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "end_visits",
-           "start_visits", "VISITS", "slot_name", "gap_name"]
+           "start_visits", "schedule_visits", "VISITS", "slot_name", "gap_name"]
 
 VISITS = "__visits"  # wide column: the number of visits (1 … max_visits)
 
@@ -63,6 +65,7 @@ class SequenceLayout:
     end: str | None = None  # the static column no visit comes after (metadata's follow_up_end)
     start: float | None = None  # every patient's first visit time (metadata's first_visit_at)
     visit_tables: str | None = None  # "per_visit" or "pooled" (metadata's visit_tables); None: by max_visits
+    schedule: list[float] | None = None  # the public visit times (metadata's schedule), sorted
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,7 +84,9 @@ class SequenceLayout:
         return cols
 
 
-SEQUENCE_KEYS = ("static_columns", "max_visits", "follow_up_end", "first_visit_at", "visit_tables", REVIEW)
+SEQUENCE_KEYS = ("static_columns", "max_visits", "follow_up_end", "first_visit_at", "schedule", "visit_tables",
+                 REVIEW)
+MAX_SCHEDULE = 100  # scheduled visit times at most
 VISIT_TABLES = ("per_visit", "pooled")
 
 
@@ -126,6 +131,12 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
                 or not lo <= start <= hi):
             raise SynthError(f"metadata: synth_sequence.first_visit_at must be a number in the range of the "
                              f"numerical sequence_index '{index}' ({lo:g} to {hi:g}), got {start!r}")
+    schedule = _read_schedule(spec.get("schedule"), meta, index)
+    if schedule is not None:
+        if max_visits is not None and max_visits > len(schedule):
+            raise SynthError(f"metadata: synth_sequence.max_visits ({max_visits}) is more than the "
+                             f"{len(schedule)} scheduled visit times; a patient has one visit per scheduled time")
+        max_visits = len(schedule) if max_visits is None else max_visits
     tables = spec.get("visit_tables")
     if tables is not None and tables not in VISIT_TABLES:
         raise SynthError(f"metadata: synth_sequence.visit_tables must be \"per_visit\" or \"pooled\", got {tables!r}")
@@ -135,7 +146,23 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
     return SequenceLayout(key, index, [c for c in modelled if c in static],
                           [c for c in modelled if c not in static], max_visits,
                           "public" if max_visits is not None else "dp", meta.sdtype(index), end,
-                          None if start is None else float(start), tables)
+                          None if start is None else float(start), tables, schedule)
+
+
+def _read_schedule(times, meta: Metadata, index: str) -> list[float] | None:
+    """The metadata's ``schedule``: distinct visit times in the numerical index's public range."""
+    if times is None:
+        return None
+    lo, hi = meta.public_bounds(index)
+    if meta.sdtype(index) != "numerical":
+        raise SynthError(f"metadata: synth_sequence.schedule needs a numerical sequence_index, not '{index}' "
+                         f"({meta.sdtype(index)})")
+    if (not isinstance(times, list) or not 1 <= len(times) <= MAX_SCHEDULE
+            or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and lo <= t <= hi for t in times)
+            or len(set(times)) != len(times)):
+        raise SynthError(f"metadata: synth_sequence.schedule must list 1 to {MAX_SCHEDULE} distinct visit times "
+                         f"within '{index}''s range ({lo:g} to {hi:g}), got {times!r}")
+    return sorted(float(t) for t in times)
 
 
 def order_visits(frame: pd.DataFrame, keys: pd.Series, layout: SequenceLayout, source: str) -> pd.DataFrame:
@@ -163,6 +190,12 @@ def order_visits(frame: pd.DataFrame, keys: pd.Series, layout: SequenceLayout, s
             raise SynthError(f"{source}: {int(elsewhere)} patient(s) have their first visit at another "
                              f"'{layout.index}' than {layout.start:g}, which the metadata gives as "
                              "synth_sequence.first_visit_at")
+    if layout.schedule is not None:
+        off = ~df[layout.index].isin(layout.schedule)
+        if off.any():
+            raise SynthError(f"{source}: {int(off.sum())} visit(s) of '{layout.index}' are not at a time in "
+                             f"synth_sequence.schedule ({', '.join(f'{t:g}' for t in layout.schedule)}), e.g. "
+                             f"{df.loc[off, layout.index].iloc[0]:g}")
     if layout.end is not None:
         late = df[layout.index] > df[layout.end]
         if late.any():
@@ -217,6 +250,19 @@ def end_visits(visits: np.ndarray, times: np.ndarray, end: np.ndarray) -> tuple[
     times = times.copy()
     times[known, 0] = np.minimum(times[known, 0], end[known])
     return np.where(known, np.maximum(within.sum(axis=1), 1), visits), times
+
+
+def schedule_visits(visits: np.ndarray, times: np.ndarray, schedule: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Generated patients' sorted visit times (patients × slots) moved to the nearest scheduled
+    time: (which slots are kept, the moved times). Of visits that meet at one scheduled time the
+    first is kept; slots at or after a patient's visit count are never kept. Post-processing of
+    generated values and public metadata only: no real data, no privacy cost.
+    """
+    grid = np.asarray(schedule, dtype=float)
+    moved = grid[np.abs(times[:, :, None] - grid[None, None, :]).argmin(axis=2)]
+    kept = np.arange(times.shape[1])[None, :] < np.asarray(visits)[:, None]
+    kept[:, 1:] &= moved[:, 1:] != moved[:, :-1]  # times are sorted: a repeat follows its first
+    return kept, moved
 
 
 def start_visits(times: np.ndarray, start: float, hi: float = np.inf) -> np.ndarray:
