@@ -207,3 +207,20 @@ def test_bad_schedules_stop_in_one_line(seq, message):
 def test_a_real_visit_off_the_schedule_stops_the_fit():
     with pytest.raises(SynthError, match="visit\\(s\\) of 'day' are not at a time in synth_sequence.schedule"):
         _prepare(_meta(schedule=[0, 100, 200, 300, 400]))
+
+
+def test_the_follow_up_end_wins_over_the_schedule():
+    from synth.schema.sequence import schedule_visits
+    times = np.array([[0.0, 60.0, 140.0], [0.0, 30.0, 40.0], [0.0, 140.0, 190.0]])
+    end = np.array([140.0, 40.0, np.nan])  # 140 is nearer 100 than 200's 60; 40: nothing scheduled after 0 fits
+    kept, moved = schedule_visits(np.array([3, 3, 3]), times, [0.0, 100.0, 200.0], end)
+    np.testing.assert_array_equal(moved, [[0, 100, 100], [0, 0, 0], [0, 100, 200]])
+    np.testing.assert_array_equal(kept, [[True, True, False], [True, False, False], [True, True, True]])
+    assert (np.where(kept, moved, -1) <= np.nan_to_num(end, nan=np.inf)[:, None]).all()
+    _, stays = schedule_visits(np.array([1]), np.array([[50.0]]), [100.0, 200.0], np.array([50.0]))
+    assert stays[0, 0] == 50.0  # no scheduled time before the end: the end wins
+
+
+def test_first_visit_at_must_be_a_scheduled_time():
+    with pytest.raises(SynthError, match="first_visit_at \\(50\\) is not one of the scheduled visit times"):
+        _prepare(_meta(schedule=[0, 100], first_visit_at=50, max_visits=2))

@@ -154,13 +154,14 @@ class SequenceEncoder(TableEncoder):
         times = np.clip(np.cumsum(gaps, axis=1), t0.lo, t0.hi)  # gaps ≥ 0: monotone visit times
         if lay.start is not None:
             times = start_visits(times, lay.start, t0.hi)  # moved later: kept in the range
+        ends = None
         if lay.end is not None:
             end = self.domain_of(lay.end)
-            visits, times = end_visits(visits, times, coerce_frame(wide[[lay.end]], Metadata(
-                columns={lay.end: {"sdtype": end.sdtype, "datetime_format": end.datetime_format}}),
-                "generated data")[lay.end].to_numpy(float))
+            ends = coerce_frame(wide[[lay.end]], Metadata(columns={lay.end: {
+                "sdtype": end.sdtype, "datetime_format": end.datetime_format}}), "generated data")[lay.end].to_numpy(float)
+            visits, times = end_visits(visits, times, ends)
         if lay.schedule is not None:
-            kept, times = schedule_visits(visits, times, lay.schedule)
+            kept, times = schedule_visits(visits, times, lay.schedule, ends)
         else:
             kept = np.arange(m)[None, :] < visits[:, None]
         i_idx, k_idx = np.nonzero(kept)  # patient-major order

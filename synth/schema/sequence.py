@@ -137,6 +137,9 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
             raise SynthError(f"metadata: synth_sequence.max_visits ({max_visits}) is more than the "
                              f"{len(schedule)} scheduled visit times; a patient has one visit per scheduled time")
         max_visits = len(schedule) if max_visits is None else max_visits
+        if start is not None and float(start) not in schedule:
+            raise SynthError(f"metadata: synth_sequence.first_visit_at ({start:g}) is not one of the scheduled "
+                             "visit times in synth_sequence.schedule")
     tables = spec.get("visit_tables")
     if tables is not None and tables not in VISIT_TABLES:
         raise SynthError(f"metadata: synth_sequence.visit_tables must be \"per_visit\" or \"pooled\", got {tables!r}")
@@ -252,14 +255,21 @@ def end_visits(visits: np.ndarray, times: np.ndarray, end: np.ndarray) -> tuple[
     return np.where(known, np.maximum(within.sum(axis=1), 1), visits), times
 
 
-def schedule_visits(visits: np.ndarray, times: np.ndarray, schedule: list[float]) -> tuple[np.ndarray, np.ndarray]:
+def schedule_visits(visits: np.ndarray, times: np.ndarray, schedule: list[float],
+                    end: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Generated patients' sorted visit times (patients × slots) moved to the nearest scheduled
     time: (which slots are kept, the moved times). Of visits that meet at one scheduled time the
-    first is kept; slots at or after a patient's visit count are never kept. Post-processing of
-    generated values and public metadata only: no real data, no privacy cost.
+    first is kept; slots at or after a patient's visit count are never kept. With ``end`` (each
+    patient's follow-up end, NaN: none; visits already ended there by :func:`end_visits`), only
+    scheduled times up to the end are used, and a visit with none stays where it is: the end
+    wins. Post-processing of generated values and public metadata only: no real data, no
+    privacy cost.
     """
     grid = np.asarray(schedule, dtype=float)
-    moved = grid[np.abs(times[:, :, None] - grid[None, None, :]).argmin(axis=2)]
+    dist = np.abs(times[:, :, None] - grid[None, None, :])
+    if end is not None:
+        dist = np.where(grid[None, None, :] > np.asarray(end, dtype=float)[:, None, None], np.inf, dist)
+    moved = np.where(np.isinf(dist.min(axis=2)), times, grid[dist.argmin(axis=2)])
     kept = np.arange(times.shape[1])[None, :] < np.asarray(visits)[:, None]
     kept[:, 1:] &= moved[:, 1:] != moved[:, :-1]  # times are sorted: a repeat follows its first
     return kept, moved
