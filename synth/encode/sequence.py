@@ -157,8 +157,9 @@ class SequenceEncoder(TableEncoder):
         ends = None
         if lay.end is not None:
             end = self.domain_of(lay.end)
-            ends = coerce_frame(wide[[lay.end]], Metadata(columns={lay.end: {
-                "sdtype": end.sdtype, "datetime_format": end.datetime_format}}), "generated data")[lay.end].to_numpy(float)
+            spec = {"sdtype": end.sdtype, "datetime_format": end.datetime_format}
+            ends = coerce_frame(wide[[lay.end]], Metadata(columns={lay.end: spec}), "generated data")[lay.end]
+            ends = ends.to_numpy(float)
             visits, times = end_visits(visits, times, ends)
         if lay.schedule is not None:
             kept, times = schedule_visits(visits, times, lay.schedule, ends)
