@@ -222,7 +222,7 @@ def run_one(df: pd.DataFrame, meta_path: Path, label: str, outcome: str, method:
     wide_train, wide_syn = schedule.to_wide(train, "train"), schedule.to_wide(syn, "synthetic")
     f_train, f_syn, f_test = (patient_features(d, meta) for d in (train, syn, test))
     return {"method": method, "seed": seed, "fit_s": fit_s, "spent": spent, "off_schedule": off,
-            "quality": quality(wide_train, wide_syn, wide_meta)["quality"],
+            **quality(wide_train, wide_syn, wide_meta),
             "per_visit_quality": per_visit_quality(train, syn, meta)["per_visit_quality"],
             **score_patients(f_train, f_syn, f_test, meta, label, seed),
             "change_gap": change_distance(change_from_baseline(train, meta, outcome, label),
@@ -254,7 +254,8 @@ def main() -> None:
         res = pd.DataFrame(rows)
         print(f"\n{name}, label {label}, outcome {outcome}, ε = {args.epsilon}, 80/20 split by patient, "
               f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1} (mean ± sd)\n")
-        print_table(res, [("quality (wide pivot)", "quality"), ("per-visit quality", "per_visit_quality"),
+        print_table(res, [("quality (wide pivot)", "quality"), ("column shapes", "column_shapes"),
+                          ("pair trends", "column_pair_trends"), ("per-visit quality", "per_visit_quality"),
                           ("AUROC TSTR", "auroc_tstr"), ("AUROC TRTR", "auroc_trtr"), ("ratio", "ratio"),
                           ("change-from-baseline gap", "change_gap"), ("visits off the schedule", "off_schedule")],
                     by="method")
