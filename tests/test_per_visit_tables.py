@@ -170,7 +170,7 @@ def test_a_fit_with_per_visit_tables_names_them_in_its_ledger():
     assert out["pid"].nunique() == 10 and out.groupby("pid").size().max() <= 3
 
 
-def test_a_schedule_sets_max_visits_and_puts_every_sampled_visit_on_it():
+def test_a_schedule_sets_max_visits_and_puts_every_sampled_visit_on_it(tmp_path):
     from synth.schema.sequence import sequence_layout
     df = make_visits(n=40, seed=5, max_len=3)
     df["day"] = np.array([0, 100, 200])[df.groupby("pid").cumcount()]  # visits on days 0, 100, 200
@@ -183,6 +183,16 @@ def test_a_schedule_sets_max_visits_and_puts_every_sampled_visit_on_it():
     assert set(out["day"]) <= {0, 100, 200}
     assert not out.duplicated(["pid", "day"]).any() and out.groupby("pid").size().max() <= 3
     assert s.info()["sequence"]["schedule"] == [0.0, 100.0, 200.0]
+    from synth.io.modelfile import read_model, write_model
+    again = Synthesizer.load(s.save(tmp_path / "s.synth"))
+    assert set(again.sample(30, seed=3)["day"]) <= {0, 100, 200}
+    tensors, doc = read_model(tmp_path / "s.synth")
+    doc = {k: v for k, v in doc.items() if k not in ("format", "format_version")}
+    for forged in (["a"], [0.0] * 10**5, "0,100"):  # a forged file, its checksum recomputed
+        doc["sequence"]["schedule"] = forged
+        write_model(tmp_path / "forged.synth", tensors, doc)
+        with pytest.raises(SynthError, match="its visit schedule is not a short list of numbers"):
+            Synthesizer.load(tmp_path / "forged.synth")
 
 
 def test_schedule_visits_moves_times_and_keeps_the_first_of_a_meeting():
@@ -219,6 +229,20 @@ def test_the_follow_up_end_wins_over_the_schedule():
     assert (np.where(kept, moved, -1) <= np.nan_to_num(end, nan=np.inf)[:, None]).all()
     _, stays = schedule_visits(np.array([1]), np.array([[50.0]]), [100.0, 200.0], np.array([50.0]))
     assert stays[0, 0] == 50.0  # no scheduled time before the end: the end wins
+
+
+def test_schedule_visits_equals_the_nearest_usable_time_found_one_by_one():
+    from synth.schema.sequence import schedule_visits
+    rng = np.random.default_rng(7)
+    grid = np.sort(rng.choice(np.arange(0, 500, 7), size=9, replace=False)).astype(float)
+    times = np.sort(rng.uniform(0, 500, (300, 6)), axis=1)
+    end = np.where(rng.random(300) < 0.3, np.nan, rng.uniform(-20, 500, 300))
+    _, moved = schedule_visits(np.full(300, 6), times, list(grid), end)
+    for i in range(300):
+        usable = grid[~(grid > end[i])]  # NaN end: every time
+        for k in range(6):
+            slow = times[i, k] if not len(usable) else usable[np.argmin(np.abs(usable - times[i, k]))]
+            assert moved[i, k] == slow
 
 
 def test_first_visit_at_must_be_a_scheduled_time():

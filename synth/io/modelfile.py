@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from synth.errors import SynthError
 from synth.io.atomic import atomic_path
 from synth.privacy.ledger import Ledger
+from synth.schema.sequence import MAX_SCHEDULE
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "write_model", "read_model", "check_sizes", "file_sha256", "package_versions"]
 
@@ -153,6 +154,10 @@ def check_sizes(path: str | Path, tensors: dict[str, torch.Tensor], doc: dict) -
     sequence = doc.get("sequence") or {}
     if not 0 <= int(sequence.get("max_visits") or 0) <= width:
         raise SynthError(f"model file '{path}': its visit layout does not match its weights")
+    schedule = sequence.get("schedule")  # sampling compares every visit with every scheduled time
+    if schedule is not None and (not isinstance(schedule, list) or not 0 < len(schedule) <= MAX_SCHEDULE or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in schedule)):
+        raise SynthError(f"model file '{path}': its visit schedule is not a short list of numbers")
 
 
 def file_sha256(path: str | Path) -> str:

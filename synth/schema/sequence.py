@@ -265,11 +265,14 @@ def schedule_visits(visits: np.ndarray, times: np.ndarray, schedule: list[float]
     wins. Post-processing of generated values and public metadata only: no real data, no
     privacy cost.
     """
-    grid = np.asarray(schedule, dtype=float)
-    dist = np.abs(times[:, :, None] - grid[None, None, :])
-    if end is not None:
-        dist = np.where(grid[None, None, :] > np.asarray(end, dtype=float)[:, None, None], np.inf, dist)
-    moved = np.where(np.isinf(dist.min(axis=2)), times, grid[dist.argmin(axis=2)])
+    grid = np.asarray(schedule, dtype=float)  # sorted
+    usable = np.full(len(times), len(grid)) if end is None else np.searchsorted(  # scheduled times ≤ the end
+        grid, np.nan_to_num(np.asarray(end, dtype=float), nan=np.inf), side="right")
+    last = np.maximum(usable - 1, 0)[:, None]
+    above = np.minimum(np.searchsorted(grid, times), last)  # the nearest is this one or the one before
+    below = np.maximum(above - 1, 0)
+    nearest = np.where(np.abs(times - grid[below]) <= np.abs(times - grid[above]), below, above)
+    moved = np.where(usable[:, None] > 0, grid[nearest], times)
     kept = np.arange(times.shape[1])[None, :] < np.asarray(visits)[:, None]
     kept[:, 1:] &= moved[:, 1:] != moved[:, :-1]  # times are sorted: a repeat follows its first
     return kept, moved
