@@ -1,0 +1,51 @@
+"""Where every mechanism on real data reports what it computed and what it released.
+
+Each mechanism calls :func:`released` once per release with its pre-noise statistic (the
+quantity whose sensitivity the ledger charges) and its noisy output. Normally nothing listens
+and the call returns the output unchanged. Two kinds of caller listen, never in a user's fit:
+
+- the neighbour harness (``tests/privacy/neighbours.py``) runs the real code path on D and on
+  D plus one patient, records every pre-noise statistic, and on the second run replaces each
+  output by the first run's (so every later choice, every network weight and every public
+  stream is the same in both runs) to check that each statistic moved by at most its
+  sensitivity;
+- the empirical audit (``bench/audit.py``) reads the noisy outputs, which a white-box adversary
+  may see, to score its canaries.
+
+Notes
+-----
+An observer sees exact statistics on real data: it exists for tests and audits on synthetic
+tables only. The guarantee is void if a listener is installed during a fit whose output is
+shared, or if a mechanism draws noise without reporting here (the harness could not see it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["Listener", "listening", "released"]
+
+# (name, pre-noise statistic, noisy output, L2 sensitivity charged, context) → the output to use
+Listener = Callable[[str, Any, Any, float, dict], Any]
+
+_listeners: list[Listener] = []
+
+
+@contextlib.contextmanager
+def listening(listener: Listener) -> Iterator[None]:
+    """Install ``listener`` for the duration of the block (tests and audits only)."""
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
+
+
+def released(name: str, statistic: Any, output: Any, sensitivity: float, **context: Any) -> Any:
+    """Report one release; return the output the mechanism must use (``output`` unless a listener
+    replaces it). ``context`` carries public state a listener may need (e.g. the discriminator)."""
+    for listener in _listeners:
+        output = listener(name, statistic, output, sensitivity, context)
+    return output
