@@ -16,7 +16,11 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["PoissonBatches"]
+from synth.privacy import observe
+
+__all__ = ["PoissonBatches", "POISSON_DRAW"]
+
+POISSON_DRAW = "poisson:batch"
 
 
 class PoissonBatches:
@@ -35,4 +39,6 @@ class PoissonBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for _ in range(self.steps):
             keep = torch.rand(len(self.x), generator=self.generator, device=self.generator.device) < self.q
+            if observe.active():  # the neighbour harness couples two runs' batches patient by patient
+                keep = observe.drawn(POISSON_DRAW, keep, rows=self.x)
             yield self.x[keep], self.y[keep]

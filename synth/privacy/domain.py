@@ -160,7 +160,7 @@ def build_domain(
         ledger.add(Mechanism(name, sigma, 1.0, steps, what, extra))
 
     if release_n:
-        released_n = float(noisy_counts(np.array([len(data)]), sigma, rng)[0])
+        released_n = float(noisy_counts(np.array([len(data)]), sigma, rng, "count:patients")[0])
         record("count:patients", 1, "Gaussian count of patients (N, used wherever N is used)")
         ledger.n_patients = max(1, int(round(released_n)))
         ledger.n_patients_source = "exact (no privacy)" if exact else N_RELEASED
@@ -225,7 +225,7 @@ def build_domain(
         raise UnreleasedDomains(unestimable)
     released = {}
     for name, count in extra_counts.items():
-        released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), sigma, rng)[0]))
+        released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), sigma, rng, f"count:{name}")[0]))
         record(f"count:{name}", 1, "Gaussian count of patients")
     proportions: list[float] = []
     if label_dom is not None:
@@ -233,7 +233,7 @@ def build_domain(
         if y.isna().any():
             raise SynthError(f"--label: column '{label}' has missing values; the label must be set for every patient")
         counts = np.array([(y == k).sum() for k in label_dom.categories])
-        raw = noisy_counts(counts, sigma, rng)
+        raw = noisy_counts(counts, sigma, rng, f"label_counts:{label}")
         noisy = np.clip(raw, 0, None)
         record(f"label_counts:{label}", 1, "Gaussian counts of each label value (label proportions)")
         total = noisy.sum()
