@@ -1,8 +1,8 @@
 """The one source of randomness for every mechanism that reads real data.
 
 Gaussian releases, category thresholds, pair selection, Poisson batches and DP-SGD's gradient
-noise all draw from one :class:`NoiseSource`. By default it is seeded from OS entropy
-(``secrets``, 128 bits) and the seed is never kept: nobody, the data holder included, can
+noise all draw from one :class:`NoiseSource`. By default both of its generators come from OS
+entropy (``secrets``, 128 bits each) and no seed is kept: nobody, the data holder included, can
 replay the noise from anything synth writes. NumPy's PCG64 takes the 128 bits as they are;
 torch's CPU generator (mt19937) gets its whole 624-word state filled from them
 (:func:`mt19937_state`), because ``torch.Generator.manual_seed`` keeps only the low 32 bits of
@@ -19,7 +19,8 @@ Notes
 The guarantee is void if a mechanism draws from any other generator (NumPy's or torch's global
 state, a generator seeded with ``seed``), if a generator that touches real data is seeded with
 ``manual_seed`` (32 bits) instead of :func:`mt19937_state`, if the noise seed or a generator's
-state is stored or printed, or if a ``noise_seed`` known to anyone but the data
+state is stored or printed, if a torch stream is derived from a value other processes know
+(``shared``: it travels in the clear), or if a ``noise_seed`` known to anyone but the data
 holder is used for a release that is shared. The generators are statistically sound, not
 cryptographic; floating-point attacks on the Gaussian sampler (Mironov 2012) are outside this
 module's model.
@@ -87,23 +88,26 @@ def philox_seed(source: torch.Generator) -> tuple[int, int]:
 class NoiseSource:
     """A NumPy generator (the releases) and a torch generator (Poisson batches, DP-SGD's noise).
 
-    ``noise_seed=None`` (the default) draws fresh OS entropy; an integer seeds both generators
-    for research runs (see the module's Notes). The seed is not kept as an attribute.
+    ``noise_seed=None`` (the default) draws fresh OS entropy for each; an integer seeds both
+    for research runs (see the module's Notes). No seed is kept as an attribute.
 
     Several processes of one fit (:mod:`synth.distributed`) pass rank 0's OS entropy as
     ``shared`` and their ``rank``: the NumPy generator (the releases) is then the same on every
-    rank, so each release is one draw, while each rank's torch generator (its Poisson batches;
-    rank 0's also the gradient noise) is an independent stream.
+    rank, so each release is one draw. ``shared`` travels between the ranks in the clear, so it
+    never touches torch: each rank's torch generator (its Poisson batches; rank 0's also the
+    gradient noise) comes from this process's own OS entropy. Under a ``noise_seed`` rank r's
+    torch stream is derived from the noise_seed and r instead, so research runs repeat.
     """
 
     def __init__(self, noise_seed: int | None = None, shared: int | None = None, rank: int = 0):
         if noise_seed is not None:
-            sequence = np.random.SeedSequence(int(noise_seed))
+            numpy_seq, torch_seq = np.random.SeedSequence(int(noise_seed)).spawn(2)
+            if rank:
+                torch_seq = torch_seq.spawn(rank)[rank - 1]  # independent of rank 0's stream and of each other's
         else:
-            sequence = np.random.SeedSequence(secrets.randbits(128) if shared is None else int(shared))
-        numpy_seq, torch_seq = sequence.spawn(2)
-        if rank:
-            torch_seq = torch_seq.spawn(rank)[rank - 1]  # independent of rank 0's stream and of each other's
+            release = secrets.randbits(128) if shared is None else int(shared)
+            numpy_seq = np.random.SeedSequence(release).spawn(2)[0]
+            torch_seq = np.random.SeedSequence(secrets.randbits(128))  # this process's own: never from shared
         self.numpy = np.random.Generator(np.random.PCG64(numpy_seq))
         self.torch = torch_generator(torch_seq)
         self.description = OS_ENTROPY if noise_seed is None else CALLER_SEEDED
