@@ -135,20 +135,3 @@ class NoiseSource:
     def __repr__(self) -> str:
         return f"NoiseSource({self.description})"
 
-
-_MT_WORDS = 624  # mt19937's state: 624 32-bit words (19,937 bits)
-_MT_OFFSET = 24  # byte offset of the word array in torch's CPU generator state (after seed, left, seeded, next)
-
-
-def mt19937_state(words: list[int]) -> torch.Tensor:
-    """A torch CPU generator state whose mt19937 words are ``words`` (624 values below 2^32),
-    for ``torch.Generator.set_state``/``torch.set_rng_state``: the full state, where
-    ``manual_seed`` keeps only the seed's low 32 bits."""
-    if len(words) != _MT_WORDS:
-        raise ValueError(f"mt19937 needs {_MT_WORDS} words, got {len(words)}")
-    state = torch.Generator().manual_seed(1).get_state().numpy().copy()  # left = 1: the next draw twists
-    array = np.asarray(words, dtype=np.uint64)
-    if array.max(initial=0) >= 2 ** 32 or not array.any():
-        raise ValueError("mt19937 words must be below 2^32 and not all zero")
-    state[_MT_OFFSET:_MT_OFFSET + 8 * _MT_WORDS] = array.astype("<u8").view(np.uint8)
-    return torch.from_numpy(state)
