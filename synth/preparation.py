@@ -8,8 +8,8 @@ use: real rows only as ``x``/``y``, for DP-SGD, and everything else a DP release
 
 Notes
 -----
-What would void the guarantee: a computation on the table here that is neither a check whose
-message goes to the data holder alone nor a release recorded in the ledger, noise from any
+What would void the guarantee: a computation on the table here that is neither a check (whose
+message names no value or count of the data) nor a release recorded in the ledger, noise from any
 generator but the :class:`~synth.privacy.randomness.NoiseSource` made here, or (over several
 processes) releases that differ between ranks, which :func:`synth.distributed.group.check_same`
 stops.
@@ -108,10 +108,11 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     check_fits_in_memory(len(df), meta, source)
     public_n = meta.public_patients()
     patients = df[meta.sequence_key].nunique() if meta.sequence_key else len(df)
-    if public_n is not None and not patients / 10 <= public_n <= 10 * patients:
-        warnings.warn(f"metadata: synth_patients states {public_n:,} patients but {source} holds {patients:,}: "
-                      "the sample rate, batch size and δ follow the stated number; state the number of "
-                      "patients in the data (a published enrolment, say)", SynthWarning, stacklevel=4)
+    if public_n is not None and not patients / 10 <= public_n <= 10 * patients:  # the count stays unsaid
+        warnings.warn(f"metadata: synth_patients states {public_n:,} patients, which differs from the data's "
+                      f"number of patients ({source}) by more than a factor of 10: the sample rate, batch size "
+                      "and δ follow the stated number; state the number of patients in the data (a published "
+                      "enrolment, say)", SynthWarning, stacklevel=4)
     noise = NoiseSource(noise_seed, shared_secret(ranks, device) if ranks.distributed else None, ranks.rank)
     ledger = Ledger(epsilon, None if delta is None else float(delta), public_n,
                     n_patients_source="public (metadata synth_patients)", noise=noise.description)
@@ -136,7 +137,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         y = frame[label].map(lookup).fillna(NO_LABEL).to_numpy(dtype=int)
     x = encoder.encode(frame)
     if len(x) < 2:
-        raise SynthError(f"{source} has {len(x)} patient(s); at least 2 are needed")
+        raise SynthError(f"{source} has fewer than 2 patients; at least 2 are needed")
     n_classes = len(domain.label.categories) if domain.label else 0
     if ranks.distributed:  # from here on each rank holds its shard of the patients
         mine = ranks.shard(len(x))
