@@ -34,7 +34,7 @@ from synth.models.marginal_loss import MarginalLoss
 from synth.models.train import NO_LABEL, TrainConfig
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy.domain import Domain, build_domain
-from synth.privacy.ledger import Ledger
+from synth.privacy.ledger import Ledger, row_privacy_unit
 from synth.privacy.marginals import MARGINAL_SHARE, TableSpec
 from synth.privacy.pair_tables import LABEL_PART, release_tables
 from synth.privacy.resolution import full_resolution
@@ -43,7 +43,8 @@ from synth.privacy.shards import counting_shards
 from synth.schema.inequalities import (Inequality, ceilings, check_data, check_never_lowered, read_inequalities)
 from synth.schema.metadata import REVIEW, Metadata
 from synth.schema.sequence import slot_name
-from synth.schema.validate import MODELLED, check_columns, check_label, coerce_frame, read_csv
+from synth.schema.validate import (MODELLED, check_columns, check_label, check_patient_ids, coerce_frame,
+                                   read_csv)
 
 __all__ = ["Prepared", "prepare", "inequality_rule"]
 
@@ -102,6 +103,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         raise SynthError("metadata: no column to synthesize" + (f" besides the label '{label}'" if label
                          else "") + "; it needs a numerical, categorical, boolean or datetime column")
     check_columns(df.rename(columns=str), meta, source)
+    check_patient_ids(df.rename(columns=str), meta, source)  # one row per patient, where the id says so
     inequalities = read_inequalities(meta)
     if len(df) == 0:
         raise SynthError(f"{source} has no rows")
@@ -124,6 +126,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     else:
         frame = coerce_frame(df, meta, source)
         check_data(df, inequalities, meta, source)
+        ledger.privacy_unit = row_privacy_unit(meta.primary_key)
         domain = build_domain(frame, meta, label, ledger, rng)
         encoder = TableEncoder(domain)
         blocks = encoder.cell_blocks

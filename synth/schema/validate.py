@@ -20,7 +20,7 @@ import pandas as pd
 from synth.errors import SynthError
 from synth.schema.metadata import Metadata
 
-__all__ = ["category_key", "coerce_frame", "read_csv", "check_label"]
+__all__ = ["category_key", "check_patient_ids", "coerce_frame", "read_csv", "check_label"]
 
 MODELLED = ("numerical", "categorical", "boolean", "datetime")
 
@@ -131,6 +131,24 @@ def _bad_values(col: str, source: str, sdtype: str, expected: str) -> SynthError
     the value or its row (the message may be shared; the data holder can look in their file)."""
     return SynthError(f"column '{col}' of {source} is {sdtype}, but some of its values are not {expected}; "
                       "correct them in the data, or give the column another sdtype in the metadata")
+
+
+def check_patient_ids(df: pd.DataFrame, meta: Metadata, source: str = "the CSV") -> None:
+    """A table of one row per patient (no ``sequence_key``) whose metadata declares the patient id
+    (``primary_key``) must hold each id once: the guarantee is for one patient, and a patient on
+    two rows would count twice. Says which column, never which ids or how many."""
+    key = meta.primary_key
+    if key is None or meta.sequence_key is not None or key not in df.columns:
+        return
+    ids = df[key]
+    if ids.isna().any():
+        raise SynthError(f"{source}: id column '{key}' (the metadata's primary_key) is missing in some rows; "
+                         "give every row its patient's id")
+    if ids.map(category_key).duplicated().any():
+        raise SynthError(f"{source}: id column '{key}' (the metadata's primary_key) repeats, so some patient has "
+                         "more than one row and the guarantee for one patient would not hold; de-duplicate the "
+                         f"table to one row per patient, or declare it long-format (\"sequence_key\": \"{key}\" "
+                         "and a sequence_index, docs/sequences.md)")
 
 
 def _numbers(s: pd.Series, col: str, source: str) -> pd.Series:

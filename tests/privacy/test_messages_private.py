@@ -106,6 +106,15 @@ def test_a_label_with_one_value_read_exactly_is_not_quoted():
     _private(error, {N})
 
 
+def test_a_repeated_patient_id_names_the_column_not_the_ids():
+    df = _trial()
+    df["pid"] = df["pid"].astype(object)
+    df.loc[[3, 40, 77], "pid"] = SECRET
+    *_, error = _messages(df, _meta())
+    assert "id column 'pid'" in error and "repeats" in error
+    _private(error, {N, 3, 2, 4, 41, 78})
+
+
 def test_an_inequality_broken_in_some_rows_does_not_say_how_many():
     meta = _meta(synth_inequalities=[{"low": "age", "high": "weight"}])
     df = _trial().assign(weight=30.0)  # every age above 30 breaks age <= weight
