@@ -28,7 +28,7 @@ class PoissonBatches:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, q: float, steps: int, generator: torch.Generator):
         if len(x) != len(y):
-            raise ValueError(f"{len(x)} rows and {len(y)} labels")
+            raise ValueError("x and y differ in length")  # a bug's message: no count of patients
         if not 0 < q <= 1:
             raise ValueError(f"sample rate must be in (0, 1], got {q}")
         self.x, self.y, self.q, self.steps, self.generator = x, y, q, steps, generator
