@@ -32,6 +32,7 @@ from synth.errors import SynthError, SynthWarning
 from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
 from synth.models.marginal_loss import MarginalLoss
 from synth.models.train import NO_LABEL, TrainConfig
+from synth.privacy.analysis_tables import ANALYSIS_SHARE, analysis_specs, combine_releases, release_analysis_tables
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy.domain import Domain, build_domain
 from synth.privacy.ledger import Ledger, row_privacy_unit
@@ -62,6 +63,7 @@ class Prepared:
     marginals: MarginalLoss | None
     ledger: Ledger
     noise: NoiseSource
+    label: str | None = None  # the fit's label: the caller's, or a declared analysis's arm
 
 
 def inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:
@@ -97,6 +99,8 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     if isinstance(data, (str, Path)) and Path(data).is_file():
         check_file_fits_in_memory(Path(data), meta, source)
     df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
+    if label is None and meta.analysis is not None:  # a declared analysis: the AC-GAN's class is its arm
+        label = meta.analysis.arm
     check_label(meta, label)
     modelled = [c for c, spec in meta.columns.items() if spec["sdtype"] in MODELLED and c != label]
     if not modelled:
@@ -150,14 +154,24 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
         singles = visit_table_specs(encoder, n_classes, ledger, share) if meta.sequence_key else None
         released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
+        declared = [] if meta.analysis is None else analysis_specs(meta.analysis, blocks, label)
+        analysis_share = (ANALYSIS_SHARE if config.analysis_share is None else config.analysis_share) if declared else 0
+        if not 0 <= analysis_share < share:
+            raise SynthError(f"analysis_share must be at least 0 and below the tables' share {share:g}, "
+                             f"got {analysis_share}")
+        declared = declared if analysis_share else []
         with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
             tables, domain.label_proportions = release_tables(
-                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, config.pair_tables,
-                singles, released, config.smooth_tables)
+                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share - analysis_share,
+                config.pair_tables, singles, released, config.smooth_tables)
+            if declared:
+                class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])
+                tables = combine_releases(tables, release_analysis_tables(
+                    x, y, n_classes, declared, ledger, rng, share, class_sizes))
         marginals = MarginalLoss(tables, domain.label_proportions, config.independence,
                                  config.refine_groups)
     check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
-    return Prepared(meta, domain, encoder, x, y, n_classes, marginals, ledger, noise)
+    return Prepared(meta, domain, encoder, x, y, n_classes, marginals, ledger, noise, label)
 
 
 def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, share: float) -> list[TableSpec]:

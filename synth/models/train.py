@@ -120,6 +120,7 @@ class TrainConfig:
     d_dropout: float | None = None
     marginal_weight: float | None = None  # weight of the marginal-matching loss (0: no tables, no loss)
     marginal_share: float | None = None  # share of ε for the marginal tables (None: MARGINAL_SHARE)
+    analysis_share: float | None = None  # of which the declared analysis's tables (None: ANALYSIS_SHARE)
     pair_tables: int | None = None  # DP-chosen two-way tables (None: columns − 1; 0: none)
     independence: float | None = None  # weight of within-label independence of pairs no table links (None: 0, off)
     refine_groups: bool | None = None  # also match grouped label tables at full resolution (None: at <= 4 groups)
