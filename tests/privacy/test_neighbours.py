@@ -85,7 +85,9 @@ def _names(harness) -> set[str]:
 
 @pytest.mark.parametrize("at, options", [(25, {}), (0, WHOLE), (50, WHOLE),
                                          pytest.param(0, {}, marks=pytest.mark.slow),
-                                         pytest.param(50, {}, marks=pytest.mark.slow)])
+                                         pytest.param(50, {}, marks=pytest.mark.slow),
+                                         pytest.param(25, {"device": "cuda"}, marks=pytest.mark.skipif(
+                                             not torch.cuda.is_available(), reason="no CUDA device"))])
 def test_every_release_of_a_table_fit_moves_by_at_most_its_sensitivity(at, options, tmp_path):
     df = make_trial(50)
     harness = run_neighbours(_fit(_trial_meta(), **options), df, _with_patient(df, NEW_PATIENT, at))
