@@ -13,7 +13,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -260,8 +260,16 @@ def evaluate_cmd(
     holdout: Optional[Path] = typer.Option(None, "--holdout", help="Real patients the generator never saw."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every number as JSON."),
     seed: int = typer.Option(0, "--seed"),
+    arm: Optional[str] = typer.Option(
+        None, "--arm", help="Arm column whose effects to compare on real and synthetic data (with --outcome; "
+                            "replaces the metadata's synth_analysis)."),
+    outcome: Optional[List[str]] = typer.Option(
+        None, "--outcome", help="Outcome column of the arm effect (repeatable): binary → logistic, numerical → OLS."),
+    covariate: Optional[List[str]] = typer.Option(
+        None, "--covariate", help="Covariate to adjust the arm effects for (repeatable)."),
 ) -> None:
-    """Compare a synthetic CSV with the real one: fidelity, utility, sequences, privacy risk."""
+    """Compare a synthetic CSV with the real one: fidelity, utility, the trial's analysis, sequences,
+    privacy risk."""
     from synth.eval import evaluate
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err)
@@ -280,7 +288,7 @@ def evaluate_cmd(
         frames = [read_csv(str(p)) if p is not None else None for p in (real, synthetic, holdout)]
         try:
             report = evaluate(frames[0], frames[1], metadata, target=target, holdout=frames[2], seed=seed,
-                              privacy=privacy, progress=progress)
+                              privacy=privacy, progress=progress, arm=arm, outcomes=outcome, covariates=covariate)
         finally:
             bar.stop()
         report.to_html(output)
