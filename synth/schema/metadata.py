@@ -28,6 +28,7 @@ import pandas as pd
 from synth.errors import SynthError
 from synth.io.atomic import atomic_write_text
 from synth.schema.analysis import AnalysisDeclaration, read_analysis
+from synth.schema.timestamps import epoch_seconds
 
 __all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES", "REVIEW"]
 
@@ -296,4 +297,4 @@ def _to_epoch(value: Any, fmt: str | None, column: str) -> float:
         ts = pd.to_datetime(value, format=fmt) if fmt else pd.to_datetime(value)
     except (ValueError, TypeError) as exc:
         raise SynthError(f"metadata: column '{column}' bound '{value}' is not a date in format {fmt}") from exc
-    return ts.value / 1e9
+    return float(epoch_seconds([ts])[0])

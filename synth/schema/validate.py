@@ -19,6 +19,7 @@ import pandas as pd
 
 from synth.errors import SynthError
 from synth.schema.metadata import Metadata
+from synth.schema.timestamps import epoch_seconds
 
 __all__ = ["category_key", "check_patient_ids", "coerce_frame", "read_csv", "check_label"]
 
@@ -169,8 +170,7 @@ def _dates(s: pd.Series, col: str, fmt: str | None, source: str) -> pd.Series:
     bad = parsed.isna() & s.notna()
     if bad.any():
         raise _bad_values(col, source, "datetime", f"dates in format {fmt}" if fmt else "dates")
-    seconds = parsed.astype("int64").astype(float) / 1e9
-    return seconds.where(parsed.notna(), np.nan)
+    return pd.Series(epoch_seconds(parsed), index=s.index)
 
 
 _TRUE = {"true", "1", "yes", "t", "y", "1.0"}
