@@ -102,9 +102,9 @@ def _epsilon(text: str) -> float:
 def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta: Optional[float],
          output: Path, **train) -> Synthesizer:
     synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, **{k: v for k, v in train.items() if v is not None})
+    # No elapsed time: each step's time depends on the secret batch size and the exact N.
     bar = Progress(TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
-                   TextColumn("G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"),
-                   TimeElapsedColumn(), console=err)
+                   TextColumn("G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"), console=err)
     task = None
 
     def progress(epoch: int, epochs: int, g: float, eps: float) -> None:
