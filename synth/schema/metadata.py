@@ -11,7 +11,9 @@ dictionary or domain knowledge, not read off the data) — except values marked 
 ignores marked values and estimates the domain under DP instead. The rest of a draft (sdtypes,
 integer representation, id columns, a sequence's static columns) is read off the data too:
 ``infer`` lists those fields under ``"synth_review"`` and ``fit`` warns, naming each, until the
-user has checked them against the protocol and deleted the marker.
+user has checked them against the protocol and deleted the marker. How to read the table's CSV
+(encoding, separator, padding, missing markers) is the top-level ``"synth_read"`` object
+(:mod:`synth.schema.reading`).
 """
 
 from __future__ import annotations

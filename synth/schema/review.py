@@ -158,8 +158,8 @@ def review_metadata(meta: Metadata, df: pd.DataFrame, epsilon: float = 1.0, sour
         summary.append(f"values: {exc}")
     unreviewed = meta.unreviewed()
     if unreviewed:
-        summary.append(f"{len(unreviewed)} drafted fields are still listed under synth_review (sdtypes, how to "
-                       "read the file): check each against the data dictionary, then delete the marker.")
+        summary.append(f"{len(unreviewed)} drafted fields are still listed under synth_review: check each against "
+                       "the data dictionary, then delete the marker (fit warns until then).")
     return Review(rows, summary)
 
 
