@@ -269,3 +269,11 @@ def test_infer_records_how_the_file_was_read(tmp_path):
     assert draft["synth_read"] == {"sep": ";", "decimal": ","}
     assert draft["tables"]["eu"]["columns"]["weight"]["sdtype"] == "numerical"
     one_line_error(run("metadata", "infer", tmp_path / "nope.csv", "-o", tmp_path / "d.json"), "not found")
+
+
+def test_read_options_reach_the_ranks_of_a_fit_over_several_processes():
+    from synth.cli.reading import as_args, given
+
+    assert as_args(given(True, ".,NA", None, ";", None)) == ["--strip-whitespace", "--na-values", ".,NA", "--sep", ";"]
+    assert as_args(given(False, None, "cp1252", None, ",")) == ["--no-strip-whitespace", "--encoding", "cp1252",
+                                                                 "--decimal", ","]

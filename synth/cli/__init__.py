@@ -175,7 +175,7 @@ def fit(
             from synth.distributed.launch import RankFailed, launch
 
             Synthesizer(epsilon=_epsilon(epsilon), delta=delta, label=label, device=device)  # options, before N starts
-            check_label(with_read_options(Metadata.load(metadata), read), label)
+            check_label(Metadata.load(with_read_options(metadata, read)), label)
             options = {"--label": label, "--epsilon": epsilon, "--delta": delta, "--epochs": epochs,
                        "--batch-size": batch_size, "--seed": seed, "--independence": independence,
                        "--device": device}
@@ -193,8 +193,7 @@ def fit(
             if code:
                 raise typer.Exit(code)
             return
-        meta = with_read_options(Metadata.load(metadata), read)
-        _fit(data, meta, label, _epsilon(epsilon), delta, output, epochs=epochs, batch_size=batch_size, seed=seed,
+        _fit(data, with_read_options(metadata, read), label, _epsilon(epsilon), delta, output, epochs=epochs, batch_size=batch_size, seed=seed,
              independence=independence, refine_groups=refine_groups, smooth_tables=smooth_tables, device=device)
     except SynthError as exc:
         _fail(exc)

@@ -18,7 +18,6 @@ __all__ = ["meta_app"]
 
 meta_app = typer.Typer(no_args_is_help=True, help="Draft, review or convert metadata files.")
 err = Console(stderr=True)
-out = Console()
 
 
 def _fail(exc: SynthError) -> None:
@@ -81,10 +80,11 @@ def metadata_review(
         eps = _epsilon(epsilon)
         if not eps > 0:
             raise SynthError(f"--epsilon must be > 0 (or inf for no privacy), got {epsilon}")
-        meta = with_read_options(Metadata.load(metadata), given(strip, na_values, encoding, sep, decimal))
+        meta = Metadata.load(with_read_options(metadata, given(strip, na_values, encoding, sep, decimal)))
         result = review_metadata(meta, read_csv(str(data), meta.read_options()), eps, f"'{data}'")
     except SynthError as exc:
         _fail(exc)
+    out = Console()  # made here, so that it takes the terminal's width (COLUMNS) at this run
     table = Table(title=f"review of {metadata}")
     for name in ("column", "sdtype", "domain", "DP cost (patients needed)", "to do"):
         table.add_column(name, overflow="fold")

@@ -6,6 +6,7 @@ Each overrides the same key of the metadata's ``"synth_read"`` object for one ru
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -32,11 +33,13 @@ def given(strip: Optional[bool], na_values: Optional[str], encoding: Optional[st
     return {"strip_whitespace": strip, "na_values": na_values, "encoding": encoding, "sep": sep, "decimal": decimal}
 
 
-def with_read_options(meta: Metadata, options: dict[str, Any]) -> Metadata:
-    """``meta`` with the command line's read options in its ``synth_read`` (checked); a reviewed
-    marker stays only for the fields the command line did not set."""
+def with_read_options(meta: Path | Metadata, options: dict[str, Any]) -> Path | Metadata:
+    """``meta`` (a path is loaded only when an option is given) with the command line's read
+    options in its ``synth_read`` (checked); a review marker stays only for the fields the
+    command line did not set."""
     if all(v is None for v in options.values()):
         return meta
+    meta = Metadata.load(meta)
     read = meta.read_options(**options).to_dict()
     old = meta.extra.get(READ_KEY) if isinstance(meta.extra.get(READ_KEY), dict) else {}
     review = [k for k in old.get(REVIEW, []) if options.get(k) is None and k in read]

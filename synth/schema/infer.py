@@ -21,7 +21,7 @@ import pandas as pd
 
 from synth.errors import SynthError
 from synth.schema.metadata import INFER_NOTE, REVIEW, Metadata
-from synth.schema.reading import MISSING_MARKERS, READ_KEY, ReadOptions, clean_frame
+from synth.schema.reading import MISSING_MARKERS, READ_KEY, ReadOptions, clean_frame, is_text
 
 __all__ = ["draft_metadata", "is_row_number", "looks_like_free_text", "ROW_NUMBER_NAMES"]
 
@@ -59,7 +59,7 @@ def _markers(df: pd.DataFrame, decimal: str) -> set[str]:
     found: set[str] = set()
     for col in df.columns:
         s = df[col]
-        if s.dtype != object:
+        if not is_text(s):
             continue
         text = {str(v).strip() for v in s.dropna().unique()}
         markers = {t for t in text if t in MISSING_MARKERS or t == ""}
@@ -105,7 +105,7 @@ def draft_metadata(df: pd.DataFrame, table_name: str = "table", max_categories: 
     (it is recorded in the draft, with the cleaning found here added)."""
     read = read or ReadOptions()
     df = df.rename(columns=str)
-    padded = [c for c in df.columns if df[c].dtype == object
+    padded = [c for c in df.columns if is_text(df[c])
               and df[c].map(lambda v: isinstance(v, str) and v != v.strip()).any()]
     found = _markers(clean_frame(df, ReadOptions(strip_whitespace=True)), read.decimal) - set(read.na_values)
     options = ReadOptions(strip_whitespace=read.strip_whitespace or bool(padded),

@@ -26,7 +26,7 @@ import pandas as pd
 
 from synth.errors import SynthError
 
-__all__ = ["ReadOptions", "READ_KEY", "read_options", "read_csv", "clean_frame", "MISSING_MARKERS"]
+__all__ = ["ReadOptions", "READ_KEY", "read_options", "read_csv", "clean_frame", "is_text", "MISSING_MARKERS"]
 
 READ_KEY = "synth_read"
 # Text that exports write for a missing value and pandas does not already read as missing
@@ -188,7 +188,7 @@ def clean_frame(df: pd.DataFrame, options: ReadOptions) -> pd.DataFrame:
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             out.append(s.where(~s.isin(numbers)) if numbers else s)
             continue
-        if s.dtype != object:
+        if not is_text(s):
             out.append(s)
             continue
         cleaned = s.map(_strip) if options.strip_whitespace else s
@@ -200,6 +200,11 @@ def clean_frame(df: pd.DataFrame, options: ReadOptions) -> pd.DataFrame:
             cleaned = _as_numbers(cleaned, options.decimal)
         out.append(cleaned)
     return pd.concat(out, axis=1, ignore_index=True).set_axis(df.columns, axis=1)
+
+
+def is_text(s: pd.Series) -> bool:
+    """A column of Python objects or pandas strings (where text values live), not of numbers or dates."""
+    return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
 
 
 def _is_number(text: str) -> bool:
