@@ -193,8 +193,9 @@ def fit(
             if code:
                 raise typer.Exit(code)
             return
-        _fit(data, with_read_options(metadata, read), label, _epsilon(epsilon), delta, output, epochs=epochs, batch_size=batch_size, seed=seed,
-             independence=independence, refine_groups=refine_groups, smooth_tables=smooth_tables, device=device)
+        _fit(data, with_read_options(metadata, read), label, _epsilon(epsilon), delta, output, epochs=epochs,
+             batch_size=batch_size, seed=seed, independence=independence, refine_groups=refine_groups,
+             smooth_tables=smooth_tables, device=device)
     except SynthError as exc:
         _fail(exc)
 
