@@ -22,6 +22,7 @@ from synth.encode.table import TableEncoder
 from synth.errors import SynthError
 from synth.io.atomic import atomic_path, atomic_write_text
 from synth.io.csv_out import write_csv_chunks
+from synth.io.precision import Precision
 from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.models.device import resolve_device
@@ -153,9 +154,12 @@ class Synthesizer:
                              "with different --seed")
         st = self._state()
         pairs, ceiling, columns = inequality_rule(st["meta"], st["domain"])
+        written = Precision(st["meta"], st["domain"])  # numbers at the metadata's precision (synth.io.precision)
+        if pairs:
+            ceiling, columns = written.grid(pairs, columns)
         chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
                                self._label_index(condition), chunk_size, self.device)
-        return (apply_inequalities(chunk, pairs, ceiling, columns) for chunk in chunks)
+        return (apply_inequalities(written.round(chunk), pairs, ceiling, columns) for chunk in chunks)
 
     def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
                   model_path: str | Path | None = None, chunk_size: int = 65_536) -> Path:
