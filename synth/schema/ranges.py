@@ -63,7 +63,7 @@ def check_public_ranges(df: pd.DataFrame, meta: Metadata, source: str = "the CSV
     """At fit: the metadata's ``synth_decimals`` (so a typo stops the fit, not the first sample),
     then :func:`warn_outside_ranges`."""
     read_decimals(meta)
-    warn_outside_ranges(df, meta, source)
+    warn_outside_ranges(df, meta, source, stacklevel=6)  # the caller of Synthesizer.fit, as prepare's warnings
 
 
 def _public_bounded(meta: Metadata) -> dict[str, tuple[float, float]]:
@@ -89,7 +89,7 @@ def outside_public_ranges(df: pd.DataFrame, meta: Metadata, source: str = "the C
     return [c for c, (lo, hi) in bounded.items() if ((values[c] < lo) | (values[c] > hi)).any()]
 
 
-def warn_outside_ranges(df: pd.DataFrame, meta: Metadata, source: str = "the CSV") -> list[str]:
+def warn_outside_ranges(df: pd.DataFrame, meta: Metadata, source: str = "the CSV", stacklevel: int = 2) -> list[str]:
     """One :class:`SynthWarning` naming every column of :func:`outside_public_ranges` (none if
     there is none); returns those columns."""
     cols = outside_public_ranges(df, meta, source)
@@ -101,5 +101,5 @@ def warn_outside_ranges(df: pd.DataFrame, meta: Metadata, source: str = "the CSV
                       f"outside {its} public range_min/range_max: fit clips them to the range, so no synthetic "
                       f"value goes beyond it. If {range_is} wrong (or in another unit), fix the metadata from the "
                       "protocol or data dictionary, never from the data",
-                      SynthWarning, stacklevel=2)
+                      SynthWarning, stacklevel=stacklevel)
     return cols
