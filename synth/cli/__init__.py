@@ -17,7 +17,9 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.spinner import Spinner
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
@@ -106,10 +108,20 @@ def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta
                    TextColumn("G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"),
                    TimeElapsedColumn(), console=err)
     task = None
+    status = None  # the stage now running, until the epochs' bar: transient, so an error stays one line
+
+    def stage(name: str) -> None:
+        nonlocal status
+        if status is None:
+            status = Live(console=err, transient=True, refresh_per_second=8)
+            status.start()
+        status.update(Spinner("dots", f"{name}…"), refresh=True)  # shown at once, however short the stage
 
     def progress(epoch: int, epochs: int, g: float, eps: float) -> None:
         nonlocal task
         if task is None:  # shown once training starts, after every input check has passed
+            if status is not None:
+                status.stop()
             bar.start()
             task = bar.add_task("fit", total=epochs, g=math.nan, eps="-")
         bar.update(task, completed=epoch, g=g, eps="inf (no privacy)" if math.isinf(eps) else f"{eps:.3f}")
@@ -117,8 +129,10 @@ def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SynthWarning)
-            synth.fit(data, metadata, progress=progress)
+            synth.fit(data, metadata, progress=progress, stage=stage)
     finally:
+        if status is not None:
+            status.stop()
         bar.stop()
     synth.save(output)  # rank 0 only, over several processes
     if _follower():
@@ -192,6 +206,10 @@ def fit(
              independence=independence, refine_groups=refine_groups, smooth_tables=smooth_tables, device=device)
     except SynthError as exc:
         _fail(exc)
+    if not _follower():  # a pointer, no figure: checking the sample reads real data, in evaluate
+        err.print(f"next: synth sample {output} -n N -o synthetic.csv, then check it against the real data before "
+                  f"sharing it: synth evaluate --real {data} --synthetic synthetic.csv -m {metadata} -o report.html "
+                  "(add --holdout with patients the fit never saw: synth split)", highlight=False, soft_wrap=True)
 
 
 @app.command()
