@@ -8,7 +8,6 @@ for a report, exit 1. ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import warnings
@@ -17,14 +16,13 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.spinner import Spinner
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import Metadata
+from synth.cli.progress import FitDisplay
 from synth.cli.show import show_info, show_privacy, show_summary
 from synth.synthesizer import Synthesizer
 from synth.schema.validate import check_label, read_csv
@@ -104,36 +102,13 @@ def _epsilon(text: str) -> float:
 def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta: Optional[float],
          output: Path, **train) -> Synthesizer:
     synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, **{k: v for k, v in train.items() if v is not None})
-    bar = Progress(TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
-                   TextColumn("G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"),
-                   TimeElapsedColumn(), console=err)
-    task = None
-    status = None  # the stage now running, until the epochs' bar: transient, so an error stays one line
-
-    def stage(name: str) -> None:
-        nonlocal status
-        if status is None:
-            status = Live(console=err, transient=True, refresh_per_second=8)
-            status.start()
-        status.update(Spinner("dots", f"{name}…"), refresh=True)  # shown at once, however short the stage
-
-    def progress(epoch: int, epochs: int, g: float, eps: float) -> None:
-        nonlocal task
-        if task is None:  # shown once training starts, after every input check has passed
-            if status is not None:
-                status.stop()
-            bar.start()
-            task = bar.add_task("fit", total=epochs, g=math.nan, eps="-")
-        bar.update(task, completed=epoch, g=g, eps="inf (no privacy)" if math.isinf(eps) else f"{eps:.3f}")
-
+    display = FitDisplay(err)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SynthWarning)
-            synth.fit(data, metadata, progress=progress, stage=stage)
+            synth.fit(data, metadata, progress=display.progress, stage=display.stage)
     finally:
-        if status is not None:
-            status.stop()
-        bar.stop()
+        display.close()
     synth.save(output)  # rank 0 only, over several processes
     if _follower():
         return synth
@@ -275,7 +250,8 @@ def evaluate_cmd(
     metadata: Path = typer.Option(..., "--metadata", "-m", help="Metadata JSON (SDV format)."),
     output: Path = typer.Option(..., "--output", "-o", help="HTML report to write (self-contained)."),
     target: Optional[str] = typer.Option(None, "--target", help="Categorical column to predict (TSTR vs TRTR)."),
-    holdout: Optional[Path] = typer.Option(None, "--holdout", help="Real patients the generator never saw."),
+    holdout: Optional[Path] = typer.Option(None, "--holdout",
+                                           help="Real patients the generator never saw (from synth split)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every number as JSON."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -342,3 +318,6 @@ def metadata_export_sdv(
         Metadata.load(metadata).save(output, strip_domain=True)
     except SynthError as exc:
         _fail(exc)
+
+
+from synth.cli.split import split  # noqa: E402 - registers `synth split` on app, which it imports
