@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import Metadata
 from synth.cli.progress import FitDisplay
-from synth.cli.show import show_info, show_privacy, show_summary
+from synth.cli.show import show_info, show_privacy, show_summary, show_verdict
 from synth.synthesizer import Synthesizer
 from synth.schema.validate import check_label, read_csv
 
@@ -283,6 +283,7 @@ def evaluate_cmd(
     except SynthError as exc:
         _fail(exc)
     show_summary(out, report.summary(), report.results.get("warnings", []))
+    show_verdict(out, report.results.get("verdict"))
     err.print(f"wrote {output}" + (f" and {json_out}" if json_out else ""), highlight=False)
 
 

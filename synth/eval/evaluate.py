@@ -20,6 +20,7 @@ from synth.eval.report import EvaluationReport
 from synth.eval.sequences import (lag1_autocorrelation, patient_features, patient_metadata, per_visit_quality,
                                   temporal_columns, visit_count_distance, visit_time_quality)
 from synth.eval.utility import downstream
+from synth.eval.verdict import verdict
 from synth.schema.metadata import Metadata
 from synth.eval.features import feature_columns
 from synth.schema.validate import check_columns, coerce_frame
@@ -131,6 +132,7 @@ def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | d
     res["privacy_risk"] = risk
     res["formal_privacy"] = ({k: privacy.get(k) for k in ("guarantee", "epsilon", "delta", "ledger")}
                              if privacy else None)
+    res["verdict"] = verdict(res, meta, real, synthetic, ft, fs, fmeta)  # the report's first section
     tick(STEPS[6])
     figs["distributions"] = plots.distributions(real, synthetic, meta, [
         c for c in meta.columns if meta.sdtype(c) in ("numerical", "categorical", "boolean")],

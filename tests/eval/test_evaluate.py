@@ -74,7 +74,7 @@ def test_html_is_self_contained_and_has_every_section(identical, tmp_path):
                 assert "src" not in dict(attrs)  # no CDN: opens offline
 
     Sections().feed(page)
-    assert ids == ["headline", "setup", "distributions", "correlations", "utility", "privacy", "formal"]
+    assert ids == ["verdict", "headline", "setup", "distributions", "correlations", "utility", "privacy", "formal"]
     assert "Plotly.newPlot" in page and (tmp_path / "r.html").read_text() == page
     assert identical.summary()["metric"].str.contains("TSTR / TRTR").any()
 
