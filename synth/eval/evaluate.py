@@ -58,7 +58,8 @@ def _check(meta: Metadata, frames: dict[str, pd.DataFrame | None], target: str |
     if target not in meta.columns:
         raise SynthError(f"target column '{target}' is not in the metadata")
     if not meta.sequence_key and not any(feature_columns(meta, (target,))):
-        raise SynthError(f"target column '{target}': the metadata has no other column to predict it from")
+        raise SynthError(f"target column '{target}': the metadata has no column besides '{target}' to predict it "
+                         "from")
     if meta.sdtype(target) not in ("categorical", "boolean"):
         raise SynthError(f"target column '{target}' is {meta.sdtype(target)}; it must be categorical or boolean")
     if frames["real"][target].nunique() < 2:
