@@ -10,7 +10,6 @@ import datetime as _dt
 import html
 import json
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pandas as pd
 from synth.distributed.group import SINGLE, Ranks, join, leave
 from synth.encode.sequence import SequenceEncoder
 from synth.encode.table import TableEncoder
-from synth.errors import SynthError
+from synth.errors import SynthError, budget_error
 from synth.io.atomic import atomic_path, atomic_write_text
 from synth.io.csv_out import write_csv_chunks
 from synth.io.precision import Precision
@@ -45,29 +44,6 @@ MAX_ROWS = 10**9  # about 100 GB of CSV for a trial table
 # What a fit does before its first GAN epoch, in order (for Synthesizer.fit's ``stage`` callback).
 STAGES = ("releasing the domain and the tables under DP",
           "fitting the generator to the released tables, then training with DP-SGD")
-# calibrate_sigma's two messages (synth.privacy.ledger): the ε it names is one release's share.
-_TOO_SMALL = re.compile(r"^epsilon (\S+) (?:\(this release's share of --epsilon\) )?is too small")
-
-
-def _budget_error(exc: SynthError, epsilon: float) -> SynthError:
-    """A too-small budget said in the caller's own ε (the accountant names only one release's
-    share of it) and what is too small about it; any other error as it is."""
-    found = _TOO_SMALL.match(str(exc))
-    if not found:
-        return exc
-    try:
-        share = float(found.group(1)) / epsilon
-    except ValueError:
-        return exc
-    eps = float(found.group(1))
-    part = (f"its {share:.0%} for the first releases (the domain and counts), ε = {eps:.2g}," if share < 0.11
-            else f"the {share:.0%} of it that the released tables may bring the total to, ε = {eps:.2g},"
-            if share < 0.999 else "the whole of it, which DP-SGD must fit in after the releases,")
-    why = ("is already spent by the releases before" if "already spend" in str(exc)
-           else "is less than the accountant can certify with any noise (σ up to 1e6) at this δ")
-    return SynthError(f"epsilon {epsilon:g} is too small: {part} {why}; give a larger epsilon")
-
-
 class Synthesizer:
     """A differentially private AC-GAN synthesizer for one row per patient.
 
@@ -120,7 +96,7 @@ class Synthesizer:
             self._fit(data, metadata, progress, ranks, device, stage)
         except SynthError as exc:
             leave(ranks, wait=False)
-            said = _budget_error(exc, self.epsilon)
+            said = budget_error(exc, self.epsilon)
             if said is exc:
                 raise
             raise said from exc

@@ -75,3 +75,18 @@ def test_cli_fit_shows_its_stages_and_points_to_evaluate(tmp_path, trial_csv, me
 def test_an_input_error_stays_one_line_after_the_first_stage(tmp_path, meta_file):
     r = CliRunner().invoke(app, ["fit", str(tmp_path / "nope.csv"), "-m", str(meta_file), "-o", str(tmp_path / "m")])
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("raised, said", [
+    ("epsilon 0.0804 (this release's share of --epsilon) is too small: no noise multiplier up to 1e6 reaches it; "
+     "give a larger --epsilon", "epsilon 0.1 is too small: the 80% of it that the released tables may bring the "
+                                "total to, ε = 0.08, is less than the accountant can certify"),
+    ("epsilon 0.1 is too small: the releases before this one already spend it; give a larger --epsilon",
+     "epsilon 0.1 is too small: the whole of it, which DP-SGD must fit in after the releases, is already spent"),
+])
+def test_every_share_is_restated_and_other_errors_pass_unchanged(raised, said):
+    from synth.errors import budget_error
+
+    assert str(budget_error(SynthError(raised), 0.1)).startswith(said)
+    other = SynthError("column 'age' of the data is numerical")
+    assert budget_error(other, 0.1) is other
