@@ -44,6 +44,7 @@ from synth.privacy.shards import counting_shards
 from synth.schema.inequalities import (Inequality, ceilings, check_data, check_never_lowered, read_inequalities)
 from synth.schema.metadata import REVIEW, Metadata
 from synth.schema.reading import clean_frame
+from synth.schema.ranges import check_public_ranges
 from synth.schema.sequence import slot_name
 from synth.schema.validate import (MODELLED, check_columns, check_label, check_patient_ids, coerce_frame,
                                    read_csv)
@@ -114,6 +115,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     if len(df) == 0:
         raise SynthError(f"{source} has no rows")
     check_fits_in_memory(len(df), meta, source)
+    check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
     public_n = meta.public_patients()
     patients = df[meta.sequence_key].nunique() if meta.sequence_key else len(df)
     if public_n is not None and not patients / 10 <= public_n <= 10 * patients:  # the count stays unsaid

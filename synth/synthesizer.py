@@ -10,6 +10,7 @@ import datetime as _dt
 import html
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ import pandas as pd
 from synth.distributed.group import SINGLE, Ranks, join, leave
 from synth.encode.sequence import SequenceEncoder
 from synth.encode.table import TableEncoder
-from synth.errors import SynthError
+from synth.errors import SynthError, budget_error
 from synth.io.atomic import atomic_path, atomic_write_text
 from synth.io.csv_out import write_csv_chunks
+from synth.io.precision import Precision
 from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.models.device import resolve_device
@@ -39,8 +41,9 @@ from synth.schema.validate import category_key
 __all__ = ["Synthesizer", "default_delta", "resolve_device"]
 
 MAX_ROWS = 10**9  # about 100 GB of CSV for a trial table
-
-
+# What a fit does before its first GAN epoch, in order (for Synthesizer.fit's ``stage`` callback).
+STAGES = ("releasing the domain and the tables under DP",
+          "fitting the generator to the released tables, then training with DP-SGD")
 class Synthesizer:
     """A differentially private AC-GAN synthesizer for one row per patient.
 
@@ -59,16 +62,16 @@ class Synthesizer:
                  noise_seed: int | None = None, device: str = "auto", **train: Any):
         epsilon = float(epsilon)
         if not epsilon > 0:
-            raise SynthError(f"--epsilon must be > 0 (or inf for no privacy), got {epsilon}")
+            raise SynthError(f"epsilon must be > 0 (or inf for no privacy), got {epsilon}")
         if delta is not None and not 0 < float(delta) < 1:
-            raise SynthError(f"--delta must be in (0, 1), got {delta}")
+            raise SynthError(f"delta must be in (0, 1), got {delta}")
         self._noise_seed = noise_seed  # never stored: not in the config, the ledger or the model file
         unknown = set(train) - set(TrainConfig.__dataclass_fields__)
         if unknown:
             raise SynthError(f"unknown training option '{sorted(unknown)[0]}'")
         independence = train.get("independence")
         if independence is not None and not 0 <= float(independence) < math.inf:
-            raise SynthError(f"--independence must be a finite weight >= 0, got {independence}")
+            raise SynthError(f"independence must be a finite weight >= 0, got {independence}")
         self.epsilon, self.delta, self.label = epsilon, delta, label
         self.device = resolve_device(device)  # where to train and sample: not stored, the ledger is the same
         self.config = TrainConfig(**train)
@@ -77,15 +80,26 @@ class Synthesizer:
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metadata,
-            progress: Progress | None = None) -> Synthesizer:
+            progress: Progress | None = None, stage: Callable[[str], None] | None = None) -> Synthesizer:
         """Fit on real data. Privacy: only ``build_domain`` (DP, in the ledger) and DP-SGD read it.
+
+        ``progress(epoch, epochs, g_loss, ε spent)`` is called after each GAN epoch; ``stage(name)``
+        as each stage before them starts (``STAGES``: the releases, then the generator's fit to the
+        tables and DP-SGD), so a caller can say what runs from the first second. Nothing about
+        their timing is kept.
 
         Under torchrun (``WORLD_SIZE`` > 1) this process is one rank of a fit over several
         (:mod:`synth.distributed`): every rank must be given the same data and metadata.
         """
         ranks, device = join(self.device)  # one process, or this rank of a torchrun group
         try:
-            self._fit(data, metadata, progress, ranks, device)
+            self._fit(data, metadata, progress, ranks, device, stage)
+        except SynthError as exc:
+            leave(ranks, wait=False)
+            said = budget_error(exc, self.epsilon)
+            if said is exc:
+                raise
+            raise said from exc
         except BaseException:
             leave(ranks, wait=False)
             raise
@@ -93,9 +107,13 @@ class Synthesizer:
         self._ranks = ranks
         return self
 
-    def _fit(self, data, metadata, progress: Progress | None, ranks: Ranks, device: str) -> None:
+    def _fit(self, data, metadata, progress: Progress | None, ranks: Ranks, device: str,
+             stage: Callable[[str], None] | None = None) -> None:
+        say = stage if stage is not None and ranks.leader else (lambda name: None)
+        say(STAGES[0])
         p = prepare(data, metadata, self.label, self.epsilon, self.delta, self._noise_seed, self.config, ranks, device)
         self.label = p.label  # a declared analysis's arm when no label was given
+        say(STAGES[1])
         result = train_acgan(p.x, p.y, p.encoder.spans, p.n_classes, p.domain.label_proportions, p.ledger,
                              self.config, progress if ranks.leader else None, p.marginals,
                              getattr(p.encoder, "mask", None), p.encoder.noise_groups(), p.noise.torch_on(device),
@@ -127,18 +145,18 @@ class Synthesizer:
             return None
         if isinstance(condition, str):
             if "=" not in condition:
-                raise SynthError(f"--condition must be COLUMN=VALUE, got '{condition}'")
+                raise SynthError(f"condition must be COLUMN=VALUE, got '{condition}'")
             condition = dict([condition.split("=", 1)])
         if len(condition) != 1:
-            raise SynthError("--condition takes one COLUMN=VALUE, on the label column")
+            raise SynthError("condition takes one COLUMN=VALUE, on the label column")
         (column, value), = condition.items()
         lab = self.domain.label
         if lab is None or column != lab.name:
-            raise SynthError(f"--condition: '{column}' is not the label column "
+            raise SynthError(f"condition: '{column}' is not the label column "
                              f"({'the model has no label' if lab is None else repr(lab.name)})")
         key = category_key(value)
         if key not in lab.categories:
-            raise SynthError(f"--condition: {column}={value} is not one of {lab.values}")
+            raise SynthError(f"condition: {column}={value} is not one of {lab.values}")
         return lab.categories.index(key)
 
     def sample(self, n: int, seed: int = 0, condition: str | dict | None = None) -> pd.DataFrame:
@@ -148,15 +166,18 @@ class Synthesizer:
 
     def _chunks(self, n: int, seed: int, condition, chunk_size: int = 65_536):
         if int(n) < 1:
-            raise SynthError(f"-n must be a positive number of rows, got {n}")
+            raise SynthError(f"the number of rows to sample (n) must be at least 1, got {n}")
         if int(n) > MAX_ROWS:
-            raise SynthError(f"-n {n} is more than synth writes in one call ({MAX_ROWS:,}); sample in several files "
-                             "with different --seed")
+            raise SynthError(f"n = {n} rows is more than synth writes in one call ({MAX_ROWS:,}); sample in several "
+                             "files with different seeds")
         st = self._state()
         pairs, ceiling, columns = inequality_rule(st["meta"], st["domain"])
+        written = Precision(st["meta"], st["domain"])  # numbers at the metadata's precision (synth.io.precision)
+        if pairs:
+            ceiling, columns = written.grid(pairs, columns)
         chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
                                self._label_index(condition), chunk_size, self.device)
-        return (apply_inequalities(chunk, pairs, ceiling, columns) for chunk in chunks)
+        return (apply_inequalities(written.round(chunk), pairs, ceiling, columns) for chunk in chunks)
 
     def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
                   model_path: str | Path | None = None, chunk_size: int = 65_536) -> Path:

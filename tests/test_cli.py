@@ -110,13 +110,13 @@ def test_bad_input_one_line_exit_2_no_output(case, tmp_path, trial, trial_csv, m
     elif case == "numeric_label":
         extra, expect = ["--label", "weight"], "must be categorical"
     elif case == "eps0":
-        extra, expect = ["--epsilon", "0"], "--epsilon must be > 0"
+        extra, expect = ["--epsilon", "0"], "epsilon must be > 0"
     elif case == "eps_text":
         extra, expect = ["--epsilon", "lots"], "--epsilon must be a number"
     elif case == "delta":
-        extra, expect = ["--delta", "1.5"], "--delta must be in (0, 1)"
+        extra, expect = ["--delta", "1.5"], "delta must be in (0, 1)"
     elif case == "independence":
-        extra, expect = ["--independence", "-1"], "--independence must be a finite weight >= 0"
+        extra, expect = ["--independence", "-1"], "independence must be a finite weight >= 0"
     elif case == "text_in_number":
         data, expect = _bad(tmp_path, trial, age=["old"] + trial["age"].tolist()[1:]), "column 'age' of '"
     elif case == "empty_csv":

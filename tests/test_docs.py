@@ -79,3 +79,14 @@ def test_quickstart_notebook_runs_headless(tmp_path):
                    for o in c.outputs)
     assert "add/remove one patient" in text and "FOR THE DATA HOLDER ONLY" in text
     assert (work / "examples" / "synthetic.csv.privacy.json").is_file()
+
+
+def test_model_file_doc_names_the_current_format_version():
+    from synth.io.modelfile import FORMAT_VERSION, READABLE_VERSIONS
+
+    text = (ROOT / "docs" / "model-file.md").read_text()
+    stated = re.search(r'^\| `format`, `format_version` \| `"synth-model"`, (\d+) \|$', text, re.M)
+    assert stated and int(stated.group(1)) == FORMAT_VERSION
+    newest = re.search(r"^## Versions\n.*?^\| (\d+) \|", text, re.M | re.S)
+    assert newest and int(newest.group(1)) == FORMAT_VERSION  # the table of versions starts at the current one
+    assert f"versions 1–{max(READABLE_VERSIONS) - 1} still load" in text

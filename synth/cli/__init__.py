@@ -8,7 +8,6 @@ for a report, exit 1. ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import warnings
@@ -23,7 +22,8 @@ from typer.core import TyperGroup
 
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import Metadata
-from synth.cli.show import show_info, show_privacy, show_summary
+from synth.cli.progress import FitDisplay
+from synth.cli.show import show_info, show_privacy, show_summary, show_verdict
 from synth.synthesizer import Synthesizer
 from synth.schema.validate import check_label, read_csv
 from synth.schema.reading import ReadOptions
@@ -104,24 +104,13 @@ def _epsilon(text: str) -> float:
 def _fit(data: Path, metadata: Path | Metadata, label: Optional[str], epsilon: float, delta: Optional[float],
          output: Path, **train) -> Synthesizer:
     synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, **{k: v for k, v in train.items() if v is not None})
-    # No elapsed time: each step's time depends on the secret batch size and the exact N.
-    bar = Progress(TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
-                   TextColumn("G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"), console=err)
-    task = None
-
-    def progress(epoch: int, epochs: int, g: float, eps: float) -> None:
-        nonlocal task
-        if task is None:  # shown once training starts, after every input check has passed
-            bar.start()
-            task = bar.add_task("fit", total=epochs, g=math.nan, eps="-")
-        bar.update(task, completed=epoch, g=g, eps="inf (no privacy)" if math.isinf(eps) else f"{eps:.3f}")
-
+    display = FitDisplay(err)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SynthWarning)
-            synth.fit(data, metadata, progress=progress)
+            synth.fit(data, metadata, progress=display.progress, stage=display.stage)
     finally:
-        bar.stop()
+        display.close()
     synth.save(output)  # rank 0 only, over several processes
     if _follower():
         return synth
@@ -198,6 +187,10 @@ def fit(
              smooth_tables=smooth_tables, device=device)
     except SynthError as exc:
         _fail(exc)
+    if not _follower():  # a pointer, no figure: checking the sample reads real data, in evaluate
+        err.print(f"next: synth sample {output} -n N -o synthetic.csv, then check it against the real data before "
+                  f"sharing it: synth evaluate --real {data} --synthetic synthetic.csv -m {metadata} -o report.html "
+                  "(add --holdout with patients the fit never saw: synth split)", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -263,7 +256,8 @@ def evaluate_cmd(
     metadata: Path = typer.Option(..., "--metadata", "-m", help="Metadata JSON (SDV format)."),
     output: Path = typer.Option(..., "--output", "-o", help="HTML report to write (self-contained)."),
     target: Optional[str] = typer.Option(None, "--target", help="Categorical column to predict (TSTR vs TRTR)."),
-    holdout: Optional[Path] = typer.Option(None, "--holdout", help="Real patients the generator never saw."),
+    holdout: Optional[Path] = typer.Option(None, "--holdout",
+                                           help="Real patients the generator never saw (from synth split)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every number as JSON."),
     seed: int = typer.Option(0, "--seed"),
     arm: Optional[str] = typer.Option(
@@ -312,4 +306,8 @@ def evaluate_cmd(
     except SynthError as exc:
         _fail(exc)
     show_summary(out, report.summary(), report.results.get("warnings", []))
+    show_verdict(out, report.results.get("verdict"))
     err.print(f"wrote {output}" + (f" and {json_out}" if json_out else ""), highlight=False)
+
+
+from synth.cli.split import split  # noqa: E402 - registers `synth split` on app, which it imports

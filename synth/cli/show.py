@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["show_privacy", "show_info", "show_summary"]
+__all__ = ["show_privacy", "show_info", "show_summary", "show_verdict"]
 
 
 def _num(x: Any) -> str:
@@ -84,3 +84,18 @@ def show_summary(console: Console, summary, warnings: list[str]) -> None:
 
 def _fmt(v: float) -> str:
     return f"{v:.3g}" if v != 0 and abs(v) < 0.01 else f"{v:.3f}"
+
+
+def show_verdict(console: Console, verdict: dict | None) -> None:
+    """The report's verdict: one row per check, then its summary line."""
+    if not verdict:
+        return
+    from synth.eval.verdict import WORDS
+
+    colours = {"good": "green", "fair": "yellow", "poor": "red", "not measured": "dim"}
+    table = Table("check", "value", "verdict", "in plain words", title="verdict (thresholds: docs/evaluation.md)")
+    for c in verdict["checks"]:
+        table.add_row(c["title"], "—" if c["value"] is None else f"{c['value']:g}",
+                      f"[{colours[c['status']]}]{WORDS[c['status']]}[/]", c["says"].split(". ", 1)[-1])
+    console.print(table)
+    console.print(f"[bold]{verdict['summary']}[/]", highlight=False)

@@ -22,6 +22,7 @@ from synth.eval.report import EvaluationReport
 from synth.eval.sequences import (lag1_autocorrelation, patient_features, patient_metadata, per_visit_quality,
                                   temporal_columns, visit_count_distance, visit_time_quality)
 from synth.eval.utility import downstream
+from synth.eval.verdict import verdict
 from synth.schema.metadata import Metadata
 from synth.eval.features import feature_columns
 from synth.schema.validate import check_columns, coerce_frame
@@ -57,13 +58,14 @@ def _check(meta: Metadata, frames: dict[str, pd.DataFrame | None], target: str |
     if target is None:
         return warnings
     if target not in meta.columns:
-        raise SynthError(f"--target: column '{target}' is not in the metadata")
+        raise SynthError(f"target column '{target}' is not in the metadata")
     if not meta.sequence_key and not any(feature_columns(meta, (target,))):
-        raise SynthError(f"--target: the metadata has no column besides '{target}' to predict it from")
+        raise SynthError(f"target column '{target}': the metadata has no column besides '{target}' to predict it "
+                         "from")
     if meta.sdtype(target) not in ("categorical", "boolean"):
-        raise SynthError(f"--target: column '{target}' is {meta.sdtype(target)}; it must be categorical or boolean")
+        raise SynthError(f"target column '{target}' is {meta.sdtype(target)}; it must be categorical or boolean")
     if frames["real"][target].nunique() < 2:
-        raise SynthError(f"--target: column '{target}' is constant in the real data; nothing to predict")
+        raise SynthError(f"target column '{target}' is constant in the real data; nothing to predict")
     hold = frames.get("holdout")
     if hold is not None and hold[target].nunique() < 2:
         warnings.append(f"the holdout has one value of '{target}': AUROC is undefined, only accuracy is shown")
@@ -143,6 +145,7 @@ def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | d
     res["privacy_risk"] = risk
     res["formal_privacy"] = ({k: privacy.get(k) for k in ("guarantee", "epsilon", "delta", "ledger")}
                              if privacy else None)
+    res["verdict"] = verdict(res, meta, real, synthetic, ft, fs, fmeta)  # the report's first section
     tick(STEPS[7])
     figs["distributions"] = plots.distributions(real, synthetic, meta, [
         c for c in meta.columns if meta.sdtype(c) in ("numerical", "categorical", "boolean")],

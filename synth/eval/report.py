@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synth.eval.report_parts import human, ledger_html, readable, verdict_html
+from synth.eval.verdict import verdict_frame
 from synth.io.atomic import atomic_write_text
 from synth.notebook import analysis_frame, analysis_html
 
@@ -93,6 +95,11 @@ class EvaluationReport:
         part = self.results.get("analysis")
         return analysis_frame(part) if part else pd.DataFrame()
 
+    def verdict(self) -> pd.DataFrame:
+        """The verdict's checks (check, value, verdict in words, threshold, what it means); the
+        whole verdict, with its summary line and thresholds, is ``results["verdict"]``."""
+        return verdict_frame(self.results.get("verdict") or {})
+
     def to_dict(self) -> dict:
         return _plain({"data_owner_only": True, "notice": DATA_OWNER_NOTICE, **self.results,
                        "summary": self.summary().to_dict(orient="records")})
@@ -104,7 +111,7 @@ class EvaluationReport:
     def to_html(self, path: str | Path | None = None) -> str:
         """One self-contained HTML page (plotly.js inlined once: opens offline)."""
         parts = [_HEAD, f'<p class="owner" role="alert">{html.escape(DATA_OWNER_NOTICE)}</p>',
-                 "<h1>Synthetic data evaluation</h1>"]
+                 "<h1>Synthetic data evaluation</h1>", verdict_html(self.results.get("verdict"))]
         for w in self.results.get("warnings", []):
             parts.append(f'<p class="warn">⚠ {html.escape(w)}</p>')
         parts.append('<h2 id="headline">Headline figures</h2>')
@@ -116,13 +123,15 @@ class EvaluationReport:
             parts.append(f'<h2 id="{key}">{title}</h2>')
             if section == "analysis" and self.results.get(section):
                 parts.append(analysis_html(self.results[section]))
-            elif section in ("privacy_risk", "formal_privacy", "setup") and self.results.get(section):
+            elif section == "formal_privacy" and self.results.get(section):
+                parts.append(ledger_html(self.results[section]))
+            elif section in ("privacy_risk", "setup") and self.results.get(section):
                 parts.append(self._kv(self.results[section]))
             elif section == "formal_privacy":
                 parts.append("<p>No <code>.privacy.json</code> sidecar was found next to the synthetic CSV: "
                              "no formal guarantee is known for it.</p>")
             if key in self.figures:
-                parts.append(self.figures[key].to_html(full_html=False, include_plotlyjs=first))
+                parts.append(readable(self.figures[key]).to_html(full_html=False, include_plotlyjs=first))
                 first = False
         parts.append("</body></html>")
         page = "\n".join(parts)
@@ -131,7 +140,8 @@ class EvaluationReport:
         return page
 
     def _repr_html_(self) -> str:
-        page = f'<p style="color:#b00020"><b>{html.escape(DATA_OWNER_NOTICE)}</b></p>' + self._table(self.summary())
+        page = (f'<p style="color:#b00020"><b>{html.escape(DATA_OWNER_NOTICE)}</b></p>'
+                + verdict_html(self.results.get("verdict")) + self._table(self.summary()))
         if self.results.get("analysis"):
             page += "<h4>Trial analysis: the arm's effects, real vs synthetic</h4>" + analysis_html(self.results["analysis"])
         return page
@@ -145,8 +155,8 @@ class EvaluationReport:
 
     @staticmethod
     def _kv(d: dict) -> str:
-        rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td><code>{html.escape(json.dumps(_plain(v))[:2000])}"
-                       "</code></td></tr>" for k, v in d.items())
+        rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(human(_plain(v))[:2000])}</td></tr>"
+                       for k, v in d.items())
         return f"<table>{rows}</table>"
 
 
@@ -170,4 +180,4 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-
 
 
 def _fmt(v: float) -> str:
-    return f"{v:.3g}" if v != 0 and abs(v) < 0.01 else f"{v:.3f}"
+    return human(v)

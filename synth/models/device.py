@@ -23,6 +23,6 @@ def resolve_device(device: str) -> str:
         return "cpu"
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise SynthError(f"--device {device}: torch sees no CUDA GPU here (use --device cpu or auto)")
+            raise SynthError(f"device {device}: torch sees no CUDA GPU here (use cpu or auto)")
         return name
-    raise SynthError(f"--device must be auto, cpu or cuda, got '{device}'")
+    raise SynthError(f"device must be auto, cpu or cuda, got '{device}'")

@@ -177,11 +177,17 @@ def _written(values: np.ndarray, col: ColumnDomain, like: pd.Series) -> pd.Serie
 
 def _down(value: float, col: ColumnDomain) -> float:
     step = value_step(col)
+    if step and step < 1:  # D decimals: counted in 10^-D, so that 0.3 stays 0.3 (0.3 / 0.1 < 3)
+        per = round(1 / step)
+        return math.floor(round(value * per, 6)) / per
     return math.floor(value / step) * step if step else float(value)
 
 
 def _up(values: np.ndarray, col: ColumnDomain) -> np.ndarray:
     step = value_step(col)
+    if step and step < 1:
+        per = round(1 / step)
+        return np.ceil(np.round(values * per, 6)) / per
     return np.ceil(values / step) * step if step else values
 
 

@@ -123,7 +123,8 @@ class Metadata:
         """SDV V1 metadata; ``strip_domain`` drops the range_* keys SDV's validator rejects."""
         columns = copy.deepcopy(self.columns)
         if strip_domain:
-            columns = {c: {k: v for k, v in s.items() if k not in DOMAIN_KEYS and k not in ("synth_scale", REVIEW)}
+            synth_keys = ("synth_scale", "synth_decimals", REVIEW)
+            columns = {c: {k: v for k, v in s.items() if k not in DOMAIN_KEYS and k not in synth_keys}
                        for c, s in columns.items()}
         table: dict[str, Any] = {"columns": columns}
         for role in ("primary_key", "sequence_key", "sequence_index"):

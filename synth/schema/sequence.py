@@ -116,7 +116,7 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
         if col not in modelled:
             raise SynthError(f"metadata: static column '{col}' is not a modelled column")
     if label is not None and label not in static:
-        raise SynthError(f"--label: '{label}' must be a static column (constant within a patient)")
+        raise SynthError(f"label column '{label}' must be a static column (constant within a patient)")
     max_visits = spec.get("max_visits")
     if max_visits is not None and (not isinstance(max_visits, int) or max_visits < 1):
         raise SynthError(f"metadata: synth_sequence.max_visits must be a positive integer, got {max_visits!r}")

@@ -60,10 +60,10 @@ def check_label(meta: Metadata, label: str | None) -> None:
     if label is None:
         return
     if label not in meta.columns:
-        raise SynthError(f"--label: column '{label}' is not in the metadata{_suggest(label, list(meta.columns))}")
+        raise SynthError(f"label column '{label}' is not in the metadata{_suggest(label, list(meta.columns))}")
     if meta.sdtype(label) not in ("categorical", "boolean"):
         raise SynthError(
-            f"--label: column '{label}' is {meta.sdtype(label)}; the label must be categorical or boolean"
+            f"label column '{label}' is {meta.sdtype(label)}; the label must be categorical or boolean"
         )
 
 

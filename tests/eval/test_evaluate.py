@@ -74,7 +74,7 @@ def test_html_is_self_contained_and_has_every_section(identical, tmp_path):
                 assert "src" not in dict(attrs)  # no CDN: opens offline
 
     Sections().feed(page)
-    assert ids == ["headline", "setup", "distributions", "correlations", "utility", "privacy", "formal"]
+    assert ids == ["verdict", "headline", "setup", "distributions", "correlations", "utility", "privacy", "formal"]
     assert "Plotly.newPlot" in page and (tmp_path / "r.html").read_text() == page
     assert identical.summary()["metric"].str.contains("TSTR / TRTR").any()
 
@@ -96,7 +96,7 @@ def test_cli_and_api_give_the_same_numbers(data, tmp_path, meta_file):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(target="nope"), "--target: column 'nope' is not in the metadata"),
+    (dict(target="nope"), "target column 'nope' is not in the metadata"),
     (dict(target="age"), "must be categorical"),
     (dict(synthetic=make_trial(5)), "the synthetic data has fewer than 10 rows"),
     (dict(synthetic=make_trial(50).drop(columns=["age"])), "column 'age' from the metadata is not in the synthetic"),
