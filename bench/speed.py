@@ -121,7 +121,7 @@ def step_table(steps: int = 200) -> None:
     from opacus.optimizers import DPOptimizer
 
     from synth.models import Discriminator
-    from synth.models.dp_step import dp_step, pair_loss_reference, pair_losses, private_discriminator
+    from synth.models.dp_step import dp_step, private_discriminator, row_losses
 
     torch.manual_seed(0)
     width, classes, batch = 138, 2, 214  # ACTG175's encoded width, its label, its expected batch
@@ -146,7 +146,7 @@ def step_table(steps: int = 200) -> None:
 
     def materialised():
         slow_opt.zero_grad()
-        pair_loss_reference(slow, x, y, fake, y_fake, classes).backward()
+        row_losses(slow, x, y, fake, y_fake, classes).mean().backward()
         slow_opt.step()
     old = timed(materialised)
     plain = Discriminator(width, classes, 128)
@@ -154,7 +154,7 @@ def step_table(steps: int = 200) -> None:
 
     def non_private():
         plain_opt.zero_grad()
-        pair_losses(plain, x, y, fake, y_fake, classes).mean().backward()
+        row_losses(plain, x, y, fake, y_fake, classes).mean().backward()
         plain_opt.step()
     free = timed(non_private)
     print(f"## Discriminator step: ACTG175's nets, batch {batch} patients + {batch} generated rows\n")

@@ -8,8 +8,8 @@ use: real rows only as ``x``/``y``, for DP-SGD, and everything else a DP release
 
 Notes
 -----
-What would void the guarantee: a computation on the table here that is neither a check whose
-message goes to the data holder alone nor a release recorded in the ledger, noise from any
+What would void the guarantee: a computation on the table here that is neither a check (whose
+message names no value or count of the data) nor a release recorded in the ledger, noise from any
 generator but the :class:`~synth.privacy.randomness.NoiseSource` made here, or (over several
 processes) releases that differ between ranks, which :func:`synth.distributed.group.check_same`
 stops.
@@ -32,9 +32,10 @@ from synth.errors import SynthError, SynthWarning
 from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
 from synth.models.marginal_loss import MarginalLoss
 from synth.models.train import NO_LABEL, TrainConfig
+from synth.privacy.analysis_tables import ANALYSIS_SHARE, analysis_specs, combine_releases, release_analysis_tables
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy.domain import Domain, build_domain
-from synth.privacy.ledger import Ledger
+from synth.privacy.ledger import Ledger, row_privacy_unit
 from synth.privacy.marginals import MARGINAL_SHARE, TableSpec
 from synth.privacy.pair_tables import LABEL_PART, release_tables
 from synth.privacy.resolution import full_resolution
@@ -43,7 +44,8 @@ from synth.privacy.shards import counting_shards
 from synth.schema.inequalities import (Inequality, ceilings, check_data, check_never_lowered, read_inequalities)
 from synth.schema.metadata import REVIEW, Metadata
 from synth.schema.sequence import slot_name
-from synth.schema.validate import MODELLED, check_columns, check_label, coerce_frame, read_csv
+from synth.schema.validate import (MODELLED, check_columns, check_label, check_patient_ids, coerce_frame,
+                                   read_csv)
 
 __all__ = ["Prepared", "prepare", "inequality_rule"]
 
@@ -61,6 +63,7 @@ class Prepared:
     marginals: MarginalLoss | None
     ledger: Ledger
     noise: NoiseSource
+    label: str | None = None  # the fit's label: the caller's, or a declared analysis's arm
 
 
 def inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:
@@ -96,22 +99,26 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     if isinstance(data, (str, Path)) and Path(data).is_file():
         check_file_fits_in_memory(Path(data), meta, source)
     df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
+    if label is None and meta.analysis is not None:  # a declared analysis: the AC-GAN's class is its arm
+        label = meta.analysis.arm
     check_label(meta, label)
     modelled = [c for c, spec in meta.columns.items() if spec["sdtype"] in MODELLED and c != label]
     if not modelled:
         raise SynthError("metadata: no column to synthesize" + (f" besides the label '{label}'" if label
                          else "") + "; it needs a numerical, categorical, boolean or datetime column")
     check_columns(df.rename(columns=str), meta, source)
+    check_patient_ids(df.rename(columns=str), meta, source)  # one row per patient, where the id says so
     inequalities = read_inequalities(meta)
     if len(df) == 0:
         raise SynthError(f"{source} has no rows")
     check_fits_in_memory(len(df), meta, source)
     public_n = meta.public_patients()
     patients = df[meta.sequence_key].nunique() if meta.sequence_key else len(df)
-    if public_n is not None and not patients / 10 <= public_n <= 10 * patients:
-        warnings.warn(f"metadata: synth_patients states {public_n:,} patients but {source} holds {patients:,}: "
-                      "the sample rate, batch size and δ follow the stated number; state the number of "
-                      "patients in the data (a published enrolment, say)", SynthWarning, stacklevel=4)
+    if public_n is not None and not patients / 10 <= public_n <= 10 * patients:  # the count stays unsaid
+        warnings.warn(f"metadata: synth_patients states {public_n:,} patients, which differs from the data's "
+                      f"number of patients ({source}) by more than a factor of 10: the sample rate, batch size "
+                      "and δ follow the stated number; state the number of patients in the data (a published "
+                      "enrolment, say)", SynthWarning, stacklevel=4)
     noise = NoiseSource(noise_seed, shared_secret(ranks, device) if ranks.distributed else None, ranks.rank)
     ledger = Ledger(epsilon, None if delta is None else float(delta), public_n,
                     n_patients_source="public (metadata synth_patients)", noise=noise.description)
@@ -123,6 +130,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     else:
         frame = coerce_frame(df, meta, source)
         check_data(df, inequalities, meta, source)
+        ledger.privacy_unit = row_privacy_unit(meta.primary_key)
         domain = build_domain(frame, meta, label, ledger, rng)
         encoder = TableEncoder(domain)
         blocks = encoder.cell_blocks
@@ -136,7 +144,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         y = frame[label].map(lookup).fillna(NO_LABEL).to_numpy(dtype=int)
     x = encoder.encode(frame)
     if len(x) < 2:
-        raise SynthError(f"{source} has {len(x)} patient(s); at least 2 are needed")
+        raise SynthError(f"{source} has fewer than 2 patients; at least 2 are needed")
     n_classes = len(domain.label.categories) if domain.label else 0
     if ranks.distributed:  # from here on each rank holds its shard of the patients
         mine = ranks.shard(len(x))
@@ -146,14 +154,24 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
         singles = visit_table_specs(encoder, n_classes, ledger, share) if meta.sequence_key else None
         released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
+        declared = [] if meta.analysis is None else analysis_specs(meta.analysis, blocks, label)
+        analysis_share = (ANALYSIS_SHARE if config.analysis_share is None else config.analysis_share) if declared else 0
+        if not 0 <= analysis_share < share:
+            raise SynthError(f"analysis_share must be at least 0 and below the tables' share {share:g}, "
+                             f"got {analysis_share}")
+        declared = declared if analysis_share else []
         with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
             tables, domain.label_proportions = release_tables(
-                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, config.pair_tables,
-                singles, released, config.smooth_tables)
+                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share - analysis_share,
+                config.pair_tables, singles, released, config.smooth_tables)
+            if declared:
+                class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])
+                tables = combine_releases(tables, release_analysis_tables(
+                    x, y, n_classes, declared, ledger, rng, share, class_sizes))
         marginals = MarginalLoss(tables, domain.label_proportions, config.independence,
                                  config.refine_groups)
     check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
-    return Prepared(meta, domain, encoder, x, y, n_classes, marginals, ledger, noise)
+    return Prepared(meta, domain, encoder, x, y, n_classes, marginals, ledger, noise, label)
 
 
 def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, share: float) -> list[TableSpec]:

@@ -95,6 +95,7 @@ class Synthesizer:
 
     def _fit(self, data, metadata, progress: Progress | None, ranks: Ranks, device: str) -> None:
         p = prepare(data, metadata, self.label, self.epsilon, self.delta, self._noise_seed, self.config, ranks, device)
+        self.label = p.label  # a declared analysis's arm when no label was given
         result = train_acgan(p.x, p.y, p.encoder.spans, p.n_classes, p.domain.label_proportions, p.ledger,
                              self.config, progress if ranks.leader else None, p.marginals,
                              getattr(p.encoder, "mask", None), p.encoder.noise_groups(), p.noise.torch_on(device),

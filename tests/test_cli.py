@@ -136,7 +136,8 @@ def test_bad_input_one_line_exit_2_no_output(case, tmp_path, trial, trial_csv, m
         (tmp_path / "d.csv").write_text(trial.to_csv(index=False).replace("weight", "age", 1))
         data, expect = tmp_path / "d.csv", "column 'age' appears more than once in the header"
     elif case == "infinite":
-        data, expect = _bad(tmp_path, trial, weight=[np.inf] + trial["weight"].tolist()[1:]), "row 1 holds inf"
+        data, expect = (_bad(tmp_path, trial, weight=[np.inf] + trial["weight"].tolist()[1:]),
+                        "is numerical, but some of its values are not finite numbers")
     else:
         (tmp_path / "m.json").write_text("{not json")
         meta, expect = tmp_path / "m.json", "not valid JSON"

@@ -91,8 +91,26 @@ def test_ranks_share_the_release_noise_but_not_the_poisson_stream():
     a, b = NoiseSource(shared=secret, rank=0), NoiseSource(shared=secret, rank=1)
     assert a.numpy.normal() == b.numpy.normal() and a.secret and b.secret
     assert not torch.equal(torch.rand(100, generator=a.torch), torch.rand(100, generator=b.torch))
-    single = NoiseSource(shared=secret)  # rank 0's torch stream is the single-process one
-    assert torch.equal(torch.rand(5, generator=single.torch), torch.rand(5, generator=NoiseSource(shared=secret).torch))
+
+
+def test_the_shared_secret_never_seeds_torch():
+    """``shared`` travels in the clear: knowing it and the rank must not rebuild a rank's Poisson
+    batches or rank 0's gradient noise. The same shared value and rank give the same releases'
+    stream but new torch streams."""
+    secret = 2**100 + 12345
+    for rank in (0, 1):
+        a, b = NoiseSource(shared=secret, rank=rank), NoiseSource(shared=secret, rank=rank)
+        assert np.array_equal(a.numpy.normal(size=5), b.numpy.normal(size=5))
+        assert not torch.equal(torch.rand(100, generator=a.torch), torch.rand(100, generator=b.torch))
+
+
+def test_under_a_noise_seed_every_ranks_streams_repeat():
+    for rank in (0, 1, 3):
+        a, b = NoiseSource(7, shared=2**100, rank=rank), NoiseSource(7, shared=2**90, rank=rank)
+        assert np.array_equal(a.numpy.normal(size=5), b.numpy.normal(size=5))
+        assert torch.equal(torch.rand(100, generator=a.torch), torch.rand(100, generator=b.torch))
+    ranks = [torch.rand(100, generator=NoiseSource(7, rank=r).torch) for r in (0, 1, 3)]
+    assert not any(torch.equal(ranks[i], ranks[j]) for i, j in ((0, 1), (0, 2), (1, 2)))
 
 
 def test_tables_counted_on_shards_and_noised_once_equal_one_processs_release(meta):

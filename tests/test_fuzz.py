@@ -100,7 +100,7 @@ def test_what_fuzzing_found(found, tmp_path):
         (tmp_path / "meta.json").write_text(json.dumps(meta))
         r = run("evaluate", "--real", tmp_path / "real.csv", "--synthetic", tmp_path / "syn.csv", "-m",
                 tmp_path / "meta.json", "-o", tmp_path / "r.html")
-        assert r.exit_code == 2 and "column 'x' of the synthetic data is numerical but row" in r.stderr
+        assert r.exit_code == 2 and "column 'x' of the synthetic data is numerical, but some" in r.stderr
         assert not (tmp_path / "r.html").exists()
         return
     outcome = run_case(Case(csv, json.dumps(meta).encode(), fit, rows), tmp_path)
@@ -127,7 +127,8 @@ def test_a_bug_prints_one_line_and_exit_1(tmp_path, monkeypatch, trial_csv, meta
 
     monkeypatch.setattr(synth.cli, "_fit", broken)
     r = run("fit", trial_csv, "-m", meta_file, "-o", tmp_path / "m.synth")
-    assert r.exit_code == 1 and "internal error (ZeroDivisionError: boom)" in r.stderr
+    assert r.exit_code == 1 and "internal error (ZeroDivisionError)" in r.stderr
+    assert "boom" not in r.stderr  # an exception's text may quote the data: --debug shows it
     assert "Traceback" not in r.output and r.stderr.strip().count("\n") == 0
     r = run("--debug", "fit", trial_csv, "-m", meta_file, "-o", tmp_path / "m.synth")
     assert isinstance(r.exception, ZeroDivisionError)

@@ -215,7 +215,7 @@ def test_bad_schedules_stop_in_one_line(seq, message):
 
 
 def test_a_real_visit_off_the_schedule_stops_the_fit():
-    with pytest.raises(SynthError, match="visit\\(s\\) of 'day' are not at a time in synth_sequence.schedule"):
+    with pytest.raises(SynthError, match="some visits of 'day' are not at a time in synth_sequence.schedule"):
         _prepare(_meta(schedule=[0, 100, 200, 300, 400]))
 
 

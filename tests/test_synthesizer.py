@@ -115,11 +115,11 @@ def test_unconditional_and_no_privacy():
     (dict(label="agee"), None, "did you mean 'age'"),
     (dict(label="age"), None, "label must be categorical"),
     (dict(), lambda d: d.assign(weight=d["weight"].astype(object).where(d.index != 5, "heavy")),
-     "column 'weight' of the data is numerical but row 6 holds 'heavy'"),
+     "column 'weight' of the data is numerical, but some of its values are not numbers"),
     (dict(), lambda d: d.drop(columns=["sex"]), "column 'sex' from the metadata is not in the data"),
     (dict(), lambda d: d.assign(extra=1), "column 'extra' of the data is not in the metadata"),
     (dict(), lambda d: d.iloc[:0], "has no rows"),
-    (dict(), lambda d: d.assign(sex="x"), "'x', which is not in its range_values"),
+    (dict(), lambda d: d.assign(sex="x"), "column 'sex' holds a value outside its range_values"),
 ])
 def test_bad_input_is_a_one_line_synth_error(kwargs, data_change, message):
     df = make_trial()
@@ -194,8 +194,8 @@ def test_a_fit_that_would_not_fit_in_memory_stops_before_copying_the_table(monke
     meta = Metadata.load(TRIAL_META)
     assert 100 * 1000 < estimated_bytes(1000, meta) < 2000 * 1000  # per row: 64 B a column, 8 B a cell
     monkeypatch.setattr("synth.io.memory.available_memory", lambda: estimated_bytes(120, meta) - 1)
-    with pytest.raises(SynthError, match=r"has 120 rows: fitting them needs about 0.0 GiB of memory, and this "
-                                         r"machine has 0.0 GiB free"):
+    with pytest.raises(SynthError, match=r"is too large for this machine: fitting it needs about 0.0 GiB of "
+                                         r"memory, and this machine has 0.0 GiB free"):
         Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(120), TRIAL_META)
     monkeypatch.setattr("synth.io.memory.available_memory", lambda: None)  # not Linux: no check
     Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(120), TRIAL_META)
@@ -210,6 +210,6 @@ def test_a_csv_far_too_large_stops_before_it_is_read(monkeypatch, tmp_path):
     monkeypatch.setattr("synth.io.memory.available_memory", lambda: estimated_bytes(120, meta))  # the fit alone fits
     read = []
     monkeypatch.setattr("synth.preparation.read_csv", lambda p: read.append(p))
-    with pytest.raises(SynthError, match=r"about 120 rows: reading and fitting them needs about"):
+    with pytest.raises(SynthError, match=r"big.csv' is 0 MB: reading and fitting it needs about"):
         Synthesizer(epsilon=1.0, label="arm", **FAST).fit(path, TRIAL_META)
     assert not read  # stopped before pandas read the file

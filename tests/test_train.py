@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
 
@@ -16,7 +17,7 @@ from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.randomness import NoiseSource
-from synth.models.dp_step import NO_LABEL, dp_step, pair_loss_reference, pair_losses, private_discriminator
+from synth.models.dp_step import NO_LABEL, dp_step, private_discriminator, row_losses
 from synth.models.poisson import PoissonBatches
 from synth.models.train import TrainConfig, _generator_step, _pretrain_generator, default_batch_size, train_acgan
 
@@ -69,33 +70,69 @@ def _batch(k=8):
     return [torch.as_tensor(v) for v in (x, y, fake, yf)]
 
 
+def row_loss_reference(d, x, y, fake, y_fake, n_classes):
+    """The mean row loss over two forward passes (real, then generated): the plain AC-GAN loss."""
+    s_real, c_real = d(x)
+    s_fake, c_fake = d(fake)
+    loss = F.binary_cross_entropy_with_logits(s_real, torch.ones_like(s_real), reduction="sum")
+    loss = loss + F.binary_cross_entropy_with_logits(s_fake, torch.zeros_like(s_fake), reduction="sum")
+    if n_classes:
+        loss = loss + F.cross_entropy(c_real, y, reduction="sum", ignore_index=NO_LABEL)
+        loss = loss + F.cross_entropy(c_fake, y_fake, reduction="sum")
+    return loss / (len(x) + len(fake))
+
+
+def clipped_sum_reference(d, x, y, fake, y_fake, n_classes, clip):
+    """Row by row: each row's gradient by plain autograd, clipped to ``clip``, summed. The slow,
+    obviously correct version of what the step adds its noise to."""
+    rows = [(x[i:i + 1], y[i:i + 1], fake[:0], y_fake[:0]) for i in range(len(x))]
+    rows += [(x[:0], y[:0], fake[j:j + 1], y_fake[j:j + 1]) for j in range(len(fake))]
+    total = [torch.zeros_like(p) for p in d.parameters()]
+    for xi, yi, fi, yfi in rows:
+        d.zero_grad()
+        row_losses(d, xi, yi, fi, yfi, n_classes).sum().backward()
+        grads = [p.grad.detach().clone() for p in d.parameters()]
+        norm = torch.sqrt(sum((g ** 2).sum() for g in grads))
+        scale = min(1.0, clip / (norm.item() + 1e-6))  # Opacus' coefficient: C / (‖g‖ + 1e-6), at most 1
+        total = [t + scale * g for t, g in zip(total, grads)]
+    return total
+
+
 def test_zero_noise_and_no_clipping_equals_plain_training():
-    gsm, opt, plain = _private_disc()
+    gsm, opt, plain = _private_disc(batch=16)  # 8 patients + 8 generated rows, averaged over 16
     x, y, fake, yf = _batch()
     dp_step(gsm, opt, x, y, fake, yf, CLASSES)
     plain_opt = torch.optim.SGD(plain.parameters(), lr=0.5)
-    pair_loss_reference(plain, x, y, fake, yf, CLASSES).backward()
+    row_loss_reference(plain, x, y, fake, yf, CLASSES).backward()
     plain_opt.step()
     for p, q in zip(gsm._module.parameters(), plain.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("clip", [1e-3, 0.3, 1e9])
-def test_ghost_clipping_step_equals_materialised_per_sample_clipping(clip):
-    """The fast step (one pass over stacked pairs, ghost norms) against Opacus' materialised
-    per-sample gradients over two passes summed per row index: the same clipped update."""
+def test_ghost_clipping_step_equals_row_by_row_clipping(clip):
+    """The fast step (one pass, ghost norms) against each row's gradient clipped by hand and
+    summed, and against Opacus' materialised per-sample gradients: the same clipped update."""
     fast, fast_opt, plain = _private_disc(clip=clip)
+    by_hand = clipped_sum_reference(copy.deepcopy(plain), *_labelled_batch(), CLASSES, clip)
     slow = GradSampleModule(plain)
     slow_opt = DPOptimizer(torch.optim.SGD(slow.parameters(), lr=0.5), noise_multiplier=0.0, max_grad_norm=clip,
                            expected_batch_size=8)
-    x, y, fake, yf = _batch()
-    y[0] = NO_LABEL  # an unreleased label value: no class loss for that patient
+    x, y, fake, yf = _labelled_batch()
+    before = [p.detach().clone() for p in plain.parameters()]
     dp_step(fast, fast_opt, x, y, fake, yf, CLASSES)
     slow_opt.zero_grad()
-    pair_loss_reference(slow, x, y, fake, yf, CLASSES).backward()
+    (row_losses(slow, x, y, fake, yf, CLASSES).mean()).backward()
     slow_opt.step()
-    for p, q in zip(fast._module.parameters(), slow._module.parameters()):
+    for p, q, b, g in zip(fast._module.parameters(), slow._module.parameters(), before, by_hand):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(p, b - 0.5 * g / 8, rtol=1e-4, atol=1e-6)
+
+
+def _labelled_batch():
+    x, y, fake, yf = _batch()
+    y[0] = NO_LABEL  # an unreleased label value: no class loss for that patient
+    return x, y, fake, yf
 
 
 def test_clipping_bounds_the_update():
@@ -105,34 +142,50 @@ def test_clipping_bounds_the_update():
     x, y, fake, yf = _batch()
     dp_step(gsm, opt, x, y, fake, yf, CLASSES)
     moved = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(gsm.parameters(), before)))
-    assert 0 < moved <= 0.5 * clip * (1 + 1e-4)  # lr · (sum of 8 clipped grads) / 8
+    assert 0 < moved <= 0.5 * clip * 16 / 8 * (1 + 1e-4)  # lr · (sum of 16 clipped rows) / 8
 
 
-def test_empty_poisson_batch_takes_a_noise_only_step():
+def test_empty_poisson_batch_still_takes_a_charged_step():
     gsm, opt, _ = _private_disc(noise=1.0, clip=1.0)
     charged = []
     opt.attach_step_hook(lambda o: charged.append(1))
     before = [p.detach().clone() for p in gsm.parameters()]
+    _, _, fake, yf = _batch()
     empty = torch.zeros(0, WIDTH)
     no_labels = torch.zeros(0, dtype=torch.long)
+    dp_step(gsm, opt, empty, no_labels, fake, yf, CLASSES)  # the generated rows are there whatever k is
     dp_step(gsm, opt, empty, no_labels, empty, no_labels, CLASSES)
-    assert charged == [1]
+    assert charged == [1, 1]
     assert all(torch.isfinite(p).all() for p in gsm.parameters())
     assert any((p != b).any() for p, b in zip(gsm.parameters(), before))  # the noise still lands
 
 
-def test_pair_losses_ignore_an_unreleased_label_and_match_the_reference():
+def test_row_losses_ignore_an_unreleased_label_and_match_the_reference():
     torch.manual_seed(0)
     d = Discriminator(3, 2, hidden=4)
-    x, fake = torch.randn(4, 3), torch.randn(4, 3)
-    y_fake = torch.tensor([0, 1, 0, 1])
-    all_ignored = pair_losses(d, x, torch.full((4,), NO_LABEL), fake, y_fake, 2)
-    labelled = pair_losses(d, x, torch.zeros(4, dtype=torch.long), fake, y_fake, 2)
+    x, fake = torch.randn(4, 3), torch.randn(5, 3)
+    y_fake = torch.tensor([0, 1, 0, 1, 1])
+    all_ignored = row_losses(d, x, torch.full((4,), NO_LABEL), fake, y_fake, 2)
+    labelled = row_losses(d, x, torch.zeros(4, dtype=torch.long), fake, y_fake, 2)
+    assert labelled.shape == (9,)
     _, c_real = d(x)
     real_class_term = torch.nn.functional.cross_entropy(c_real, torch.zeros(4, dtype=torch.long), reduction="none")
-    torch.testing.assert_close(labelled - all_ignored, real_class_term)  # only that term vanished
-    torch.testing.assert_close(labelled.mean(), pair_loss_reference(d, x, torch.zeros(4, dtype=torch.long), fake,
-                                                                    y_fake, 2))
+    torch.testing.assert_close((labelled - all_ignored)[:4], real_class_term)  # only that term vanished
+    torch.testing.assert_close((labelled - all_ignored)[4:], torch.zeros(5))
+    torch.testing.assert_close(labelled.mean(), row_loss_reference(d, x, torch.zeros(4, dtype=torch.long), fake,
+                                                                   y_fake, 2))
+
+
+def test_a_patient_moves_the_clipped_sum_by_at_most_c():
+    """Row-level clipping: one more patient in the batch, the same generated rows, moves the
+    clipped sum by one clipped term (the harness in tests/privacy checks the whole fit)."""
+    clip = 0.05
+    d = _private_disc(clip=clip)[2]
+    x, y, fake, yf = _batch()
+    with_all = clipped_sum_reference(copy.deepcopy(d), x, y, fake, yf, CLASSES, clip)
+    without = clipped_sum_reference(copy.deepcopy(d), x[1:], y[1:], fake, yf, CLASSES, clip)
+    moved = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(with_all, without)))
+    assert clip * 0.99 < moved <= clip * (1 + 1e-5)  # the gradients are large: the term is clipped to C
 
 
 def test_poisson_batches_are_opacus_samplers_draws():

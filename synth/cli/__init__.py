@@ -53,10 +53,10 @@ class _OneLineErrors(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - a bug: say so in one line
             if _state["debug"]:
                 raise
-            what = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-            err.print(f"[bold red]error:[/] internal error ({type(exc).__name__}: {what}). This is a bug in synth; "
-                      "please report it with the output of `synth --debug` and the same arguments", highlight=False,
-                      soft_wrap=True, markup=True)
+            # the exception's own text is not shown: a library's message may quote a value of the data
+            err.print(f"[bold red]error:[/] internal error ({type(exc).__name__}). This is a bug in synth; please "
+                      "report it with the output of `synth --debug` and the same arguments (that output may quote "
+                      "the data: remove any value before sharing it)", highlight=False, soft_wrap=True, markup=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 

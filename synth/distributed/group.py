@@ -1,25 +1,27 @@
 """One fit over several processes: torch.distributed, as ``torchrun`` (or ``synth fit --nproc``) starts it.
 
 Every process (rank) reads the same CSV and metadata, and all draw the releases' noise from one
-secret stream (rank 0's OS entropy, sent over the process group), so every rank holds the same
-releases: one draw each. The domain's releases (N, categories, bounds, label counts) are
-computed on the whole table by every rank; then each rank keeps its shard of the patients
-(patient i goes to rank i mod W): the tables are counted on the shards and summed across ranks
-before the noise is added (:func:`sum_across`, :mod:`synth.privacy.shards`), and for DP-SGD each
-rank draws its shard's Poisson batch at the ledger's rate q from its own secret stream (the
-union is one Poisson batch of all patients at rate q), the clipped gradient sums are added
-across ranks, and rank 0 alone adds the Gaussian noise (Opacus'
-``DistributedDPOptimizerFastGradientClipping``). The accountant sees the same q, σ and steps as
-in one process.
+secret stream (rank 0's OS entropy, sent over the process group: :func:`shared_secret`), so every
+rank holds the same releases: one draw each. The domain's releases (N, categories, bounds, label
+counts) are computed on the whole table by every rank; then each rank keeps its shard of the
+patients (patient i goes to rank i mod W): the tables are counted on the shards and summed across
+ranks before the noise is added (:func:`sum_across`, :mod:`synth.privacy.shards`), and for DP-SGD
+each rank draws its shard's Poisson batch at the ledger's rate q from its own secret torch stream,
+seeded from that process's OS entropy and never from the shared secret (the union is one Poisson
+batch of all patients at rate q), the clipped gradient sums are added across ranks, and rank 0 alone
+adds the Gaussian noise, from its own stream (Opacus'
+``DistributedDPOptimizerFastGradientClipping``). The accountant sees the same q, σ and steps as in
+one process.
 
 Notes
 -----
-What would void the guarantee: ranks drawing their Poisson batches from one stream (the
-batches would be correlated, not independent at rate q), noise added on more than one rank, a
-shard that holds a patient twice or a patient on two ranks, or releases that differ between
-ranks (:func:`check_same` stops the run when their fingerprints differ), or a process group
-others can listen to: the shared noise seed and the exact sums before the noise travel between
-the ranks unencrypted (they are never stored).
+What would void the guarantee: ranks drawing their Poisson batches from one stream (the batches
+would be correlated, not independent at rate q), a torch stream (Poisson batches, gradient noise)
+derived from the shared secret, which every rank and the network see, noise added on more than one
+rank, a shard that holds a patient twice or a patient on two ranks, or releases that differ between
+ranks (:func:`check_same` stops the run when their fingerprints differ), or a process group others
+can listen to: the releases' shared seed and the exact sums before the noise travel between the
+ranks unencrypted (they are never stored).
 """
 
 from __future__ import annotations
@@ -114,7 +116,10 @@ def _words(value: int) -> torch.Tensor:
 
 
 def shared_secret(ranks: Ranks, device: str = "cpu") -> int:
-    """A 128-bit secret from rank 0's OS entropy, the same on every rank (never stored)."""
+    """A 128-bit secret from rank 0's OS entropy, the same on every rank (never stored): the seed of
+    the releases' NumPy stream only. It is sent in the clear, so every rank (and anyone on the
+    network) knows it: seeding a torch stream (Poisson batches, gradient noise) from it voids
+    the guarantee (:class:`synth.privacy.randomness.NoiseSource` never does)."""
     value = secrets.randbits(128) if ranks.leader else 0
     if not ranks.distributed:
         return value

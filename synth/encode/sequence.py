@@ -214,19 +214,19 @@ def _wide_domain(base: Domain, layout: SequenceLayout, meta: Metadata) -> Domain
 def _check_all_visits(ordered: pd.DataFrame, meta: Metadata, layout: SequenceLayout, source: str) -> None:
     """Every visit (not only the first, which build_domain checks) against the public metadata.
 
-    Errors go to the data holder only; nothing is released.
+    Errors name the column and the public constraint, never a value or a count; nothing is released.
     """
     for col in layout.temporal:
         s = ordered[col]
         if meta.public_nullable(col) is False and s.isna().any():
-            raise SynthError(f"{source}: column '{col}' has missing values at {int(s.isna().sum())} visit(s) "
-                             f"but the metadata says range_is_nullable: false; {FIX_IN_METADATA}")
+            raise SynthError(f"{source}: column '{col}' has missing values at some visits but the metadata says "
+                             f"range_is_nullable: false; {FIX_IN_METADATA}")
         values = meta.public_values(col) if meta.sdtype(col) in ("categorical", "boolean") else None
         if values is not None:
             unknown = set(s.dropna().unique()) - {category_key(v) for v in values}
             if unknown:
-                raise SynthError(f"{source}: column '{col}' holds {sorted(unknown)[0]!r} at some visit, "
-                                 f"which is not in its range_values; {FIX_IN_METADATA}")
+                raise SynthError(f"{source}: column '{col}' holds a value outside its range_values at some visit; "
+                                 f"{FIX_IN_METADATA}")
 
 
 def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledger: Ledger,
@@ -242,7 +242,7 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
     _check_all_visits(ordered, meta, layout, source)
     counts = visit_counts(ordered)
     if len(counts) < 2:
-        raise SynthError(f"{source} has {len(counts)} patient(s); at least 2 are needed")
+        raise SynthError(f"{source} has fewer than 2 patients; at least 2 are needed")
     first = ordered[ordered.groupby("__patient").cumcount() == 0].reset_index(drop=True)
     pframe = first[layout.static + layout.temporal + [layout.index]].copy()
     pmeta = copy.deepcopy(meta)
@@ -262,7 +262,7 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
         if _COUNT not in exc.problems["bounds"]:
             raise
         others = describe_unreleased({**exc.problems, "bounds": [c for c in exc.problems["bounds"] if c != _COUNT]})
-        raise SynthError(f"{source}: too few patients ({len(counts)}) to estimate max_visits under DP; give "
+        raise SynthError(f"{source}: too few patients to estimate max_visits under DP; give "
                          "\"synth_sequence\": {\"max_visits\": M} in the metadata" + (f"; {others}" if others else "")
                          ) from exc
     if layout.max_visits is None:

@@ -50,7 +50,7 @@ def _check(meta: Metadata, frames: dict[str, pd.DataFrame | None], target: str |
             coerce_frame(df, meta, f"the {name} data")  # numbers, dates and booleans as the metadata says
         units = df[key].nunique() if key else len(df)
         if units < MIN_ROWS:
-            raise SynthError(f"the {name} data has {units} {'patients' if key else 'rows'}; "
+            raise SynthError(f"the {name} data has fewer than {MIN_ROWS} {'patients' if key else 'rows'}; "
                              f"at least {MIN_ROWS} are needed for an evaluation")
     if target is None:
         return warnings

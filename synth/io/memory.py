@@ -5,8 +5,8 @@ fit grows by about 2.4 KB per row (the checked, typed copy of the table about 1.
 encoded float32 rows 0.55 KB, counting and batches the rest). The estimate below, 64 bytes per
 column plus 8 per encoded cell, gives 2.85 KB per row there: a margin of about a fifth.
 
-Privacy: the check reads the exact number of rows and its error names it; like every input
-check, it runs on the data holder's machine and its message goes to the data holder only.
+Privacy: the check reads the exact number of rows, but its error does not name it (messages
+may be shared): it gives the memory needed, rounded to a tenth of a GiB, and the file's size.
 Nothing here is stored or released.
 """
 
@@ -67,9 +67,9 @@ def check_fits_in_memory(rows: int, meta: Metadata, source: str) -> None:
     """Stop before the table is copied when the fit would not fit in the free memory."""
     need, free = estimated_bytes(rows, meta), available_memory()
     if free is not None and need > free:
-        raise SynthError(f"{source} has {rows:,} rows: fitting them needs about {need / 2**30:.1f} GiB of memory, "
-                         f"and this machine has {free / 2**30:.1f} GiB free. Fit on a random subset of the "
-                         "patients, or on a machine with more memory")
+        raise SynthError(f"{source} is too large for this machine: fitting it needs about {need / 2**30:.1f} GiB "
+                         f"of memory, and this machine has {free / 2**30:.1f} GiB free. Fit on a random subset of "
+                         "the patients, or on a machine with more memory")
 
 
 def check_file_fits_in_memory(path: Path, meta: Metadata, source: str) -> None:
@@ -88,6 +88,6 @@ def check_file_fits_in_memory(path: Path, meta: Metadata, source: str) -> None:
     need = estimated_bytes(rows, meta) + _processes_here() * rows * columns * READ_BYTES_PER_CELL
     if need > free:
         shown = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
-        raise SynthError(f"{source} is {shown}, about {rows:,} rows: reading and fitting them needs "
+        raise SynthError(f"{source} is {shown}: reading and fitting it needs "
                          f"about {need / 2**30:.1f} GiB of memory, and this machine has {free / 2**30:.1f} GiB free. "
                          "Fit on a random subset of the patients, or on a machine with more memory")

@@ -16,7 +16,11 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["PoissonBatches"]
+from synth.privacy import observe
+
+__all__ = ["PoissonBatches", "POISSON_DRAW"]
+
+POISSON_DRAW = "poisson:batch"
 
 
 class PoissonBatches:
@@ -24,7 +28,7 @@ class PoissonBatches:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, q: float, steps: int, generator: torch.Generator):
         if len(x) != len(y):
-            raise ValueError(f"{len(x)} rows and {len(y)} labels")
+            raise ValueError("x and y differ in length")  # a bug's message: no count of patients
         if not 0 < q <= 1:
             raise ValueError(f"sample rate must be in (0, 1], got {q}")
         self.x, self.y, self.q, self.steps, self.generator = x, y, q, steps, generator
@@ -35,4 +39,6 @@ class PoissonBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for _ in range(self.steps):
             keep = torch.rand(len(self.x), generator=self.generator, device=self.generator.device) < self.q
+            if observe.active():  # the neighbour harness couples two runs' batches patient by patient
+                keep = observe.drawn(POISSON_DRAW, keep, rows=self.x)
             yield self.x[keep], self.y[keep]

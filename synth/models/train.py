@@ -12,7 +12,11 @@ optimizer over the discriminator's parameters, a generator step that updates the
 a run with more steps than were calibrated, Poisson batches or gradient noise drawn from any
 generator but the secret one passed in (torch's global generator is seeded with the user's
 ``seed``), or a sample rate or averaging batch size computed from the exact number of patients
-rather than the ledger's public ``n_patients``. The generator never sees real data: it is
+rather than the ledger's public ``n_patients``; anything public that depends on the secret
+batch size: the number of generated rows in a DP step (always the public per-rank batch), where
+torch's global (public) stream stands after a step (the step runs inside
+:func:`synth.privacy.global_stream.secret_global_stream`), a dropout mask over the batch's rows
+(refused under DP). The generator never sees real data: it is
 first fitted to the already released noisy tables alone (``pretrain_steps``), then trained
 through the (already privatised) discriminator and the same tables; both are post-processing.
 Under DP the epoch returned is the one closest to those tables (:mod:`synth.models.checkpoints`), also
@@ -32,6 +36,7 @@ import torch.nn.functional as F
 from opacus.accountants import RDPAccountant
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
+from synth.errors import SynthError
 from synth.models.checkpoints import CheckpointSelector
 from synth.encode.table import Span
 from synth.models.marginal_loss import MarginalLoss
@@ -39,6 +44,7 @@ from synth.models.poisson import PoissonBatches
 from synth.models.within_bin import offset_spread
 from synth.models.dp_step import NO_LABEL, dp_step, private_discriminator
 from synth.models import Discriminator, Generator
+from synth.privacy.global_stream import secret_global_stream
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma, compose_epsilon
 from synth.distributed.group import SINGLE, Ranks, average_gradients, broadcast_parameters
 
@@ -114,6 +120,7 @@ class TrainConfig:
     d_dropout: float | None = None
     marginal_weight: float | None = None  # weight of the marginal-matching loss (0: no tables, no loss)
     marginal_share: float | None = None  # share of ε for the marginal tables (None: MARGINAL_SHARE)
+    analysis_share: float | None = None  # of which the declared analysis's tables (None: ANALYSIS_SHARE)
     pair_tables: int | None = None  # DP-chosen two-way tables (None: columns − 1; 0: none)
     independence: float | None = None  # weight of within-label independence of pairs no table links (None: 0, off)
     refine_groups: bool | None = None  # also match grouped label tables at full resolution (None: at <= 4 groups)
@@ -213,6 +220,9 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
                      offset_spread=regime["offset_spread"] if config.offset_spread is None else config.offset_spread)
     if not config.marginal_weight:
         marginals = None
+    if config.d_dropout and not exact:  # masks drawn over the step's rows would follow the batch's secret layout
+        raise SynthError(f"d_dropout must be 0 under DP (a dropout mask drawn over a batch ties each patient's "
+                         f"clipped term to the batch's secret layout), got {config.d_dropout}")
     epochs = config.epochs or math.ceil(regime["steps"] / steps_per_epoch)
     steps = epochs * steps_per_epoch
     sigma = 0.0 if exact else calibrate_sigma(
@@ -228,7 +238,7 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
     disc, opt_d, loader, accountant = _private_discriminator(
         disc, opt_d, rows, labels, q, steps_per_epoch, sigma, NO_CLIP if exact else config.max_grad_norm, n * q,
         noise, ranks.world)
-    share = math.ceil(batch / ranks.world)  # generated rows per rank in a generator step
+    share = math.ceil(batch / ranks.world)  # generated rows per rank in a generator step and a DP step
     probs = torch.as_tensor(label_proportions if n_classes else [1.0], dtype=torch.float32)
 
     def draw(k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -252,11 +262,12 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
         selector.score(gen)  # epoch 0: the generator as pretrained
     for epoch in range(1, epochs + 1):
         for xb, yb in loader:
-            k = len(xb)
-            z, y_fake = draw(k)
+            # The generated rows: always `share` of them, drawn before the step, so neither
+            # their number nor where the public stream stands depends on the secret len(xb).
+            z, y_fake = draw(share)
             with torch.no_grad():
                 fake = mask(gen(z, y_fake))
-            with warnings.catch_warnings():  # inputs need no grad; Opacus' hooks still fire
+            with warnings.catch_warnings(), secret_global_stream(noise):  # inputs need no grad; Opacus' hooks still fire
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 dp_step(disc, opt_d, xb, yb, fake, y_fake, n_classes)
             g_loss = _generator_step(gen, disc, opt_g, draw, share, n_classes,

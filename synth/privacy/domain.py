@@ -160,7 +160,7 @@ def build_domain(
         ledger.add(Mechanism(name, sigma, 1.0, steps, what, extra))
 
     if release_n:
-        released_n = float(noisy_counts(np.array([len(data)]), sigma, rng)[0])
+        released_n = float(noisy_counts(np.array([len(data)]), sigma, rng, "count:patients")[0])
         record("count:patients", 1, "Gaussian count of patients (N, used wherever N is used)")
         ledger.n_patients = max(1, int(round(released_n)))
         ledger.n_patients_source = "exact (no privacy)" if exact else N_RELEASED
@@ -169,8 +169,10 @@ def build_domain(
         if n_cats and not exact:
             ledger.delta_threshold = THRESHOLD_DELTA_SHARE * ledger.delta
     elif not ledger.delta < 1 / ledger.n_patients:
-        raise SynthError(f"--delta must be below 1/N = {1 / ledger.n_patients:.3g} (N = {ledger.n_patients} "
-                         f"patients, {ledger.n_patients_source}), got {ledger.delta}")
+        raise SynthError(f"--delta must be below 1/N, got {ledger.delta}: " + (  # an exact N stays unsaid
+            f"N is the data's number of patients ({ledger.n_patients_source})"
+            if ledger.n_patients_source.startswith("exact") else
+            f"1/N = {1 / ledger.n_patients:.3g}, N = {ledger.n_patients} patients ({ledger.n_patients_source})"))
     delta_col = ledger.delta_threshold / n_cats if n_cats else 0.0
 
     domains: dict[str, ColumnDomain] = {}
@@ -204,8 +206,7 @@ def build_domain(
                 keys = [category_key(v) for v in public_values]
                 unknown = set(s.dropna().unique()) - set(keys)
                 if unknown:
-                    raise SynthError(f"column '{col}' holds {sorted(unknown)[0]!r}, which is not in its range_values; "
-                                     f"{FIX_IN_METADATA}")
+                    raise SynthError(f"column '{col}' holds a value outside its range_values; {FIX_IN_METADATA}")
                 src = "public"
             else:
                 keys = discover_categories(s.dropna().to_numpy(), sigma, delta_col, rng)
@@ -218,14 +219,16 @@ def build_domain(
                                         values=_native_values(public_values, keys, sdtype))
     label_dom = domains.pop(label) if label else None
     if label_dom is not None and len(label_dom.categories) == 1:
-        found = "DP category discovery released" if label_dom.source == "dp" else "the data and metadata give"
-        unestimable["label"].append(f"--label: {found} 1 value of '{label}' ({label_dom.values[0]!r}); a label "
+        found = {"dp": "DP category discovery released", "public": "the metadata's range_values give"}.get(
+            label_dom.source, "the data holds")
+        shown = f" ({label_dom.values[0]!r})" if label_dom.source in ("dp", "public") else ""  # never a real value
+        unestimable["label"].append(f"--label: {found} 1 value of '{label}'{shown}; a label "
                                     "needs at least 2: list them as range_values in the metadata")
     if any(unestimable.values()):
         raise UnreleasedDomains(unestimable)
     released = {}
     for name, count in extra_counts.items():
-        released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), sigma, rng)[0]))
+        released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), sigma, rng, f"count:{name}")[0]))
         record(f"count:{name}", 1, "Gaussian count of patients")
     proportions: list[float] = []
     if label_dom is not None:
@@ -233,7 +236,7 @@ def build_domain(
         if y.isna().any():
             raise SynthError(f"--label: column '{label}' has missing values; the label must be set for every patient")
         counts = np.array([(y == k).sum() for k in label_dom.categories])
-        raw = noisy_counts(counts, sigma, rng)
+        raw = noisy_counts(counts, sigma, rng, f"label_counts:{label}")
         noisy = np.clip(raw, 0, None)
         record(f"label_counts:{label}", 1, "Gaussian counts of each label value (label proportions)")
         total = noisy.sum()

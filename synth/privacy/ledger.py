@@ -44,12 +44,24 @@ from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 from synth.errors import SynthError
 from synth.privacy.randomness import OS_ENTROPY
 
-__all__ = ["Mechanism", "Ledger", "calibrate_sigma", "compose_epsilon", "ADJACENCY"]
+__all__ = ["Mechanism", "Ledger", "calibrate_sigma", "compose_epsilon", "row_privacy_unit", "ADJACENCY"]
 
 ACCOUNTANT = "rdp"
 ADJACENCY = "add/remove one patient"
 N_RELEASED = "dp: Gaussian count (count:patients)"
 N_REFINED = "dp: count:patients combined with the released tables' totals (post-processing)"
+ONE_ROW = "one patient (one row)"  # model files written before the id column was checked
+
+
+def row_privacy_unit(id_column: str | None) -> str:
+    """The privacy unit of a table of one row per patient: with a declared id column (checked by
+    :func:`synth.schema.validate.check_patient_ids` to hold no repeat), or, without one, the
+    assumption the guarantee then rests on, said plainly."""
+    if id_column is None:
+        return "one patient (one row; no id column is declared, so the guarantee assumes no patient has two rows)"
+    return f"one patient (one row; its id column '{id_column}' holds no repeat)"
+
+
 # Opacus' default orders stop at 63, which cannot certify ε below about log(1/δ)/62; small
 # shares of the budget (preprocessing) need higher orders.
 ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + [
@@ -148,7 +160,7 @@ class Ledger:
     n_patients: int | None  # None until released (count:patients) or given as public
     mechanisms: list[Mechanism] = field(default_factory=list)
     delta_threshold: float = 0.0
-    privacy_unit: str = "one patient (one row)"
+    privacy_unit: str = ONE_ROW
     n_patients_source: str = "public"  # "public (metadata synth_patients)", N_RELEASED, or "exact (no privacy)"
     noise: str = OS_ENTROPY  # where the mechanisms' randomness came from (synth.privacy.randomness)
 
@@ -213,7 +225,7 @@ class Ledger:
             n_patients=int(n),
             mechanisms=mechs,
             delta_threshold=float(data.get("delta_threshold", 0.0)),
-            privacy_unit=data.get("privacy_unit", "one patient (one row)"),
+            privacy_unit=data.get("privacy_unit", ONE_ROW),
             n_patients_source=source,
             noise=data.get("noise", "not recorded (a model file of format 5 or earlier: seeded by --seed)"),
         )

@@ -19,16 +19,23 @@ from statistics import NormalDist
 import numpy as np
 
 from synth.errors import SynthError
+from synth.privacy import observe
 
 __all__ = ["noisy_counts", "discover_categories", "dp_bounds", "BOUNDS_GRID", "BOUNDS_RELEASES"]
 
 
-def noisy_counts(counts: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Counts plus N(0, σ²) noise each (L2 sensitivity 1: a patient is in one cell)."""
+def _gaussian(counts: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     counts = np.asarray(counts, dtype=float)
     if sigma == 0:
         return counts.copy()
     return counts + rng.normal(0.0, sigma, size=counts.shape)
+
+
+def noisy_counts(counts: np.ndarray, sigma: float, rng: np.random.Generator, name: str = "counts") -> np.ndarray:
+    """Counts plus N(0, σ²) noise each (L2 sensitivity 1: a patient is in one cell, or spreads
+    weight 1 over cells). Reported to :mod:`synth.privacy.observe` under ``name``."""
+    counts = np.asarray(counts, dtype=float)
+    return observe.released(name, counts, _gaussian(counts, sigma, rng), 1.0)
 
 
 def discover_categories(
@@ -44,8 +51,10 @@ def discover_categories(
     if sigma == 0:
         return sorted(values.tolist())
     tau = 1.0 + sigma * NormalDist().inv_cdf(1.0 - delta_column)
-    noisy = noisy_counts(counts, sigma, rng)
-    return sorted(v for v, c in zip(values.tolist(), noisy) if c > tau)
+    noisy = _gaussian(counts, sigma, rng)
+    kept = sorted(v for v, c in zip(values.tolist(), noisy) if c > tau)
+    # the statistic is a count per observed value: a new patient may bring a value of their own
+    return observe.released("categories", dict(zip(values.tolist(), counts.tolist())), kept, 1.0)
 
 
 def _grid() -> np.ndarray:
@@ -104,7 +113,7 @@ def dp_bounds(
         return (lo, hi) if lo < hi else (lo - 0.5, hi + 0.5)
     edges = BOUNDS_GRID
     clipped = np.clip(values, edges[0], edges[-1] - 1e-9)
-    coarse = _kept(noisy_counts(np.histogram(clipped, bins=edges)[0], sigma, rng), sigma)
+    coarse = _kept(noisy_counts(np.histogram(clipped, bins=edges)[0], sigma, rng, f"bounds:{column}:coarse"), sigma)
     if coarse.sum() <= 0:
         raise SynthError(
             f"column '{column}': too few patients to estimate its bounds under DP; "
@@ -114,7 +123,7 @@ def dp_bounds(
     fine_edges = np.linspace(lo, hi, _FINE_BINS + 1)
     # Released (and charged) whether or not it is used.
     inside = values[(values >= lo) & (values <= hi)]  # clipped into the end bins, the rest would swamp them
-    fine = _kept(noisy_counts(np.histogram(inside, bins=fine_edges)[0], sigma, rng), sigma)
+    fine = _kept(noisy_counts(np.histogram(inside, bins=fine_edges)[0], sigma, rng, f"bounds:{column}:fine"), sigma)
     if fine.sum() < _FINE_MIN_SHARE * coarse.sum():
         return lo, hi  # most fine bins drowned in noise: the few kept would narrow the range to a point mass
     return _quantile_edges(fine_edges, fine, q_lo, q_hi)

@@ -4,7 +4,7 @@ Each mechanism calls :func:`released` once per release with its pre-noise statis
 quantity whose sensitivity the ledger charges) and its noisy output. Normally nothing listens
 and the call returns the output unchanged. Two kinds of caller listen, never in a user's fit:
 
-- the neighbour harness (``tests/privacy/neighbours.py``) runs the real code path on D and on
+- the neighbour harness (:mod:`synth.privacy.neighbours`) runs the real code path on D and on
   D plus one patient, records every pre-noise statistic, and on the second run replaces each
   output by the first run's (so every later choice, every network weight and every public
   stream is the same in both runs) to check that each statistic moved by at most its
@@ -25,7 +25,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Listener", "listening", "released"]
+__all__ = ["Listener", "listening", "active", "released", "drawn"]
 
 # (name, pre-noise statistic, noisy output, L2 sensitivity charged, context) → the output to use
 Listener = Callable[[str, Any, Any, float, dict], Any]
@@ -43,9 +43,23 @@ def listening(listener: Listener) -> Iterator[None]:
         _listeners.remove(listener)
 
 
+def active() -> bool:
+    """Whether anyone listens (mechanisms skip the work of reporting otherwise)."""
+    return bool(_listeners)
+
+
 def released(name: str, statistic: Any, output: Any, sensitivity: float, **context: Any) -> Any:
     """Report one release; return the output the mechanism must use (``output`` unless a listener
     replaces it). ``context`` carries public state a listener may need (e.g. the discriminator)."""
     for listener in _listeners:
         output = listener(name, statistic, output, sensitivity, context)
     return output
+
+
+def drawn(name: str, value: Any, **context: Any) -> Any:
+    """Report a secret draw whose layout depends on secret quantities (a Poisson batch's
+    membership); return the draw to use. Listeners get ``statistic=None`` and sensitivity 0:
+    the neighbour harness uses it to couple the two runs' draws patient by patient."""
+    for listener in _listeners:
+        value = listener(name, None, value, 0.0, context)
+    return value

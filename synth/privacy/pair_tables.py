@@ -30,6 +30,7 @@ from itertools import combinations
 import numpy as np
 
 from synth.encode.table import CellBlock
+from synth.privacy import observe
 from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes, refine_patients, released_patients
 from synth.privacy.ledger import N_REFINED, Ledger, Mechanism
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, cell_counts, label_tables, ledger_sigma,
@@ -93,6 +94,8 @@ def select_pairs(scores: np.ndarray, k: int, epsilon0: float, rng: np.random.Gen
             logits = 0.5 * epsilon0 * (scores[idx] - scores[idx].max())
             p = np.exp(logits)
             pick = int(rng.choice(idx, p=p / p.sum()))
+            # each score moves by at most 1 (L-infinity): the exponential mechanism's sensitivity
+            pick = observe.released("selection:pair", scores[idx].copy(), pick, 1.0, norm="max")
         chosen.append(pick)
         available[pick] = False
     return chosen

@@ -14,7 +14,8 @@ with either value missing is left as it is. Of three rules compared on three tri
 quality, with the downstream ratio level.
 
 Privacy assumption: the pairs are public metadata. :func:`check_data` reads real rows only to
-stop ``fit`` with an error to the data holder (nothing is stored or released); everything else
+stop ``fit`` with an error naming the columns, never a row or how many (nothing is stored or
+released); everything else
 is post-processing of generated values and of the released domains, and costs no ε.
 
 Notes: the guarantee assumes each pair comes from the study design, like the ranges. A pair
@@ -85,16 +86,16 @@ def read_inequalities(meta: Metadata) -> list[Inequality]:
 def check_data(df: pd.DataFrame, pairs: list[Inequality], meta: Metadata, source: str) -> None:
     """Stop ``fit`` if a real row breaks a stated inequality (the metadata would not be a fact).
 
-    Privacy assumption: the error goes to the data holder only; nothing is released.
+    Privacy assumption: the error names the columns and the rule, never a row or how many; nothing
+    is released.
     """
     cols = sorted({c for p in pairs for c in (p.low, p.high)})
     if not cols:
         return
     values = coerce_frame(df.rename(columns=str)[cols], Metadata(columns={c: meta.columns[c] for c in cols}), source)
     for pair in pairs:
-        bad = int((values[pair.low] > values[pair.high]).sum())
-        if bad:
-            raise SynthError(f"{source}: column '{pair.low}' exceeds '{pair.high}' in {bad} row(s), but the "
+        if (values[pair.low] > values[pair.high]).any():
+            raise SynthError(f"{source}: column '{pair.low}' exceeds '{pair.high}' in some rows, but the "
                              f"metadata's {KEY} says {pair.low} <= {pair.high}; {FIX_IN_METADATA}")
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from synth.errors import SynthError
 from synth.io.atomic import atomic_write_text
+from synth.schema.analysis import AnalysisDeclaration, read_analysis
 
 __all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES", "REVIEW"]
 
@@ -54,6 +55,12 @@ class Metadata:
     sequence_key: str | None = None
     sequence_index: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the declared analysis (``"synth_analysis"``, :mod:`synth.schema.analysis`), read and checked
+    #: once when the metadata is built; None when the metadata declares none
+    analysis: AnalysisDeclaration | None = field(default=None, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.analysis = read_analysis(self)
 
     # ---------------------------------------------------------------- reading and writing
     @classmethod

@@ -21,8 +21,8 @@ temporal column's noisy tables are cut: one per visit slot, or one pooled over a
 default is per visit when a public ``max_visits`` is at most 6, see
 :meth:`synth.encode.sequence.SequenceEncoder.per_visit_tables`).
 
-Privacy assumption: the checks here run on the data holder's machine and their errors go to
-the data holder only. Truncation keeps each patient's first ``max_visits`` visits: a patient is
+Privacy assumption: the checks here run on the data holder's machine; their errors name columns
+and public metadata, never a value or a count of the data (messages may be shared). Truncation keeps each patient's first ``max_visits`` visits: a patient is
 never split into several rows.
 """
 
@@ -175,36 +175,34 @@ def order_visits(frame: pd.DataFrame, keys: pd.Series, layout: SequenceLayout, s
     sequence_key column.
     """
     if keys.isna().any():
-        raise SynthError(f"{source}: sequence_key '{layout.key}' is missing in {int(keys.isna().sum())} row(s)")
+        raise SynthError(f"{source}: sequence_key '{layout.key}' is missing in some rows; give every visit its "
+                         "patient's id")
     idx = frame[layout.index]
     if idx.isna().any():
-        raise SynthError(f"{source}: sequence_index '{layout.index}' is missing in {int(idx.isna().sum())} "
-                         "row(s); every visit needs a time to be sorted")
+        raise SynthError(f"{source}: sequence_index '{layout.index}' is missing in some rows; every visit needs "
+                         "a time to be sorted")
     df = frame.assign(__patient=pd.factorize(keys.astype(str))[0])
     df = df.sort_values(["__patient", layout.index], kind="stable").reset_index(drop=True)
     for col in layout.static:
         varying = df.groupby("__patient")[col].nunique(dropna=False) > 1
         if varying.any():
-            raise SynthError(f"{source}: static column '{col}' varies within {int(varying.sum())} patient(s); "
-                             "list it as temporal (remove it from synth_sequence.static_columns)")
+            raise SynthError(f"{source}: static column '{col}' varies within some patients; list it as temporal "
+                             "(remove it from synth_sequence.static_columns)")
     if layout.start is not None:
         elsewhere = (df.groupby("__patient")[layout.index].first() != layout.start).sum()
         if elsewhere:
-            raise SynthError(f"{source}: {int(elsewhere)} patient(s) have their first visit at another "
-                             f"'{layout.index}' than {layout.start:g}, which the metadata gives as "
-                             "synth_sequence.first_visit_at")
+            raise SynthError(f"{source}: some patients have their first visit at another '{layout.index}' than "
+                             f"{layout.start:g}, which the metadata gives as synth_sequence.first_visit_at")
     if layout.schedule is not None:
         off = ~df[layout.index].isin(layout.schedule)
         if off.any():
-            raise SynthError(f"{source}: {int(off.sum())} visit(s) of '{layout.index}' are not at a time in "
-                             f"synth_sequence.schedule ({', '.join(f'{t:g}' for t in layout.schedule)}), e.g. "
-                             f"{df.loc[off, layout.index].iloc[0]:g}")
+            raise SynthError(f"{source}: some visits of '{layout.index}' are not at a time in "
+                             f"synth_sequence.schedule ({', '.join(f'{t:g}' for t in layout.schedule)})")
     if layout.end is not None:
         late = df[layout.index] > df[layout.end]
         if late.any():
-            raise SynthError(f"{source}: {int(late.sum())} visit(s) of {df.loc[late, '__patient'].nunique()} "
-                             f"patient(s) come after their '{layout.end}', which the metadata names as "
-                             "synth_sequence.follow_up_end")
+            raise SynthError(f"{source}: some visits come after their patient's '{layout.end}', which the "
+                             "metadata names as synth_sequence.follow_up_end")
     return df
 
 

@@ -1,7 +1,9 @@
 """Check a DataFrame against its metadata and coerce it to model-ready types.
 
-Privacy assumption: these checks run on the data holder's machine and their errors go to the
-data holder only; nothing computed here is stored in a model file or released.
+Privacy assumption: these checks run on the data holder's machine and nothing computed here is
+stored in a model file or released. Their messages may still be shared (a notebook's output), so
+they name columns, files and the metadata's public constraints, never a value, count or row of
+the data: the data holder finds the rows in their own file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pandas as pd
 from synth.errors import SynthError
 from synth.schema.metadata import Metadata
 
-__all__ = ["category_key", "coerce_frame", "read_csv", "check_label"]
+__all__ = ["category_key", "check_patient_ids", "coerce_frame", "read_csv", "check_label"]
 
 MODELLED = ("numerical", "categorical", "boolean", "datetime")
 
@@ -51,7 +53,9 @@ def read_csv(path: str) -> pd.DataFrame:
         header = _header(p)
     except pd.errors.EmptyDataError as exc:
         raise SynthError(f"CSV file '{path}' is empty") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:  # its message quotes a byte of the data
+        raise SynthError(f"CSV file '{path}' is not UTF-8 text; save it as UTF-8") from exc
+    except (pd.errors.ParserError, csv.Error) as exc:  # a malformed file: the parser's line number helps
         raise SynthError(f"CSV file '{path}' could not be parsed: {str(exc).splitlines()[0]}") from exc
     if len(header) == 1:
         other = [d for d in (";", "\t", "|") if d in header[0]]
@@ -122,22 +126,29 @@ def coerce_frame(df: pd.DataFrame, meta: Metadata, source: str = "the CSV") -> p
     return pd.DataFrame(out, index=df.index)
 
 
-def _shown(value: Any) -> str:
-    """A value as the CSV holds it: text quoted, numbers plain (inf, not np.float64(inf))."""
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, (np.generic,)):
-        value = value.item()
-    return str(value)
+def _bad_values(col: str, source: str, sdtype: str, expected: str) -> SynthError:
+    """Some values of ``col`` are not what its sdtype needs: the column and what is expected, never
+    the value or its row (the message may be shared; the data holder can look in their file)."""
+    return SynthError(f"column '{col}' of {source} is {sdtype}, but some of its values are not {expected}; "
+                      "correct them in the data, or give the column another sdtype in the metadata")
 
 
-def _bad_row(s: pd.Series, bad: pd.Series, col: str, what: str, source: str) -> SynthError:
-    i = int(np.flatnonzero(bad.to_numpy())[0])
-    n = int(bad.sum())
-    return SynthError(
-        f"column '{col}' of {source} is {what} but row {i + 1} holds {_shown(s.iloc[i])}"
-        + (f" ({n} such rows)" if n > 1 else "")
-    )
+def check_patient_ids(df: pd.DataFrame, meta: Metadata, source: str = "the CSV") -> None:
+    """A table of one row per patient (no ``sequence_key``) whose metadata declares the patient id
+    (``primary_key``) must hold each id once: the guarantee is for one patient, and a patient on
+    two rows would count twice. Says which column, never which ids or how many."""
+    key = meta.primary_key
+    if key is None or meta.sequence_key is not None or key not in df.columns:
+        return
+    ids = df[key]
+    if ids.isna().any():
+        raise SynthError(f"{source}: id column '{key}' (the metadata's primary_key) is missing in some rows; "
+                         "give every row its patient's id")
+    if ids.map(category_key).duplicated().any():
+        raise SynthError(f"{source}: id column '{key}' (the metadata's primary_key) repeats, so some patient has "
+                         "more than one row and the guarantee for one patient would not hold; de-duplicate the "
+                         f"table to one row per patient, or declare it long-format (\"sequence_key\": \"{key}\" "
+                         "and a sequence_index, docs/sequences.md)")
 
 
 def _numbers(s: pd.Series, col: str, source: str) -> pd.Series:
@@ -146,10 +157,10 @@ def _numbers(s: pd.Series, col: str, source: str) -> pd.Series:
     num = pd.to_numeric(s, errors="coerce")
     bad = num.isna() & s.notna()
     if bad.any():
-        raise _bad_row(s, bad, col, "numerical", source)
+        raise _bad_values(col, source, "numerical", "numbers")
     num = num.astype(float)
     if np.isinf(num).any():
-        raise _bad_row(s, pd.Series(np.isinf(num), index=s.index), col, "numerical (finite)", source)
+        raise _bad_values(col, source, "numerical", "finite numbers")
     return num
 
 
@@ -157,7 +168,7 @@ def _dates(s: pd.Series, col: str, fmt: str | None, source: str) -> pd.Series:
     parsed = pd.to_datetime(s, errors="coerce", format=fmt) if fmt else pd.to_datetime(s, errors="coerce")
     bad = parsed.isna() & s.notna()
     if bad.any():
-        raise _bad_row(s, bad, col, f"a datetime in format {fmt}", source)
+        raise _bad_values(col, source, "datetime", f"dates in format {fmt}" if fmt else "dates")
     seconds = parsed.astype("int64").astype(float) / 1e9
     return seconds.where(parsed.notna(), np.nan)
 
@@ -170,5 +181,5 @@ def _booleans(s: pd.Series, col: str, source: str) -> pd.Series:
     text = s.map(lambda v: np.nan if pd.isna(v) else str(v).strip().lower())
     bad = text.notna() & ~text.isin(_TRUE | _FALSE)
     if bad.any():
-        raise _bad_row(s, bad, col, "boolean", source)
+        raise _bad_values(col, source, "boolean", "true/false (or yes/no, t/f, y/n, 1/0)")
     return text.map(lambda v: v if pd.isna(v) else str(v in _TRUE)).astype(object)

@@ -98,7 +98,7 @@ def test_cli_and_api_give_the_same_numbers(data, tmp_path, meta_file):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(target="nope"), "--target: column 'nope' is not in the metadata"),
     (dict(target="age"), "must be categorical"),
-    (dict(synthetic=make_trial(5)), "the synthetic data has 5 rows"),
+    (dict(synthetic=make_trial(5)), "the synthetic data has fewer than 10 rows"),
     (dict(synthetic=make_trial(50).drop(columns=["age"])), "column 'age' from the metadata is not in the synthetic"),
 ])
 def test_bad_input_gets_a_clear_error(data, kwargs, message):

@@ -1,0 +1,96 @@
+"""The declared analysis's tables: arm × each outcome, released at a stated share of ε.
+
+When the metadata declares the trial's analysis (``synth_analysis``: the arm, the outcomes,
+the time-to-event pairs; :mod:`synth.schema.analysis`), the fit spends :data:`ANALYSIS_SHARE`
+of ε on exactly the tables that analysis reads, one per (arm, outcome): the arm crossed with the
+outcome's cells (a binary outcome's two, a numerical outcome's bins), and for a time-to-event
+pair the arm crossed with the event and the arm crossed with the time. Where the arm (or the
+outcome) is the fit's label, the table is the label table of the other column.
+
+A table that has the same cells as one the generator already matches (the label table of the
+outcome when the arm is the label) is not matched twice: the two independent Gaussian releases
+of the same counts are combined by inverse-variance weighting (post-processing: the best linear
+unbiased estimate from the two), and the combination replaces that table. Otherwise the table
+is added to the generator's tables.
+
+Notes
+-----
+What would void the guarantee: a table that counts a patient more than once (each is one
+encoded row per patient, one cell each, as every marginal table), or a choice of tables read off
+the data; the choice here reads the public declaration and the schema only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synth.encode.table import CellBlock
+from synth.privacy.ledger import Ledger
+from synth.privacy.marginals import MarginalTable, TableSpec, release_marginals
+from synth.schema.analysis import AnalysisDeclaration
+
+__all__ = ["ANALYSIS_SHARE", "analysis_specs", "release_analysis_tables", "combine_releases"]
+
+# Share of ε for the declared analysis's tables, taken out of the marginal tables' share
+# (bench/RESULTS.md, issue 46): the arm × outcome tables get it; every other table the rest.
+ANALYSIS_SHARE = 0.3
+
+
+def analysis_specs(analysis: AnalysisDeclaration, blocks: list[CellBlock], label: str | None) -> list[TableSpec]:
+    """The tables the declared analysis reads (schema only): arm × outcome, arm × event and
+    arm × time; a label table where the arm or that column is the fit's label."""
+    by_column = {b.column: b for b in blocks}
+    columns = [*analysis.outcomes, *(c for pair in analysis.time_to_event for c in (pair.event, pair.time))]
+    specs: dict[str, TableSpec] = {}
+    for column in dict.fromkeys(columns):
+        if column == analysis.arm:
+            continue
+        if label == analysis.arm and column in by_column:
+            spec = TableSpec((by_column[column],))
+        elif label == column and analysis.arm in by_column:
+            spec = TableSpec((by_column[analysis.arm],))
+        elif analysis.arm in by_column and column in by_column:
+            spec = TableSpec((by_column[analysis.arm], by_column[column]), by_label=False)
+        else:
+            continue  # a column the fit does not model (it is neither a block nor the label)
+        specs.setdefault(spec.name + f"|{spec.by_label}", spec)
+    return list(specs.values())
+
+
+def release_analysis_tables(encoded: np.ndarray, y: np.ndarray | None, n_classes: int, specs: list[TableSpec],
+                            ledger: Ledger, rng: np.random.Generator, share: float,
+                            class_sizes: np.ndarray) -> list[MarginalTable]:
+    """Release ``specs`` so that the tables after preprocessing reach ``share`` of ε in all
+    (:func:`~synth.privacy.marginals.release_marginals`); ledger entry ``marginals:analysis``."""
+    tables = release_marginals(encoded, y, n_classes, specs, ledger, rng, share, name="analysis")
+    for table in tables:
+        table.totals = (np.asarray(class_sizes, dtype=float) if table.by_label
+                        else np.array([float(ledger.n_patients)]))
+    return tables
+
+
+def _same_cells(a: MarginalTable, b: MarginalTable) -> bool:
+    return (a.by_label == b.by_label and a.counts.shape == b.counts.shape and not a.groups and not b.groups
+            and a.pooled_by is None and b.pooled_by is None and not a.slots and not b.slots
+            and [(x.start, x.width, x.missing) for x in a.blocks] == [(x.start, x.width, x.missing) for x in b.blocks])
+
+
+def combine_releases(tables: list[MarginalTable], analysis: list[MarginalTable]) -> list[MarginalTable]:
+    """The generator's tables with the analysis tables in: each combined, by inverse-variance
+    weighting, with a table of the same cells already there, or else added (post-processing)."""
+    out = list(tables)
+    for extra in analysis:
+        match = next((i for i, t in enumerate(out) if _same_cells(t, extra)), None)
+        if match is None:
+            out.append(extra)
+            continue
+        old = out[match]
+        if old.sigma == 0 or extra.sigma == 0:  # exact (ε = ∞): the same counts
+            continue
+        w_old, w_new = 1 / old.sigma ** 2, 1 / extra.sigma ** 2
+        counts = (w_old * old.counts + w_new * extra.counts) / (w_old + w_new)
+        merged = MarginalTable(old.blocks, counts, old.groups, old.by_label, old.totals, old.pooled_by,
+                               float((w_old + w_new) ** -0.5), old.missing_phases, old.smooth, old.present_by,
+                               old.slots)
+        out[match] = merged
+    return out

@@ -1,0 +1,86 @@
+"""The declared analysis's tables: which are released, at what share, and how they join the rest."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth import Synthesizer
+from synth.encode.table import CellBlock
+from synth.privacy.analysis_tables import analysis_specs, combine_releases
+from synth.privacy.marginals import MarginalTable
+from synth.schema.analysis import AnalysisDeclaration, TimeToEvent
+from synth.privacy.neighbours import run_neighbours
+from tests.conftest import TRIAL_META, make_trial
+
+ARM, OUT, AGE, TIME = (CellBlock("arm", 0, 2), CellBlock("smoker", 2, 2), CellBlock("age", 4, 20, ordered=True),
+                       CellBlock("weight", 24, 20, ordered=True))
+BLOCKS = [ARM, OUT, AGE, TIME]
+
+
+def test_the_arm_as_label_gives_label_tables_of_the_outcomes():
+    decl = AnalysisDeclaration("arm", ("smoker",), (), (TimeToEvent("weight", "smoker"),))
+    specs = analysis_specs(decl, [OUT, AGE, TIME], label="arm")
+    assert [(s.name, s.by_label) for s in specs] == [("smoker", True), ("weight", True)]
+
+
+def test_another_label_gives_arm_by_outcome_tables_and_the_label_outcome_a_label_table():
+    decl = AnalysisDeclaration("arm", ("age", "smoker"))
+    specs = analysis_specs(decl, [ARM, AGE, TIME], label="smoker")
+    assert [(s.name, s.by_label) for s in specs] == [("arm x age", False), ("arm", True)]
+
+
+def _table(counts, sigma, blocks=(OUT,)):
+    return MarginalTable(tuple(blocks), np.asarray(counts, dtype=float), sigma=sigma)
+
+
+def test_two_releases_of_the_same_counts_combine_by_inverse_variance():
+    old, new = _table([[10.0, 30.0]], 4.0), _table([[14.0, 26.0]], 2.0)
+    other = _table([[1.0, 2.0]], 1.0, blocks=(AGE,))
+    (merged, kept) = combine_releases([old, other], [new])[0:2]
+    assert kept is other
+    np.testing.assert_allclose(merged.counts, [[(10 / 16 + 14 / 4) / (1 / 16 + 1 / 4), (30 / 16 + 26 / 4) / (1 / 16 + 1 / 4)]])
+    assert merged.sigma == pytest.approx(1 / math.sqrt(1 / 16 + 1 / 4))
+    pair = _table([[[1.0, 2.0], [3.0, 4.0]]], 2.0, blocks=(ARM, OUT))
+    assert combine_releases([old], [pair])[1] is pair  # no table with those cells: added
+
+
+def _declared(meta: dict, **analysis) -> dict:
+    meta = copy.deepcopy(meta)
+    meta["synth_analysis"] = {"arm": "arm", "outcomes": ["smoker"]} | analysis
+    return meta
+
+
+SMALL = dict(epochs=1, g_hidden=16, d_hidden=16, noise_dim=4, pretrain_steps=20)
+
+
+def test_a_declared_fit_spends_the_stated_share_on_the_analysis_and_conditions_on_the_arm():
+    s = Synthesizer(epsilon=1.0, **SMALL).fit(make_trial(300), _declared(TRIAL_META, outcomes=["smoker", "age"]))
+    assert s.label == "arm"
+    names = [m.name for m in s.ledger.mechanisms]
+    (analysis,) = [m for m in s.ledger.mechanisms if m.name == "marginals:analysis"]
+    assert analysis.extra["tables"] == ["smoker", "age"] and analysis.steps == 2
+    labels = next(m for m in s.ledger.mechanisms if m.name.startswith("marginals:label"))
+    assert analysis.noise_multiplier < labels.noise_multiplier  # a larger share on fewer tables
+    assert names.index("marginals:analysis") < names.index("dp_sgd:discriminator")
+    assert s.ledger.epsilon() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_without_a_declaration_nothing_changes():
+    s = Synthesizer(epsilon=1.0, **SMALL).fit(make_trial(300), TRIAL_META)
+    assert s.label is None and "marginals:analysis" not in [m.name for m in s.ledger.mechanisms]
+
+
+def test_the_analysis_tables_move_by_at_most_their_sensitivity():
+    df = make_trial(50)
+    fit = lambda d: Synthesizer(epsilon=20.0, label="smoker", noise_seed=5, batch_size=1000, **SMALL).fit(  # noqa: E731
+        d, _declared(TRIAL_META, outcomes=["smoker", "age"]))
+    new = df.iloc[[7]].assign(pid=9999, age=89)
+    harness = run_neighbours(fit, df, pd.concat([df, new], ignore_index=True))
+    assert not harness.check()
+    names = [m.name for m in harness.moves]
+    assert "table:arm x age" in names and names.count("table:arm") == 2  # the label table, then the analysis's

@@ -1,0 +1,159 @@
+"""The neighbour harness on the real fit: every mechanism moves by at most what the ledger charges.
+
+D and D plus one patient (first, in the middle, last; a one-row-per-patient table and a visit
+table), the same secret stream, outputs coupled (synth/privacy/neighbours.py). Every table,
+count, bound, category discovery, pair selection and DP-SGD step is checked. Two mutants show
+the harness can fail: the DP-SGD step pairing each patient with a generated row whose place
+depends on the batch size (what the code once did), and a count that counts a patient twice.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+import pytest
+import torch
+
+import synth.models.train as train_module
+import synth.privacy.domain as domain_module
+from synth import Synthesizer, SynthError
+from synth.models.dp_step import DP_SGD_RELEASE, dp_step
+from tests.conftest import TRIAL_META, make_trial
+from synth.privacy.neighbours import paired_step, run_neighbours
+from tests.test_sequence import SEQ_META, make_visits
+
+pytestmark = pytest.mark.filterwarnings("ignore::synth.SynthWarning")  # a small table's rare categories
+
+SMALL = dict(epochs=2, g_hidden=16, d_hidden=16, noise_dim=4, pretrain_steps=20)
+WHOLE = dict(batch_size=1000)  # q = 1: every patient in every step, and σ calibrated in a blink (the
+# subsampled RDP curve takes seconds to calibrate: the subsampled runs are the two main tests)
+NOISE_SEED = 11  # the same secret stream for D and D′ (research seed: these fits are never shared)
+EPSILON = 20.0  # sensitivities do not depend on ε; at 50 patients a smaller one releases no bounds
+
+
+def _trial_meta() -> dict:
+    """The test trial with N, one column's bounds and one column's categories released under DP."""
+    meta = copy.deepcopy(TRIAL_META)
+    columns = meta["tables"]["trial"]["columns"]
+    del columns["weight"]["range_min"], columns["weight"]["range_max"]
+    del columns["sex"]["range_values"]
+    return meta
+
+
+def _with_patient(df: pd.DataFrame, row: dict, at: int) -> pd.DataFrame:
+    return pd.concat([df.iloc[:at], pd.DataFrame([row]), df.iloc[at:]], ignore_index=True)
+
+
+NEW_PATIENT = {"pid": 9999, "age": 89, "weight": 149.0, "sex": "x", "smoker": True, "visit": "2022-12-30",
+               "arm": "placebo"}
+
+
+def _fit(meta, label="arm", **options):
+    """A fit that returns everything public it makes: the model file's bytes and the progress lines."""
+    def fit(df):
+        shown = []
+        s = Synthesizer(epsilon=EPSILON, label=label, noise_seed=NOISE_SEED, seed=3, **(SMALL | options))
+        s.fit(df, meta, progress=lambda *line: shown.append(line))
+        return s, shown
+    return fit
+
+
+def _same_public_output(harness, tmp_path) -> None:
+    """Given the same releases, D and D plus one patient give the same model file, byte for
+    byte (weights, checkpoint choice, ledger) and the same progress lines."""
+    (first, shown), (second, shown_again) = harness.results
+    files = [s.save(tmp_path / f"{i}.synth") for i, s in enumerate((first, second))]
+    (meta, tensors), (meta_again, tensors_again) = (_contents(f) for f in files)
+    assert meta == meta_again  # the JSON document (ledger, summary, checkpoint) and its checksum
+    assert tensors.keys() == tensors_again.keys()
+    assert all(torch.equal(tensors[k], tensors_again[k]) for k in tensors)
+    assert shown == shown_again and shown
+
+
+def _contents(path) -> tuple[dict, dict]:
+    """A model file's header metadata and tensors (safetensors writes its header's keys in no fixed order)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+
+
+def _names(harness) -> set[str]:
+    return {m.name.split(":")[0] for m in harness.moves}
+
+
+@pytest.mark.parametrize("at, options", [(25, {}), (0, WHOLE), (50, WHOLE),
+                                         pytest.param(0, {}, marks=pytest.mark.slow),
+                                         pytest.param(50, {}, marks=pytest.mark.slow),
+                                         pytest.param(25, {"device": "cuda"}, marks=pytest.mark.skipif(
+                                             not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_every_release_of_a_table_fit_moves_by_at_most_its_sensitivity(at, options, tmp_path):
+    df = make_trial(50)
+    harness = run_neighbours(_fit(_trial_meta(), **options), df, _with_patient(df, NEW_PATIENT, at))
+    assert not harness.check()
+    _same_public_output(harness, tmp_path)
+    assert {"count", "bounds", "categories", "label_counts", "table", "selection", "dp_sgd"} <= _names(harness)
+    steps = [m for m in harness.moves if m.name == DP_SGD_RELEASE]
+    assert len(steps) >= 2 and max(m.moved for m in steps) > 0.5  # the new patient's term is there, clipped at C = 1
+
+
+def test_every_release_of_a_visit_fit_moves_by_at_most_its_sensitivity(tmp_path):
+    df = make_visits(30)
+    visits = pd.DataFrame({"pid": [999] * 5, "arm": ["b"] * 5, "age": [89] * 5, "day": [0, 1, 2, 399, 400],
+                           "lab": [9.9, None, 0.1, 9.9, 0.0], "stage": ["2", None, "1", "2", "2"]})
+    middle = df["pid"].unique()[15]
+    at = int((df["pid"] == middle).idxmax())
+    harness = run_neighbours(_fit(SEQ_META), df, _with_patient(df, visits.iloc[0].to_dict(), at).pipe(
+        lambda d: pd.concat([d.iloc[:at + 1], visits.iloc[1:], d.iloc[at + 1:]], ignore_index=True)))
+    assert not harness.check()
+    assert {"count", "label_counts", "table", "dp_sgd"} <= _names(harness)
+    _same_public_output(harness, tmp_path)
+
+
+def test_the_harness_sees_a_step_whose_generated_side_depends_on_the_batch_size(monkeypatch):
+    monkeypatch.setattr(train_module, "dp_step", paired_step)
+    df = make_trial(50)
+    harness = run_neighbours(_fit(_trial_meta(), **WHOLE), df, _with_patient(df, NEW_PATIENT, 25))
+    failed = harness.check()
+    assert failed and {m.name for m in failed} == {DP_SGD_RELEASE}
+    assert max(m.moved for m in failed) > 1.2  # past C = 1 (on ACTG175 at its batch size: about 11)
+
+
+def test_the_harness_sees_a_count_that_counts_a_patient_twice(monkeypatch):
+    counted = domain_module.noisy_counts
+    monkeypatch.setattr(domain_module, "noisy_counts",
+                        lambda counts, sigma, rng, name="counts": counted(counts * 2, sigma, rng, name))
+    df = make_trial(50)
+    harness = run_neighbours(_fit(_trial_meta(), **WHOLE), df, _with_patient(df, NEW_PATIENT, 50))
+    assert {m.name for m in harness.check()} >= {"count:patients"}
+
+
+def _step_that_draws_k_numbers(module, optimizer, x, y, fake, y_fake, n_classes):
+    """A step that also draws len(x) numbers from torch's global generator (as a library call
+    without a generator argument would): the public stream must not notice."""
+    torch.rand(len(x))
+    dp_step(module, optimizer, x, y, fake, y_fake, n_classes)
+
+
+def test_a_draw_from_the_global_generator_inside_the_step_leaves_the_public_stream_alone(monkeypatch, tmp_path):
+    monkeypatch.setattr(train_module, "dp_step", _step_that_draws_k_numbers)
+    df = make_trial(50)
+    harness = run_neighbours(_fit(_trial_meta(), **WHOLE), df, _with_patient(df, NEW_PATIENT, 25))
+    assert not harness.check()
+    _same_public_output(harness, tmp_path)
+
+
+def test_the_harness_sees_a_public_stream_moved_by_the_batch_size(monkeypatch):
+    import contextlib
+
+    monkeypatch.setattr(train_module, "dp_step", _step_that_draws_k_numbers)
+    monkeypatch.setattr(train_module, "secret_global_stream", lambda noise: contextlib.nullcontext())
+    df = make_trial(50)
+    harness = run_neighbours(_fit(_trial_meta(), **WHOLE), df, _with_patient(df, NEW_PATIENT, 25))
+    assert {m.name for m in harness.check()} == {DP_SGD_RELEASE}
+
+
+def test_dropout_in_the_discriminator_is_refused_under_dp():
+    with pytest.raises(SynthError, match="d_dropout must be 0 under DP"):
+        _fit(_trial_meta(), d_dropout=0.3)(make_trial(50))
