@@ -13,6 +13,8 @@ outcome, OLS for a numeric one; :func:`synth.eval.analysis.analysis_fidelity`). 
 - ``synth``: the product without a declaration, with the trial's usual label;
 - ``synth-declared``: the same metadata plus ``synth_analysis`` (no label given: the arm is the
   AC-GAN's class; the arm × outcome tables get ``ANALYSIS_SHARE`` of ε);
+- ``synth-declared-label``: the declaration with the trial's usual label kept (what the arm as
+  the class adds, apart from the tables);
 - ``mst``, ``aim``: SmartNoise's, on the same public metadata and splits (bench/peers.py).
 
 Per trial and method, over seeds and effects: the mean CI overlap (Karr et al. 2006), where the
@@ -51,7 +53,7 @@ TRIALS = {
     "myeloid": ({"arm": "trt", "outcomes": ["death"]}, "death"),
     "rotterdam": ({"arm": "hormon", "outcomes": ["recur"]}, "death"),
 }
-METHODS = ("synth", "synth-declared", "mst", "aim")
+METHODS = ("synth", "synth-declared", "synth-declared-label", "mst", "aim")
 
 
 def declared(meta_path: Path, analysis: dict) -> dict:
@@ -76,7 +78,8 @@ def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict)
             if method == "synth":
                 model = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed, **options).fit(train, meta_path)
             else:
-                model = Synthesizer(epsilon=epsilon, delta=delta, seed=seed, **options).fit(train, meta_doc)
+                keep = label if method == "synth-declared-label" else None
+                model = Synthesizer(epsilon=epsilon, delta=delta, label=keep, seed=seed, **options).fit(train, meta_doc)
             syn = model.sample(len(train), seed=seed)
         extra = score(train, syn, test, meta_path, label, seed)
     else:

@@ -1,7 +1,12 @@
-"""How a fitted :class:`~synth.Synthesizer` shows itself in Jupyter: schema, ledger, training.
+"""How synth's objects show themselves in Jupyter.
 
-It renders :meth:`Synthesizer.info`, which holds public metadata, DP releases and
-post-processing of them only, so the page is as shareable as the model file.
+:func:`synthesizer_html` renders a fitted :class:`~synth.Synthesizer`'s :meth:`~synth.Synthesizer.info`
+(schema, ledger, training), which holds public metadata, DP releases and post-processing of them
+only, so the page is as shareable as the model file. :func:`analysis_html` renders an evaluation
+report's trial-analysis table (the arm's effects on real and synthetic data): it is computed on
+real rows and, like the whole :class:`~synth.eval.EvaluationReport`, is for the data holder only.
+:func:`analysis_frame` gives the same table as a DataFrame; the forest plot is the report's
+``figures["analysis"]``.
 """
 
 from __future__ import annotations
@@ -9,7 +14,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-__all__ = ["synthesizer_html"]
+import pandas as pd
+
+__all__ = ["synthesizer_html", "analysis_html", "analysis_frame"]
 
 
 def _cell(value: Any) -> str:
@@ -54,4 +61,38 @@ def synthesizer_html(info: dict[str, Any]) -> str:
         summary.append(["generator kept from epoch", f"{train['checkpoint']['epoch']} of {train['checkpoint']['of']}"])
     summary += [[k, v] for k, v in train["config"].items() if v is not None]
     parts.append("<details><summary><b>Training</b></summary>" + _table(["", ""], summary) + "</details>")
+    return "\n".join(parts)
+
+
+def _interval(side: dict[str, Any]) -> str:
+    if side["status"] == "failed":
+        return "—"
+    return f"{side['estimate']:.3g} [{side['ci_low']:.3g}, {side['ci_high']:.3g}]"
+
+
+def analysis_frame(analysis: dict[str, Any]) -> pd.DataFrame:
+    """One row per arm effect: the outcome, the contrast, each side's estimate [95% CI] and p-value,
+    the agreement figures and each side's status (an evaluation report's ``analysis`` block)."""
+    rows = []
+    for e in analysis["effects"]:
+        r, s = e["real"], e["synthetic"]
+        rows.append({"outcome": e["label"], "contrast": f"{e['level']} vs {e['reference']}", "effect": e["scale"],
+                     "real": _interval(r), "real p": r.get("p_value"), "synthetic": _interval(s),
+                     "synthetic p": s.get("p_value"), "CI overlap": e["ci_overlap"],
+                     "standardized difference": e["standardized_difference"], "same sign": e["sign_agrees"],
+                     "same significance": e["significance_agrees"],
+                     "status": r["status"] if r["status"] != "ok" else s["status"]})
+    return pd.DataFrame(rows)
+
+
+def analysis_html(analysis: dict[str, Any]) -> str:
+    """The arm-effect table with the model, the covariates, the reference arm and every note."""
+    frame = analysis_frame(analysis)
+    covariates = ", ".join(analysis["covariates"]) or "none"
+    parts = [f"<p>Arm <code>{html.escape(analysis['arm'])}</code> (reference "
+             f"<code>{html.escape(str(analysis['reference']))}</code>), adjusted for: {html.escape(covariates)} "
+             f"({html.escape(analysis['encoding'])}). Declared in: {html.escape(analysis['source'])}.</p>",
+             _table(list(frame.columns), [["" if v is None else v for v in row] for row in frame.itertuples(index=False)])]
+    for note in [*analysis["problems"], *analysis["notes"]]:
+        parts.append(f"<p>⚠ {html.escape(note)}</p>")
     return "\n".join(parts)

@@ -43,6 +43,7 @@ from synth.privacy.randomness import NoiseSource
 from synth.privacy.shards import counting_shards
 from synth.schema.inequalities import (Inequality, ceilings, check_data, check_never_lowered, read_inequalities)
 from synth.schema.metadata import REVIEW, Metadata
+from synth.schema.reading import clean_frame
 from synth.schema.sequence import slot_name
 from synth.schema.validate import (MODELLED, check_columns, check_label, check_patient_ids, coerce_frame,
                                    read_csv)
@@ -98,7 +99,8 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     source = f"'{data}'" if isinstance(data, (str, Path)) else "the data"
     if isinstance(data, (str, Path)) and Path(data).is_file():
         check_file_fits_in_memory(Path(data), meta, source)
-    df = read_csv(str(data)) if isinstance(data, (str, Path)) else data
+    read = meta.read_options()  # how to read the export (metadata synth_read; the CLI's options override it)
+    df = read_csv(str(data), read) if isinstance(data, (str, Path)) else clean_frame(data, read)
     if label is None and meta.analysis is not None:  # a declared analysis: the AC-GAN's class is its arm
         label = meta.analysis.arm
     check_label(meta, label)
@@ -128,7 +130,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         domain, encoder, frame = prepare_sequences(df, meta, label, ledger, rng, source)
         blocks = encoder.patient_cell_blocks()
     else:
-        frame = coerce_frame(df, meta, source)
+        frame = coerce_frame(df, meta, source, public=True)  # every column in trouble in one error
         check_data(df, inequalities, meta, source)
         ledger.privacy_unit = row_privacy_unit(meta.primary_key)
         domain = build_domain(frame, meta, label, ledger, rng)

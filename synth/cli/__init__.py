@@ -13,7 +13,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from synth.schema.metadata import Metadata
 from synth.cli.show import show_info, show_privacy, show_summary
 from synth.synthesizer import Synthesizer
 from synth.schema.validate import check_label, read_csv
+from synth.schema.reading import ReadOptions
+from synth.cli.meta import meta_app
+from synth.cli.reading import DECIMAL, ENCODING, NA_VALUES, SEP, STRIP, as_args, given, with_read_options
 
 err = Console(stderr=True)
 out = Console()
@@ -63,7 +66,6 @@ class _OneLineErrors(TyperGroup):
 
 app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="Differentially private synthetic clinical-trial data (DP AC-GAN).")
-meta_app = typer.Typer(no_args_is_help=True, help="Write or convert metadata files.")
 app.add_typer(meta_app, name="metadata")
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda. The ledger is the same on each."
@@ -99,12 +101,12 @@ def _epsilon(text: str) -> float:
         raise SynthError(f"--epsilon must be a number > 0 or 'inf', got '{text}'") from None
 
 
-def _fit(data: Path, metadata: Path, label: Optional[str], epsilon: float, delta: Optional[float],
+def _fit(data: Path, metadata: Path | Metadata, label: Optional[str], epsilon: float, delta: Optional[float],
          output: Path, **train) -> Synthesizer:
     synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, **{k: v for k, v in train.items() if v is not None})
+    # No elapsed time: each step's time depends on the secret batch size and the exact N.
     bar = Progress(TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
-                   TextColumn("G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"),
-                   TimeElapsedColumn(), console=err)
+                   TextColumn("G {task.fields[g]:.3f}  ε spent {task.fields[eps]}"), console=err)
     task = None
 
     def progress(epoch: int, epochs: int, g: float, eps: float) -> None:
@@ -159,25 +161,28 @@ def fit(
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Train in N processes on this machine (torch.distributed); the ledger is the same. "
                                    "Several machines: torchrun (README)."),
+    strip: Optional[bool] = STRIP, na_values: Optional[str] = NA_VALUES, encoding: Optional[str] = ENCODING,
+    sep: Optional[str] = SEP, decimal: Optional[str] = DECIMAL,
 ) -> None:
     """Fit a DP synthesizer and write it to a model file.
 
     The options --independence, --refine-groups and --smooth-tables change only how the generator
     uses the released tables (post-processing): ε is the same with any of them.
     """
+    read = given(strip, na_values, encoding, sep, decimal)  # override the metadata's synth_read
     try:
         if nproc > 1 and "WORLD_SIZE" not in os.environ:
             from synth.distributed.launch import RankFailed, launch
 
             Synthesizer(epsilon=_epsilon(epsilon), delta=delta, label=label, device=device)  # options, before N starts
-            check_label(Metadata.load(metadata), label)
+            check_label(Metadata.load(with_read_options(metadata, read)), label)
             options = {"--label": label, "--epsilon": epsilon, "--delta": delta, "--epochs": epochs,
                        "--batch-size": batch_size, "--seed": seed, "--independence": independence,
                        "--device": device}
             flags = {"refine-groups": refine_groups, "smooth-tables": smooth_tables}
             args = [*(["--debug"] if _state["debug"] else []), "fit", str(data), "--metadata", str(metadata),
                     "--output", str(output), *(x for k, v in options.items() if v is not None for x in (k, str(v))),
-                    *(f"--{'' if v else 'no-'}{k}" for k, v in flags.items() if v is not None)]
+                    *(f"--{'' if v else 'no-'}{k}" for k, v in flags.items() if v is not None), *as_args(read)]
             try:
                 code = launch(nproc, args)
             except RankFailed as exc:
@@ -188,8 +193,9 @@ def fit(
             if code:
                 raise typer.Exit(code)
             return
-        _fit(data, metadata, label, _epsilon(epsilon), delta, output, epochs=epochs, batch_size=batch_size, seed=seed,
-             independence=independence, refine_groups=refine_groups, smooth_tables=smooth_tables, device=device)
+        _fit(data, with_read_options(metadata, read), label, _epsilon(epsilon), delta, output, epochs=epochs,
+             batch_size=batch_size, seed=seed, independence=independence, refine_groups=refine_groups,
+             smooth_tables=smooth_tables, device=device)
     except SynthError as exc:
         _fail(exc)
 
@@ -260,8 +266,22 @@ def evaluate_cmd(
     holdout: Optional[Path] = typer.Option(None, "--holdout", help="Real patients the generator never saw."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every number as JSON."),
     seed: int = typer.Option(0, "--seed"),
+    arm: Optional[str] = typer.Option(
+        None, "--arm", help="Arm column whose effects to compare on real and synthetic data (with --outcome; "
+                            "replaces the metadata's synth_analysis)."),
+    outcome: Optional[List[str]] = typer.Option(
+        None, "--outcome", help="Outcome column of the arm effect (repeatable): binary → logistic, numerical → OLS."),
+    covariate: Optional[List[str]] = typer.Option(
+        None, "--covariate", help="Covariate to adjust the arm effects for (repeatable)."),
+    strip: Optional[bool] = STRIP, na_values: Optional[str] = NA_VALUES, encoding: Optional[str] = ENCODING,
+    sep: Optional[str] = SEP, decimal: Optional[str] = DECIMAL,
 ) -> None:
-    """Compare a synthetic CSV with the real one: fidelity, utility, sequences, privacy risk."""
+    """Compare a synthetic CSV with the real one: fidelity, utility, the trial's analysis, sequences,
+    privacy risk.
+
+    The real and holdout CSVs are read as the metadata's synth_read and the options say; the
+    synthetic one as `synth sample` writes it (UTF-8, commas), cleaned the same way.
+    """
     from synth.eval import evaluate
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err)
@@ -277,10 +297,13 @@ def evaluate_cmd(
     try:
         sidecar = Path(f"{synthetic}.privacy.json")
         privacy = json.loads(sidecar.read_text()) if sidecar.is_file() else None
-        frames = [read_csv(str(p)) if p is not None else None for p in (real, synthetic, holdout)]
+        read = Metadata.load(metadata).read_options(**given(strip, na_values, encoding, sep, decimal))
+        written = ReadOptions(strip_whitespace=read.strip_whitespace, na_values=read.na_values)
+        frames = [read_csv(str(p), written if p == synthetic else read) if p is not None else None
+                  for p in (real, synthetic, holdout)]
         try:
             report = evaluate(frames[0], frames[1], metadata, target=target, holdout=frames[2], seed=seed,
-                              privacy=privacy, progress=progress)
+                              privacy=privacy, progress=progress, arm=arm, outcomes=outcome, covariates=covariate)
         finally:
             bar.stop()
         report.to_html(output)
@@ -290,37 +313,3 @@ def evaluate_cmd(
         _fail(exc)
     show_summary(out, report.summary(), report.results.get("warnings", []))
     err.print(f"wrote {output}" + (f" and {json_out}" if json_out else ""), highlight=False)
-
-
-@meta_app.command("infer")
-def metadata_infer(
-    data: Path = typer.Argument(..., help="CSV to draft metadata from."),
-    output: Path = typer.Option(..., "--output", "-o"),
-    sequence_key: Optional[str] = typer.Option(None, "--sequence-key", help="Patient id of long-format visits."),
-    sequence_index: Optional[str] = typer.Option(None, "--sequence-index", help="Visit time column."),
-) -> None:
-    """Draft metadata from a CSV; its ranges are marked private until you review them."""
-    try:
-        meta = Metadata.infer(read_csv(str(data)), table_name=data.stem, sequence_key=sequence_key,
-                              sequence_index=sequence_index)
-        meta.save(output)
-    except SynthError as exc:
-        _fail(exc)
-    err.print(f"wrote {output}\n[bold yellow]warning:[/] its range_min/range_max/range_values were copied from "
-              "the data and are NOT public. They are marked \"range_public\": false, so `synth fit` ignores them "
-              "and spends part of ε to estimate them under DP. Replace them with values from the protocol or a "
-              "data dictionary and delete the marker to make them public. Its sdtypes, computer_representation "
-              "and static columns were read off the data too: each is listed under \"synth_review\" until you "
-              "check it and delete the marker.", highlight=False)
-
-
-@meta_app.command("export-sdv")
-def metadata_export_sdv(
-    metadata: Path = typer.Argument(..., help="synth metadata JSON."),
-    output: Path = typer.Option(..., "--output", "-o"),
-) -> None:
-    """Write the metadata without range_* keys, for SDV (whose validator rejects them)."""
-    try:
-        Metadata.load(metadata).save(output, strip_domain=True)
-    except SynthError as exc:
-        _fail(exc)

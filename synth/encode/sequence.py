@@ -237,7 +237,7 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
     """
     layout = sequence_layout(meta, label)
     keys = df[layout.key] if layout.key in df else None
-    frame = coerce_frame(df, meta, source)
+    frame = coerce_frame(df, meta, source, public=True)  # every column in trouble in one error
     ordered = order_visits(frame, keys, layout, source)
     _check_all_visits(ordered, meta, layout, source)
     counts = visit_counts(ordered)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from synth.privacy.domain import ColumnDomain, Domain
+from synth.schema.timestamps import from_epoch_seconds
 
 __all__ = ["Span", "CellBlock", "TableEncoder", "NUMERIC_BINS", "DURATION_STEPS", "value_step"]
 
@@ -217,7 +218,7 @@ def _numeric_series(col: ColumnDomain, values: np.ndarray, missing: np.ndarray) 
     if col.sdtype == "datetime":
         fmt = col.datetime_format or DEFAULT_DATETIME_FORMAT
         unit = value_step(col)  # date-only: whole days
-        stamps = pd.to_datetime((np.round(values / unit) * unit * 1e9).astype("int64"))
+        stamps = from_epoch_seconds(np.round(values / unit) * unit)
         return pd.Series(stamps.strftime(fmt), dtype=object).mask(missing)
     if col.integer:
         s = pd.Series(values.astype(np.int64))

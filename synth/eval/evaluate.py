@@ -1,4 +1,5 @@
-"""``evaluate``: fidelity, downstream generalization, temporal fidelity and privacy risk, one report.
+"""``evaluate``: fidelity, downstream generalization, the trial analysis, temporal fidelity and privacy
+risk, one report.
 
 Works on any real/synthetic pair described by SDV-style metadata, tables and long-format visit
 sequences alike (for sequences, models and distances use one row of per-patient features).
@@ -7,13 +8,14 @@ sequences alike (for sequences, models and distances use one row of per-patient 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from synth.errors import SynthError
 from synth.eval import plots
+from synth.eval.analysis import analysis_fidelity, declaration
 from synth.eval.fidelity import correlation_agreement, correlation_matrix, detection, sdmetrics_reports
 from synth.eval.privacy_risk import privacy_risk
 from synth.eval.report import EvaluationReport
@@ -27,8 +29,8 @@ from synth.schema.validate import check_columns, coerce_frame
 __all__ = ["evaluate"]
 
 MIN_ROWS = 10
-STEPS = ["sdmetrics reports", "detection", "correlations", "downstream models", "sequences", "privacy risk",
-         "plots"]
+STEPS = ["sdmetrics reports", "detection", "correlations", "downstream models", "sequences", "analysis",
+         "privacy risk", "plots"]
 
 
 def _split(df: pd.DataFrame, key: str | None, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -72,19 +74,24 @@ def _check(meta: Metadata, frames: dict[str, pd.DataFrame | None], target: str |
 
 def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | dict | str,
              target: str | None = None, holdout: pd.DataFrame | None = None, seed: int = 0,
-             privacy: dict | None = None, progress: Callable[[str, int, int], None] | None = None
-             ) -> EvaluationReport:
+             privacy: dict | None = None, progress: Callable[[str, int, int], None] | None = None,
+             arm: str | None = None, outcomes: Sequence[str] | None = None,
+             covariates: Sequence[str] | None = None) -> EvaluationReport:
     """Compare ``synthetic`` with ``real`` (the data it was trained on); see the module doc.
 
     ``holdout``: real patients the generator never saw (for TSTR/TRTR and the privacy figures);
     without it, 20% of the real patients are split off and the report says so. ``privacy``: the
     ``.privacy.json`` sidecar of the synthetic CSV, shown next to the empirical figures.
+    ``arm``, ``outcomes``, ``covariates``: the analysis whose arm effects are compared
+    (:mod:`synth.eval.analysis`); given, they replace the metadata's ``synth_analysis``, which is
+    used otherwise. Without either, the report has no analysis section.
     """
     meta = Metadata.load(metadata)
     key = meta.sequence_key
+    decl = declaration(meta, arm, outcomes, covariates)
     warnings = _check(meta, {"real": real, "synthetic": synthetic, "holdout": holdout}, target)
     setup = {"real_rows": len(real), "synthetic_rows": len(synthetic), "target": target, "seed": seed,
-             "sequences": key is not None}
+             "sequences": key is not None, "analysis": None if decl is None else decl.to_dict()}
     train = real
     if holdout is None:
         train, holdout = _split(real, key, seed)
@@ -126,18 +133,25 @@ def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | d
                             "lag1_real": lag1_autocorrelation(real, meta),
                             "lag1_synthetic": lag1_autocorrelation(synthetic, meta)}
     tick(STEPS[5])
+    if decl is not None:
+        source = "metadata" if decl == meta.analysis else "options"
+        res["analysis"] = analysis_fidelity(real, synthetic, meta, decl, source)
+        warnings.extend(f"analysis: {problem}" for problem in res["analysis"]["problems"])
+    tick(STEPS[6])
     risk = privacy_risk(ft, fs, fh, fmeta, seed=seed, return_distances=True)
     distances = risk.pop("distances")
     res["privacy_risk"] = risk
     res["formal_privacy"] = ({k: privacy.get(k) for k in ("guarantee", "epsilon", "delta", "ledger")}
                              if privacy else None)
-    tick(STEPS[6])
+    tick(STEPS[7])
     figs["distributions"] = plots.distributions(real, synthetic, meta, [
         c for c in meta.columns if meta.sdtype(c) in ("numerical", "categorical", "boolean")],
         res["fidelity"]["per_column"])
     figs["correlations"] = plots.correlation_heatmaps(correlation_matrix(ft, fmeta), correlation_matrix(fs, fmeta))
     if target is not None:
         figs["utility"] = plots.utility_bars(res["utility"]["models"])
+    if decl is not None:
+        figs["analysis"] = plots.forest_plot(res["analysis"]["effects"])
     figs["privacy"] = plots.dcr_histogram(distances["synthetic"], distances["holdout"])
     if key:
         figs["visit_counts"] = plots.visit_counts(real, synthetic, key)

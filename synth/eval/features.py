@@ -14,6 +14,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from synth.schema.metadata import Metadata
 from synth.schema.validate import category_key
+from synth.schema.timestamps import epoch_seconds
 
 __all__ = ["feature_columns", "model_frame", "preprocessor", "category_strings"]
 
@@ -41,7 +42,7 @@ def model_frame(df: pd.DataFrame, meta: Metadata, exclude: tuple[str, ...] = ())
     for c in num:
         if meta.sdtype(c) == "datetime":
             t = pd.to_datetime(df[c], format=meta.columns[c].get("datetime_format"), errors="coerce")
-            out[c] = t.astype("int64").where(t.notna()) / 86400e9
+            out[c] = pd.Series(epoch_seconds(t) / 86400, index=df.index)
         else:
             out[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     for c in cat:

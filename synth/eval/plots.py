@@ -13,7 +13,7 @@ from synth.eval.features import category_strings
 from synth.schema.metadata import Metadata
 
 __all__ = ["distributions", "correlation_heatmaps", "utility_bars", "dcr_histogram", "visit_counts",
-           "trajectories"]
+           "trajectories", "forest_plot"]
 
 REAL, SYN = "#1f77b4", "#ff7f0e"
 
@@ -98,4 +98,35 @@ def trajectories(real: pd.DataFrame, syn: pd.DataFrame, meta: Metadata, columns:
                 fig.add_trace(go.Scatter(x=p[index], y=p[c], mode="lines+markers", line_color=color,
                                          opacity=0.7, showlegend=False), i + 1, j + 1)
     fig.update_layout(title=f"Trajectories of {patients} random patients", height=300 * len(cols))
+    return fig
+
+
+def forest_plot(effects: list[dict]) -> go.Figure:
+    """The arm's effect on each outcome, real above synthetic, each with its 95% CI; one panel per
+    effect (outcomes have different scales), a dashed line at no effect (0). A separated fit is
+    an ×, without its CI; a failed one a note."""
+    shown = effects[:30]
+    titles = [f"{e['label']}: {e['level']} vs {e['reference']} ({e['scale']})" for e in shown]
+    fig = make_subplots(rows=max(1, len(shown)), cols=1, subplot_titles=titles or ["no effect"],
+                        vertical_spacing=min(0.3, 0.5 / max(1, len(shown))))
+    for i, e in enumerate(shown):
+        for y, name, color in ((1, "real", REAL), (0, "synthetic", SYN)):
+            side = e[name]
+            if side["status"] == "failed":
+                fig.add_annotation(x=0, y=y, text=f"{name}: {side['message']}", showarrow=False, row=i + 1, col=1)
+                continue
+            est, lo, hi = side["estimate"], side["ci_low"], side["ci_high"]
+            separated = side["status"] == "separation"  # its CI is meaningless and would squash the panel
+            fig.add_trace(go.Scatter(
+                x=[est], y=[y], mode="markers", name=name, legendgroup=name, showlegend=i == 0,
+                marker=dict(color=color, size=10, symbol="x" if separated else "square"),
+                error_x=dict(type="data", symmetric=False, array=[hi - est], arrayminus=[est - lo], color=color,
+                             visible=not separated),
+                hovertemplate=(f"{name}: %{{x:.3g}}, separation: CI not shown<extra></extra>" if separated else
+                               f"{name}: %{{x:.3g}} [{lo:.3g}, {hi:.3g}], p = {side['p_value']:.3g}<extra></extra>")),
+                i + 1, 1)
+        fig.add_vline(x=0, line_dash="dash", line_color="#888", row=i + 1, col=1)
+        fig.update_yaxes(tickvals=[0, 1], ticktext=["synthetic", "real"], range=[-0.6, 1.6], row=i + 1, col=1)
+    fig.update_layout(title="The arm's effect on each outcome: estimate and 95% CI, real vs synthetic",
+                      height=120 + 170 * max(1, len(shown)))
     return fig

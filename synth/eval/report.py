@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 
 from synth.io.atomic import atomic_write_text
+from synth.notebook import analysis_frame, analysis_html
 
 __all__ = ["EvaluationReport", "DATA_OWNER_NOTICE"]
 
-# The report embeds real data (distributions, correlations, trajectories, distances to real
-# rows): it is for the data holder, never to travel with the synthetic CSV.
+# The report embeds real data (distributions, correlations, treatment effects, trajectories,
+# distances to real rows): it is for the data holder, never to travel with the synthetic CSV.
 DATA_OWNER_NOTICE = ("FOR THE DATA HOLDER ONLY: this report contains real patient data (its histograms, "
-                     "correlations, trajectories and distances are computed on the real rows) and has no privacy "
-                     "guarantee. Do not share it with the synthetic CSV.")
+                     "correlations, treatment effects, trajectories and distances are computed on the real rows) "
+                     "and has no privacy guarantee. Do not share it with the synthetic CSV.")
 
 # (section, key, label, what good looks like)
 HEADLINES = [
@@ -33,6 +34,9 @@ HEADLINES = [
     ("utility", "trtr_auroc", "AUROC trained on real (TRTR)", "reference"),
     ("utility", "ratio", "TSTR / TRTR", "1 = as useful as the real data"),
     ("utility", "importance_rank_agreement", "Feature-importance rank agreement", "1 = same ranking"),
+    ("analysis", "sign_agreement", "Arm effects: same sign", "1 = every effect in the real direction"),
+    ("analysis", "significance_agreement", "Arm effects: same significance (p < 0.05)", "1 = same conclusions"),
+    ("analysis", "mean_ci_overlap", "Arm effects: 95% CI overlap (Karr et al. 2006)", "1 = same intervals; ≤ 0 disjoint"),
     ("sequences", "visit_count_tvd", "Visit-count distance (TVD)", "0 = same visits per patient"),
     ("sequences", "per_visit_quality", "Per-visit marginal quality", "1 = same marginals at each visit"),
     ("sequences", "visit_time_quality", "Visit-time quality", "1 = k-th visits at the same times"),
@@ -83,6 +87,12 @@ class EvaluationReport:
                              "value": float(np.nanmean(gaps)), "good": "0 = same visit-to-visit persistence"})
         return pd.DataFrame(rows, columns=["section", "metric", "value", "good"])
 
+    def analysis(self) -> pd.DataFrame:
+        """The arm effects on real and synthetic data, one row each (empty without an analysis);
+        ``figures["analysis"]`` is their forest plot."""
+        part = self.results.get("analysis")
+        return analysis_frame(part) if part else pd.DataFrame()
+
     def to_dict(self) -> dict:
         return _plain({"data_owner_only": True, "notice": DATA_OWNER_NOTICE, **self.results,
                        "summary": self.summary().to_dict(orient="records")})
@@ -104,7 +114,9 @@ class EvaluationReport:
             if key not in self.figures and section not in self.results:
                 continue
             parts.append(f'<h2 id="{key}">{title}</h2>')
-            if section in ("privacy_risk", "formal_privacy", "setup") and self.results.get(section):
+            if section == "analysis" and self.results.get(section):
+                parts.append(analysis_html(self.results[section]))
+            elif section in ("privacy_risk", "formal_privacy", "setup") and self.results.get(section):
                 parts.append(self._kv(self.results[section]))
             elif section == "formal_privacy":
                 parts.append("<p>No <code>.privacy.json</code> sidecar was found next to the synthetic CSV: "
@@ -119,7 +131,10 @@ class EvaluationReport:
         return page
 
     def _repr_html_(self) -> str:
-        return f'<p style="color:#b00020"><b>{html.escape(DATA_OWNER_NOTICE)}</b></p>' + self._table(self.summary())
+        page = f'<p style="color:#b00020"><b>{html.escape(DATA_OWNER_NOTICE)}</b></p>' + self._table(self.summary())
+        if self.results.get("analysis"):
+            page += "<h4>Trial analysis: the arm's effects, real vs synthetic</h4>" + analysis_html(self.results["analysis"])
+        return page
 
     @staticmethod
     def _table(df: pd.DataFrame) -> str:
@@ -140,6 +155,7 @@ _SECTIONS = [
     ("Column distributions", "distributions", "fidelity"),
     ("Correlations", "correlations", "fidelity"),
     ("Downstream models (TSTR vs TRTR)", "utility", "utility"),
+    ("Trial analysis: the arm's effects, real vs synthetic", "analysis", "analysis"),
     ("Visits per patient", "visit_counts", "sequences"),
     ("Trajectories", "trajectories", "sequences"),
     ("Privacy risk (empirical)", "privacy", "privacy_risk"),

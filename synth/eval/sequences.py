@@ -15,6 +15,7 @@ from sdmetrics.single_column import KSComplement, TVComplement
 
 from synth.eval.features import category_strings
 from synth.schema.metadata import Metadata
+from synth.schema.timestamps import epoch_seconds
 
 __all__ = ["patient_features", "patient_metadata", "visit_count_distance", "per_visit_quality",
            "visit_time_quality", "lag1_autocorrelation", "temporal_columns"]
@@ -39,7 +40,7 @@ def _sorted(df: pd.DataFrame, meta: Metadata) -> pd.DataFrame:
     index = df[meta.sequence_index]
     if meta.sdtype(meta.sequence_index) == "datetime":
         index = pd.to_datetime(index, format=meta.columns[meta.sequence_index].get("datetime_format"))
-        index = index.astype("int64") / 86400e9  # days
+        index = pd.Series(epoch_seconds(index) / 86400, index=df.index)  # days
     return df.assign(__t=pd.to_numeric(index, errors="coerce")).sort_values(
         [meta.sequence_key, "__t"], kind="stable")
 

@@ -75,7 +75,7 @@ class _Observed:
         params = [p for p in self.params if p.requires_grad]
         statistic = torch.cat([p.summed_grad.reshape(-1) for p in params]).detach().clone()
         noisy = torch.cat([p.grad.reshape(-1) for p in params]).detach().clone()
-        out = observe.released(DP_SGD_RELEASE, statistic, noisy, self.max_grad_norm,
+        out = observe.released(DP_SGD_RELEASE, statistic, noisy, self.max_grad_norm, sigma=self.noise_multiplier,
                                module=self.observed_module, step=self.observed_steps)
         self.observed_steps += 1
         if out is not noisy:

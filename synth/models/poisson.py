@@ -40,5 +40,5 @@ class PoissonBatches:
         for _ in range(self.steps):
             keep = torch.rand(len(self.x), generator=self.generator, device=self.generator.device) < self.q
             if observe.active():  # the neighbour harness couples two runs' batches patient by patient
-                keep = observe.drawn(POISSON_DRAW, keep, rows=self.x)
+                keep = observe.drawn(POISSON_DRAW, keep, rows=self.x, q=self.q)
             yield self.x[keep], self.y[keep]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from synth.privacy.randomness import mt19937_state
@@ -32,11 +33,16 @@ def secret_global_stream(noise: torch.Generator) -> Iterator[None]:
     """Inside the block torch's global generators draw from states taken from ``noise`` (secret);
     after it, the global (public) streams are exactly where they were before it."""
     cuda = noise.device.type == "cuda"
-    devices = [noise.device.index if noise.device.index is not None else torch.cuda.current_device()] if cuda else []
-    with torch.random.fork_rng(devices=devices):
-        words = torch.randint(0, 2 ** 32, (624,), generator=noise, device=noise.device, dtype=torch.int64).cpu()
-        torch.set_rng_state(mt19937_state(words.tolist()))
-        if cuda:
-            seed = torch.randint(-2 ** 63, 2 ** 63 - 1, (1,), generator=noise, device=noise.device).item()
-            torch.cuda.manual_seed(seed % 2 ** 64)
+    index = (noise.device.index if noise.device.index is not None else torch.cuda.current_device()) if cuda else None
+    with torch.random.fork_rng(devices=[index] if cuda else []):
+        # 8 words from the secret stream, hashed into the block's state (SeedSequence's mixing is
+        # not linear): draws seen inside the block cannot be solved back to the secret mt19937.
+        words = torch.randint(0, 2 ** 32, (8,), generator=noise, device=noise.device, dtype=torch.int64).cpu()
+        inner = np.random.SeedSequence([int(w) for w in words])
+        state = inner.generate_state(624, dtype=np.uint32)
+        state[0] = 0x80000000  # only its top bit enters the recurrence: never the all-zero state
+        torch.set_rng_state(mt19937_state(state))
+        if cuda:  # the noise's own device, whichever is current
+            seed = int(inner.spawn(1)[0].generate_state(2, dtype=np.uint64)[0])
+            torch.cuda.default_generators[index].manual_seed(seed)
         yield

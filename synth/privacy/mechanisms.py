@@ -35,7 +35,7 @@ def noisy_counts(counts: np.ndarray, sigma: float, rng: np.random.Generator, nam
     """Counts plus N(0, σ²) noise each (L2 sensitivity 1: a patient is in one cell, or spreads
     weight 1 over cells). Reported to :mod:`synth.privacy.observe` under ``name``."""
     counts = np.asarray(counts, dtype=float)
-    return observe.released(name, counts, _gaussian(counts, sigma, rng), 1.0)
+    return observe.released(name, counts, _gaussian(counts, sigma, rng), 1.0, sigma=sigma)
 
 
 def discover_categories(
@@ -54,7 +54,7 @@ def discover_categories(
     noisy = _gaussian(counts, sigma, rng)
     kept = sorted(v for v, c in zip(values.tolist(), noisy) if c > tau)
     # the statistic is a count per observed value: a new patient may bring a value of their own
-    return observe.released("categories", dict(zip(values.tolist(), counts.tolist())), kept, 1.0)
+    return observe.released("categories", dict(zip(values.tolist(), counts.tolist())), kept, 1.0, sigma=sigma)
 
 
 def _grid() -> np.ndarray:

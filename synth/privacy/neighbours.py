@@ -38,6 +38,7 @@ class Release:
     output: Any
     sensitivity: float
     norm: str
+    sigma: float | None = None
 
 
 @dataclass
@@ -83,13 +84,35 @@ class Harness:
     _d: int = 0
     _new_row: int | None = None
     results: tuple = ()
+    rates: list = field(default_factory=list)
+
+    def check_ledger(self, ledger) -> list[str]:
+        """What the first run released against what its ``ledger`` charges, mechanism by mechanism
+        in order: as many releases as the entry's steps, each at the entry's σ, and for DP-SGD
+        every Poisson draw at the entry's q. Returns the mismatches (none: the ledger is as run)."""
+        problems, i = [], 0
+        for m in ledger.mechanisms:
+            ran = self.releases[i:i + m.steps]
+            i += m.steps
+            if len(ran) != m.steps:
+                problems.append(f"{m.name}: {m.steps} steps charged, {len(ran)} releases made")
+            for r in ran:
+                if r.sigma is None or not math.isclose(float(r.sigma), m.noise_multiplier, rel_tol=1e-9):
+                    problems.append(f"{m.name}: release {r.name!r} at sigma {r.sigma}, charged {m.noise_multiplier}")
+            if m.name.startswith("dp_sgd") and (len(self.rates) != m.steps or any(
+                    not math.isclose(q, m.sample_rate, rel_tol=1e-12) for q in self.rates)):
+                problems.append(f"{m.name}: {len(self.rates)} Poisson draws, charged {m.steps} at q {m.sample_rate}")
+        if i != len(self.releases):
+            problems.append(f"{len(self.releases) - i} releases beyond what the ledger charges")
+        return problems
 
     def record(self, name, statistic, output, sensitivity, context):
         if statistic is None:
             self.draws.append((output.detach().clone(), context["rows"].detach().clone()))
+            self.rates.append(context.get("q"))
         else:
             self.releases.append(Release(name, _copy(statistic), _copy(output), sensitivity,
-                                         context.get("norm", "l2")))
+                                         context.get("norm", "l2"), context.get("sigma")))
         return output
 
     def replay(self, name, statistic, output, sensitivity, context):

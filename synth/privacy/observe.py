@@ -22,6 +22,7 @@ shared, or if a mechanism draws noise without reporting here (the harness could 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,28 +31,30 @@ __all__ = ["Listener", "listening", "active", "released", "drawn"]
 # (name, pre-noise statistic, noisy output, L2 sensitivity charged, context) → the output to use
 Listener = Callable[[str, Any, Any, float, dict], Any]
 
-_listeners: list[Listener] = []
+# Per context (thread, task): a listener installed by a test never hears another thread's fit.
+_current: contextvars.ContextVar[tuple[Listener, ...]] = contextvars.ContextVar("synth_observe_listeners",
+                                                                               default=())
 
 
 @contextlib.contextmanager
 def listening(listener: Listener) -> Iterator[None]:
-    """Install ``listener`` for the duration of the block (tests and audits only)."""
-    _listeners.append(listener)
+    """Install ``listener`` for the duration of the block, in this context only (tests and audits)."""
+    token = _current.set(_current.get() + (listener,))
     try:
         yield
     finally:
-        _listeners.remove(listener)
+        _current.reset(token)
 
 
 def active() -> bool:
     """Whether anyone listens (mechanisms skip the work of reporting otherwise)."""
-    return bool(_listeners)
+    return bool(_current.get())
 
 
 def released(name: str, statistic: Any, output: Any, sensitivity: float, **context: Any) -> Any:
     """Report one release; return the output the mechanism must use (``output`` unless a listener
     replaces it). ``context`` carries public state a listener may need (e.g. the discriminator)."""
-    for listener in _listeners:
+    for listener in _current.get():
         output = listener(name, statistic, output, sensitivity, context)
     return output
 
@@ -60,6 +63,6 @@ def drawn(name: str, value: Any, **context: Any) -> Any:
     """Report a secret draw whose layout depends on secret quantities (a Poisson batch's
     membership); return the draw to use. Listeners get ``statistic=None`` and sensitivity 0:
     the neighbour harness uses it to couple the two runs' draws patient by patient."""
-    for listener in _listeners:
+    for listener in _current.get():
         value = listener(name, None, value, 0.0, context)
     return value

@@ -95,7 +95,7 @@ def select_pairs(scores: np.ndarray, k: int, epsilon0: float, rng: np.random.Gen
             p = np.exp(logits)
             pick = int(rng.choice(idx, p=p / p.sum()))
             # each score moves by at most 1 (L-infinity): the exponential mechanism's sensitivity
-            pick = observe.released("selection:pair", scores[idx].copy(), pick, 1.0, norm="max")
+            pick = observe.released("selection:pair", scores[idx].copy(), pick, 1.0, norm="max", sigma=2.0 / epsilon0)
         chosen.append(pick)
         available[pick] = False
     return chosen

@@ -36,6 +36,7 @@ from synth.encode.table import _numeric_series, value_step
 from synth.errors import FIX_IN_METADATA, SynthError
 from synth.schema.metadata import Metadata
 from synth.schema.validate import coerce_frame
+from synth.schema.timestamps import epoch_seconds
 
 __all__ = ["Inequality", "read_inequalities", "check_data", "ceilings", "check_never_lowered", "apply_inequalities"]
 
@@ -161,7 +162,7 @@ def _numbers(s: pd.Series, col: ColumnDomain) -> np.ndarray:
     """Written values as numbers on the domain's scale (datetimes: seconds since 1970)."""
     if col.sdtype == "datetime":
         parsed = pd.to_datetime(s, format=col.datetime_format) if col.datetime_format else pd.to_datetime(s)
-        return np.where(parsed.notna(), parsed.to_numpy("datetime64[ns]").astype("int64") / 1e9, np.nan)
+        return epoch_seconds(parsed)
     return s.to_numpy(dtype=float, na_value=np.nan)
 
 

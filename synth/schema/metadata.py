@@ -11,7 +11,9 @@ dictionary or domain knowledge, not read off the data) — except values marked 
 ignores marked values and estimates the domain under DP instead. The rest of a draft (sdtypes,
 integer representation, id columns, a sequence's static columns) is read off the data too:
 ``infer`` lists those fields under ``"synth_review"`` and ``fit`` warns, naming each, until the
-user has checked them against the protocol and deleted the marker.
+user has checked them against the protocol and deleted the marker. How to read the table's CSV
+(encoding, separator, padding, missing markers) is the top-level ``"synth_read"`` object
+(:mod:`synth.schema.reading`).
 """
 
 from __future__ import annotations
@@ -28,20 +30,23 @@ import pandas as pd
 from synth.errors import SynthError
 from synth.io.atomic import atomic_write_text
 from synth.schema.analysis import AnalysisDeclaration, read_analysis
+from synth.schema.timestamps import epoch_seconds
+from synth.schema.reading import READ_KEY, ReadOptions, read_options
 
-__all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES", "REVIEW"]
+__all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES", "REVIEW", "INFER_NOTE"]
 
 SDTYPES = ("numerical", "categorical", "boolean", "datetime", "id", "pii")
 DOMAIN_KEYS = ("range_min", "range_max", "range_values", "range_is_nullable", "range_public")
 REVIEW = "synth_review"  # fields a draft read off the data, listed until the user has reviewed them
 SCALES = ("linear", "log")  # a numerical column's "synth_scale": how its range is cut into bins
-_INFER_NOTE = (
+INFER_NOTE = (
     "DRAFT written by `synth metadata infer`: every range_* value was copied from the data and "
     "is NOT public. `synth fit` ignores values marked \"range_public\": false and estimates them "
     "under DP. Replace them with values from the protocol or a data dictionary and delete the "
-    "marker to make them public. The sdtypes, computer_representation and static_columns were "
-    "read off the data as well: each is listed under \"synth_review\" until you have checked it "
-    "against the protocol and deleted the marker (`synth fit` warns, naming them, until then)."
+    "marker to make them public. The sdtypes, computer_representation, static_columns and how to "
+    "read the file (synth_read) were read off the data as well: each is listed under "
+    "\"synth_review\" until you have checked it against the protocol and deleted the marker "
+    "(`synth fit` warns, naming them, until then). `synth metadata review` lists what to do."
 )
 
 
@@ -187,9 +192,10 @@ class Metadata:
         """The drafted fields still marked for review ("column 'age': sdtype, computer_representation",
         "synth_sequence: static_columns"): read off the data by ``infer``, not yet checked."""
         out = [f"column '{c}': {', '.join(map(str, s[REVIEW]))}" for c, s in self.columns.items() if s.get(REVIEW)]
-        sequence = self.extra.get("synth_sequence")
-        if isinstance(sequence, dict) and sequence.get(REVIEW):
-            out.append(f"synth_sequence: {', '.join(map(str, sequence[REVIEW]))}")
+        for key in ("synth_sequence", READ_KEY):
+            spec = self.extra.get(key)
+            if isinstance(spec, dict) and spec.get(REVIEW):
+                out.append(f"{key}: {', '.join(map(str, spec[REVIEW]))}")
         return out
 
     def public_patients(self) -> int | None:
@@ -220,75 +226,25 @@ class Metadata:
             return None
         return bool(spec["range_is_nullable"])
 
+    def read_options(self, **overrides: Any) -> ReadOptions:
+        """How to read this table's CSV: the ``synth_read`` key, with ``overrides`` (CLI options;
+        None: not given) taking precedence (:mod:`synth.schema.reading`)."""
+        return read_options(self.extra, **overrides)
+
     # ---------------------------------------------------------------- inference
     @classmethod
     def infer(cls, df: pd.DataFrame, table_name: str = "table", max_categories: int = 20,
               sequence_key: str | None = None, sequence_index: str | None = None) -> Metadata:
         """Draft metadata from a DataFrame (long-format visits when ``sequence_key`` is given:
-        columns constant within every patient are drafted as static).
+        columns constant within every patient are drafted as static). See
+        :func:`synth.schema.infer.draft_metadata`, which also says what it cleaned and guessed.
 
         Privacy assumption: the draft copies bounds and categories from the data, so it marks
         every column ``"range_public": false``; ``fit`` treats those values as private.
         """
-        columns: dict[str, dict[str, Any]] = {}
-        n = len(df)
-        for col in df.columns:
-            s = df[col]
-            nonnull = s.dropna()
-            spec: dict[str, Any]
-            if pd.api.types.is_bool_dtype(s):
-                spec = {"sdtype": "boolean"}
-            elif pd.api.types.is_numeric_dtype(s):
-                nunique = nonnull.nunique()
-                integral = bool(len(nonnull)) and bool((nonnull == nonnull.round()).all())
-                if integral and nunique == n and n > max_categories:
-                    spec = {"sdtype": "id"}
-                elif nunique <= max_categories and integral:
-                    spec = {"sdtype": "categorical", "range_values": sorted(int(v) for v in nonnull.unique())}
-                else:
-                    spec = {"sdtype": "numerical",
-                            "computer_representation": "Int64" if integral else "Float",
-                            "range_min": _plain(nonnull.min()), "range_max": _plain(nonnull.max())}
-            else:
-                parsed = (pd.to_datetime(nonnull.map(str), errors="coerce", format="ISO8601") if len(nonnull)
-                          else nonnull)
-                if len(nonnull) and parsed.notna().all() and nonnull.astype(str).str.contains("-").all():
-                    spec = {"sdtype": "datetime", "datetime_format": "%Y-%m-%d",
-                            "range_min": str(parsed.min().date()), "range_max": str(parsed.max().date())}
-                elif nonnull.nunique() == n and n > max_categories:
-                    spec = {"sdtype": "id"}
-                else:
-                    spec = {"sdtype": "categorical", "range_values": sorted(str(v) for v in nonnull.unique())}
-            if str(col) == sequence_index and spec["sdtype"] == "categorical" and pd.api.types.is_numeric_dtype(s):
-                integral = bool((nonnull == nonnull.round()).all())  # a visit index is a time, not a category
-                spec = {"sdtype": "numerical", "computer_representation": "Int64" if integral else "Float",
-                        "range_min": _plain(nonnull.min()), "range_max": _plain(nonnull.max())}
-            if spec["sdtype"] not in ("id",):
-                spec["range_is_nullable"] = bool(s.isna().any())
-                spec["range_public"] = False
-            spec[REVIEW] = ["sdtype", "computer_representation"] if "computer_representation" in spec else ["sdtype"]
-            columns[str(col)] = spec
-        meta = cls(columns=columns, table_name=table_name, extra={"synth_note": _INFER_NOTE})
-        if sequence_key is None:
-            ids = [c for c, s in columns.items() if s["sdtype"] == "id"]
-            if ids:
-                meta.primary_key = ids[0]
-            return meta
-        for role, col in (("--sequence-key", sequence_key), ("--sequence-index", sequence_index)):
-            if col is None or col not in df.columns:
-                raise SynthError(f"{role}: column '{col}' is not in the CSV")
-        columns[sequence_key] = {"sdtype": "id"}  # named by the user: nothing to review
-        meta.sequence_key, meta.sequence_index = sequence_key, sequence_index
-        grouped = df.groupby(sequence_key)
-        static = [c for c, s in columns.items() if c not in (sequence_key, sequence_index)
-                  and s["sdtype"] not in ("id", "pii") and bool((grouped[c].nunique(dropna=False) <= 1).all())]
-        meta.extra["synth_sequence"] = {"static_columns": static, REVIEW: ["static_columns"]}  # max_visits: if public
-        return meta
+        from synth.schema.infer import draft_metadata
 
-
-def _plain(value: Any) -> float | int:
-    value = float(value)
-    return int(value) if value.is_integer() else value
+        return draft_metadata(df, table_name, max_categories, sequence_key, sequence_index)[0]
 
 
 def _to_epoch(value: Any, fmt: str | None, column: str) -> float:
@@ -296,4 +252,4 @@ def _to_epoch(value: Any, fmt: str | None, column: str) -> float:
         ts = pd.to_datetime(value, format=fmt) if fmt else pd.to_datetime(value)
     except (ValueError, TypeError) as exc:
         raise SynthError(f"metadata: column '{column}' bound '{value}' is not a date in format {fmt}") from exc
-    return ts.value / 1e9
+    return float(epoch_seconds([ts])[0])

@@ -8,17 +8,18 @@ the data: the data holder finds the rows in their own file.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import math
-from pathlib import Path
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from synth.errors import SynthError
+from synth.errors import FIX_IN_METADATA, SynthError
 from synth.schema.metadata import Metadata
+from synth.schema.timestamps import epoch_seconds
+from synth.schema.reading import MISSING_MARKERS, read_csv
 
 __all__ = ["category_key", "check_patient_ids", "coerce_frame", "read_csv", "check_label"]
 
@@ -36,39 +37,6 @@ def category_key(value: Any) -> Any:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     return str(value)
-
-
-def _header(p: Path) -> list[str]:
-    with open(p, newline="", encoding="utf-8-sig") as f:
-        return next(csv.reader(f), [])
-
-
-def read_csv(path: str) -> pd.DataFrame:
-    """Read a CSV with one-line errors for a missing, unreadable or empty file."""
-    p = Path(path)
-    if not p.is_file():
-        raise SynthError(f"CSV file '{path}' not found")
-    try:
-        df = pd.read_csv(p, low_memory=False)
-        header = _header(p)
-    except pd.errors.EmptyDataError as exc:
-        raise SynthError(f"CSV file '{path}' is empty") from exc
-    except UnicodeDecodeError as exc:  # its message quotes a byte of the data
-        raise SynthError(f"CSV file '{path}' is not UTF-8 text; save it as UTF-8") from exc
-    except (pd.errors.ParserError, csv.Error) as exc:  # a malformed file: the parser's line number helps
-        raise SynthError(f"CSV file '{path}' could not be parsed: {str(exc).splitlines()[0]}") from exc
-    if len(header) == 1:
-        other = [d for d in (";", "\t", "|") if d in header[0]]
-        if other:
-            shown = "tab" if other[0] == "\t" else f"'{other[0]}'"
-            raise SynthError(f"CSV file '{path}' looks separated by {shown}, not commas (its header reads as one "
-                             f"column); save it as comma-separated")
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise SynthError(f"CSV file '{path}': column '{repeated[0]}' appears more than once in the header")
-    if df.empty:
-        raise SynthError(f"CSV file '{path}' has a header but no rows")
-    return df
 
 
 def _suggest(name: str, options: list[str]) -> str:
@@ -99,38 +67,113 @@ def check_label(meta: Metadata, label: str | None) -> None:
         )
 
 
-def coerce_frame(df: pd.DataFrame, meta: Metadata, source: str = "the CSV") -> pd.DataFrame:
+def coerce_frame(df: pd.DataFrame, meta: Metadata, source: str = "the CSV", public: bool = False) -> pd.DataFrame:
     """Return the modelled columns typed for encoding.
 
     numerical → float64; datetime → float64 seconds since 1970; categorical/boolean → object
     holding :func:`category_key` strings. id and pii columns are dropped (never modelled).
+    ``public``: also check the metadata's public ``range_values`` and ``range_is_nullable``.
+    Every column in trouble is named in one error, so that the data is fixed in one pass.
     """
     if len(df) == 0:
         raise SynthError(f"{source} has no rows")
     df = df.rename(columns=str)
     check_columns(df, meta, source)
-    out = {}
+    out, problems = {}, _Problems()
     for col, spec in meta.columns.items():
         sdtype = spec["sdtype"]
         if sdtype not in MODELLED:
             continue
         s = df[col]
         if sdtype == "numerical":
-            out[col] = _numbers(s, col, source)
+            out[col] = _numbers(s, col, problems)
         elif sdtype == "datetime":
-            out[col] = _dates(s, col, spec.get("datetime_format"), source)
+            out[col] = _dates(s, col, spec.get("datetime_format"), problems)
         elif sdtype == "boolean":
-            out[col] = _booleans(s, col, source)
+            out[col] = _booleans(s, col, problems)
         else:
             out[col] = s.map(category_key).astype(object)
+        if public:
+            _check_public(meta, col, out[col], s, problems)
+    problems.raise_any(source, visits=meta.sequence_key is not None)
     return pd.DataFrame(out, index=df.index)
 
 
-def _bad_values(col: str, source: str, sdtype: str, expected: str) -> SynthError:
-    """Some values of ``col`` are not what its sdtype needs: the column and what is expected, never
-    the value or its row (the message may be shared; the data holder can look in their file)."""
-    return SynthError(f"column '{col}' of {source} is {sdtype}, but some of its values are not {expected}; "
-                      "correct them in the data, or give the column another sdtype in the metadata")
+class _Problems:
+    """Columns in trouble, by what is wrong, and hints (what the values look like, never what they are)."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[tuple[str, str], list[tuple[str, list[str]]]] = {}  # (sdtype, expected) → (column, hints)
+
+    def add(self, kind: tuple[str, str], col: str, hints: list[str] | tuple[str, ...] = ()) -> None:
+        self.kinds.setdefault(kind, []).append((col, list(hints)))
+
+    def raise_any(self, source: str, visits: bool = False) -> None:
+        if not self.kinds:
+            return
+        parts, fixes = [], []
+        for (sdtype, expected), entries in self.kinds.items():
+            cols = [c for c, _ in entries]
+            one = len(cols) == 1
+            named = ("column " if one else "columns ") + ", ".join(f"'{c}'" for c in cols)
+            at = " at some visit" if visits else ""
+            if sdtype == "range_values":
+                part = (f"{named} {'holds a value' if one else 'hold values'} outside "
+                        f"{'its' if one else 'their'} range_values{at}")
+            elif sdtype == "nullable":
+                part = (f"{named} {'has' if one else 'have'} missing values{' at some visits' if visits else ''} "
+                        "but the metadata says range_is_nullable: false")
+            else:
+                part = (f"{named} of {source} {'is' if one else 'are'} {sdtype}, but some of "
+                        f"{'its' if one else 'their'} values are not {expected}")
+            hints = []
+            for hint in HINTS:
+                having = [c for c, h in entries if hint in h]
+                if having:
+                    where = "" if one else f"in {', '.join(f'{c!r}' for c in having)} "
+                    hints.append(where + HINTS[hint])
+            parts.append(part + (f" ({'; '.join(hints)})" if hints else ""))
+            fix = (FIX_IN_METADATA if sdtype in ("range_values", "nullable") else
+                   "correct them in the data, or give the column another sdtype in the metadata")
+            if fix not in fixes:
+                fixes.append(fix)
+        prefix = "" if any(k[0] not in ("range_values", "nullable") for k in self.kinds) else f"{source}: "
+        raise SynthError(prefix + "; ".join(parts + fixes))
+
+
+HINTS = {
+    "markers": "some look like missing-value markers: list them with --na-values, or na_values under synth_read",
+    "spaces": "some have leading or trailing spaces: give --strip-whitespace, or strip_whitespace under synth_read",
+    "decimal": "some have a decimal comma: give --decimal ',', or decimal under synth_read",
+}
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+
+
+def _hints(raw: pd.Series, allowed: set[str] | None = None) -> list[str]:
+    """What the offending raw values look like (for the message's hints; the values stay unsaid)."""
+    text = [str(v) for v in raw.dropna().unique()]
+    out = []
+    if text and all(t.strip() in MISSING_MARKERS or t.strip() == "" for t in text):
+        out.append("markers")
+    stripped = {t.strip() for t in text}
+    if any(t != t.strip() for t in text) and (allowed is None or stripped <= allowed | MISSING_MARKERS):
+        out.append("spaces")
+    if allowed is None and any(_DECIMAL_COMMA.match(t) for t in text):
+        out.append("decimal")
+    return out
+
+
+def _check_public(meta: Metadata, col: str, coerced: pd.Series, raw: pd.Series, problems: _Problems) -> None:
+    """The column against its public range_values and range_is_nullable (what build_domain and the
+    visit checks would stop at one column at a time)."""
+    if meta.public_nullable(col) is False and raw.isna().any():
+        problems.add(("nullable", ""), col)
+    values = meta.public_values(col) if meta.sdtype(col) in ("categorical", "boolean") else None
+    if values is not None:
+        keys = {category_key(v) for v in values}
+        outside = coerced.notna() & ~coerced.isin(keys)
+        if outside.any():
+            problems.add(("range_values", ""), col, _hints(raw[outside], keys))
 
 
 def check_patient_ids(df: pd.DataFrame, meta: Metadata, source: str = "the CSV") -> None:
@@ -151,35 +194,34 @@ def check_patient_ids(df: pd.DataFrame, meta: Metadata, source: str = "the CSV")
                          "and a sequence_index, docs/sequences.md)")
 
 
-def _numbers(s: pd.Series, col: str, source: str) -> pd.Series:
+def _numbers(s: pd.Series, col: str, problems: _Problems) -> pd.Series:
     if pd.api.types.is_bool_dtype(s):
         return s.astype(float)
     num = pd.to_numeric(s, errors="coerce")
     bad = num.isna() & s.notna()
     if bad.any():
-        raise _bad_values(col, source, "numerical", "numbers")
+        problems.add(("numerical", "numbers"), col, _hints(s[bad]))
     num = num.astype(float)
     if np.isinf(num).any():
-        raise _bad_values(col, source, "numerical", "finite numbers")
+        problems.add(("numerical", "finite numbers"), col)
     return num
 
 
-def _dates(s: pd.Series, col: str, fmt: str | None, source: str) -> pd.Series:
+def _dates(s: pd.Series, col: str, fmt: str | None, problems: _Problems) -> pd.Series:
     parsed = pd.to_datetime(s, errors="coerce", format=fmt) if fmt else pd.to_datetime(s, errors="coerce")
     bad = parsed.isna() & s.notna()
     if bad.any():
-        raise _bad_values(col, source, "datetime", f"dates in format {fmt}" if fmt else "dates")
-    seconds = parsed.astype("int64").astype(float) / 1e9
-    return seconds.where(parsed.notna(), np.nan)
+        problems.add(("datetime", f"dates in format {fmt}" if fmt else "dates"), col, _hints(s[bad]))
+    return pd.Series(epoch_seconds(parsed), index=s.index)
 
 
 _TRUE = {"true", "1", "yes", "t", "y", "1.0"}
 _FALSE = {"false", "0", "no", "f", "n", "0.0"}
 
 
-def _booleans(s: pd.Series, col: str, source: str) -> pd.Series:
+def _booleans(s: pd.Series, col: str, problems: _Problems) -> pd.Series:
     text = s.map(lambda v: np.nan if pd.isna(v) else str(v).strip().lower())
     bad = text.notna() & ~text.isin(_TRUE | _FALSE)
     if bad.any():
-        raise _bad_values(col, source, "boolean", "true/false (or yes/no, t/f, y/n, 1/0)")
+        problems.add(("boolean", "true/false (or yes/no, t/f, y/n, 1/0)"), col, _hints(s[bad]))
     return text.map(lambda v: v if pd.isna(v) else str(v in _TRUE)).astype(object)

@@ -10,6 +10,7 @@ depends on the batch size (what the code once did), and a count that counts a pa
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pandas as pd
 import pytest
@@ -54,15 +55,18 @@ def _fit(meta, label="arm", **options):
     def fit(df):
         shown = []
         s = Synthesizer(epsilon=EPSILON, label=label, noise_seed=NOISE_SEED, seed=3, **(SMALL | options))
-        s.fit(df, meta, progress=lambda *line: shown.append(line))
-        return s, shown
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            s.fit(df, meta, progress=lambda *line: shown.append(line))
+        return s, shown + [str(w.message) for w in caught]  # the progress lines, then every warning
     return fit
 
 
 def _same_public_output(harness, tmp_path) -> None:
-    """Given the same releases, D and D plus one patient give the same model file, byte for
-    byte (weights, checkpoint choice, ledger) and the same progress lines."""
+    """Given the same releases, D and D plus one patient give the same model file (weights,
+    checkpoint choice, ledger), the same progress lines and the same warnings."""
     (first, shown), (second, shown_again) = harness.results
+    assert not harness.check_ledger(first.ledger)  # as many releases as charged, each at the charged σ and q
     files = [s.save(tmp_path / f"{i}.synth") for i, s in enumerate((first, second))]
     (meta, tensors), (meta_again, tensors_again) = (_contents(f) for f in files)
     assert meta == meta_again  # the JSON document (ledger, summary, checkpoint) and its checksum
@@ -157,3 +161,15 @@ def test_the_harness_sees_a_public_stream_moved_by_the_batch_size(monkeypatch):
 def test_dropout_in_the_discriminator_is_refused_under_dp():
     with pytest.raises(SynthError, match="d_dropout must be 0 under DP"):
         _fit(_trial_meta(), d_dropout=0.3)(make_trial(50))
+
+
+def test_the_harness_sees_a_release_noisier_on_paper_than_in_fact(monkeypatch):
+    """A count drawn at half the σ the ledger charges: the sensitivity holds, the ledger does not."""
+    counted = domain_module.noisy_counts
+    monkeypatch.setattr(domain_module, "noisy_counts",
+                        lambda counts, sigma, rng, name="counts": counted(counts, sigma / 2, rng, name))
+    df = make_trial(50)
+    harness = run_neighbours(_fit(_trial_meta(), **WHOLE), df, _with_patient(df, NEW_PATIENT, 50))
+    assert not harness.check()
+    problems = harness.check_ledger(harness.results[0][0].ledger)
+    assert problems and all(p.startswith(("count:patients", "label_counts")) for p in problems)
