@@ -115,7 +115,6 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     if len(df) == 0:
         raise SynthError(f"{source} has no rows")
     check_fits_in_memory(len(df), meta, source)
-    check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
     public_n = meta.public_patients()
     patients = df[meta.sequence_key].nunique() if meta.sequence_key else len(df)
     if public_n is not None and not patients / 10 <= public_n <= 10 * patients:  # the count stays unsaid
@@ -130,9 +129,11 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     if meta.sequence_key:
         check_data(df, inequalities, meta, source)
         domain, encoder, frame = prepare_sequences(df, meta, label, ledger, rng, source)
+        check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
         blocks = encoder.patient_cell_blocks()
     else:
         frame = coerce_frame(df, meta, source, public=True)  # every column in trouble in one error
+        check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
         check_data(df, inequalities, meta, source)
         ledger.privacy_unit = row_privacy_unit(meta.primary_key)
         domain = build_domain(frame, meta, label, ledger, rng)
