@@ -94,7 +94,7 @@ def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict)
         rows.append({"dataset": dataset, "method": method, "seed": seed, "effect": f"{e['label']} ({e['level']})",
                      "real": r.get("estimate"), "real_p": r.get("p_value"), "syn": s.get("estimate"),
                      "syn_p": s.get("p_value"), "overlap": e["ci_overlap"], "sign": e["sign_agrees"],
-                     "sig_agree": e["significance_agrees"], "quality": extra.get("overall"),
+                     "sig_agree": e["significance_agrees"], "quality": extra.get("quality"),
                      "ratio": extra.get("ratio"), "fit_s": fit_s})
     return rows
 
