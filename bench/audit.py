@@ -1,19 +1,24 @@
 """Canary audit: can anyone tell, from a fit's released output, whether one patient was in?
 
     OMP_NUM_THREADS=1 python bench/audit.py [--trials 100] [--epsilon 1] [--patients 40]
-                                            [--variants shipped,known-seed,no-noise] [--quick]
+        [--variants shipped,known-seed,no-noise,dp-sgd] [--quick]
+        [--canaries 1000] [--guesses 100] [--controls 8,16,inf]
 
-A small trial table (``--patients`` patients, public metadata) and one canary patient that is
-extreme in every column: the oldest age the protocol allows, a marker value nobody else has,
-the rarer arm. Each trial fits once, with the canary in or out (alternating), and guesses "in"
-from what the fit releases:
+Two audits. Each prints its ε lower bound ε̂ beside its *ceiling*, the ε̂ it would report were
+every guess right: the most it can show (an ε̂ below the claim says little if the ceiling is too).
+
+**Trials** (``shipped``, ``known-seed``, ``no-noise``): a small trial table (``--patients``
+patients, public metadata) and one canary patient that is extreme in every column: the oldest
+age the protocol allows, a marker value nobody else has, the rarer arm. Each trial fits once,
+with the canary in or out (alternating), and guesses "in" from what the fit releases:
 
 - ``label count``: the released count of the canary's arm (stored in the model file), against
   the attacker's known count without the canary;
 - ``synthetic rows``: the share of 2,000 sampled rows that carry the canary's marker.
 
 For each score the guesses give an ε lower bound with Clopper–Pearson intervals
-(:mod:`synth.privacy.audit`; α = 5% shared over the scores). The variants:
+(:mod:`synth.privacy.audit`; α = 5% shared over the scores). T trials cap it: every guess
+right gives 2.39 at T = 100 with one score, 2.24 with two.
 
 - ``shipped``: the code as users run it (noise from OS entropy). Its ε̂ must stay ≤ ε.
 - ``known-seed``: the noise seeded with a seed the attacker knows (what ``--seed`` did before
@@ -25,21 +30,42 @@ Without ``--quick`` each fit makes every release a default fit makes (N, label c
 pair tables, DP-SGD) with fewer training steps (5 epochs, 300 pretraining steps), so that
 hundreds of fits take minutes. ``--quick`` is the default test suite's version: no marginal
 tables and one DP-SGD epoch at q = 1, a fraction of a second a fit; only the label count is
-scored. Prints a markdown table.
+scored. These scores cannot see DP-SGD, a few percent of ε in a default fit.
+
+**One run** (``dp-sgd``, :mod:`audit_dp_sgd`): DP-SGD alone, audited in one fit (Steinke, Nasr
+and Jagielski 2023). Every domain and N are public and there is no label and no table, so the
+ledger holds DP-SGD alone (checked). Threat model: a white-box adversary who knows every other
+patient and sees every noisy clipped-gradient sum the DP-SGD step releases, with the
+discriminator's parameters at that step: what DP-SGD's guarantee covers, so the strongest valid
+audit. ``--canaries`` canaries, each with values of its own, are each in with probability 1/2;
+each is scored by the likelihood ratio of its clipped gradient in the noisy sums on the
+coordinates only it touches; the top ``--guesses``/2 are guessed in, the bottom ones out, and
+Steinke et al.'s theorem turns the right guesses into ε̂ (ceiling 3.47 at 1,000 canaries and 100
+guesses). The claim is ``--epsilon``; the positive controls (``--controls``) are the same audit
+with σ calibrated for larger ε, where ε̂ must rise above 1, and at ε = ∞ (no noise, no clipping),
+where every guess should be right.
+
+Prints markdown tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from synth import Synthesizer
-from synth.privacy.audit import AuditResult, epsilon_lower_bound
+from synth.privacy.audit import AuditResult, epsilon_lower_bound, trials_ceiling
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: audit_dp_sgd
+import audit_dp_sgd  # noqa: E402
+from audit_dp_sgd import OneRun, one_run  # noqa: E402
 
 MARKER = "extreme"
 META = {"METADATA_SPEC_VERSION": "V1", "tables": {"audit": {"primary_key": "pid", "columns": {
@@ -52,7 +78,9 @@ META = {"METADATA_SPEC_VERSION": "V1", "tables": {"audit": {"primary_key": "pid"
 QUICK = dict(epochs=1, marginal_weight=0, g_hidden=16, d_hidden=16, noise_dim=4, batch_size=1000)  # q = 1
 FULL = dict(g_hidden=32, d_hidden=32, noise_dim=8, epochs=5, pretrain_steps=300)  # every release of a default
 # fit (N, label counts, label and pair tables, DP-SGD), fewer steps: the audit needs hundreds of fits
-VARIANTS = ("shipped", "known-seed", "no-noise")
+VARIANTS = ("shipped", "known-seed", "no-noise", "dp-sgd")
+TRIAL_VARIANTS = VARIANTS[:3]
+DELTA = 1e-5
 
 
 def tables(patients: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -97,7 +125,7 @@ def audit(variant: str, trials: int, epsilon: float, patients: int, quick: bool,
         if not quick:
             share = float((s.sample(2000, seed=trial)["marker"] == MARKER).mean())
             scores["synthetic rows"].append((inside, share > 0.5 / (patients + 1)))
-    delta = 1e-5
+    delta = DELTA
     out = {}
     for name, guesses in scores.items():
         tp = sum(1 for inside, guess in guesses if inside and guess)
@@ -107,6 +135,43 @@ def audit(variant: str, trials: int, epsilon: float, patients: int, quick: bool,
     return out
 
 
+def print_trials(variants: list[str], args: argparse.Namespace) -> None:
+    """The trial audits' table."""
+    print(f"canary audit: {args.patients} patients + 1 canary, claimed ε = {args.epsilon}, δ = {DELTA:g}, "
+          f"{args.trials} fits per variant{' (quick)' if args.quick else ''}\n")
+    print("| variant | score | TP / in | FP / out | ε lower bound (95%) | ceiling | claim | s per fit |")
+    print("|---|---|---|---|---|---|---|---|")
+    for variant in variants:
+        started = time.perf_counter()
+        results = audit(variant, args.trials, args.epsilon, args.patients, args.quick)
+        per_fit = (time.perf_counter() - started) / args.trials
+        claim = "none (ε = ∞)" if variant == "no-noise" else f"{args.epsilon:g}"
+        ceiling = trials_ceiling(args.trials, DELTA, 0.05 / len(results))
+        for name, r in results.items():
+            print(f"| {variant} | {name} | {r.true_positives}/{r.positives} | {r.false_positives}/{r.negatives} | "
+                  f"{r.epsilon_lower:.2f} | {ceiling:.2f} | {claim} | {per_fit:.1f} |", flush=True)
+
+
+def one_run_row(run: OneRun, claim: float) -> str:
+    r = run.result
+    label = "∞" if math.isinf(run.epsilon) else f"{run.epsilon:g}"
+    if run.epsilon != claim:
+        label += " (control: no noise)" if math.isinf(run.epsilon) else " (control)"
+    return (f"| {label} | {run.sigma:.3g} | {run.sample_rate:g} | {run.steps} | {run.included}/{r.canaries} | "
+            f"{r.correct}/{r.guesses} | {r.epsilon_lower:.2f} | {r.ceiling:.2f} | {run.seconds:.0f} |")
+
+
+def print_one_run(args: argparse.Namespace, controls: list[float]) -> None:
+    """The DP-SGD one-run audit's table: the claim, then the positive controls."""
+    print(f"\nDP-SGD alone, one run per row (Steinke et al. 2023): {args.canaries} canaries, each in with "
+          f"probability 1/2; guesses: the top {args.guesses // 2} scores in, the bottom {args.guesses // 2} out; "
+          "95% confidence. Threat model: white-box, every noisy clipped-gradient sum the DP-SGD step releases.\n")
+    print("| ε (fit) | σ | q | steps | canaries in | right / guesses | ε lower bound (95%) | ceiling | s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for eps in [args.epsilon, *controls]:
+        print(one_run_row(one_run(eps, args.canaries, args.guesses), args.epsilon), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
@@ -114,22 +179,21 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=40)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--quick", action="store_true", help="the test suite's version: label count only")
+    parser.add_argument("--canaries", type=int, default=1000, help="dp-sgd: canaries in the one run")
+    parser.add_argument("--guesses", type=int, default=100, help="dp-sgd: guesses (half in, half out)")
+    parser.add_argument("--controls", default="8,16,inf", help="dp-sgd: ε of the positive controls")
     args = parser.parse_args()
     variants = args.variants.split(",")
+    controls = [float(e) for e in args.controls.split(",") if e]
     if args.trials < 2 or args.patients < 10 or not set(variants) <= set(VARIANTS):
         parser.error(f"--trials >= 2, --patients >= 10, --variants from {', '.join(VARIANTS)}")
-    print(f"canary audit: {args.patients} patients + 1 canary, claimed ε = {args.epsilon}, δ = 1e-5, "
-          f"{args.trials} fits per variant{' (quick)' if args.quick else ''}\n")
-    print("| variant | score | TP / in | FP / out | ε lower bound (95%) | claim | s per fit |")
-    print("|---|---|---|---|---|---|---|")
-    for variant in variants:
-        started = time.perf_counter()
-        results = audit(variant, args.trials, args.epsilon, args.patients, args.quick)
-        per_fit = (time.perf_counter() - started) / args.trials
-        claim = "none (ε = ∞)" if variant == "no-noise" else f"{args.epsilon:g}"
-        for name, r in results.items():
-            print(f"| {variant} | {name} | {r.true_positives}/{r.positives} | {r.false_positives}/{r.negatives} | "
-                  f"{r.epsilon_lower:.2f} | {claim} | {per_fit:.1f} |", flush=True)
+    if not 2 <= args.guesses <= args.canaries or args.guesses % 2:
+        parser.error("--guesses: an even number from 2 to --canaries")
+    trials = [v for v in variants if v in TRIAL_VARIANTS]
+    if trials:
+        print_trials(trials, args)
+    if "dp-sgd" in variants:
+        print_one_run(args, controls)
 
 
 if __name__ == "__main__":
