@@ -32,7 +32,8 @@ from synth.errors import SynthError, SynthWarning
 from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
 from synth.models.marginal_loss import MarginalLoss
 from synth.models.train import NO_LABEL, TrainConfig
-from synth.privacy.analysis_tables import ANALYSIS_SHARE, analysis_specs, combine_releases, release_analysis_tables
+from synth.privacy.analysis_tables import (ANALYSIS_SHARE, analysis_specs, combine_releases, mean_specs,
+                                           release_analysis_tables)
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy.domain import Domain, build_domain
 from synth.privacy.ledger import Ledger, row_privacy_unit
@@ -169,12 +170,14 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
             tables, domain.label_proportions = release_tables(
                 x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share - analysis_share,
                 config.pair_tables, singles, released, config.smooth_tables)
+            means = []
             if declared:
                 class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])
-                tables = combine_releases(tables, release_analysis_tables(
-                    x, y, n_classes, declared, ledger, rng, share, class_sizes))
+                analysis, means = release_analysis_tables(x, y, n_classes, declared, ledger, rng, share, class_sizes,
+                                                          mean_specs(meta.analysis, blocks, label))
+                tables = combine_releases(tables, analysis)
         marginals = MarginalLoss(tables, domain.label_proportions, config.independence,
-                                 config.refine_groups)
+                                 config.refine_groups, means)
     check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
     return Prepared(meta, domain, encoder, x, y, n_classes, marginals, ledger, noise, label)
 

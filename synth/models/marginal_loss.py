@@ -27,6 +27,7 @@ from scipy.sparse.csgraph import shortest_path
 from synth.encode.table import CellBlock
 from synth.models.batched_tables import BatchedSlotDrift, BatchedTables, last_dim_softmax
 from synth.privacy.marginals import MarginalTable
+from synth.models.mean_targets import MeanTerm
 from synth.models.refine import refined_tables
 
 __all__ = ["MarginalLoss", "soft_cells", "visit_slot_cells", "pooled_cells", "slot_drift", "pair_mask",
@@ -172,7 +173,7 @@ class MarginalLoss:
     """Squared distance between generated and noisy per-label cell distributions, summed over tables."""
 
     def __init__(self, tables: list[MarginalTable], label_proportions: list[float], independence: float | None = None,
-                 refine_groups: bool | None = None):
+                 refine_groups: bool | None = None, means: list | None = None):
         released, groups = len(tables), label_groups(tables)
         if groups <= REFINE_MAX_GROUPS if refine_groups is None else refine_groups:
             tables = tables + refined_tables(tables)
@@ -207,6 +208,7 @@ class MarginalLoss:
         self.weights = torch.as_tensor(weights, dtype=torch.float32)
         self.batched = BatchedTables(self.tables, [t.numpy() for t in self.targets])
         self.drift = BatchedSlotDrift(self.sequences)
+        self.means = MeanTerm(means, tables) if means else None  # a declared numerical outcome's arm means
 
     def to(self, device: torch.device | str) -> MarginalLoss:
         """Targets, weights, masks and the batched indices on ``device`` (in place); returns self."""
@@ -217,6 +219,8 @@ class MarginalLoss:
             self.free_mask = self.free_mask.to(device)
         self.batched.to(device)
         self.drift.to(device)
+        if self.means is not None:
+            self.means.to(device)
         return self
 
     def __call__(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -263,4 +267,6 @@ class MarginalLoss:
             weights = self.weights if y is not None else torch.ones(1)
             dependence = within_label_dependence(cells, by_label, self.free_mask)
             loss = loss + self.independence * (weights * dependence).sum()
+        if self.means is not None:
+            loss = loss + self.means(raw, by_label)
         return loss

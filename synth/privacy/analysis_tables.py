@@ -24,12 +24,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+
 from synth.encode.table import CellBlock
-from synth.privacy.ledger import Ledger
-from synth.privacy.marginals import MarginalTable, TableSpec, release_marginals
+from synth.privacy.ledger import Ledger, Mechanism
+from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma, release_marginals
+from synth.privacy.mechanisms import noisy_counts
+from synth.privacy.shards import total
 from synth.schema.analysis import AnalysisDeclaration
 
-__all__ = ["ANALYSIS_SHARE", "analysis_specs", "release_analysis_tables", "combine_releases"]
+__all__ = ["ANALYSIS_SHARE", "AnalysisMean", "analysis_specs", "mean_specs", "release_analysis_tables",
+           "combine_releases"]
 
 # Share of ε for the declared analysis's tables, taken out of the marginal tables' share
 # (bench/RESULTS.md, issue 46): the arm × outcome tables get it; every other table the rest.
@@ -57,16 +62,75 @@ def analysis_specs(analysis: AnalysisDeclaration, blocks: list[CellBlock], label
     return list(specs.values())
 
 
+@dataclass
+class AnalysisMean:
+    """A numerical outcome's noisy sums by arm, for the mean the effect is computed from.
+
+    ``sums[a]`` is Σ (2u − 1) over arm a's patients with a value, u the value on the column's
+    [0, 1] scale (clipped to its range): each patient adds at most 1 in absolute value to one
+    arm's sum, so the vector's L2 sensitivity is 1. ``arm`` is the arm's cell block, or None
+    when the arm is the fit's label (the arms are then the label's values).
+    """
+
+    outcome: CellBlock
+    arm: CellBlock | None
+    sums: np.ndarray
+    sigma: float
+
+
+def mean_specs(analysis: AnalysisDeclaration, blocks: list[CellBlock], label: str | None
+               ) -> list[tuple[CellBlock, CellBlock | None]]:
+    """(outcome block, arm block or None for the label) of each numerical outcome (schema only)."""
+    by_column = {b.column: b for b in blocks}
+    out = []
+    for column in analysis.outcomes:
+        block = by_column.get(column)
+        if block is None or not block.ordered or column == analysis.arm:
+            continue
+        if label == analysis.arm:
+            out.append((block, None))
+        elif analysis.arm in by_column:
+            out.append((block, by_column[analysis.arm]))
+    return out
+
+
+def _unit_values(encoded: np.ndarray, block: CellBlock) -> tuple[np.ndarray, np.ndarray]:
+    """(2u − 1 for each row, whether the row has a value) from the encoder's bins and offset."""
+    bins = encoded[:, block.start:block.start + block.width].argmax(axis=1)
+    offset = encoded[:, block.start + block.width]
+    u = (bins + (offset + 1) / 2) / block.width  # the encoder: NUMERIC_BINS bins, then the offset
+    present = np.ones(len(encoded), dtype=bool) if block.missing is None else encoded[:, block.missing + 1] < 0.5
+    return np.clip(2 * u - 1, -1, 1), present
+
+
 def release_analysis_tables(encoded: np.ndarray, y: np.ndarray | None, n_classes: int, specs: list[TableSpec],
-                            ledger: Ledger, rng: np.random.Generator, share: float,
-                            class_sizes: np.ndarray) -> list[MarginalTable]:
-    """Release ``specs`` so that the tables after preprocessing reach ``share`` of ε in all
-    (:func:`~synth.privacy.marginals.release_marginals`); ledger entry ``marginals:analysis``."""
-    tables = release_marginals(encoded, y, n_classes, specs, ledger, rng, share, name="analysis")
+                            ledger: Ledger, rng: np.random.Generator, share: float, class_sizes: np.ndarray,
+                            means: list[tuple[CellBlock, CellBlock | None]] = ()
+                            ) -> tuple[list[MarginalTable], list[AnalysisMean]]:
+    """Release ``specs`` and the sums of ``means`` at one σ, so that the releases after
+    preprocessing reach ``share`` of ε in all; ledger entries ``marginals:analysis`` (one step a
+    table) and ``sums:analysis`` (one step an outcome's sums by arm)."""
+    sigma = ledger_sigma(ledger, share, len(specs) + len(means))
+    tables = release_marginals(encoded, y, n_classes, specs, ledger, rng, share, name="analysis", sigma=sigma)
     for table in tables:
         table.totals = (np.asarray(class_sizes, dtype=float) if table.by_label
                         else np.array([float(ledger.n_patients)]))
-    return tables
+    released = []
+    labelled = np.ones(len(encoded), dtype=bool) if y is None or not n_classes else y >= 0
+    for outcome, arm in means:
+        values, present = _unit_values(encoded, outcome)
+        keep = present & labelled
+        arms = y[keep] if arm is None else arm.cells(encoded[keep])
+        n_arms = n_classes if arm is None else arm.n_cells
+        sums = total(np.bincount(arms, weights=values[keep], minlength=n_arms).astype(float))
+        name = f"sum:{outcome.column} by arm"
+        released.append(AnalysisMean(outcome, arm, noisy_counts(sums, sigma, rng, name), sigma))
+    if means:
+        ledger.add(Mechanism("sums:analysis", sigma, 1.0, len(means),
+                             "Gaussian sums by arm of each numerical outcome (2u - 1 on its [0, 1] scale: "
+                             "sensitivity 1), for the arm's effect on its mean",
+                             {"outcomes": [m.outcome.column for m in released]}))
+    return tables, released
 
 
 def _same_cells(a: MarginalTable, b: MarginalTable) -> bool:

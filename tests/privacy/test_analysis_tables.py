@@ -84,3 +84,30 @@ def test_the_analysis_tables_move_by_at_most_their_sensitivity():
     assert not harness.check()
     names = [m.name for m in harness.moves]
     assert "table:arm x age" in names and names.count("table:arm") == 2  # the label table, then the analysis's
+
+
+def test_a_numerical_outcome_gets_its_sums_by_arm_within_the_analysis_share():
+    s = Synthesizer(epsilon=1.0, **SMALL).fit(make_trial(300), _declared(TRIAL_META, outcomes=["smoker", "age"]))
+    (tables,) = [m for m in s.ledger.mechanisms if m.name == "marginals:analysis"]
+    (sums,) = [m for m in s.ledger.mechanisms if m.name == "sums:analysis"]
+    assert sums.extra["outcomes"] == ["age"] and sums.steps == 1
+    assert sums.noise_multiplier == tables.noise_multiplier
+    assert s.ledger.epsilon() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_the_mean_term_is_zero_at_the_released_means_and_pulls_towards_them():
+    import torch
+
+    from synth.models.mean_targets import MeanTerm
+    from synth.privacy.analysis_tables import AnalysisMean
+
+    age = CellBlock("age", 0, 20, ordered=True)
+    table = MarginalTable((age,), np.array([[10.0] * 20, [10.0] * 20]), totals=np.array([200.0, 200.0]))
+    mean = AnalysisMean(age, None, np.array([0.0, 100.0]), 1.0)  # arm 0: mean 0; arm 1: mean 0.5
+    term = MeanTerm([mean], [table])
+    raw = torch.zeros(4, 21, requires_grad=True)  # uniform bins, offset 0: 2u - 1 = 2 * (9.5 + 0.5) / 20 - 1 = 0
+    by_label = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    loss = term(raw, by_label)
+    assert loss.item() == pytest.approx(0.5 * 0.5 ** 2, rel=1e-5)  # arm 1 is 0.5 off, weight 1/2
+    loss.backward()
+    assert raw.grad[2:, 20].sum() < 0  # arm 1's offsets pushed up, towards its larger mean

@@ -1,0 +1,90 @@
+"""The generator's side of a numerical outcome's released sums by arm: each arm's mean.
+
+A declared analysis's numerical outcome is released as its sums by arm
+(:class:`synth.privacy.analysis_tables.AnalysisMean`); divided by each arm's number of patients
+with a value (read off the released arm × outcome table), they give each arm's mean of 2u − 1
+(u the value on the column's [0, 1] scale). For a batch of generated rows the term takes the
+same mean from the generator's own probabilities (the bins' expected index plus the offset
+within the bin, weighted by P(value present) and by the row's arm: its label, or its soft arm
+cells) and adds the squared distance, weighted by the arms' shares. Post-processing: it reads
+the generator's logits and released values only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from synth.encode.table import CellBlock
+from synth.privacy.analysis_tables import AnalysisMean
+from synth.privacy.marginals import MarginalTable
+
+__all__ = ["MeanTerm", "MEAN_WEIGHT", "arm_means"]
+
+MEAN_WEIGHT = 1.0  # next to the tables' squared distances (probabilities; a mean's scale is [-1, 1])
+
+
+def _present_counts(mean: AnalysisMean, tables: list[MarginalTable]) -> np.ndarray | None:
+    """Each arm's number of patients with a value, from the released arm × outcome table."""
+    key = (mean.outcome.start,) if mean.arm is None else (mean.arm.start, mean.outcome.start)
+    for t in tables:
+        if tuple(b.start for b in t.blocks) == key and t.by_label == (mean.arm is None) and not t.groups \
+                and t.pooled_by is None and t.totals is not None:
+            cond = t.conditional()
+            keep = slice(0, mean.outcome.width)  # the value's bins (the missing cell, if any, is last)
+            if mean.arm is None:
+                return np.asarray(t.totals, dtype=float) * cond[:, keep].sum(axis=1)
+            return float(t.totals[0]) * cond[0, :, keep].sum(axis=1)
+    return None
+
+
+def arm_means(mean: AnalysisMean, tables: list[MarginalTable]) -> tuple[np.ndarray, np.ndarray]:
+    """(each arm's target mean of 2u − 1, each arm's weight); an arm with under one patient gets weight 0."""
+    counts = _present_counts(mean, tables)
+    if counts is None or len(counts) != len(mean.sums):
+        return np.zeros(len(mean.sums)), np.zeros(len(mean.sums))
+    ok = counts >= 1
+    target = np.clip(np.where(ok, mean.sums / np.where(ok, counts, 1), 0.0), -1, 1)
+    weight = np.where(ok, counts, 0.0)
+    return target, weight / max(weight.sum(), 1e-9)
+
+
+def _generated_values(raw: torch.Tensor, block: CellBlock) -> tuple[torch.Tensor, torch.Tensor]:
+    """(expected 2u − 1 of each generated row, P(the value is present))."""
+    p = F.softmax(raw[:, block.start:block.start + block.width], dim=1)
+    index = torch.arange(block.width, dtype=raw.dtype, device=raw.device)
+    u = ((p * index).sum(dim=1) + (torch.tanh(raw[:, block.start + block.width]) + 1) / 2) / block.width
+    present = raw.new_ones(len(raw)) if block.missing is None else \
+        F.softmax(raw[:, block.missing:block.missing + 2], dim=1)[:, 0]
+    return 2 * u - 1, present
+
+
+class MeanTerm:
+    """Σ over numerical outcomes of the arm-weighted squared distance of the generated arm means."""
+
+    def __init__(self, means: list[AnalysisMean], tables: list[MarginalTable]):
+        self.means = means
+        pairs = [arm_means(m, tables) for m in means]
+        self.targets = [torch.as_tensor(t, dtype=torch.float32) for t, _ in pairs]
+        self.weights = [torch.as_tensor(w, dtype=torch.float32) for _, w in pairs]
+
+    def to(self, device: torch.device | str) -> MeanTerm:
+        self.targets = [t.to(device) for t in self.targets]
+        self.weights = [w.to(device) for w in self.weights]
+        return self
+
+    def __call__(self, raw: torch.Tensor, by_label: torch.Tensor) -> torch.Tensor:
+        loss = raw.new_zeros(())
+        for mean, target, weight in zip(self.means, self.targets, self.weights):
+            values, present = _generated_values(raw, mean.outcome)
+            if mean.arm is None:
+                arms = by_label
+            else:
+                arms = F.softmax(raw[:, mean.arm.start:mean.arm.start + mean.arm.width], dim=1)
+            if arms.shape[1] != len(target):
+                continue
+            w = arms * present[:, None]
+            generated = (w * values[:, None]).sum(dim=0) / w.sum(dim=0).clamp(min=1e-6)
+            loss = loss + MEAN_WEIGHT * (weight * (generated - target) ** 2).sum()
+        return loss
