@@ -32,6 +32,7 @@ from synth.errors import SynthError, SynthWarning
 from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
 from synth.models.marginal_loss import MarginalLoss
 from synth.models.train import NO_LABEL, TrainConfig
+from synth.privacy.attendance import release_attendance
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy.domain import Domain, build_domain
 from synth.privacy.ledger import Ledger, row_privacy_unit
@@ -148,12 +149,14 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     marginals = None
     if config.marginal_weight != 0:
         share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
-        singles = visit_table_specs(encoder, n_classes, ledger, share) if meta.sequence_key else None
         released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
         with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
+            attendance = _attendance(encoder, x, ledger, rng, share)
+            singles = visit_table_specs(encoder, n_classes, ledger, share) if meta.sequence_key else None
             tables, domain.label_proportions = release_tables(
                 x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, config.pair_tables,
                 singles, released, config.smooth_tables)
+        tables += attendance
         marginals = MarginalLoss(tables, domain.label_proportions, config.independence,
                                  config.refine_groups)
     check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
@@ -172,6 +175,17 @@ def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, 
         if per_visit:
             return candidate
     return encoder.label_table_specs(per_visit=per_visit)
+
+
+def _attendance(encoder: TableEncoder, x: np.ndarray, ledger: Ledger, rng: np.random.Generator,
+                share: float) -> list:
+    """On scheduled slots without a public complete attendance, the attendance table (released
+    first, :mod:`synth.privacy.attendance`); else none."""
+    block = encoder.attendance_block() if isinstance(encoder, SequenceEncoder) else None
+    if block is None or block.width < 2:  # no slots, or "attendance": "complete": nothing to release
+        return []
+    n_tables = len(encoder.label_table_specs(per_visit=False))
+    return [release_attendance(x, block, ledger, rng, LABEL_PART * share, n_tables)]
 
 
 def _fingerprint(ledger: Ledger, domain: Domain, marginals: MarginalLoss | None) -> str:

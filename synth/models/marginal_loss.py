@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from scipy.sparse.csgraph import shortest_path
 
 from synth.encode.table import CellBlock
-from synth.models.batched_tables import BatchedSlotDrift, BatchedTables, last_dim_softmax
+from synth.models.batched_tables import BatchedSlotDrift, BatchedTables, last_dim_softmax, visit_weights
 from synth.privacy.marginals import MarginalTable
 from synth.models.refine import refined_tables
 
@@ -50,7 +50,10 @@ def visit_slot_cells(raw: torch.Tensor, block: CellBlock, visits: CellBlock, k: 
     ``slots``): a real patient with k visits or fewer falls in the last cell.
     """
     p_visits = F.softmax(raw[:, visits.start:visits.start + visits.width], dim=1)  # column j ↔ j + 1 visits
-    present = p_visits[:, k:].sum(dim=1, keepdim=True)
+    if visits.presence is None:
+        present = p_visits[:, k:].sum(dim=1, keepdim=True)
+    else:  # an attendance pattern: P(slot k attended)
+        present = p_visits @ torch.as_tensor(visits.presence, dtype=raw.dtype)[:, k:k + 1]
     return torch.cat([soft_cells(raw, block) * present, 1.0 - present], dim=1)
 
 
@@ -64,8 +67,12 @@ def pooled_cells(raw: torch.Tensor, slots: tuple[CellBlock, ...], visits: CellBl
     cell of phase min(k, phases − 1).
     """
     p_visits = F.softmax(raw[:, visits.start:visits.start + visits.width], dim=1)  # column j ↔ j + 1 visits
-    per_visit = p_visits / torch.arange(1, visits.width + 1, dtype=raw.dtype)
-    weight = torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1])  # (B, slots): Σ_{n > k} P(n)/n
+    if visits.presence is None:
+        per_visit = p_visits / torch.arange(1, visits.width + 1, dtype=raw.dtype)
+        weight = torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1])  # (B, slots): Σ_{n > k} P(n)/n
+    else:  # an attendance pattern with n slots attended: 1/n at each
+        attended = torch.as_tensor(visits.presence, dtype=raw.dtype)
+        weight = (p_visits / attended.sum(dim=1)) @ attended
     if not phases:
         return sum(weight[:, k:k + 1] * soft_cells(raw, b) for k, b in enumerate(slots))
     width = slots[0].width
@@ -90,8 +97,7 @@ def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock
     a column's values are spread over a patient's visits, not how they are spread at each
     visit: this keeps the generator from moving a label's values between slots at random.
     """
-    p_visits = last_dim_softmax(raw[:, visits.start:visits.start + visits.width])
-    present = torch.flip(torch.cumsum(torch.flip(p_visits, [1]), 1), [1])  # (B, slots): P(visits > k)
+    _, present = visit_weights(raw, visits)  # (B, slots): P(visits > k), or P(slot k attended)
     index = torch.as_tensor([list(range(b.start, b.start + b.width)) for b in slots])  # (slots, cells)
     values = last_dim_softmax(raw.index_select(1, index.reshape(-1)).reshape(len(raw), *index.shape))
     w = present[:, :, None] * by_label[:, None, :]  # (B, slots, classes)
