@@ -155,3 +155,35 @@ def test_the_harness_sees_a_public_stream_moved_by_the_batch_size(monkeypatch):
 def test_dropout_in_the_discriminator_is_refused_under_dp():
     with pytest.raises(SynthError, match="d_dropout must be 0 under DP"):
         _fit(_trial_meta(), d_dropout=0.3)(make_trial(50))
+
+
+def _scheduled_visits(n: int = 30) -> pd.DataFrame:
+    """Visits on the schedule 0, 30, 60, 90: every patient at baseline, some missing later slots."""
+    df = make_visits(n)
+    first = df.groupby("pid").cumcount()
+    df = df[first < 4].assign(day=lambda d: d.groupby("pid").cumcount() * 30)
+    skip = (df["pid"] % 3 == 0) & (df["day"] == 30)  # some patients miss the second slot, not the third
+    return df[~skip].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("attendance", [None, "complete"])
+def test_every_release_of_a_scheduled_fit_moves_by_at_most_its_sensitivity(attendance, tmp_path):
+    meta = copy.deepcopy(SEQ_META)
+    meta["synth_sequence"] = {"static_columns": ["arm", "age"], "schedule": [0, 30, 60, 90]}
+    df = _scheduled_visits()
+    if attendance:
+        meta["synth_sequence"]["attendance"] = attendance
+        full = df.groupby("pid")["day"].transform("size") == 4
+        df = df[full].reset_index(drop=True)
+    visits = pd.DataFrame({"pid": [999] * 3, "arm": ["b"] * 3, "age": [89] * 3, "day": [0, 30, 90],
+                           "lab": [9.9, None, 0.1], "stage": ["2", None, "1"]})
+    if attendance:
+        visits = pd.concat([visits.iloc[:2], visits.iloc[1:2].assign(day=60), visits.iloc[2:]], ignore_index=True)
+    middle = df["pid"].unique()[len(df["pid"].unique()) // 2]
+    at = int((df["pid"] == middle).idxmax())
+    plus = pd.concat([df.iloc[:at], visits, df.iloc[at:]], ignore_index=True)
+    harness = run_neighbours(_fit(meta, **WHOLE), df, plus)
+    assert not harness.check()
+    names = {m.name for m in harness.moves}
+    assert ("table:attendance" in names) == (attendance is None)
+    _same_public_output(harness, tmp_path)
