@@ -144,3 +144,24 @@ def test_an_old_layout_without_slots_reads_as_before():
                                        "max_visits": 3, "schedule": [0.0, 1.0, 2.0]})
     assert layout.slots is False and layout.attendance is None
     assert MarginalLoss is not None and TableSpec is not None
+
+
+def test_a_version_7_file_with_a_schedule_still_samples_by_moving_visits(tmp_path, monkeypatch):
+    """Before version 8 a schedule's visits were drawn as times and moved to the nearest scheduled
+    one; such a file (here a schedule too long for slots, which keeps that path) loads as it was."""
+    import synth.io.modelfile as mf
+
+    long_schedule = [0, 50, 100, 150, 200, 250, 300, 350]
+    df = make_visits(30)
+    df = df.assign(day=np.asarray(long_schedule)[df.groupby("pid").cumcount().to_numpy()])
+    m = copy.deepcopy(SEQ_META)
+    m["synth_sequence"] = {"static_columns": ["arm", "age"], "schedule": long_schedule}
+    s = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
+    assert not s._state()["encoder"].layout.slots
+    tensors, doc = mf.read_model(s.save(tmp_path / "new.synth"))
+    for key in ("slots", "attendance"):
+        doc["sequence"].pop(key)
+    monkeypatch.setattr(mf, "FORMAT_VERSION", 7)
+    mf.write_model(tmp_path / "v7.synth", tensors, {k: v for k, v in doc.items() if k not in ("format", "format_version")})
+    back = Synthesizer.load(tmp_path / "v7.synth")
+    assert set(back.sample(20, seed=2)["day"]) <= set(long_schedule)
