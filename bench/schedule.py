@@ -8,6 +8,8 @@ Methods, each fitted on the same 80% of patients (split by patient) at the same 
 - synth: the sequence path as shipped (long visits; the stated schedule's visits as slots, issue #48);
 - synth-unstated: the same long visits and metadata without `schedule` (issue #48's statement / no
   statement comparison: stating the schedule must never lower quality);
+- synth-no-slot-pairs: synth without the slot-pair tables (synth.privacy.slot_pairs.ENABLED off: the lever's
+  measurement);
 - synth-complete: with `"attendance": "complete"` added to the metadata (only on fixtures whose
   protocol has every patient at every visit: respiratory, epilepsy, ohio);
 - synth-pooled: the sequence path with ``visit_tables: pooled`` (one table per column over all visits);
@@ -193,7 +195,7 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
     """One method's synthetic visits (long format) for the training patients, and its ε spent."""
     n = train[schedule.layout.key].nunique()
     delta = default_delta(n)
-    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete"):
+    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs"):
         doc = json.loads(json.dumps(doc))
         if method == "synth-pooled":
             doc["synth_sequence"]["visit_tables"] = "pooled"
@@ -201,6 +203,9 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
             del doc["synth_sequence"]["schedule"]
         if method == "synth-complete":
             doc["synth_sequence"]["attendance"] = "complete"
+        import synth.privacy.slot_pairs as slot_pairs
+
+        slot_pairs.ENABLED = method != "synth-no-slot-pairs"
         synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(train, doc)
         return synth.sample(n, seed=seed), synth.ledger.epsilon()
     wide = schedule.to_wide(train, "train")

@@ -32,13 +32,15 @@ from synth.errors import SynthError, SynthWarning
 from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
 from synth.models.marginal_loss import MarginalLoss
 from synth.models.train import NO_LABEL, TrainConfig
-from synth.privacy.attendance import release_attendance
+from synth.privacy.attendance import ATTENDANCE_WEIGHT, release_attendance
 from synth.privacy.class_sizes import NoisyCounts
+from synth.privacy import slot_pairs as slot_pairs_module
+from synth.privacy.slot_pairs import release_slot_pairs, slot_pair_specs
 from synth.privacy.domain import Domain, build_domain
 from synth.privacy.ledger import Ledger, row_privacy_unit
 from synth.privacy.marginals import MARGINAL_SHARE, TableSpec
 from synth.privacy.pair_tables import LABEL_PART, release_tables
-from synth.privacy.resolution import full_resolution
+from synth.privacy.resolution import full_resolution, label_stage_steps
 from synth.privacy.randomness import NoiseSource
 from synth.privacy.shards import counting_shards
 from synth.schema.inequalities import (Inequality, ceilings, check_data, check_never_lowered, read_inequalities)
@@ -151,11 +153,11 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
         released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
         with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
-            attendance = _attendance(encoder, x, ledger, rng, share)
+            attendance = _attendance(encoder, x, n_classes, ledger, rng, share)
             singles = visit_table_specs(encoder, n_classes, ledger, share) if meta.sequence_key else None
             tables, domain.label_proportions = release_tables(
                 x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, config.pair_tables,
-                singles, released, config.smooth_tables)
+                singles, released, config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
         tables += attendance
         marginals = MarginalLoss(tables, domain.label_proportions, config.independence,
                                  config.refine_groups)
@@ -177,15 +179,32 @@ def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, 
     return encoder.label_table_specs(per_visit=per_visit)
 
 
-def _attendance(encoder: TableEncoder, x: np.ndarray, ledger: Ledger, rng: np.random.Generator,
+def _attendance(encoder: TableEncoder, x: np.ndarray, n_classes: int, ledger: Ledger, rng: np.random.Generator,
                 share: float) -> list:
     """On scheduled slots without a public complete attendance, the attendance table (released
-    first, :mod:`synth.privacy.attendance`); else none."""
+    first, :mod:`synth.privacy.attendance`), its σ half the label stage's as the resolution rule
+    would cut it (pooled tables); else none."""
     block = encoder.attendance_block() if isinstance(encoder, SequenceEncoder) else None
     if block is None or block.width < 2:  # no slots, or "attendance": "complete": nothing to release
         return []
-    n_tables = len(encoder.label_table_specs(per_visit=False))
-    return [release_attendance(x, block, ledger, rng, LABEL_PART * share, n_tables)]
+    specs = encoder.label_table_specs(per_visit=False)
+    steps = label_stage_steps(specs, n_classes, ledger, LABEL_PART * share, ATTENDANCE_WEIGHT - 1)
+    return [release_attendance(x, block, ledger, rng, LABEL_PART * share, steps)]
+
+
+def _slot_pairs(encoder: TableEncoder, x: np.ndarray, ledger: Ledger, rng: np.random.Generator):
+    """On scheduled slots, the release of each temporal column's slot-pair table
+    (:mod:`synth.privacy.slot_pairs`) for the pair stage; else None."""
+    block = encoder.attendance_block() if isinstance(encoder, SequenceEncoder) else None
+    if block is None or not slot_pairs_module.ENABLED:
+        return None
+    layout, by_name = encoder.layout, {b.column: b for b in encoder.cell_blocks}
+    slots = {c: tuple(by_name[slot_name(c, k)] for k in range(layout.max_visits)) for c in layout.temporal}
+
+    def release(released: dict, other_pairs: int, share: float) -> list:
+        specs = slot_pair_specs(slots, block, released)
+        return release_slot_pairs(x, specs, ledger, rng, share, other_pairs)
+    return release
 
 
 def _fingerprint(ledger: Ledger, domain: Domain, marginals: MarginalLoss | None) -> str:

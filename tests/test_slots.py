@@ -165,3 +165,24 @@ def test_a_version_7_file_with_a_schedule_still_samples_by_moving_visits(tmp_pat
     mf.write_model(tmp_path / "v7.synth", tensors, {k: v for k, v in doc.items() if k not in ("format", "format_version")})
     back = Synthesizer.load(tmp_path / "v7.synth")
     assert set(back.sample(20, seed=2)["day"]) <= set(long_schedule)
+
+
+def test_the_generator_side_of_a_slot_pair_table_matches_its_exact_counts():
+    from synth.models.slot_pair_loss import SlotPairTerm
+    from synth.privacy.marginals import MarginalTable
+    from synth.privacy.slot_pairs import slot_pair_specs
+
+    df = scheduled()
+    domain, enc, wide = prepare_sequences(df, Metadata.load(meta()), "arm", Ledger(math.inf, 1e-5, 40),
+                                          np.random.default_rng(0), "t")
+    x = enc.encode(wide)
+    by_name = {b.column: b for b in enc.cell_blocks}
+    slots = {c: tuple(by_name[f"{c}@{k + 1}"] for k in range(4)) for c in ("lab", "stage")}
+    for spec in slot_pair_specs(slots, enc.attendance_block(), {}):
+        counts = spec.count(x)
+        patients_with_pairs = (attended_of(wide).sum(axis=1) >= 2).sum()
+        assert math.isclose(counts.sum(), patients_with_pairs)  # each such patient adds 1 in all
+        table = MarginalTable(spec.blocks, counts, (), by_label=False, pooled_by=spec.attendance,
+                              over_slot_pairs=True)
+        raw = torch.as_tensor(x, dtype=torch.float32) * 60  # one-hot rows: the softmax is the row
+        assert float(SlotPairTerm([table])(raw)) < 1e-6

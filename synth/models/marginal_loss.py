@@ -28,6 +28,7 @@ from synth.encode.table import CellBlock
 from synth.models.batched_tables import BatchedSlotDrift, BatchedTables, last_dim_softmax, visit_weights
 from synth.privacy.marginals import MarginalTable
 from synth.models.refine import refined_tables
+from synth.models.slot_pair_loss import SlotPairTerm
 
 __all__ = ["MarginalLoss", "soft_cells", "visit_slot_cells", "pooled_cells", "slot_drift", "pair_mask",
            "within_label_dependence", "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH",
@@ -179,6 +180,9 @@ class MarginalLoss:
 
     def __init__(self, tables: list[MarginalTable], label_proportions: list[float], independence: float | None = None,
                  refine_groups: bool | None = None):
+        across = [t for t in tables if t.over_slot_pairs]  # matched on their own (synth.models.slot_pair_loss)
+        self.slot_pairs = SlotPairTerm(across) if across else None
+        tables = [t for t in tables if not t.over_slot_pairs]
         released, groups = len(tables), label_groups(tables)
         if groups <= REFINE_MAX_GROUPS if refine_groups is None else refine_groups:
             tables = tables + refined_tables(tables)
@@ -186,7 +190,8 @@ class MarginalLoss:
         # What the generator is asked to match, for the model's training summary (``synth info``).
         self.matched = {"released": released, "refined": [t.name for t in tables[released:]],
                         "label_groups": None if math.isinf(groups) else int(groups),
-                        "smoothed": [t.name for t in tables[:released] if t.smoothable_cells()]}
+                        "smoothed": [t.name for t in tables[:released] if t.smoothable_cells()],
+                        **({"slot_pairs": [t.name for t in across]} if across else {})}
         self.independence = INDEPENDENCE if independence is None else independence
         columns = {}  # column (a pooled table's first slot, as in pair tables) → its one-block table
         for t in tables:
@@ -223,6 +228,8 @@ class MarginalLoss:
             self.free_mask = self.free_mask.to(device)
         self.batched.to(device)
         self.drift.to(device)
+        if self.slot_pairs is not None:
+            self.slot_pairs.to(device)
         return self
 
     def __call__(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -261,6 +268,8 @@ class MarginalLoss:
     def other_terms(self, raw: torch.Tensor, y: torch.Tensor | None, by_label: torch.Tensor) -> torch.Tensor:
         """Slot drift (visit sequences) and within-label independence, when they are on."""
         loss = raw.new_zeros(())
+        if self.slot_pairs is not None:
+            loss = loss + self.slot_pairs(raw)
         if STATIONARITY and self.sequences:
             loss = loss + STATIONARITY * self.drift(raw, by_label, self.weights if y is not None else torch.ones(1))
         if self.independence and self.free_pairs:

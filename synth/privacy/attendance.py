@@ -57,21 +57,21 @@ def concentrated(noisy: np.ndarray, sigma: float, n: float) -> np.ndarray:
     return out
 
 
-def attendance_sigma(ledger: Ledger, share: float, label_tables: int) -> float:
-    """σ of the attendance table: ``ATTENDANCE_WEIGHT`` tables' worth among ``label_tables`` +
-    weight − 1 released within ``share`` (the label tables then get the rest at their σ).
-    Reads the ledger and the schema's number of tables only."""
-    steps = label_tables + ATTENDANCE_WEIGHT - 1
+def attendance_sigma(ledger: Ledger, share: float, label_steps: int) -> float:
+    """σ of the attendance table: ``ATTENDANCE_WEIGHT`` steps' worth among the label stage's
+    ``label_steps`` + weight − 1 released within ``share`` (the label tables then get the rest
+    at their σ). Reads the ledger and the schema's number of tables only."""
+    steps = label_steps + ATTENDANCE_WEIGHT - 1
     return ledger_sigma(ledger, share, steps) / math.sqrt(ATTENDANCE_WEIGHT)
 
 
 def release_attendance(encoded: np.ndarray, block: CellBlock, ledger: Ledger, rng: np.random.Generator,
-                       share: float, label_tables: int) -> MarginalTable:
+                       share: float, label_steps: int) -> MarginalTable:
     """The noisy attendance table (one row per patient in ``encoded``), recorded in the ledger,
     as a table for the generator to match: :func:`concentrated`'s estimate, total N."""
     spec = TableSpec((block,), by_label=False)
     counts = total(spec.count(encoded, np.zeros(len(encoded), dtype=int), 0))  # every rank's patients
-    sigma = attendance_sigma(ledger, share, label_tables)
+    sigma = attendance_sigma(ledger, share, label_steps)
     noisy = noisy_counts(counts, sigma, rng, "table:attendance")
     ledger.add(Mechanism("marginals:attendance", sigma, 1.0, 1,
                          "Gaussian counts of the patients' attendance patterns on the stated schedule",

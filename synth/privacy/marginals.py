@@ -165,6 +165,7 @@ class MarginalTable:
     smooth: bool = False  # smooth ordered bins before projecting (synth.privacy.smoothing; post-processing)
     present_by: CellBlock | None = None
     slots: tuple[int, ...] = ()
+    over_slot_pairs: bool = False  # a column at two slots, pooled over slot pairs (synth.privacy.slot_pairs)
 
     @property
     def spec(self) -> TableSpec:
@@ -182,6 +183,8 @@ class MarginalTable:
 
     @property
     def name(self) -> str:
+        if self.over_slot_pairs:
+            return f"{self.blocks[0].column.rsplit('@', 1)[0]} (slot j x slot k, pooled over slot pairs)"
         return self.spec.name
 
     def smoothable_cells(self) -> int:

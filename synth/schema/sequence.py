@@ -15,8 +15,10 @@ index's scale, that no visit comes after (the end of follow-up, say): sampling e
 synthetic patient's visits there. ``first_visit_at`` is the numerical index's value at every
 patient's first visit (the baseline day, say): sampling moves each synthetic patient's visits
 together so that the first falls there. ``schedule`` lists the public visit times of a fixed
-schedule (every real visit must be at one; ``max_visits`` defaults to their number): sampling
-moves each synthetic visit to the nearest. ``visit_tables`` ("per_visit" or "pooled") says how a
+schedule (every real visit must be at one; ``max_visits`` defaults to their number): with at
+most ``MAX_SLOTS`` times the visits are slots (:mod:`synth.schema.slots`), else sampling moves
+each synthetic visit to the nearest. ``attendance`` ("complete") states that every patient
+attended every scheduled visit. ``visit_tables`` ("per_visit" or "pooled") says how a
 temporal column's noisy tables are cut: one per visit slot, or one pooled over all visits (the
 default is per visit when a public ``max_visits`` is at most 6, see
 :meth:`synth.encode.sequence.SequenceEncoder.per_visit_tables`).

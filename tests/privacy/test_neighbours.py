@@ -186,4 +186,5 @@ def test_every_release_of_a_scheduled_fit_moves_by_at_most_its_sensitivity(atten
     assert not harness.check()
     names = {m.name for m in harness.moves}
     assert ("table:attendance" in names) == (attendance is None)
+    assert any("slot j x slot k" in name for name in names)  # the slot-pair tables
     _same_public_output(harness, tmp_path)
