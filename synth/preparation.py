@@ -32,7 +32,7 @@ from synth.errors import SynthError, SynthWarning
 from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
 from synth.models.marginal_loss import MarginalLoss
 from synth.models.train import NO_LABEL, TrainConfig
-from synth.privacy.attendance import ATTENDANCE_WEIGHT, release_attendance
+from synth.privacy.attendance import ATTENDANCE_WEIGHTS, release_attendance
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy import slot_pairs as slot_pairs_module
 from synth.privacy.slot_pairs import release_slot_pairs, slot_pair_specs
@@ -153,8 +153,11 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
         released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
         with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
-            attendance = _attendance(encoder, x, n_classes, ledger, rng, share)
-            singles = visit_table_specs(encoder, n_classes, ledger, share) if meta.sequence_key else None
+            block = encoder.attendance_block() if meta.sequence_key else None
+            released_first = block is not None and block.width > 1  # slots, attendance not stated complete
+            singles = visit_table_specs(encoder, n_classes, ledger, share,
+                                        max(ATTENDANCE_WEIGHTS) if released_first else 0) if meta.sequence_key else None
+            attendance = _attendance(block, singles, x, n_classes, ledger, rng, share) if released_first else []
             tables, domain.label_proportions = release_tables(
                 x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share, config.pair_tables,
                 singles, released, config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
@@ -165,30 +168,28 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     return Prepared(meta, domain, encoder, x, y, n_classes, marginals, ledger, noise)
 
 
-def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, share: float) -> list[TableSpec]:
+def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, share: float,
+                      extra: int = 0) -> list[TableSpec]:
     """The label tables of visit sequences: per visit slot or pooled over visits, as the metadata
     says, or on a short public schedule per visit slot where those tables would keep every cell
-    (public metadata and the ledger's N only: the choice is post-processing)."""
+    (public metadata and the ledger's N only: the choice is post-processing), were ``extra`` more
+    steps released with them (the attendance table at its largest weight)."""
     per_visit = encoder.per_visit_tables()
     if per_visit is None:
         candidate = encoder.label_table_specs(per_visit=True)
         slots = [s for s in candidate if s.slots]
-        per_visit = full_resolution(slots, len(candidate), n_classes, ledger, LABEL_PART * share)
+        per_visit = full_resolution(slots, len(candidate) + extra, n_classes, ledger, LABEL_PART * share)
         if per_visit:
             return candidate
     return encoder.label_table_specs(per_visit=per_visit)
 
 
-def _attendance(encoder: TableEncoder, x: np.ndarray, n_classes: int, ledger: Ledger, rng: np.random.Generator,
-                share: float) -> list:
-    """On scheduled slots without a public complete attendance, the attendance table (released
-    first, :mod:`synth.privacy.attendance`), its σ half the label stage's as the resolution rule
-    would cut it (pooled tables); else none."""
-    block = encoder.attendance_block() if isinstance(encoder, SequenceEncoder) else None
-    if block is None or block.width < 2:  # no slots, or "attendance": "complete": nothing to release
-        return []
-    specs = encoder.label_table_specs(per_visit=False)
-    steps = label_stage_steps(specs, n_classes, ledger, LABEL_PART * share, ATTENDANCE_WEIGHT - 1)
+def _attendance(block, specs: list[TableSpec], x: np.ndarray, n_classes: int, ledger: Ledger,
+                rng: np.random.Generator, share: float) -> list:
+    """The attendance table of scheduled slots (released first, :mod:`synth.privacy.attendance`),
+    its cost counted in steps of the label stage as the resolution rule cuts ``specs``, the
+    label tables chosen; the stage then gets the rest of its share."""
+    steps = label_stage_steps(specs, n_classes, ledger, LABEL_PART * share, 1)
     return [release_attendance(x, block, ledger, rng, LABEL_PART * share, steps)]
 
 

@@ -3,9 +3,9 @@
 On a stated schedule (:mod:`synth.schema.slots`) each patient has one attendance pattern, so
 the table of patterns (2^(K−1) cells, not crossed with the label) is a Gaussian mechanism of
 L2 sensitivity 1: one patient adds 1 to one cell. It is released before the label tables and
-costs as much as ``ATTENDANCE_WEIGHT`` of them (its σ is theirs / √weight, and the label
-tables' σ is calibrated with it in the ledger), because the generator reads every visit slot
-through it.
+costs as much as 1, 2 or 4 of them (its σ is theirs / √weight, and the label tables' σ is
+calibrated with it in the ledger): the fewest at which N patients in one cell would be seen
+(a public rule on N and σ), because the generator reads every visit slot through it.
 
 The estimator (post-processing of the noisy counts, the public or released N and σ only)
 keeps a concentrated table concentrated: cells under z·σ are zeroed, with z such that an
@@ -37,10 +37,11 @@ from synth.privacy.mechanisms import noisy_counts
 from synth.privacy.shards import total
 from synth.privacy.smoothing import simplex_projection
 
-__all__ = ["release_attendance", "concentrated", "attendance_sigma", "ATTENDANCE_WEIGHT", "FALSE_KEEP"]
+__all__ = ["release_attendance", "concentrated", "attendance_sigma", "ATTENDANCE_WEIGHTS", "FALSE_KEEP"]
 
-ATTENDANCE_WEIGHT = 4  # the attendance table costs as much as this many label tables (σ halved)
+ATTENDANCE_WEIGHTS = (1, 2, 4)  # the attendance table costs as much as this many label tables (σ / √weight)
 FALSE_KEEP = 0.01  # chance that some empty pattern's noise survives the threshold
+MARGIN = 2.0  # a complete table's cell should clear the threshold by this many σ (it then does 97.7% of the time)
 
 
 def concentrated(noisy: np.ndarray, sigma: float, n: float) -> np.ndarray:
@@ -57,12 +58,18 @@ def concentrated(noisy: np.ndarray, sigma: float, n: float) -> np.ndarray:
     return out
 
 
-def attendance_sigma(ledger: Ledger, share: float, label_steps: int) -> float:
-    """σ of the attendance table: ``ATTENDANCE_WEIGHT`` steps' worth among the label stage's
-    ``label_steps`` + weight − 1 released within ``share`` (the label tables then get the rest
-    at their σ). Reads the ledger and the schema's number of tables only."""
-    steps = label_steps + ATTENDANCE_WEIGHT - 1
-    return ledger_sigma(ledger, share, steps) / math.sqrt(ATTENDANCE_WEIGHT)
+def attendance_sigma(ledger: Ledger, share: float, label_steps: int, cells: int) -> tuple[float, int]:
+    """(σ, weight) of the attendance table: ``weight`` steps' worth among the label stage's
+    ``label_steps`` + weight released within ``share`` (the label tables then get the rest at
+    their σ), the smallest weight of ``ATTENDANCE_WEIGHTS`` at which N patients all in one of
+    ``cells`` cells clear the estimator's threshold by ``MARGIN`` σ (else the largest). Reads
+    the ledger's N (public or released) and the schema only."""
+    z = NormalDist().inv_cdf(1 - FALSE_KEEP / max(cells, 1))
+    for weight in ATTENDANCE_WEIGHTS:
+        sigma = ledger_sigma(ledger, share, label_steps + weight) / math.sqrt(weight)
+        if ledger.n_patients >= (z + MARGIN) * sigma:
+            break
+    return sigma, weight
 
 
 def release_attendance(encoded: np.ndarray, block: CellBlock, ledger: Ledger, rng: np.random.Generator,
@@ -71,11 +78,11 @@ def release_attendance(encoded: np.ndarray, block: CellBlock, ledger: Ledger, rn
     as a table for the generator to match: :func:`concentrated`'s estimate, total N."""
     spec = TableSpec((block,), by_label=False)
     counts = total(spec.count(encoded, np.zeros(len(encoded), dtype=int), 0))  # every rank's patients
-    sigma = attendance_sigma(ledger, share, label_steps)
+    sigma, weight = attendance_sigma(ledger, share, label_steps, block.width)
     noisy = noisy_counts(counts, sigma, rng, "table:attendance")
     ledger.add(Mechanism("marginals:attendance", sigma, 1.0, 1,
                          "Gaussian counts of the patients' attendance patterns on the stated schedule",
-                         {"tables": [block.column], "weight": ATTENDANCE_WEIGHT}))
+                         {"tables": [block.column], "weight": weight}))
     n = float(ledger.n_patients)
     estimate = concentrated(noisy[0], sigma, n)[None]
     return MarginalTable((block,), estimate, by_label=False, totals=np.array([n]), sigma=sigma)
