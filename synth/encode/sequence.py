@@ -31,7 +31,7 @@ from synth.schema.sequence import (VISITS, SequenceLayout, end_visits, gap_name,
                                    sequence_layout, slot_name, start_visits, to_wide, visit_counts)
 from synth.schema.slots import ATTENDANCE, check_slots, presence, to_slots_wide
 from synth.schema.validate import category_key, coerce_frame
-from synth.encode.slots import slot_visits, slots_domain
+from synth.encode.slots import slot_visits, slots_domain, times_domain
 
 __all__ = ["SequenceEncoder", "prepare_sequences"]
 
@@ -228,26 +228,6 @@ class SequenceEncoder(TableEncoder):
         return next(c for c in self.domain.columns if c.name == name)
 
 
-def _wide_domain(base: Domain, layout: SequenceLayout, meta: Metadata) -> Domain:
-    doms = {c.name: c for c in base.columns}
-    m = layout.max_visits
-    cols = [doms[c] for c in layout.static if c in doms]
-    cols.append(ColumnDomain(VISITS, "categorical", "categorical", False, layout.max_visits_source,
-                             categories=[str(v) for v in range(1, m + 1)], values=list(range(1, m + 1))))
-    index = doms[layout.index]
-    # visit times on the duration scale (synth.encode.DURATION_STEPS) unless the metadata says log
-    scale = "log" if index.scale == "log" else "duration"
-    for k in range(m):
-        if k == 0:
-            cols.append(replace(index, name=slot_name(layout.index, 0), sdtype="numerical", nullable=False,
-                                scale=scale))
-        else:
-            cols.append(ColumnDomain(gap_name(k), "numerical", "numerical", False, index.source, lo=0.0,
-                                     hi=index.hi - index.lo, integer=index.integer, scale="duration"))
-        cols.extend(replace(doms[c], name=slot_name(c, k)) for c in layout.temporal)
-    return replace(base, columns=cols, all_columns=list(meta.columns))
-
-
 def _check_all_visits(ordered: pd.DataFrame, meta: Metadata, layout: SequenceLayout, source: str) -> None:
     """Every visit (not only the first, which build_domain checks) against the public metadata.
 
@@ -312,7 +292,7 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
     if layout.slots:
         domain, wide = slots_domain(base, layout, list(meta.columns)), to_slots_wide(ordered, layout)
     else:
-        domain, wide = _wide_domain(base, layout, meta), to_wide(ordered, layout)
+        domain, wide = times_domain(base, layout, list(meta.columns)), to_wide(ordered, layout)
     if label is not None:
         wide[label] = first[label].to_numpy()
     return domain, SequenceEncoder(domain, layout), wide

@@ -1,4 +1,4 @@
-"""Scheduled visits as slots (synth.schema.slots): the wide domain and the way back to visits.
+"""The wide domains of visit sequences (visit times, or a stated schedule's slots) and the way back.
 
 Post-processing and public metadata only: the attendance patterns are the schedule's, the
 visit times are the schedule's times, and sampling writes each generated patient's attended
@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from synth.privacy.domain import ColumnDomain, Domain
-from synth.schema.sequence import SequenceLayout, slot_name
+from synth.schema.sequence import VISITS, SequenceLayout, gap_name, slot_name
 from synth.schema.slots import ATTENDANCE, patterns, presence
 
-__all__ = ["slots_domain", "slot_visits"]
+__all__ = ["slots_domain", "slot_visits", "times_domain"]
 
 
 def slots_domain(base: Domain, layout: SequenceLayout, all_columns: list[str]) -> Domain:
@@ -52,3 +52,25 @@ def slot_visits(wide: pd.DataFrame, layout: SequenceLayout, cells: list[str],
         attended[none, 0] = True
         times[known, 0] = np.minimum(times[known, 0], ends[known])
     return attended, times
+
+
+def times_domain(base: Domain, layout: SequenceLayout, all_columns: list[str]) -> Domain:
+    """Without slots: statics, the visit count, the first visit's time, then per slot the gap
+    since the previous visit (none at the first) and each temporal column."""
+    doms = {c.name: c for c in base.columns}
+    m = layout.max_visits
+    cols = [doms[c] for c in layout.static if c in doms]
+    cols.append(ColumnDomain(VISITS, "categorical", "categorical", False, layout.max_visits_source,
+                             categories=[str(v) for v in range(1, m + 1)], values=list(range(1, m + 1))))
+    index = doms[layout.index]
+    # visit times on the duration scale (synth.encode.DURATION_STEPS) unless the metadata says log
+    scale = "log" if index.scale == "log" else "duration"
+    for k in range(m):
+        if k == 0:
+            cols.append(replace(index, name=slot_name(layout.index, 0), sdtype="numerical", nullable=False,
+                                scale=scale))
+        else:
+            cols.append(ColumnDomain(gap_name(k), "numerical", "numerical", False, index.source, lo=0.0,
+                                     hi=index.hi - index.lo, integer=index.integer, scale="duration"))
+        cols.extend(replace(doms[c], name=slot_name(c, k)) for c in layout.temporal)
+    return replace(base, columns=cols, all_columns=list(all_columns))
