@@ -10,6 +10,8 @@ Methods, each fitted on the same 80% of patients (split by patient) at the same 
   statement comparison: stating the schedule must never lower quality);
 - synth-no-slot-pairs: synth without the slot-pair tables (synth.privacy.slot_pairs.ENABLED off: the lever's
   measurement);
+- synth-monotone: synth with the dropout patterns kept at a lower threshold (20% chance that some
+  empty one survives, against 1% for any pattern; synth.privacy.attendance.MONOTONE_FALSE_KEEP);
 - synth-complete: with `"attendance": "complete"` added to the metadata (only on fixtures whose
   protocol has every patient at every visit: respiratory, epilepsy, ohio);
 - synth-pooled: the sequence path with ``visit_tables: pooled`` (one table per column over all visits);
@@ -195,7 +197,7 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
     """One method's synthetic visits (long format) for the training patients, and its ε spent."""
     n = train[schedule.layout.key].nunique()
     delta = default_delta(n)
-    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs"):
+    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs", "synth-monotone"):
         doc = json.loads(json.dumps(doc))
         if method == "synth-pooled":
             doc["synth_sequence"]["visit_tables"] = "pooled"
@@ -205,7 +207,10 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
             doc["synth_sequence"]["attendance"] = "complete"
         import synth.privacy.slot_pairs as slot_pairs
 
+        import synth.privacy.attendance as attendance
+
         slot_pairs.ENABLED = method != "synth-no-slot-pairs"
+        attendance.MONOTONE_FALSE_KEEP = 0.2 if method == "synth-monotone" else None
         synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(train, doc)
         return synth.sample(n, seed=seed), synth.ledger.epsilon()
     wide = schedule.to_wide(train, "train")

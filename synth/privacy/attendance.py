@@ -41,16 +41,24 @@ __all__ = ["release_attendance", "concentrated", "attendance_sigma", "ATTENDANCE
 
 ATTENDANCE_WEIGHTS = (1, 2, 4)  # the attendance table costs as much as this many label tables (σ / √weight)
 FALSE_KEEP = 0.01  # chance that some empty pattern's noise survives the threshold
+# Research switch (bench/schedule.py's synth-monotone arm): the chance that some empty monotone
+# dropout pattern ("attended up to slot k", k < K) survives its own, lower threshold; None: one
+# threshold for every pattern (the shipped estimator).
+MONOTONE_FALSE_KEEP: float | None = None
 MARGIN = 2.0  # a complete table's cell should clear the threshold by this many σ (it then does 97.7% of the time)
 
 
-def concentrated(noisy: np.ndarray, sigma: float, n: float) -> np.ndarray:
+def concentrated(noisy: np.ndarray, sigma: float, n: float, monotone: np.ndarray | None = None) -> np.ndarray:
     """Post-processing: the cells that clear z·σ (and the largest), projected onto the
-    non-negative counts with total ``n``; every other cell 0. With σ = 0 the counts as they are."""
+    non-negative counts with total ``n``; every other cell 0. With σ = 0 the counts as they are.
+    With ``monotone`` (a mask of the dropout patterns) and ``MONOTONE_FALSE_KEEP``, those cells
+    clear a lower threshold of their own."""
     noisy = np.asarray(noisy, dtype=float)
     if sigma == 0:
         return np.clip(noisy, 0, None)
-    z = NormalDist().inv_cdf(1 - FALSE_KEEP / len(noisy))
+    z = np.full(len(noisy), NormalDist().inv_cdf(1 - FALSE_KEEP / len(noisy)))
+    if monotone is not None and MONOTONE_FALSE_KEEP is not None and monotone.any():
+        z[monotone] = NormalDist().inv_cdf(1 - MONOTONE_FALSE_KEEP / int(monotone.sum()))
     keep = noisy >= z * sigma
     keep[int(np.argmax(noisy))] = True
     out = np.zeros_like(noisy)
@@ -84,5 +92,7 @@ def release_attendance(encoded: np.ndarray, block: CellBlock, ledger: Ledger, rn
                          "Gaussian counts of the patients' attendance patterns on the stated schedule",
                          {"tables": [block.column], "weight": weight}))
     n = float(ledger.n_patients)
-    estimate = concentrated(noisy[0], sigma, n)[None]
+    attended = np.asarray(block.presence) if block.presence is not None else None
+    monotone = None if attended is None else (np.diff(attended, axis=1) <= 0).all(axis=1) & (attended.min(axis=1) < 1)
+    estimate = concentrated(noisy[0], sigma, n, monotone)[None]
     return MarginalTable((block,), estimate, by_label=False, totals=np.array([n]), sigma=sigma)
