@@ -5,7 +5,15 @@ visits follow a fixed schedule, synth against MST and AIM on the same splits.
         [--methods synth,synth-pooled,synth-wide,mst,aim]      # mst/aim: the SmartNoise venv (bench/peers.py)
 
 Methods, each fitted on the same 80% of patients (split by patient) at the same ε and δ:
-- synth: the sequence path as shipped (long visits; on this short public schedule, per-visit tables);
+- synth: the sequence path as shipped (long visits; the stated schedule's visits as slots, issue #48);
+- synth-unstated: the same long visits and metadata without `schedule` (issue #48's statement / no
+  statement comparison: stating the schedule must never lower quality);
+- synth-no-slot-pairs: synth without the slot-pair tables (synth.privacy.slot_pairs.ENABLED off: the lever's
+  measurement);
+- synth-monotone: synth with the dropout patterns kept at a lower threshold (20% chance that some
+  empty one survives, against 1% for any pattern; synth.privacy.attendance.MONOTONE_FALSE_KEEP);
+- synth-complete: with `"attendance": "complete"` added to the metadata (only on fixtures whose
+  protocol has every patient at every visit: respiratory, epilepsy, ohio);
 - synth-pooled: the sequence path with ``visit_tables: pooled`` (one table per column over all visits);
 - synth-wide: the pivot a user could do by hand, fitted through the tabular path: each temporal
   column once per scheduled visit (`status@2`, missing where the visit was missed), sampled, and
@@ -189,10 +197,20 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
     """One method's synthetic visits (long format) for the training patients, and its ε spent."""
     n = train[schedule.layout.key].nunique()
     delta = default_delta(n)
-    if method in ("synth", "synth-pooled"):
+    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs", "synth-monotone"):
         doc = json.loads(json.dumps(doc))
         if method == "synth-pooled":
             doc["synth_sequence"]["visit_tables"] = "pooled"
+        if method == "synth-unstated":
+            del doc["synth_sequence"]["schedule"]
+        if method == "synth-complete":
+            doc["synth_sequence"]["attendance"] = "complete"
+        import synth.privacy.slot_pairs as slot_pairs
+
+        import synth.privacy.attendance as attendance
+
+        slot_pairs.ENABLED = method != "synth-no-slot-pairs"
+        attendance.MONOTONE_FALSE_KEEP = 0.2 if method == "synth-monotone" else None
         synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(train, doc)
         return synth.sample(n, seed=seed), synth.ledger.epsilon()
     wide = schedule.to_wide(train, "train")

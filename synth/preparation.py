@@ -34,12 +34,15 @@ from synth.models.marginal_loss import MarginalLoss
 from synth.models.train import NO_LABEL, TrainConfig
 from synth.privacy.analysis_tables import (ANALYSIS_SHARE, analysis_specs, combine_releases, mean_specs,
                                            release_analysis_tables)
+from synth.privacy.attendance import ATTENDANCE_WEIGHTS, release_attendance
 from synth.privacy.class_sizes import NoisyCounts
+from synth.privacy import slot_pairs as slot_pairs_module
+from synth.privacy.slot_pairs import release_slot_pairs, slot_pair_specs
 from synth.privacy.domain import Domain, build_domain
 from synth.privacy.ledger import Ledger, row_privacy_unit
 from synth.privacy.marginals import MARGINAL_SHARE, TableSpec
 from synth.privacy.pair_tables import LABEL_PART, release_tables
-from synth.privacy.resolution import full_resolution
+from synth.privacy.resolution import full_resolution, label_stage_steps
 from synth.privacy.randomness import NoiseSource
 from synth.privacy.shards import counting_shards
 from synth.schema.inequalities import (Inequality, ceilings, check_data, check_never_lowered, read_inequalities)
@@ -158,7 +161,6 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     marginals = None
     if config.marginal_weight != 0:
         share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
-        singles = visit_table_specs(encoder, n_classes, ledger, share) if meta.sequence_key else None
         released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
         declared = [] if meta.analysis is None else analysis_specs(meta.analysis, blocks, label)
         analysis_share = (ANALYSIS_SHARE if config.analysis_share is None else config.analysis_share) if declared else 0
@@ -166,34 +168,67 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
             raise SynthError(f"analysis_share must be at least 0 and below the tables' share {share:g}, "
                              f"got {analysis_share}")
         declared = declared if analysis_share else []
+        rest = share - analysis_share  # every other table's share (cumulative from preprocessing)
         with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
+            block = encoder.attendance_block() if meta.sequence_key else None
+            released_first = block is not None and block.width > 1  # slots, attendance not stated complete
+            singles = visit_table_specs(encoder, n_classes, ledger, rest,
+                                        max(ATTENDANCE_WEIGHTS) if released_first else 0) if meta.sequence_key else None
+            attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest) if released_first else []
             tables, domain.label_proportions = release_tables(
-                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, share - analysis_share,
-                config.pair_tables, singles, released, config.smooth_tables)
+                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, rest, config.pair_tables,
+                singles, released, config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
             means = []
             if declared:
                 class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])
                 analysis, means = release_analysis_tables(x, y, n_classes, declared, ledger, rng, share, class_sizes,
                                                           mean_specs(meta.analysis, blocks, label))
                 tables = combine_releases(tables, analysis)
+        tables += attendance
         marginals = MarginalLoss(tables, domain.label_proportions, config.independence,
                                  config.refine_groups, means)
     check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
     return Prepared(meta, domain, encoder, x, y, n_classes, marginals, ledger, noise, label)
 
 
-def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, share: float) -> list[TableSpec]:
+def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, share: float,
+                      extra: int = 0) -> list[TableSpec]:
     """The label tables of visit sequences: per visit slot or pooled over visits, as the metadata
     says, or on a short public schedule per visit slot where those tables would keep every cell
-    (public metadata and the ledger's N only: the choice is post-processing)."""
+    (public metadata and the ledger's N only: the choice is post-processing), were ``extra`` more
+    steps released with them (the attendance table at its largest weight)."""
     per_visit = encoder.per_visit_tables()
     if per_visit is None:
         candidate = encoder.label_table_specs(per_visit=True)
         slots = [s for s in candidate if s.slots]
-        per_visit = full_resolution(slots, len(candidate), n_classes, ledger, LABEL_PART * share)
+        per_visit = full_resolution(slots, len(candidate) + extra, n_classes, ledger, LABEL_PART * share)
         if per_visit:
             return candidate
     return encoder.label_table_specs(per_visit=per_visit)
+
+
+def _attendance(block, specs: list[TableSpec], x: np.ndarray, n_classes: int, ledger: Ledger,
+                rng: np.random.Generator, share: float) -> list:
+    """The attendance table of scheduled slots (released first, :mod:`synth.privacy.attendance`),
+    its cost counted in steps of the label stage as the resolution rule cuts ``specs``, the
+    label tables chosen; the stage then gets the rest of its share."""
+    steps = label_stage_steps(specs, n_classes, ledger, LABEL_PART * share, 1)
+    return [release_attendance(x, block, ledger, rng, LABEL_PART * share, steps)]
+
+
+def _slot_pairs(encoder: TableEncoder, x: np.ndarray, ledger: Ledger, rng: np.random.Generator):
+    """On scheduled slots, the release of each temporal column's slot-pair table
+    (:mod:`synth.privacy.slot_pairs`) for the pair stage; else None."""
+    block = encoder.attendance_block() if isinstance(encoder, SequenceEncoder) else None
+    if block is None or not slot_pairs_module.ENABLED:
+        return None
+    layout, by_name = encoder.layout, {b.column: b for b in encoder.cell_blocks}
+    slots = {c: tuple(by_name[slot_name(c, k)] for k in range(layout.max_visits)) for c in layout.temporal}
+
+    def release(released: dict, other_pairs: int, share: float) -> list:
+        specs = slot_pair_specs(slots, block, released)
+        return release_slot_pairs(x, specs, ledger, rng, share, other_pairs)
+    return release
 
 
 def _fingerprint(ledger: Ledger, domain: Domain, marginals: MarginalLoss | None) -> str:

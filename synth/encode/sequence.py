@@ -29,7 +29,9 @@ from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import TableSpec
 from synth.schema.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, schedule_visits,
                                    sequence_layout, slot_name, start_visits, to_wide, visit_counts)
+from synth.schema.slots import ATTENDANCE, check_slots, presence, to_slots_wide
 from synth.schema.validate import category_key, coerce_frame
+from synth.encode.slots import slot_visits, slots_domain, times_domain
 
 __all__ = ["SequenceEncoder", "prepare_sequences"]
 
@@ -57,9 +59,16 @@ class SequenceEncoder(TableEncoder):
         self.slot_positions = [np.array([i for s in self.spans if slot_cols.get(s.column.split("#")[0]) == k
                                          for i in range(s.start, s.start + s.width)], dtype=int)
                                for k in range(m)]
-        (self.visits_span,) = [s for s in self.spans if s.column == VISITS]
-        # the visit count is ordered (1 … max_visits): coarse groups merge adjacent counts
-        self.cell_blocks = [replace(b, ordered=True) if b.column == VISITS else b for b in self.cell_blocks]
+        self.visit_column = ATTENDANCE if layout.slots else VISITS
+        (self.visits_span,) = [s for s in self.spans if s.column == self.visit_column]
+        self.presence = None  # slots: each attendance pattern's slots (patterns × slots)
+        if layout.slots:
+            self.presence = presence(self.domain_of(ATTENDANCE).categories)
+            attended = tuple(tuple(float(v) for v in row) for row in self.presence)
+            self.cell_blocks = [replace(b, presence=attended) if b.column == ATTENDANCE else b
+                                for b in self.cell_blocks]
+        else:  # the visit count is ordered (1 … max_visits): coarse groups merge adjacent counts
+            self.cell_blocks = [replace(b, ordered=True) if b.column == VISITS else b for b in self.cell_blocks]
         self._slots = torch.zeros(m, self.width)  # row k: the positions of slot k (k ≥ 1)
         for k in range(1, m):
             self._slots[k, self.slot_positions[k]] = 1.0
@@ -82,6 +91,12 @@ class SequenceEncoder(TableEncoder):
 
     def encode(self, wide: pd.DataFrame) -> np.ndarray:
         x = super().encode(wide)
+        if self.layout.slots:
+            cells = {c: i for i, c in enumerate(self.domain_of(ATTENDANCE).categories)}
+            attended = self.presence[wide[ATTENDANCE].astype(str).map(cells).to_numpy(int)] > 0.5
+            for k in range(1, self.layout.max_visits):
+                x[np.ix_(~attended[:, k], self.slot_positions[k])] = 0.0
+            return x
         visits = wide[VISITS].astype(int).to_numpy()
         for k in range(1, self.layout.max_visits):
             x[np.ix_(visits <= k, self.slot_positions[k])] = 0.0
@@ -90,16 +105,24 @@ class SequenceEncoder(TableEncoder):
     def mask(self, fake: torch.Tensor) -> torch.Tensor:
         """Zero the slots after each generated patient's visit count (differentiable)."""
         s = self.visits_span
-        onehot = fake[:, s.start:s.start + s.width]  # column j ↔ j + 1 visits
-        present = torch.flip(torch.cumsum(torch.flip(onehot, [1]), 1), [1])  # slot k present iff visits > k
+        onehot = fake[:, s.start:s.start + s.width]  # column j ↔ j + 1 visits, or pattern j
+        if self.presence is not None:  # slot k present iff the pattern attends it
+            present = onehot @ torch.as_tensor(self.presence, dtype=fake.dtype, device=fake.device)
+        else:
+            present = torch.flip(torch.cumsum(torch.flip(onehot, [1]), 1), [1])  # slot k present iff visits > k
         slots = self._slots.to(fake.device)
         keep = 1.0 - slots.sum(dim=0) + present @ slots
         return fake * keep
 
     def patient_cell_blocks(self) -> list[CellBlock]:
-        """Blocks every patient fills (statics, visit count, first visit): one cell per patient each."""
+        """Blocks every patient fills (statics, visit count, first visit): one cell per patient each.
+        On slots, not the attendance pattern: it has a table of its own (:mod:`synth.privacy.attendance`)."""
         padded = {i for k in range(1, self.layout.max_visits) for i in self.slot_positions[k]}
-        return [b for b in self.cell_blocks if b.start not in padded]
+        return [b for b in self.cell_blocks if b.start not in padded and b.column != ATTENDANCE]
+
+    def attendance_block(self) -> CellBlock | None:
+        """The attendance pattern's block on slots (None without slots)."""
+        return next((b for b in self.cell_blocks if b.column == ATTENDANCE), None)
 
     def per_visit_tables(self) -> bool | None:
         """Whether temporal columns get a label table per visit slot rather than one pooled over
@@ -126,12 +149,12 @@ class SequenceEncoder(TableEncoder):
         for patients with k visits or fewer, so every patient is in one cell of each table.
         """
         slots = {b.column: b for b in self.cell_blocks}
-        (visits,) = [b for b in self.cell_blocks if b.column == VISITS]
+        (visits,) = [b for b in self.cell_blocks if b.column == self.visit_column]
         m = self.layout.max_visits
         pooled = {} if per_visit else {slot_name(c, 0): [slot_name(c, k) for k in range(m)]
                                        for c in self.layout.temporal}
         first_time = slot_name(self.layout.index, 0)
-        if m > 1:
+        if m > 1 and not self.layout.slots:  # on slots the times are the schedule's
             pooled[first_time] = [first_time] + [gap_name(k) for k in range(1, m)]
         specs = [TableSpec(tuple(slots[c] for c in pooled[b.column]), pooled_by=visits,
                            missing_phases=MISSING_PHASES if b.missing is not None else 0)
@@ -147,6 +170,17 @@ class SequenceEncoder(TableEncoder):
         """Decoded wide patients → long visits sorted by time, ids ``first_id``, ``first_id + 1`` …"""
         lay = self.layout
         m, p = lay.max_visits, len(wide)
+        ends = None
+        if lay.end is not None:
+            end = self.domain_of(lay.end)
+            spec = {"sdtype": end.sdtype, "datetime_format": end.datetime_format}
+            ends = coerce_frame(wide[[lay.end]], Metadata(columns={lay.end: spec}), "generated data")[lay.end]
+            ends = ends.to_numpy(float)
+        if lay.slots:  # the attended slots, at their scheduled times
+            kept, times = slot_visits(wide, lay, self.domain_of(ATTENDANCE).categories, ends)
+            t0 = ColumnDomain(lay.index, "numerical", "numerical", False, "public", lo=lay.schedule[0],
+                              hi=lay.schedule[-1], integer=all(float(t).is_integer() for t in lay.schedule))
+            return self._long(wide, kept, times, t0, label, labels, first_id, all_columns, pii)
         visits = wide[VISITS].astype(int).to_numpy()
         t0 = self.domain_of(slot_name(lay.index, 0))
         gaps = np.column_stack([wide[slot_name(lay.index, 0)].to_numpy(float)] +
@@ -154,17 +188,20 @@ class SequenceEncoder(TableEncoder):
         times = np.clip(np.cumsum(gaps, axis=1), t0.lo, t0.hi)  # gaps ≥ 0: monotone visit times
         if lay.start is not None:
             times = start_visits(times, lay.start, t0.hi)  # moved later: kept in the range
-        ends = None
-        if lay.end is not None:
-            end = self.domain_of(lay.end)
-            spec = {"sdtype": end.sdtype, "datetime_format": end.datetime_format}
-            ends = coerce_frame(wide[[lay.end]], Metadata(columns={lay.end: spec}), "generated data")[lay.end]
-            ends = ends.to_numpy(float)
+        if ends is not None:
             visits, times = end_visits(visits, times, ends)
         if lay.schedule is not None:
             kept, times = schedule_visits(visits, times, lay.schedule, ends)
         else:
             kept = np.arange(m)[None, :] < visits[:, None]
+        return self._long(wide, kept, times, t0, label, labels, first_id, all_columns, pii)
+
+    def _long(self, wide: pd.DataFrame, kept: np.ndarray, times: np.ndarray, t0: ColumnDomain,
+              label: ColumnDomain | None, labels: np.ndarray | None, first_id: int, all_columns: list[str],
+              pii: list[str]) -> pd.DataFrame:
+        """The kept slots (patients × slots) as long visits at ``times``, patient by patient."""
+        lay = self.layout
+        m, p = lay.max_visits, len(wide)
         i_idx, k_idx = np.nonzero(kept)  # patient-major order
         order = k_idx * p + i_idx
         out: dict[str, pd.Series] = {}
@@ -189,26 +226,6 @@ class SequenceEncoder(TableEncoder):
 
     def domain_of(self, name: str) -> ColumnDomain:
         return next(c for c in self.domain.columns if c.name == name)
-
-
-def _wide_domain(base: Domain, layout: SequenceLayout, meta: Metadata) -> Domain:
-    doms = {c.name: c for c in base.columns}
-    m = layout.max_visits
-    cols = [doms[c] for c in layout.static if c in doms]
-    cols.append(ColumnDomain(VISITS, "categorical", "categorical", False, layout.max_visits_source,
-                             categories=[str(v) for v in range(1, m + 1)], values=list(range(1, m + 1))))
-    index = doms[layout.index]
-    # visit times on the duration scale (synth.encode.DURATION_STEPS) unless the metadata says log
-    scale = "log" if index.scale == "log" else "duration"
-    for k in range(m):
-        if k == 0:
-            cols.append(replace(index, name=slot_name(layout.index, 0), sdtype="numerical", nullable=False,
-                                scale=scale))
-        else:
-            cols.append(ColumnDomain(gap_name(k), "numerical", "numerical", False, index.source, lo=0.0,
-                                     hi=index.hi - index.lo, integer=index.integer, scale="duration"))
-        cols.extend(replace(doms[c], name=slot_name(c, k)) for c in layout.temporal)
-    return replace(base, columns=cols, all_columns=list(meta.columns))
 
 
 def _check_all_visits(ordered: pd.DataFrame, meta: Metadata, layout: SequenceLayout, source: str) -> None:
@@ -240,6 +257,8 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
     frame = coerce_frame(df, meta, source, public=True)  # every column in trouble in one error
     ordered = order_visits(frame, keys, layout, source)
     _check_all_visits(ordered, meta, layout, source)
+    if layout.slots:
+        check_slots(ordered, layout.index, layout.schedule, layout.attendance == "complete", source)
     counts = visit_counts(ordered)
     if len(counts) < 2:
         raise SynthError(f"{source} has fewer than 2 patients; at least 2 are needed")
@@ -270,8 +289,10 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
         layout.max_visits = max(1, int(count_dom.hi))
         base.columns = [c for c in base.columns if c.name != _COUNT]
     ledger.privacy_unit = "one patient (all of their visits)"
-    domain = _wide_domain(base, layout, meta)
-    wide = to_wide(ordered, layout)
+    if layout.slots:
+        domain, wide = slots_domain(base, layout, list(meta.columns)), to_slots_wide(ordered, layout)
+    else:
+        domain, wide = times_domain(base, layout, list(meta.columns)), to_wide(ordered, layout)
     if label is not None:
         wide[label] = first[label].to_numpy()
     return domain, SequenceEncoder(domain, layout), wide

@@ -56,6 +56,9 @@ class CellBlock:
     width: int
     missing: int | None = None  # start of a numerical column's [present, missing] pair
     ordered: bool = False  # cells are ordered bins (a numerical column), not categories
+    # A visit block's cells → the visit slots present (0/1 per slot): an attendance pattern
+    # (synth.schema.slots). None: a visit count, cell j ↔ j + 1 visits (slots 0 … j present).
+    presence: tuple[tuple[float, ...], ...] | None = None
 
     @property
     def n_cells(self) -> int:
@@ -67,6 +70,14 @@ class CellBlock:
         if self.missing is not None:
             idx = np.where(encoded[:, self.missing + 1] > 0.5, self.width, idx)
         return idx
+
+
+def visit_presence(block: CellBlock, slots: int) -> np.ndarray:
+    """(cells, slots) 0/1: which visit slots each cell of a visit block has (its ``presence``,
+    or for a visit count, slots 0 … j for cell j)."""
+    if block.presence is not None:
+        return np.asarray(block.presence, dtype=float)
+    return (np.arange(slots)[None, :] <= np.arange(block.width)[:, None]).astype(float)
 
 
 def to_unit(col: ColumnDomain, x: np.ndarray) -> np.ndarray:

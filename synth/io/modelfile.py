@@ -24,15 +24,17 @@ from synth.errors import SynthError
 from synth.io.atomic import atomic_path
 from synth.privacy.ledger import Ledger
 from synth.schema.sequence import MAX_SCHEDULE
+from synth.schema.slots import ATTENDANCE, ATTENDANCE_VALUES, MAX_SLOTS
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "write_model", "read_model", "check_sizes", "file_sha256", "package_versions"]
 
 FORMAT = "synth-model"
-FORMAT_VERSION = 7  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
+FORMAT_VERSION = 8  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
 # 4: a sequence's follow_up_end and first_visit_at; 5: the metadata's synth_inequalities, kept at sampling;
 # 6: the ledger names its adjacency, its noise source and where N came from (released, not exact); no private
-# metadata values, real-batch losses or training time; 7: a sequence's visit_tables and schedule
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)  # a version-1 file has neither: linear bins, proportions as stored
+# metadata values, real-batch losses or training time; 7: a sequence's visit_tables and schedule; 8: a
+# stated schedule's visits as slots (the layout's slots and attendance, the __attendance column)
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)  # a version-1 file has neither: linear bins, proportions as stored
 # Caps that keep a hostile file's cost bounded, far above anything synth writes (a fit's model
 # is a few MB, its document tens of kB, its ledger tens of mechanisms).
 MAX_FILE_BYTES = 2**30
@@ -158,6 +160,14 @@ def check_sizes(path: str | Path, tensors: dict[str, torch.Tensor], doc: dict) -
     if schedule is not None and (not isinstance(schedule, list) or not 0 < len(schedule) <= MAX_SCHEDULE or not all(
             isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in schedule)):
         raise SynthError(f"model file '{path}': its visit schedule is not a short list of numbers")
+    if sequence.get("slots"):  # sampling builds a (patterns × slots) matrix from the attendance column
+        k = len(schedule or [])
+        cells = next((c.get("categories") for c in doc["domain"]["columns"] if c.get("name") == ATTENDANCE), None)
+        if (not 0 < k <= MAX_SLOTS or sequence.get("max_visits") != k or not isinstance(cells, list) or not cells
+                or not all(isinstance(c, str) and len(c) == k and c[0] == "1" and set(c) <= {"0", "1"}
+                           for c in cells)
+                or sequence.get("attendance") not in (None, *ATTENDANCE_VALUES)):
+            raise SynthError(f"model file '{path}': its visit slots do not match its schedule")
 
 
 def file_sha256(path: str | Path) -> str:

@@ -19,7 +19,7 @@ import torch
 from synth.encode.table import CellBlock
 from synth.privacy.marginals import MarginalTable
 
-__all__ = ["BatchedTables", "last_dim_softmax"]
+__all__ = ["BatchedTables", "last_dim_softmax", "visit_weights", "visit_slots"]
 
 _ONE = -1  # an entry's "block" that is the constant one (a visit slot's "no visit" cell times its weight)
 
@@ -30,6 +30,23 @@ def last_dim_softmax(logits: torch.Tensor) -> torch.Tensor:
     shifted = logits - logits.amax(dim=-1, keepdim=True).detach()
     e = torch.exp(shifted)
     return e / e.sum(dim=-1, keepdim=True)
+
+
+def visit_slots(v: CellBlock) -> int:
+    """How many visit slots a visit block's cells describe (a count's width, or a pattern's length)."""
+    return v.width if v.presence is None else len(v.presence[0])
+
+
+def visit_weights(raw: torch.Tensor, v: CellBlock) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, slots) each: Σ_n P(n)/n over the visit block's cells that have slot k (a patient's
+    weight at slot k in a pooled table), and P(slot k present)."""
+    p = last_dim_softmax(raw[:, v.start:v.start + v.width])
+    if v.presence is None:  # a visit count: column j ↔ j + 1 visits
+        per_visit = p / torch.arange(1, v.width + 1, dtype=raw.dtype, device=raw.device)
+        return (torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1]),
+                torch.flip(torch.cumsum(torch.flip(p, [1]), 1), [1]))
+    attended = torch.as_tensor(v.presence, dtype=raw.dtype, device=raw.device)  # (patterns, slots)
+    return (p / attended.sum(dim=1)) @ attended, p @ attended
 
 
 def _padded(width: int) -> int:
@@ -140,7 +157,7 @@ class BatchedTables:
             """The first of visit block v's weight columns: Σ_{n > k} P(n)/n, then P(visits > k),
             then P(visits ≤ k), one per slot k."""
             if (v.start, v.width) not in visit_index:
-                visit_index[(v.start, v.width)] = sum(3 * u.width for u in visit_blocks)
+                visit_index[(v.start, v.width)] = sum(3 * visit_slots(u) for u in visit_blocks)
                 visit_blocks.append(v)
             return 1 + visit_index[(v.start, v.width)]
 
@@ -153,7 +170,7 @@ class BatchedTables:
                             for c in range(b.n_cells)]
                 return ("cells", b.start, b.width, b.missing, group_key), spec.n_cells(i), cells
             k, first = spec.slots[i], weight_columns(spec.present_by)
-            width = spec.present_by.width
+            width = visit_slots(spec.present_by)
 
             def visit_cells():  # slot k's cells weighed by P(visits > k), then "no visit k": P(visits ≤ k)
                 out = [(block_id(b), c, b.width, first + width + k, int(g[c]) if g is not None else c)
@@ -221,11 +238,8 @@ class BatchedTables:
         cells = torch.cat(parts + [raw.new_ones(batch, 1)], dim=1)  # the last column: constant one
         weights = [raw.new_ones(batch, 1)]
         for v in self.visit_blocks:
-            p_visits = last_dim_softmax(raw[:, v.start:v.start + v.width])
-            per_visit = p_visits / torch.arange(1, v.width + 1, dtype=raw.dtype, device=raw.device)
-            weights.append(torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1]))  # Σ_{n > k} P(n)/n
-            present = torch.flip(torch.cumsum(torch.flip(p_visits, [1]), 1), [1])  # P(visits > k)
-            weights.extend([present, 1.0 - present])
+            pooled, present = visit_weights(raw, v)  # Σ_{n > k} P(n)/n and P(visits > k) for a count
+            weights.extend([pooled, present, 1.0 - present])
         weight = torch.cat(weights, dim=1)
         values = cells.index_select(1, self.src) * weight.index_select(1, self.wcol)
         return raw.new_zeros(batch, self.n_features + 1).index_add(1, self.tgt, values)
@@ -262,7 +276,9 @@ class BatchedSlotDrift:
 
     def __init__(self, sequences: list[tuple[tuple[CellBlock, ...], CellBlock]]):
         groups: dict[tuple, list[tuple[CellBlock, ...]]] = {}
+        blocks = {}
         for slots, visits in sequences:  # columns of one width together: no padding
+            blocks[(visits.start, visits.width)] = visits
             groups.setdefault((visits.start, visits.width, len(slots), max(b.width for b in slots)), []).append(slots)
         self.groups = []
         for (start, width, _, _), columns in groups.items():
@@ -270,7 +286,7 @@ class BatchedSlotDrift:
             index = torch.as_tensor([[[b.start + min(v, b.width - 1) for v in range(cells)] for b in slots]
                                      for slots in columns], dtype=torch.long)  # (columns, slots, cells)
             valid = torch.as_tensor([[[v < b.width for v in range(cells)] for b in slots] for slots in columns])
-            self.groups.append({"visits": (start, width), "index": index, "valid": valid})
+            self.groups.append({"visits": blocks[(start, width)], "index": index, "valid": valid})
 
     def to(self, device: torch.device | str) -> BatchedSlotDrift:
         for g in self.groups:
@@ -280,10 +296,8 @@ class BatchedSlotDrift:
     def __call__(self, raw: torch.Tensor, by_label: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         batch, loss = len(raw), raw.new_zeros(())
         for g in self.groups:
-            start, width = g["visits"]
             index, valid = g["index"], g["valid"]
-            p_visits = last_dim_softmax(raw[:, start:start + width])
-            present = torch.flip(torch.cumsum(torch.flip(p_visits, [1]), 1), [1])  # (B, slots): P(visits > k)
+            _, present = visit_weights(raw, g["visits"])  # (B, slots): P(visits > k)
             logits = raw.index_select(1, index.reshape(-1)).reshape(batch, *index.shape)
             values = last_dim_softmax(logits.masked_fill(~valid, float("-inf")))  # (B, columns, slots, cells)
             w = present[:, :, None] * by_label[:, None, :]  # (B, slots, classes)

@@ -25,10 +25,11 @@ import torch.nn.functional as F
 from scipy.sparse.csgraph import shortest_path
 
 from synth.encode.table import CellBlock
-from synth.models.batched_tables import BatchedSlotDrift, BatchedTables, last_dim_softmax
+from synth.models.batched_tables import BatchedSlotDrift, BatchedTables, last_dim_softmax, visit_weights
 from synth.privacy.marginals import MarginalTable
 from synth.models.mean_targets import MeanTerm
 from synth.models.refine import refined_tables
+from synth.models.slot_pair_loss import SlotPairTerm
 
 __all__ = ["MarginalLoss", "soft_cells", "visit_slot_cells", "pooled_cells", "slot_drift", "pair_mask",
            "within_label_dependence", "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH",
@@ -51,7 +52,10 @@ def visit_slot_cells(raw: torch.Tensor, block: CellBlock, visits: CellBlock, k: 
     ``slots``): a real patient with k visits or fewer falls in the last cell.
     """
     p_visits = F.softmax(raw[:, visits.start:visits.start + visits.width], dim=1)  # column j ↔ j + 1 visits
-    present = p_visits[:, k:].sum(dim=1, keepdim=True)
+    if visits.presence is None:
+        present = p_visits[:, k:].sum(dim=1, keepdim=True)
+    else:  # an attendance pattern: P(slot k attended)
+        present = p_visits @ torch.as_tensor(visits.presence, dtype=raw.dtype)[:, k:k + 1]
     return torch.cat([soft_cells(raw, block) * present, 1.0 - present], dim=1)
 
 
@@ -65,8 +69,12 @@ def pooled_cells(raw: torch.Tensor, slots: tuple[CellBlock, ...], visits: CellBl
     cell of phase min(k, phases − 1).
     """
     p_visits = F.softmax(raw[:, visits.start:visits.start + visits.width], dim=1)  # column j ↔ j + 1 visits
-    per_visit = p_visits / torch.arange(1, visits.width + 1, dtype=raw.dtype)
-    weight = torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1])  # (B, slots): Σ_{n > k} P(n)/n
+    if visits.presence is None:
+        per_visit = p_visits / torch.arange(1, visits.width + 1, dtype=raw.dtype)
+        weight = torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1])  # (B, slots): Σ_{n > k} P(n)/n
+    else:  # an attendance pattern with n slots attended: 1/n at each
+        attended = torch.as_tensor(visits.presence, dtype=raw.dtype)
+        weight = (p_visits / attended.sum(dim=1)) @ attended
     if not phases:
         return sum(weight[:, k:k + 1] * soft_cells(raw, b) for k, b in enumerate(slots))
     width = slots[0].width
@@ -91,8 +99,7 @@ def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock
     a column's values are spread over a patient's visits, not how they are spread at each
     visit: this keeps the generator from moving a label's values between slots at random.
     """
-    p_visits = last_dim_softmax(raw[:, visits.start:visits.start + visits.width])
-    present = torch.flip(torch.cumsum(torch.flip(p_visits, [1]), 1), [1])  # (B, slots): P(visits > k)
+    _, present = visit_weights(raw, visits)  # (B, slots): P(visits > k), or P(slot k attended)
     index = torch.as_tensor([list(range(b.start, b.start + b.width)) for b in slots])  # (slots, cells)
     values = last_dim_softmax(raw.index_select(1, index.reshape(-1)).reshape(len(raw), *index.shape))
     w = present[:, :, None] * by_label[:, None, :]  # (B, slots, classes)
@@ -174,6 +181,9 @@ class MarginalLoss:
 
     def __init__(self, tables: list[MarginalTable], label_proportions: list[float], independence: float | None = None,
                  refine_groups: bool | None = None, means: list | None = None):
+        across = [t for t in tables if t.over_slot_pairs]  # matched on their own (synth.models.slot_pair_loss)
+        self.slot_pairs = SlotPairTerm(across) if across else None
+        tables = [t for t in tables if not t.over_slot_pairs]
         released, groups = len(tables), label_groups(tables)
         if groups <= REFINE_MAX_GROUPS if refine_groups is None else refine_groups:
             tables = tables + refined_tables(tables)
@@ -181,7 +191,8 @@ class MarginalLoss:
         # What the generator is asked to match, for the model's training summary (``synth info``).
         self.matched = {"released": released, "refined": [t.name for t in tables[released:]],
                         "label_groups": None if math.isinf(groups) else int(groups),
-                        "smoothed": [t.name for t in tables[:released] if t.smoothable_cells()]}
+                        "smoothed": [t.name for t in tables[:released] if t.smoothable_cells()],
+                        **({"slot_pairs": [t.name for t in across]} if across else {})}
         self.independence = INDEPENDENCE if independence is None else independence
         columns = {}  # column (a pooled table's first slot, as in pair tables) → its one-block table
         for t in tables:
@@ -221,6 +232,8 @@ class MarginalLoss:
         self.drift.to(device)
         if self.means is not None:
             self.means.to(device)
+        if self.slot_pairs is not None:
+            self.slot_pairs.to(device)
         return self
 
     def __call__(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -259,6 +272,8 @@ class MarginalLoss:
     def other_terms(self, raw: torch.Tensor, y: torch.Tensor | None, by_label: torch.Tensor) -> torch.Tensor:
         """Slot drift (visit sequences) and within-label independence, when they are on."""
         loss = raw.new_zeros(())
+        if self.slot_pairs is not None:
+            loss = loss + self.slot_pairs(raw)
         if STATIONARITY and self.sequences:
             loss = loss + STATIONARITY * self.drift(raw, by_label, self.weights if y is not None else torch.ones(1))
         if self.independence and self.free_pairs:

@@ -70,7 +70,8 @@ class TableSpec:
     # Per-visit tables (visit sequences on a small public schedule): ``slots[i]`` is the visit
     # slot of block i (0: a patient-level block or the first visit, which every patient has);
     # a block of slot k ≥ 1 gets one more cell, "no visit k", where a patient with k visits or
-    # fewer (``present_by``'s cell + 1 ≤ k) falls. Every patient is still in one cell.
+    # fewer (``present_by``'s cell + 1 ≤ k; with an attendance pattern, one that missed slot k)
+    # falls. Every patient is still in one cell.
     present_by: CellBlock | None = None
     slots: tuple[int, ...] = ()
 
@@ -97,8 +98,13 @@ class TableSpec:
         """Each row's cell of block i in this table (its group when the block is merged)."""
         idx = self.blocks[i].cells(encoded)
         if self.absent(i):
-            visits = self.present_by.cells(encoded) + 1
-            idx = np.where(visits > self.slots[i], idx, self.blocks[i].n_cells)
+            by = self.present_by
+            if by.presence is None:
+                visits = by.cells(encoded) + 1
+                idx = np.where(visits > self.slots[i], idx, self.blocks[i].n_cells)
+            else:  # an attendance pattern: slot k attended or not
+                attended = np.asarray(by.presence)[by.cells(encoded), self.slots[i]] > 0.5
+                idx = np.where(attended, idx, self.blocks[i].n_cells)
         g = self.group(i)
         return idx if g is None else g[idx]
 
@@ -128,10 +134,15 @@ class TableSpec:
         by = labels if self.by_label else np.zeros(len(rows), dtype=int)
         if self.pooled_by is None:
             return cell_counts(counts.shape, [by, *(self.cells(rows, i) for i in range(len(self.blocks)))])
-        visits = self.pooled_by.cells(rows) + 1
+        if self.pooled_by.presence is None:
+            visits = self.pooled_by.cells(rows) + 1
+            attended = np.arange(len(self.blocks))[None, :] < visits[:, None]
+        else:  # an attendance pattern: the slots attended, n of them
+            attended = np.asarray(self.pooled_by.presence)[self.pooled_by.cells(rows)] > 0.5
+            visits = attended.sum(axis=1)
         width = self.blocks[0].width
         for k in range(len(self.blocks)):
-            present = visits > k
+            present = attended[:, k]
             cells = self.cells(rows[present], k)
             if self.phases:  # the missing cell (index width) → that visit's phase
                 cells = np.where(cells == width, width + min(k, self.phases - 1), cells)
@@ -154,6 +165,7 @@ class MarginalTable:
     smooth: bool = False  # smooth ordered bins before projecting (synth.privacy.smoothing; post-processing)
     present_by: CellBlock | None = None
     slots: tuple[int, ...] = ()
+    over_slot_pairs: bool = False  # a column at two slots, pooled over slot pairs (synth.privacy.slot_pairs)
 
     @property
     def spec(self) -> TableSpec:
@@ -171,6 +183,8 @@ class MarginalTable:
 
     @property
     def name(self) -> str:
+        if self.over_slot_pairs:
+            return f"{self.blocks[0].column.rsplit('@', 1)[0]} (slot j x slot k, pooled over slot pairs)"
         return self.spec.name
 
     def smoothable_cells(self) -> int:

@@ -25,6 +25,7 @@ post-processing.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import combinations
 
 import numpy as np
@@ -124,6 +125,7 @@ def release_tables(
     singles: list[TableSpec] | None = None,
     label_counts: NoisyCounts | None = None,
     smooth: bool = False,
+    slot_pairs: Callable[[dict[str, MarginalTable], int, float], list[MarginalTable]] | None = None,
 ) -> tuple[list[MarginalTable], list[float]]:
     """Label × column tables, then ``n_pairs`` DP-chosen pair tables (default: one fewer than
     the label tables, as many as the edges of MST's tree), within ``share`` of ε after preprocessing.
@@ -141,6 +143,10 @@ def release_tables(
     released ``label_counts``, their combination with the label tables' row sums
     (:func:`synth.privacy.class_sizes.combine_class_sizes`), which also become those tables'
     totals and the class sizes of pair selection.
+
+    ``slot_pairs`` (scheduled slots, :mod:`synth.privacy.slot_pairs`) releases its tables first
+    in the pair stage, given the full-resolution tables by column, the number of pairs to
+    choose and ``share``; they and the chosen pairs get one σ.
 
     Ledger entries: the label tables (``marginals:label x column``, or with few patients
     ``marginals:column`` then ``marginals:label x column (at most g groups)``, see
@@ -193,6 +199,7 @@ def release_tables(
                          "the Gaussian mechanism with the same Renyi curve",
                          {"epsilon0": None if math.isinf(epsilon0) else epsilon0,
                           "pairs": [s.name for s in chosen]}))
+    across = [] if slot_pairs is None else slot_pairs(by_column, len(chosen), share)
     pairs = release_marginals(encoded, y, n_classes, chosen, ledger, rng, share, name="pairs",
                               totals=np.array([float(ledger.n_patients)]))
-    return singles + pairs, proportions
+    return singles + across + pairs, proportions

@@ -30,7 +30,7 @@ from synth.encode.table import NUMERIC_BINS
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma, release_marginals
 
-__all__ = ["label_resolution", "full_resolution", "release_label_tables", "coarse_groups", "MIN_SIGNAL", "PAIR_GROUPS"]
+__all__ = ["label_resolution", "full_resolution", "label_stage_steps", "release_label_tables", "coarse_groups", "MIN_SIGNAL", "PAIR_GROUPS"]
 
 MIN_SIGNAL = 2.0  # a label table's mean count per cell should be at least this many σ
 PAIR_GROUPS = 4  # groups per column in a pair table (synth.privacy.pair_tables)
@@ -80,6 +80,17 @@ def full_resolution(specs: list[TableSpec], released: int, n_classes: int, ledge
     like the stage choice below."""
     cells = label_resolution(ledger.n_patients, n_classes, ledger_sigma(ledger, share, released))
     return cells == NUMERIC_BINS or all(s.n_cells(0) <= cells for s in specs)
+
+
+def label_stage_steps(specs: list[TableSpec], n_classes: int, ledger: Ledger, share: float, extra: int = 0) -> int:
+    """How many Gaussian steps :func:`release_label_tables` would take for ``specs`` (their number,
+    or twice it with two stages), were ``extra`` more steps at their σ released first within
+    ``share``. Public N, the schema and the ledger only."""
+    if not n_classes or label_resolution(ledger.n_patients, n_classes,
+                                         ledger_sigma(ledger, share, len(specs) + extra)) == NUMERIC_BINS:
+        return len(specs)
+    cells = label_resolution(ledger.n_patients, n_classes, ledger_sigma(ledger, share, 2 * len(specs) + extra))
+    return len(specs) if not any(s.n_cells(0) > cells for s in specs) else 2 * len(specs)
 
 
 def release_label_tables(

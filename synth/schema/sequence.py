@@ -15,8 +15,10 @@ index's scale, that no visit comes after (the end of follow-up, say): sampling e
 synthetic patient's visits there. ``first_visit_at`` is the numerical index's value at every
 patient's first visit (the baseline day, say): sampling moves each synthetic patient's visits
 together so that the first falls there. ``schedule`` lists the public visit times of a fixed
-schedule (every real visit must be at one; ``max_visits`` defaults to their number): sampling
-moves each synthetic visit to the nearest. ``visit_tables`` ("per_visit" or "pooled") says how a
+schedule (every real visit must be at one; ``max_visits`` defaults to their number): with at
+most ``MAX_SLOTS`` times the visits are slots (:mod:`synth.schema.slots`), else sampling moves
+each synthetic visit to the nearest. ``attendance`` ("complete") states that every patient
+attended every scheduled visit. ``visit_tables`` ("per_visit" or "pooled") says how a
 temporal column's noisy tables are cut: one per visit slot, or one pooled over all visits (the
 default is per visit when a public ``max_visits`` is at most 6, see
 :meth:`synth.encode.sequence.SequenceEncoder.per_visit_tables`).
@@ -36,6 +38,7 @@ import pandas as pd
 
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import REVIEW, Metadata
+from synth.schema.slots import ATTENDANCE, ATTENDANCE_VALUES, MAX_SLOTS
 
 __all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "end_visits",
            "start_visits", "schedule_visits", "VISITS", "slot_name", "gap_name"]
@@ -66,6 +69,8 @@ class SequenceLayout:
     start: float | None = None  # every patient's first visit time (metadata's first_visit_at)
     visit_tables: str | None = None  # "per_visit" or "pooled" (metadata's visit_tables); None: by max_visits
     schedule: list[float] | None = None  # the public visit times (metadata's schedule), sorted
+    slots: bool = False  # the schedule's visits as slots (synth.schema.slots); False in files before version 8
+    attendance: str | None = None  # "complete" (metadata's attendance): every patient attended every slot
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,6 +82,8 @@ class SequenceLayout:
     def wide_columns(self) -> list[str]:
         if self.max_visits is None:
             raise ValueError("max_visits is not set")
+        if self.slots:
+            return [*self.static, ATTENDANCE, *(slot_name(c, k) for k in range(self.max_visits) for c in self.temporal)]
         cols = [*self.static, VISITS]
         for k in range(self.max_visits):
             cols.append(slot_name(self.index, 0) if k == 0 else gap_name(k))
@@ -85,7 +92,7 @@ class SequenceLayout:
 
 
 SEQUENCE_KEYS = ("static_columns", "max_visits", "follow_up_end", "first_visit_at", "schedule", "visit_tables",
-                 REVIEW)
+                 "attendance", REVIEW)
 MAX_SCHEDULE = 100  # scheduled visit times at most
 VISIT_TABLES = ("per_visit", "pooled")
 
@@ -146,10 +153,15 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
     if tables == "per_visit" and max_visits is None:
         raise SynthError("metadata: synth_sequence.visit_tables \"per_visit\" needs a public max_visits "
                          "(one table per visit slot)")
+    attendance = spec.get("attendance")
+    slots = schedule is not None and len(schedule) <= MAX_SLOTS and max_visits == len(schedule)
+    if attendance is not None and (attendance not in ATTENDANCE_VALUES or not slots):
+        raise SynthError(f"metadata: synth_sequence.attendance can only be \"complete\", with a schedule of at most "
+                         f"{MAX_SLOTS} times (and max_visits, if given, their number), got {attendance!r}")
     return SequenceLayout(key, index, [c for c in modelled if c in static],
                           [c for c in modelled if c not in static], max_visits,
                           "public" if max_visits is not None else "dp", meta.sdtype(index), end,
-                          None if start is None else float(start), tables, schedule)
+                          None if start is None else float(start), tables, schedule, slots, attendance)
 
 
 def _read_schedule(times, meta: Metadata, index: str) -> list[float] | None:

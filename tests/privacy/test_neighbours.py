@@ -173,3 +173,36 @@ def test_the_harness_sees_a_release_noisier_on_paper_than_in_fact(monkeypatch):
     assert not harness.check()
     problems = harness.check_ledger(harness.results[0][0].ledger)
     assert problems and all(p.startswith(("count:patients", "label_counts")) for p in problems)
+
+
+def _scheduled_visits(n: int = 30) -> pd.DataFrame:
+    """Visits on the schedule 0, 30, 60, 90: every patient at baseline, some missing later slots."""
+    df = make_visits(n)
+    first = df.groupby("pid").cumcount()
+    df = df[first < 4].assign(day=lambda d: d.groupby("pid").cumcount() * 30)
+    skip = (df["pid"] % 3 == 0) & (df["day"] == 30)  # some patients miss the second slot, not the third
+    return df[~skip].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("attendance", [None, "complete"])
+def test_every_release_of_a_scheduled_fit_moves_by_at_most_its_sensitivity(attendance, tmp_path):
+    meta = copy.deepcopy(SEQ_META)
+    meta["synth_sequence"] = {"static_columns": ["arm", "age"], "schedule": [0, 30, 60, 90]}
+    df = _scheduled_visits()
+    if attendance:
+        meta["synth_sequence"]["attendance"] = attendance
+        full = df.groupby("pid")["day"].transform("size") == 4
+        df = df[full].reset_index(drop=True)
+    visits = pd.DataFrame({"pid": [999] * 3, "arm": ["b"] * 3, "age": [89] * 3, "day": [0, 30, 90],
+                           "lab": [9.9, None, 0.1], "stage": ["2", None, "1"]})
+    if attendance:
+        visits = pd.concat([visits.iloc[:2], visits.iloc[1:2].assign(day=60), visits.iloc[2:]], ignore_index=True)
+    middle = df["pid"].unique()[len(df["pid"].unique()) // 2]
+    at = int((df["pid"] == middle).idxmax())
+    plus = pd.concat([df.iloc[:at], visits, df.iloc[at:]], ignore_index=True)
+    harness = run_neighbours(_fit(meta, **WHOLE), df, plus)
+    assert not harness.check()
+    names = {m.name for m in harness.moves}
+    assert ("table:attendance" in names) == (attendance is None)
+    assert any("slot j x slot k" in name for name in names)  # the slot-pair tables
+    _same_public_output(harness, tmp_path)
