@@ -37,6 +37,7 @@ from synth.schema.inequalities import apply_inequalities, read_inequalities
 from synth.schema.metadata import Metadata
 from synth.schema.sequence import SequenceLayout
 from synth.schema.validate import category_key
+from synth.threads import use_threads
 
 __all__ = ["Synthesizer", "default_delta", "resolve_device"]
 
@@ -59,7 +60,7 @@ class Synthesizer:
     """
 
     def __init__(self, epsilon: float = 1.0, delta: float | None = None, label: str | None = None,
-                 noise_seed: int | None = None, device: str = "auto", **train: Any):
+                 noise_seed: int | None = None, device: str = "auto", threads: int | None = None, **train: Any):
         epsilon = float(epsilon)
         if not epsilon > 0:
             raise SynthError(f"epsilon must be > 0 (or inf for no privacy), got {epsilon}")
@@ -74,6 +75,7 @@ class Synthesizer:
             raise SynthError(f"independence must be a finite weight >= 0, got {independence}")
         self.epsilon, self.delta, self.label = epsilon, delta, label
         self.device = resolve_device(device)  # where to train and sample: not stored, the ledger is the same
+        self.threads = use_threads(threads)  # torch's threads here, at fit and at sample: not stored either
         self.config = TrainConfig(**train)
         self._fitted: dict[str, Any] | None = None
         self._ranks = SINGLE  # after a fit over several processes, only rank 0 writes files
@@ -91,6 +93,7 @@ class Synthesizer:
         Under torchrun (``WORLD_SIZE`` > 1) this process is one rank of a fit over several
         (:mod:`synth.distributed`): every rank must be given the same data and metadata.
         """
+        use_threads(self.threads)  # the count this synthesizer was given (another may have changed torch's)
         ranks, device = join(self.device)  # one process, or this rank of a torchrun group
         try:
             self._fit(data, metadata, progress, ranks, device, stage)
@@ -161,6 +164,7 @@ class Synthesizer:
 
     def sample(self, n: int, seed: int = 0, condition: str | dict | None = None) -> pd.DataFrame:
         """``n`` synthetic patients (post-processing: costs no privacy)."""
+        use_threads(self.threads)
         chunks = list(self._chunks(n, seed, condition))
         return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
@@ -229,7 +233,7 @@ class Synthesizer:
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto") -> Synthesizer:
+    def load(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> Synthesizer:
         """A fitted synthesizer from a model file, sampling on ``device``.
 
         A file from a stranger is safe to load (see :func:`synth.io.modelfile.read_model`): one
@@ -237,7 +241,7 @@ class Synthesizer:
         """
         tensors, doc = read_model(path)
         try:
-            return cls._from_document(path, tensors, doc, device)
+            return cls._from_document(path, tensors, doc, device, threads)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, OverflowError) as exc:
             if isinstance(exc, SynthError):
                 raise
@@ -246,10 +250,11 @@ class Synthesizer:
 
     @classmethod
     def _from_document(cls, path: str | Path, tensors: dict[str, torch.Tensor], doc: dict,
-                       device: str) -> Synthesizer:
+                       device: str, threads: int | None = None) -> Synthesizer:
         ledger = Ledger.from_dict(doc["ledger"])
         config = {k: v for k, v in doc["train"]["config"].items() if k in TrainConfig.__dataclass_fields__}
-        s = cls(epsilon=ledger.target_epsilon, delta=ledger.delta, label=doc["label"], device=device, **config)
+        s = cls(epsilon=ledger.target_epsilon, delta=ledger.delta, label=doc["label"], device=device, threads=threads,
+                **config)
         check_sizes(path, tensors, doc)  # before anything is built from the document's numbers
         domain = Domain.from_dict(doc["domain"])
         encoder = (SequenceEncoder(domain, SequenceLayout.from_dict(doc["sequence"])) if doc.get("sequence")

@@ -68,6 +68,8 @@ app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True
                   help="Differentially private synthetic clinical-trial data (DP AC-GAN).")
 app.add_typer(meta_app, name="metadata")
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+THREADS_HELP = ("torch's threads in this process. Default: OMP_NUM_THREADS when set, else 1 (more threads "
+                "busy-wait beside other work on a shared machine).")
 DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda. The ledger is the same on each."
 
 
@@ -147,6 +149,7 @@ def fit(
         None, "--smooth-tables/--no-smooth-tables",
         help="Smooth the ordered bins of noisy one-column tables. Default: off."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Train in N processes on this machine (torch.distributed); the ledger is the same. "
                                    "Several machines: torchrun (README)."),
@@ -167,7 +170,7 @@ def fit(
             check_label(Metadata.load(with_read_options(metadata, read)), label)
             options = {"--label": label, "--epsilon": epsilon, "--delta": delta, "--epochs": epochs,
                        "--batch-size": batch_size, "--seed": seed, "--independence": independence,
-                       "--device": device}
+                       "--device": device, "--threads": threads}
             flags = {"refine-groups": refine_groups, "smooth-tables": smooth_tables}
             args = [*(["--debug"] if _state["debug"] else []), "fit", str(data), "--metadata", str(metadata),
                     "--output", str(output), *(x for k, v in options.items() if v is not None for x in (k, str(v))),
@@ -184,7 +187,7 @@ def fit(
             return
         _fit(data, with_read_options(metadata, read), label, _epsilon(epsilon), delta, output, epochs=epochs,
              batch_size=batch_size, seed=seed, independence=independence, refine_groups=refine_groups,
-             smooth_tables=smooth_tables, device=device)
+             smooth_tables=smooth_tables, device=device, threads=threads)
     except SynthError as exc:
         _fail(exc)
     if not _follower():  # a pointer, no figure: checking the sample reads real data, in evaluate
@@ -201,10 +204,11 @@ def sample(
     seed: int = typer.Option(0, "--seed", help="Same seed, same model → byte-identical CSV."),
     condition: Optional[str] = typer.Option(None, "--condition", help="LABEL=VALUE: every row gets that label."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
     """Write synthetic rows to a CSV and its privacy statement beside it."""
     try:
-        synth = Synthesizer.load(model, device=device)
+        synth = Synthesizer.load(model, device=device, threads=threads)
         synth.write_csv(output, n, seed=seed, condition=condition, model_path=model)
     except SynthError as exc:
         _fail(exc)
