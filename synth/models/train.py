@@ -284,7 +284,8 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
     if ran != steps or any(abs(h[0] - sigma) > 0 or abs(h[1] - q) > 1e-12 for h in history):
         raise RuntimeError(f"accountant saw {history}, expected {steps} steps at sigma={sigma}, q={q}")
     ledger.add(Mechanism("dp_sgd:discriminator", sigma, q, ran,
-                         "Opacus DP-SGD, Poisson sampling, flat per-patient clipping",
+                         "Opacus DP-SGD, Poisson sampling, each row clipped alone (a patient; a fixed number "
+                         "of generated rows)",
                          {"max_grad_norm": None if exact else config.max_grad_norm, "expected_batch_size": batch,
                           "epochs": epochs}))
     chosen = None if selector is None else selector.restore(gen)
