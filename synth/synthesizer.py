@@ -286,6 +286,7 @@ class Synthesizer:
         return {"label": self.label, "label_values": dom.label.values if dom.label else None,
                 "sequence": sequence,
                 "inequalities": [f"{p.low} <= {p.high}" for p in read_inequalities(st["meta"])],
+                "analysis": st["meta"].analysis.to_dict() if st["meta"].analysis else None,
                 "label_proportions": dom.label_proportions, "columns": cols,
                 "ledger": st["ledger"].to_dict(), "train": st["summary"]}
 

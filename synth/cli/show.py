@@ -51,6 +51,11 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
                       + (f"; first visit at {seq['start']:g}" if seq.get("start") is not None else "")
                       + (f"; visits at {', '.join(f'{t:g}' for t in seq['schedule'])}" if seq.get("schedule") else "")
                       if over is not None else "", highlight=False)
+    if info.get("analysis"):
+        a = info["analysis"]
+        told = [*a.get("outcomes", []), *(f"{t['time']}/{t['event']}" for t in a.get("time_to_event", []))]
+        console.print(f"declared analysis: the effect of '{a['arm']}' on {', '.join(told)} (its tables: "
+                      "marginals:analysis in the ledger)", highlight=False)
     if info.get("inequalities"):
         console.print(f"kept in every sampled row: {'; '.join(info['inequalities'])}", highlight=False)
     show_privacy(console, info["ledger"])

@@ -111,3 +111,15 @@ def test_the_mean_term_is_zero_at_the_released_means_and_pulls_towards_them():
     assert loss.item() == pytest.approx(0.5 * 0.5 ** 2, rel=1e-5)  # arm 1 is 0.5 off, weight 1/2
     loss.backward()
     assert raw.grad[2:, 20].sum() < 0  # arm 1's offsets pushed up, towards its larger mean
+
+
+def test_info_shows_the_declared_analysis(tmp_path):
+    from typer.testing import CliRunner
+
+    from synth.cli import app
+
+    s = Synthesizer(epsilon=1.0, **SMALL).fit(make_trial(300), _declared(TRIAL_META))
+    assert s.info()["analysis"] == {"arm": "arm", "outcomes": ["smoker"]}
+    s.save(tmp_path / "m.synth")
+    out = CliRunner().invoke(app, ["info", str(tmp_path / "m.synth")]).output
+    assert "declared analysis: the effect of 'arm' on smoker" in out
