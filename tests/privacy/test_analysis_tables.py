@@ -98,7 +98,7 @@ def test_a_numerical_outcome_gets_its_sums_by_arm_within_the_analysis_share():
 def test_the_mean_term_is_zero_at_the_released_means_and_pulls_towards_them():
     import torch
 
-    from synth.models.mean_targets import MeanTerm
+    from synth.models.mean_targets import MEAN_WEIGHT, MeanTerm
     from synth.privacy.analysis_tables import AnalysisMean
 
     age = CellBlock("age", 0, 20, ordered=True)
@@ -108,7 +108,7 @@ def test_the_mean_term_is_zero_at_the_released_means_and_pulls_towards_them():
     raw = torch.zeros(4, 21, requires_grad=True)  # uniform bins, offset 0: 2u - 1 = 2 * (9.5 + 0.5) / 20 - 1 = 0
     by_label = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     loss = term(raw, by_label)
-    assert loss.item() == pytest.approx(0.5 * 0.5 ** 2, rel=1e-5)  # arm 1 is 0.5 off, weight 1/2
+    assert loss.item() == pytest.approx(MEAN_WEIGHT * 0.5 * 0.5 ** 2, rel=1e-5)  # arm 1 is 0.5 off, weight 1/2
     loss.backward()
     assert raw.grad[2:, 20].sum() < 0  # arm 1's offsets pushed up, towards its larger mean
 
