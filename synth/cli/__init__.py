@@ -38,16 +38,21 @@ if TYPE_CHECKING:
 
 # Synthesizer, Metadata, check_label, read_csv and ReadOptions load on first use (PEP 562); tests
 # may replace them here (``synth.cli.Synthesizer = ...``).
-_LAZY = {"Synthesizer": "synth.synthesizer", "Metadata": "synth.schema.metadata", "check_label": "synth.schema.validate",
-         "read_csv": "synth.schema.validate", "ReadOptions": "synth.schema.reading"}
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
+    if name == "Synthesizer":
+        from synth.synthesizer import Synthesizer as value
+    elif name == "Metadata":
+        from synth.schema.metadata import Metadata as value
+    elif name == "check_label":
+        from synth.schema.validate import check_label as value
+    elif name == "read_csv":
+        from synth.schema.validate import read_csv as value
+    elif name == "ReadOptions":
+        from synth.schema.reading import ReadOptions as value
+    else:
         raise AttributeError(f"module 'synth.cli' has no attribute '{name}'")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value  # once loaded, an ordinary attribute
     return value
 
