@@ -1,6 +1,8 @@
-"""Speed: fit time beside MST, the DP step's cost, sampling rows/s and memory, fit time as N grows.
+"""Speed: fit time beside MST, the DP step's cost, sampling rows/s and memory, fit time as N grows,
+the command line's start, and a fit beside busy processes.
 
     python bench/speed.py [--repeats 2] [--rows 1e5,1e6,1e7] [--patients 1e4,1e5,1e6] [--suite]
+    python bench/speed.py --parts start,busy [--busy-epochs 2]   # some parts only
     /work/peers-venv/bin/python bench/speed.py ...   # with SmartNoise Synth installed (bench/peers.py): MST too
 
 One run prints one table per part, every figure measured in this run on this machine, side by
@@ -17,7 +19,14 @@ side: read the ratios, not the absolute times (the machines are shared and noisy
    of ``--rows`` (each in its own process).
 4. ``synth fit`` on generated tables of ACTG175's schema (rows sampled from the model) with
    ``--patients`` rows each: time and peak memory (each in its own process).
-5. With ``--suite``: the default test suite's wall time (``python -m pytest -q``).
+5. ``synth --help`` and ``synth fit`` on a missing CSV (a one-line error): seconds from start
+   to exit, beside a bare ``python -c pass`` (goal: under 0.5 s each; bench/contention.py).
+6. An ACTG175 fit (``--busy-epochs`` epochs) alone and beside 3 busy processes (plain Python
+   loops, killed after it): wall and CPU seconds with synth's default threads and with torch's
+   own default (one per core, set explicitly), alternated ``--repeats`` times; a fit past
+   ``--busy-limit`` seconds is stopped (goal: beside the busy processes, at most twice the time
+   alone; bench/contention.py).
+7. With ``--suite``: the default test suite's wall time (``python -m pytest -q``).
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 sys.path.insert(0, str(ROOT / "bench"))
+
+from contention import busy_table, start_table  # noqa: E402 - parts 5 and 6
 
 
 def child(code: str, *args: str) -> dict:
@@ -209,18 +220,36 @@ def main() -> None:
     parser.add_argument("--rows", default="1e5,1e6,1e7")
     parser.add_argument("--patients", default="1e4,1e5,1e6")
     parser.add_argument("--suite", action="store_true")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {','.join(PARTS)}")
+    parser.add_argument("--busy-epochs", type=int, default=2, help="epochs of the fits beside busy processes")
+    parser.add_argument("--busy-limit", type=float, default=600.0, help="seconds before such a fit is stopped")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if parts - set(PARTS):
+        parser.error(f"--parts: unknown {sorted(parts - set(PARTS))}; choose from {','.join(PARTS)}")
     print(f"bench/speed.py on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
-    fit_table(args.repeats)
-    step_table()
-    with tempfile.TemporaryDirectory() as folder:
-        tmp = Path(folder)
-        model = tmp / "actg175.synth"
-        child(FIT, str(DATA / "actg175.csv"), str(DATA / "actg175.json"), str(model))
-        sample_table(model, numbers(args.rows), tmp)
-        scale_table(model, numbers(args.patients), tmp)
+    if "fit" in parts:
+        fit_table(args.repeats)
+    if "step" in parts:
+        step_table()
+    if parts & {"sample", "scale"}:
+        with tempfile.TemporaryDirectory() as folder:
+            tmp = Path(folder)
+            model = tmp / "actg175.synth"
+            child(FIT, str(DATA / "actg175.csv"), str(DATA / "actg175.json"), str(model))
+            if "sample" in parts:
+                sample_table(model, numbers(args.rows), tmp)
+            if "scale" in parts:
+                scale_table(model, numbers(args.patients), tmp)
+    if "start" in parts:
+        start_table()
+    if "busy" in parts:
+        busy_table(args.repeats, args.busy_epochs, args.busy_limit)
     if args.suite:
         suite_table()
+
+
+PARTS = ["fit", "step", "sample", "scale", "start", "busy"]
 
 
 if __name__ == "__main__":

@@ -3,11 +3,35 @@
     from synth import Synthesizer
     s = Synthesizer(epsilon=1.0, label="cens").fit(df, metadata="data/actg175.json")
     s.sample(5000); s.save("actg.synth"); Synthesizer.load("actg.synth")
+
+``import synth`` is cheap: ``Synthesizer`` and ``Metadata`` (torch, pandas) load on first use
+(PEP 562), so the command line starts at once.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from synth.errors import SynthError, SynthWarning
-from synth.schema.metadata import Metadata
-from synth.synthesizer import Synthesizer
+
+if TYPE_CHECKING:
+    from synth.schema.metadata import Metadata
+    from synth.synthesizer import Synthesizer
 
 __all__ = ["Synthesizer", "Metadata", "SynthError", "SynthWarning"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Synthesizer":
+        from synth.synthesizer import Synthesizer as value
+    elif name == "Metadata":
+        from synth.schema.metadata import Metadata as value
+    else:
+        raise AttributeError(f"module 'synth' has no attribute '{name}'")
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -30,6 +30,7 @@ from synth.models.device import resolve_device
 from synth.models.sampling import sample_chunks
 from synth.models.train import Progress, TrainConfig, train_acgan
 from synth.notebook import synthesizer_html
+from synth.options import check_options
 from synth.preparation import inequality_rule, prepare
 from synth.privacy.domain import Domain, default_delta
 from synth.privacy.ledger import Ledger
@@ -61,18 +62,11 @@ class Synthesizer:
 
     def __init__(self, epsilon: float = 1.0, delta: float | None = None, label: str | None = None,
                  noise_seed: int | None = None, device: str = "auto", threads: int | None = None, **train: Any):
-        epsilon = float(epsilon)
-        if not epsilon > 0:
-            raise SynthError(f"epsilon must be > 0 (or inf for no privacy), got {epsilon}")
-        if delta is not None and not 0 < float(delta) < 1:
-            raise SynthError(f"delta must be in (0, 1), got {delta}")
+        epsilon = check_options(epsilon, delta, train.get("independence"))
         self._noise_seed = noise_seed  # never stored: not in the config, the ledger or the model file
         unknown = set(train) - set(TrainConfig.__dataclass_fields__)
         if unknown:
             raise SynthError(f"unknown training option '{sorted(unknown)[0]}'")
-        independence = train.get("independence")
-        if independence is not None and not 0 <= float(independence) < math.inf:
-            raise SynthError(f"independence must be a finite weight >= 0, got {independence}")
         self.epsilon, self.delta, self.label = epsilon, delta, label
         self.device = resolve_device(device)  # where to train and sample: not stored, the ledger is the same
         self.threads = use_threads(threads)  # torch's threads here, at fit and at sample: not stored either

@@ -3,6 +3,10 @@
 User errors (:class:`SynthError`) and usage errors (an unknown option, an option's value of the
 wrong type) print one line and exit 2; anything else is a bug in synth and prints one line asking
 for a report, exit 1. ``--debug`` shows the traceback.
+
+Importing this module loads no torch, pandas or scipy (``tests/test_cli_imports.py``): each
+command checks its options and paths first, then loads what it needs (:func:`_heavy`), so
+``synth --help`` and a mistyped path are answered at once.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 from rich.console import Console
@@ -21,14 +25,43 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
 from synth.errors import SynthError, SynthWarning
-from synth.schema.metadata import Metadata
 from synth.cli.progress import FitDisplay
 from synth.cli.show import show_info, show_privacy, show_summary, show_verdict
-from synth.synthesizer import Synthesizer
-from synth.schema.validate import check_label, read_csv
-from synth.schema.reading import ReadOptions
 from synth.cli.meta import meta_app
 from synth.cli.reading import DECIMAL, ENCODING, NA_VALUES, SEP, STRIP, as_args, given, with_read_options
+from synth.options import check_options, device_name, require_file
+from synth.threads import threads_for
+
+if TYPE_CHECKING:
+    from synth.schema.metadata import Metadata
+    from synth.synthesizer import Synthesizer
+
+# Synthesizer, Metadata, check_label, read_csv and ReadOptions load on first use (PEP 562); tests
+# may replace them here (``synth.cli.Synthesizer = ...``).
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Synthesizer":
+        from synth.synthesizer import Synthesizer as value
+    elif name == "Metadata":
+        from synth.schema.metadata import Metadata as value
+    elif name == "check_label":
+        from synth.schema.validate import check_label as value
+    elif name == "read_csv":
+        from synth.schema.validate import read_csv as value
+    elif name == "ReadOptions":
+        from synth.schema.reading import ReadOptions as value
+    else:
+        raise AttributeError(f"module 'synth.cli' has no attribute '{name}'")
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def _heavy(name: str) -> Any:
+    """``Synthesizer``, ``Metadata``, ``check_label``, ``read_csv`` or ``ReadOptions``, imported now if
+    not yet (a bare global name in a function would not call the module's ``__getattr__``)."""
+    return globals()[name] if name in globals() else __getattr__(name)
+
 
 err = Console(stderr=True)
 out = Console()
@@ -103,9 +136,25 @@ def _epsilon(text: str) -> float:
         raise SynthError(f"--epsilon must be a number > 0 or 'inf', got '{text}'") from None
 
 
+def _check_fit(data: Path, metadata: Path, epsilon: str, delta: Optional[float], independence: Optional[float],
+               device: str, threads: Optional[int]) -> float:
+    """ε, after the checks of Synthesizer and fit, in their order: options, device, threads, the
+    metadata and CSV paths. Only ``--device cuda`` loads torch (to ask for a GPU)."""
+    eps = check_options(_epsilon(epsilon), delta, independence)
+    if device_name(device).startswith("cuda"):
+        from synth.models.device import resolve_device
+
+        resolve_device(device)
+    threads_for(threads)
+    require_file(metadata, "metadata file")
+    require_file(data, "CSV file")
+    return eps
+
+
 def _fit(data: Path, metadata: Path | Metadata, label: Optional[str], epsilon: float, delta: Optional[float],
          output: Path, **train) -> Synthesizer:
-    synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, **{k: v for k, v in train.items() if v is not None})
+    synth = _heavy("Synthesizer")(epsilon=epsilon, delta=delta, label=label,
+                                  **{k: v for k, v in train.items() if v is not None})
     display = FitDisplay(err)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -163,11 +212,12 @@ def fit(
     """
     read = given(strip, na_values, encoding, sep, decimal)  # override the metadata's synth_read
     try:
+        eps = _check_fit(data, metadata, epsilon, delta, independence, device, threads)
         if nproc > 1 and "WORLD_SIZE" not in os.environ:
             from synth.distributed.launch import RankFailed, launch
 
-            Synthesizer(epsilon=_epsilon(epsilon), delta=delta, label=label, device=device)  # options, before N starts
-            check_label(Metadata.load(with_read_options(metadata, read)), label)
+            _heavy("Synthesizer")(epsilon=eps, delta=delta, label=label, device=device)  # options, before N starts
+            _heavy("check_label")(_heavy("Metadata").load(with_read_options(metadata, read)), label)
             options = {"--label": label, "--epsilon": epsilon, "--delta": delta, "--epochs": epochs,
                        "--batch-size": batch_size, "--seed": seed, "--independence": independence,
                        "--device": device, "--threads": threads}
@@ -185,7 +235,7 @@ def fit(
             if code:
                 raise typer.Exit(code)
             return
-        _fit(data, with_read_options(metadata, read), label, _epsilon(epsilon), delta, output, epochs=epochs,
+        _fit(data, with_read_options(metadata, read), label, eps, delta, output, epochs=epochs,
              batch_size=batch_size, seed=seed, independence=independence, refine_groups=refine_groups,
              smooth_tables=smooth_tables, device=device, threads=threads)
     except SynthError as exc:
@@ -208,7 +258,10 @@ def sample(
 ) -> None:
     """Write synthetic rows to a CSV and its privacy statement beside it."""
     try:
-        synth = Synthesizer.load(model, device=device, threads=threads)
+        require_file(model, "model file")
+        device_name(device)
+        threads_for(threads)
+        synth = _heavy("Synthesizer").load(model, device=device, threads=threads)
         synth.write_csv(output, n, seed=seed, condition=condition, model_path=model)
     except SynthError as exc:
         _fail(exc)
@@ -223,7 +276,8 @@ def info(
 ) -> None:
     """Show a model's schema, privacy ledger and training summary."""
     try:
-        details = Synthesizer.load(model).info()
+        require_file(model, "model file")
+        details = _heavy("Synthesizer").load(model).info()
     except SynthError as exc:
         _fail(exc)
     if as_json:
@@ -250,7 +304,7 @@ def demo(
     except SynthError as exc:
         _fail(exc)
     err.print(f"wrote {rows} synthetic patients to {csv} (privacy statement: {csv}.privacy.json)")
-    out.print(read_csv(str(csv)).head(5).to_string())
+    out.print(_heavy("read_csv")(str(csv)).head(5).to_string())
 
 
 @app.command("evaluate")
@@ -280,8 +334,16 @@ def evaluate_cmd(
     The real and holdout CSVs are read as the metadata's synth_read and the options say; the
     synthetic one as `synth sample` writes it (UTF-8, commas), cleaned the same way.
     """
+    try:
+        for path in (real, synthetic, holdout):
+            if path is not None:
+                require_file(path, "CSV file")
+        require_file(metadata, "metadata file")
+    except SynthError as exc:
+        _fail(exc)
     from synth.eval import evaluate
 
+    read_csv = _heavy("read_csv")
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err)
     task = None
 
@@ -295,8 +357,8 @@ def evaluate_cmd(
     try:
         sidecar = Path(f"{synthetic}.privacy.json")
         privacy = json.loads(sidecar.read_text()) if sidecar.is_file() else None
-        read = Metadata.load(metadata).read_options(**given(strip, na_values, encoding, sep, decimal))
-        written = ReadOptions(strip_whitespace=read.strip_whitespace, na_values=read.na_values)
+        read = _heavy("Metadata").load(metadata).read_options(**given(strip, na_values, encoding, sep, decimal))
+        written = _heavy("ReadOptions")(strip_whitespace=read.strip_whitespace, na_values=read.na_values)
         frames = [read_csv(str(p), written if p == synthetic else read) if p is not None else None
                   for p in (real, synthetic, holdout)]
         try:

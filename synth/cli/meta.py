@@ -11,8 +11,7 @@ from rich.table import Table
 
 from synth.errors import SynthError
 from synth.cli.reading import DECIMAL, ENCODING, NA_VALUES, SEP, STRIP, given, with_read_options
-from synth.schema.metadata import Metadata
-from synth.schema.reading import read_csv, read_options
+from synth.options import require_file
 
 __all__ = ["meta_app"]
 
@@ -40,9 +39,11 @@ def metadata_infer(
     Padded text values are stripped and missing-value markers (such as '.') that keep a column of
     numbers from being numerical are read as missing; the draft's synth_read says so, for fit.
     """
-    from synth.schema.infer import draft_metadata
-
     try:
+        require_file(data, "CSV file")
+        from synth.schema.infer import draft_metadata
+        from synth.schema.reading import read_csv, read_options
+
         read = read_options(None, **given(strip, na_values, encoding, sep, decimal))
         meta, notes = draft_metadata(read_csv(str(data), read), table_name=data.stem, sequence_key=sequence_key,
                                      sequence_index=sequence_index, read=read)
@@ -74,12 +75,17 @@ def metadata_review(
     Reads the data, but prints no value or exact count of it.
     """
     from synth.cli import _epsilon
-    from synth.schema.review import review_metadata
 
     try:
         eps = _epsilon(epsilon)
         if not eps > 0:
             raise SynthError(f"--epsilon must be > 0 (or inf for no privacy), got {epsilon}")
+        require_file(metadata, "metadata file")
+        require_file(data, "CSV file")
+        from synth.schema.metadata import Metadata
+        from synth.schema.reading import read_csv
+        from synth.schema.review import review_metadata
+
         meta = Metadata.load(with_read_options(metadata, given(strip, na_values, encoding, sep, decimal)))
         result = review_metadata(meta, read_csv(str(data), meta.read_options()), eps, f"'{data}'")
     except SynthError as exc:
@@ -104,6 +110,9 @@ def metadata_export_sdv(
 ) -> None:
     """Write the metadata without range_* keys, for SDV (whose validator rejects them)."""
     try:
+        require_file(metadata, "metadata file")
+        from synth.schema.metadata import Metadata
+
         Metadata.load(metadata).save(output, strip_domain=True)
     except SynthError as exc:
         _fail(exc)

@@ -7,12 +7,12 @@ Each overrides the same key of the metadata's ``"synth_read"`` object for one ru
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from synth.schema.metadata import REVIEW, Metadata
-from synth.schema.reading import READ_KEY
+if TYPE_CHECKING:
+    from synth.schema.metadata import Metadata
 
 __all__ = ["STRIP", "NA_VALUES", "ENCODING", "SEP", "DECIMAL", "given", "with_read_options", "as_args"]
 
@@ -39,6 +39,9 @@ def with_read_options(meta: Path | Metadata, options: dict[str, Any]) -> Path | 
     command line did not set."""
     if all(v is None for v in options.values()):
         return meta
+    from synth.schema.metadata import REVIEW, Metadata  # pandas: only once an option is given
+    from synth.schema.reading import READ_KEY
+
     meta = Metadata.load(meta)
     read = meta.read_options(**options).to_dict()
     old = meta.extra.get(READ_KEY) if isinstance(meta.extra.get(READ_KEY), dict) else {}

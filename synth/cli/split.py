@@ -9,7 +9,7 @@ import typer
 
 from synth.cli import _fail, app, err
 from synth.errors import SynthError
-from synth.io.split import split_csv
+from synth.options import require_file
 
 __all__ = ["split"]
 
@@ -27,6 +27,12 @@ def split(
 ) -> None:
     """Set real patients aside before the fit, so that synth evaluate's figures are honest."""
     try:
+        if len({p.resolve() for p in (data, output, holdout)}) == 3:  # else split_csv says why, as it did
+            require_file(data, "CSV file")
+            if metadata is not None:
+                require_file(metadata, "metadata file")
+        from synth.io.split import split_csv  # pandas: once the CSV is there
+
         key = split_csv(data, test, output, holdout, metadata, seed)
     except SynthError as exc:
         _fail(exc)

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from synth.errors import SynthError
 from synth.io.atomic import atomic_path
+from synth.options import require_file
 from synth.privacy.ledger import Ledger
 from synth.schema.sequence import MAX_SCHEDULE
 from synth.schema.slots import ATTENDANCE, ATTENDANCE_VALUES, MAX_SLOTS
@@ -80,9 +81,7 @@ def read_model(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
     built from them). The checksum detects damage, not forgery: anyone can write a file whose
     ledger claims what they like, so a file's guarantee is only as trustworthy as its source.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SynthError(f"model file '{path}' not found")
+    path = require_file(path, "model file")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise SynthError(f"model file '{path}' is {size / 2**30:.1f} GiB, larger than any synth model "

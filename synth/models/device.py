@@ -10,19 +10,18 @@ from __future__ import annotations
 import torch
 
 from synth.errors import SynthError
+from synth.options import device_name
 
 __all__ = ["resolve_device"]
 
 
 def resolve_device(device: str) -> str:
     """``"auto"`` → ``"cuda"`` when torch sees a GPU, else ``"cpu"``; ``"cuda"`` without one is an error."""
-    name = str(device).strip().lower()
+    name = device_name(device)
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return "cpu"
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise SynthError(f"device {device}: torch sees no CUDA GPU here (use cpu or auto)")
-        return name
-    raise SynthError(f"device must be auto, cpu or cuda, got '{device}'")
+    if not torch.cuda.is_available():  # cuda or cuda:N
+        raise SynthError(f"device {device}: torch sees no CUDA GPU here (use cpu or auto)")
+    return name

@@ -38,8 +38,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
-from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
 from synth.errors import SynthError
 from synth.privacy.randomness import OS_ENTROPY
@@ -85,6 +83,8 @@ class Mechanism:
 
 def _rdp(history: list[tuple[float, float, int]]) -> np.ndarray:
     """Summed RDP curve over ALPHAS (what Opacus' RDPAccountant.get_epsilon computes)."""
+    from opacus.accountants.analysis.rdp import compute_rdp  # runs opacus/__init__ (torch, scipy): on first use
+
     total = np.zeros(len(ALPHAS))
     for sigma, q, steps in history:
         if steps > 0:
@@ -93,6 +93,8 @@ def _rdp(history: list[tuple[float, float, int]]) -> np.ndarray:
 
 
 def _epsilon(rdp: np.ndarray, delta: float) -> float:
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimal order is")
         eps, _ = get_privacy_spent(orders=ALPHAS, rdp=rdp, delta=delta)
@@ -145,6 +147,8 @@ def calibrate_sigma(
             return hi
     # Brent's method on the bracket (a handful of RDP evaluations, each costly at q < 1), then
     # the smallest step up that is certainly within the target.
+    from scipy.optimize import brentq
+
     sigma = brentq(lambda s: eps(s) - target_epsilon, lo, hi, xtol=tol * lo / 4, rtol=tol / 4)
     while eps(sigma) > target_epsilon:
         sigma = min(hi, sigma * (1 + tol / 4))

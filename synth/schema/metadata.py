@@ -29,6 +29,7 @@ import pandas as pd
 
 from synth.errors import SynthError
 from synth.io.atomic import atomic_write_text
+from synth.options import require_file
 from synth.schema.analysis import AnalysisDeclaration, read_analysis
 from synth.schema.timestamps import epoch_seconds
 from synth.schema.reading import READ_KEY, ReadOptions, read_options
@@ -75,9 +76,7 @@ class Metadata:
             return copy.deepcopy(source)
         if isinstance(source, dict):
             return cls.from_dict(source)
-        path = Path(source)
-        if not path.is_file():
-            raise SynthError(f"metadata file '{path}' not found")
+        path = require_file(source, "metadata file")
         try:
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

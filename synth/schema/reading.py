@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from synth.errors import SynthError
+from synth.options import require_file
 
 __all__ = ["ReadOptions", "READ_KEY", "read_options", "read_csv", "clean_frame", "is_text", "MISSING_MARKERS"]
 
@@ -131,9 +132,7 @@ def read_csv(path: str, options: ReadOptions | None = None) -> pd.DataFrame:
     """Read a CSV as ``options`` say, with one-line errors for a missing, unreadable or empty file,
     a workbook, an encoding other than the one given, or a separator other than the one given."""
     options = options or ReadOptions()
-    p = Path(path)
-    if not p.is_file():
-        raise SynthError(f"CSV file '{path}' not found")
+    p = require_file(path, "CSV file")
     _sniff(p, path)
     try:
         df = pd.read_csv(p, low_memory=False, encoding=options.encoding, sep=options.sep, decimal=options.decimal,

@@ -269,6 +269,7 @@ def test_an_internal_error_does_not_print_the_exception_s_text(tmp_path, monkeyp
 
     monkeypatch.setattr(synth.cli, "_fit", broken)
     (tmp_path / "meta.json").write_text(json.dumps(_meta()))
+    (tmp_path / "any.csv").write_text("arm\n")  # the CLI checks that the file is there before _fit
     code, stderr = _cli("fit", tmp_path / "any.csv", "-m", tmp_path / "meta.json", "-o", tmp_path / "m.synth")
     assert code == 1 and "internal error (ValueError)" in stderr
     _private(stderr, set())
