@@ -84,6 +84,8 @@ def test_the_analysis_tables_move_by_at_most_their_sensitivity():
     assert not harness.check()
     names = [m.name for m in harness.moves]
     assert "table:arm x age" in names and names.count("table:arm") == 2  # the label table, then the analysis's
+    assert "sum:age by arm" in names  # the numerical outcome's sums: each patient moves them by at most 1
+    assert not harness.check_ledger(harness.results[0].ledger)  # as many releases as charged, at the charged σ
 
 
 def test_a_numerical_outcome_gets_its_sums_by_arm_within_the_analysis_share():
