@@ -100,7 +100,9 @@ def _unit_values(encoded: np.ndarray, block: CellBlock) -> tuple[np.ndarray, np.
     offset = encoded[:, block.start + block.width]
     u = (bins + (offset + 1) / 2) / block.width  # the encoder: NUMERIC_BINS bins, then the offset
     present = np.ones(len(encoded), dtype=bool) if block.missing is None else encoded[:, block.missing + 1] < 0.5
-    return np.clip(2 * u - 1, -1, 1), present
+    values = 2 * u - 1
+    present &= np.isfinite(values)  # a value that cannot be read adds nothing (never NaN into a sum)
+    return np.clip(np.nan_to_num(values), -1, 1), present
 
 
 def release_analysis_tables(encoded: np.ndarray, y: np.ndarray | None, n_classes: int, specs: list[TableSpec],

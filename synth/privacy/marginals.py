@@ -39,7 +39,7 @@ __all__ = ["TableSpec", "cell_counts",
 # 38), never per dataset: once the generator is fitted to the tables first, the tables are
 # worth more than the discriminator's steps on every table measured.
 MARGINAL_SHARE = 0.88
-TABLE_STAGES = ("marginals:", "selection:")  # ledger names of the releases after preprocessing
+TABLE_STAGES = ("marginals:", "selection:", "sums:")  # ledger names of the releases after preprocessing
 
 
 def cell_counts(shape: tuple[int, ...], indices: list[np.ndarray], weights: np.ndarray | None = None) -> np.ndarray:
