@@ -41,10 +41,10 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Synthesizer":
-        from synth.synthesizer import Synthesizer as value
-    elif name == "Metadata":
-        from synth.schema.metadata import Metadata as value
+    if name in ("Synthesizer", "Metadata"):  # the package's own lazy names
+        import synth
+
+        value = getattr(synth, name)
     elif name == "check_label":
         from synth.schema.validate import check_label as value
     elif name == "read_csv":
