@@ -176,16 +176,32 @@ def test_row_losses_ignore_an_unreleased_label_and_match_the_reference():
                                                                    y_fake, 2))
 
 
-def test_a_patient_moves_the_clipped_sum_by_at_most_c():
-    """Row-level clipping: one more patient in the batch, the same generated rows, moves the
-    clipped sum by one clipped term (the harness in tests/privacy checks the whole fit)."""
+def _shipped_clipped_sum(x, y, fake, yf, clip):
+    """The pre-noise clipped sum the shipped step computes (as it reports it to observe)."""
+    from synth.privacy.observe import listening
+
+    gsm, opt, _ = _private_disc(clip=clip)
+    seen = []
+    with listening(lambda name, stat, out, sens, ctx: (seen.append(stat), out)[1]):
+        dp_step(gsm, opt, x, y, fake, yf, CLASSES)
+    return seen[0]
+
+
+@pytest.mark.parametrize("at", [0, 4, 8])
+def test_a_patient_moves_the_shipped_clipped_sum_by_at_most_c(at):
+    """Row-level clipping as the shipped step runs it: one more patient anywhere in the batch,
+    the same generated rows, moves the clipped sum by one clipped term, at most C (the harness in
+    tests/privacy checks the whole fit)."""
     clip = 0.05
-    d = _private_disc(clip=clip)[2]
     x, y, fake, yf = _batch()
-    with_all = clipped_sum_reference(copy.deepcopy(d), x, y, fake, yf, CLASSES, clip)
-    without = clipped_sum_reference(copy.deepcopy(d), x[1:], y[1:], fake, yf, CLASSES, clip)
-    moved = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(with_all, without)))
-    assert clip * 0.99 < moved <= clip * (1 + 1e-5)  # the gradients are large: the term is clipped to C
+    new_x, new_y = torch.full((1, WIDTH), 0.9), torch.tensor([1])
+    more_x, more_y = torch.cat([x[:at], new_x, x[at:]]), torch.cat([y[:at], new_y, y[at:]])
+    moved = torch.linalg.vector_norm(_shipped_clipped_sum(more_x, more_y, fake, yf, clip)
+                                     - _shipped_clipped_sum(x, y, fake, yf, clip))
+    assert clip * 0.99 < moved <= clip * (1 + 1e-4)  # the gradients are large: the term is clipped to C
+    by_hand = clipped_sum_reference(_private_disc(clip=clip)[2], more_x, more_y, fake, yf, CLASSES, clip)
+    torch.testing.assert_close(_shipped_clipped_sum(more_x, more_y, fake, yf, clip),
+                               torch.cat([g.reshape(-1) for g in by_hand]), rtol=1e-4, atol=1e-6)
 
 
 def test_poisson_batches_are_opacus_samplers_draws():

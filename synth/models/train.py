@@ -267,7 +267,8 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
             z, y_fake = draw(share)
             with torch.no_grad():
                 fake = mask(gen(z, y_fake))
-            with warnings.catch_warnings(), secret_global_stream(noise):  # inputs need no grad; Opacus' hooks still fire
+            # inputs need no grad (Opacus' hooks still fire); any global draw inside is secret
+            with warnings.catch_warnings(), secret_global_stream(noise):
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 dp_step(disc, opt_d, xb, yb, fake, y_fake, n_classes)
             g_loss = _generator_step(gen, disc, opt_g, draw, share, n_classes,

@@ -244,7 +244,8 @@ def measure_tables(
     out = []
     for spec in tables:
         counts = total(spec.count(rows, labels, n_classes))  # every rank's patients, before the noise
-        out.append(MarginalTable(spec.blocks, noisy_counts(counts, sigma, rng, f"table:{spec.name}"), spec.groups, spec.by_label,
+        noisy = noisy_counts(counts, sigma, rng, f"table:{spec.name}")
+        out.append(MarginalTable(spec.blocks, noisy, spec.groups, spec.by_label,
                                  pooled_by=spec.pooled_by, sigma=sigma, missing_phases=spec.missing_phases,
                                  present_by=spec.present_by, slots=spec.slots))
     return out
