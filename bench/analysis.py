@@ -8,13 +8,16 @@
 Each trial's declared analysis (below; from the trial's design, not read off the data) is
 fitted on the real 80% training split and on a synthetic table of the same size (sampled with
 the seed): the arm's effect on each outcome with its 95% CI (logistic log-OR for a binary
-outcome, OLS for a numeric one; :func:`synth.eval.analysis.analysis_fidelity`). Methods:
+outcome, OLS for a numeric one, Cox log-HR for a time-to-event pair;
+:func:`synth.eval.analysis.analysis_fidelity`). Methods:
 
 - ``synth``: the product without a declaration, with the trial's usual label;
 - ``synth-declared``: the same metadata plus ``synth_analysis`` (no label given: the arm is the
   AC-GAN's class; the arm × outcome tables get ``ANALYSIS_SHARE`` of ε);
 - ``synth-declared-label``: the declaration with the trial's usual label kept (what the arm as
   the class adds, apart from the tables);
+- ``synth-declared-split``: as ``synth-declared``, with each time-to-event pair's table split in
+  two (arm × event, arm × time) instead of arm × event × time;
 - ``mst``, ``aim``: SmartNoise's, on the same public metadata and splits (bench/peers.py).
 
 Per trial and method, over seeds and effects: the mean CI overlap (Karr et al. 2006), where the
@@ -43,23 +46,27 @@ from utility import load_table, parse_options, score, split_by_patient  # noqa: 
 
 from synth import Metadata, Synthesizer  # noqa: E402
 from synth.eval.analysis import analysis_fidelity  # noqa: E402
+from synth.privacy import analysis_tables  # noqa: E402
 from synth.privacy.domain import default_delta  # noqa: E402
 
 # The trials' declared analyses (their published primary comparisons) and the label their
 # other benchmarks use.
 TRIALS = {
-    "actg175": ({"arm": "treat", "outcomes": ["cd420", "cens"]}, "cens"),
-    "colon": ({"arm": "rx", "outcomes": ["status"]}, "status"),
-    "gbsg2": ({"arm": "horTh", "outcomes": ["cens"]}, "cens"),
-    "myeloid": ({"arm": "trt", "outcomes": ["death"]}, "death"),
-    "rotterdam": ({"arm": "hormon", "outcomes": ["recur"]}, "death"),
+    "actg175": ({"arm": "treat", "outcomes": ["cd420", "cens"], "time_to_event": [{"time": "days", "event": "cens"}]},
+                "cens"),
+    "colon": ({"arm": "rx", "outcomes": ["status"], "time_to_event": [{"time": "time", "event": "status"}]}, "status"),
+    "gbsg2": ({"arm": "horTh", "outcomes": ["cens"], "time_to_event": [{"time": "time", "event": "cens"}]}, "cens"),
+    "myeloid": ({"arm": "trt", "outcomes": ["death"], "time_to_event": [{"time": "futime", "event": "death"}]},
+                "death"),
+    "rotterdam": ({"arm": "hormon", "outcomes": ["recur"], "time_to_event": [{"time": "rtime", "event": "recur"}]},
+                  "death"),
 }
 FIXTURES = list(TRIALS)
 # Trials never tuned on (bench/trials.py): the declared analysis is in their metadata; their
 # usual label (for ``synth`` and the AUROC ratio) is the first outcome.
 TRIALS.update({name: (analysis, analysis["outcomes"][0]) for name, (_, _, _, analysis) in UNSEEN.items()})
 GROUPS = {"fixtures": FIXTURES, "unseen": list(UNSEEN)}
-METHODS = ("synth", "synth-declared", "synth-declared-label", "mst", "aim")
+METHODS = ("synth", "synth-declared", "synth-declared-label", "synth-declared-split", "mst", "aim")
 
 
 def declared(meta_path: Path, analysis: dict) -> dict:
@@ -86,7 +93,11 @@ def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict)
                 model = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed, **options).fit(train, plain)
             else:
                 keep = label if method == "synth-declared-label" else None
-                model = Synthesizer(epsilon=epsilon, delta=delta, label=keep, seed=seed, **options).fit(train, meta_doc)
+                analysis_tables.JOINT_TIME_TO_EVENT = method != "synth-declared-split"
+                try:
+                    model = Synthesizer(epsilon=epsilon, delta=delta, label=keep, seed=seed, **options).fit(train, meta_doc)
+                finally:
+                    analysis_tables.JOINT_TIME_TO_EVENT = True
             syn = model.sample(len(train), seed=seed)
         extra = score(train, syn, test, meta_path, label, seed)
     else:
