@@ -48,7 +48,9 @@ JOINT_TIME_TO_EVENT = True
 def analysis_specs(analysis: AnalysisDeclaration, blocks: list[CellBlock], label: str | None) -> list[TableSpec]:
     """The tables the declared analysis reads (schema only): arm × each outcome, and for each
     time-to-event pair arm × event × time (with :data:`JOINT_TIME_TO_EVENT`; else arm × event
-    and arm × time); a label table where the arm or a column is the fit's label."""
+    and arm × time); a label table where the arm or a column is the fit's label. The joint table
+    needs the label to be the arm or one of the pair (a table of three blocks not crossed with
+    the label is not one the generator matches): with another label the pair gets two tables."""
     by_column = {b.column: b for b in blocks}
     groups: list[tuple[str, ...]] = [(c,) for c in analysis.outcomes]
     for pair in analysis.time_to_event:
@@ -63,7 +65,12 @@ def analysis_specs(analysis: AnalysisDeclaration, blocks: list[CellBlock], label
         elif len(columns) == 1 and label == columns[0] and analysis.arm in by_column:
             spec = TableSpec((by_column[analysis.arm],))
         elif analysis.arm in by_column and all(c in by_column for c in columns):
-            spec = TableSpec((by_column[analysis.arm], *(by_column[c] for c in columns)), by_label=False)
+            # not crossed with the label: the generator matches tables of at most two blocks, so a
+            # pair whose columns are both blocks gets arm × event and arm × time
+            for c in columns:
+                spec = TableSpec((by_column[analysis.arm], by_column[c]), by_label=False)
+                specs.setdefault(spec.name + f"|{spec.by_label}", spec)
+            continue
         elif len(columns) == 2 and label in columns and analysis.arm in by_column:
             other = by_column.get(columns[1] if label == columns[0] else columns[0])
             if other is None:

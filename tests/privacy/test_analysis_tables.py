@@ -30,8 +30,12 @@ def test_the_arm_as_label_gives_label_tables_of_the_outcomes():
 
 def test_a_time_to_event_pair_is_one_table_of_arm_event_and_time(monkeypatch):
     decl = AnalysisDeclaration("arm", (), (), (TimeToEvent("weight", "smoker"),))
+    # the arm as the label: label × event × time
+    specs = analysis_specs(decl, [OUT, TIME], label="arm")
+    assert [(s.name, s.by_label) for s in specs] == [("smoker x weight", True)]
+    # another label: the generator matches tables of two blocks, so arm × event and arm × time
     specs = analysis_specs(decl, [ARM, OUT, TIME], label=None)
-    assert [(s.name, s.by_label) for s in specs] == [("arm x smoker x weight", False)]
+    assert [(s.name, s.by_label) for s in specs] == [("arm x smoker", False), ("arm x weight", False)]
     # the event as the label: label × arm × time
     specs = analysis_specs(decl, [ARM, TIME], label="smoker")
     assert [(s.name, s.by_label) for s in specs] == [("arm x weight", True)]
@@ -138,3 +142,31 @@ def test_info_shows_the_declared_analysis(tmp_path):
     s.save(tmp_path / "m.synth")
     out = CliRunner().invoke(app, ["info", str(tmp_path / "m.synth")]).output
     assert "declared analysis: the effect of 'arm' on smoker" in out
+
+
+NEW_PATIENT = dict(pid=9999, age=89, weight=np.nan, sex=None, smoker=True, visit="2021-01-01", arm="drug")
+
+
+def _pairs(pairs: list[dict]) -> dict:
+    meta = copy.deepcopy(TRIAL_META)
+    meta["synth_analysis"] = {"arm": "arm", "outcomes": [], "time_to_event": pairs}
+    return meta
+
+
+# the new patient first, in the middle, last; with a missing time or one above the public range
+@pytest.mark.parametrize("at,weight", [(0, np.nan), (25, 500.0), (50, np.nan)])
+def test_the_joint_table_moves_by_one_with_the_arm_as_label(at, weight):
+    df = make_trial(50)
+    fit = lambda d: Synthesizer(epsilon=20.0, noise_seed=5, batch_size=1000, **SMALL).fit(  # noqa: E731
+        d, _pairs([{"time": "weight", "event": "smoker"}, {"time": "age", "event": "sex"}]))
+    new = pd.DataFrame([NEW_PATIENT | {"weight": weight}])
+    harness = run_neighbours(fit, df, pd.concat([df.iloc[:at], new, df.iloc[at:]], ignore_index=True))
+    assert not harness.check() and not harness.check_ledger(harness.results[0].ledger)
+    assert {"table:smoker x weight", "table:sex x age"} <= {m.name for m in harness.moves}
+
+
+def test_a_label_outside_the_pair_fits_with_two_tables():
+    s = Synthesizer(epsilon=20.0, label="smoker", batch_size=1000, **SMALL).fit(
+        make_trial(50), _pairs([{"time": "age", "event": "sex"}]))
+    (m,) = [m for m in s.ledger.mechanisms if m.name == "marginals:analysis"]
+    assert m.extra["tables"] == ["arm x sex", "arm x age"] and m.steps == 2
