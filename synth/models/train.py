@@ -45,7 +45,7 @@ from synth.models.within_bin import offset_spread
 from synth.models.dp_step import NO_LABEL, dp_step, private_discriminator
 from synth.models import Discriminator, Generator
 from synth.privacy.global_stream import secret_global_stream
-from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma, compose_epsilon
+from synth.privacy.ledger import EpsilonCurve, Ledger, Mechanism, calibrate_sigma
 from synth.distributed.group import SINGLE, Ranks, average_gradients, broadcast_parameters
 
 __all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size", "poisson_rate", "NO_LABEL"]
@@ -260,6 +260,9 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
     if config.select_checkpoint and marginals is not None:
         selector = CheckpointSelector(marginals, probs, config.noise_dim, n_classes, config.seed + 1)
         selector.score(gen)  # epoch 0: the generator as pretrained
+    # ε for the progress line: the curves computed once (the accountant's steps are all at σ, q;
+    # checked after the loop)
+    curve = None if exact or progress is None else EpsilonCurve(ledger.history(), sigma, q, ledger.accountant_delta)
     for epoch in range(1, epochs + 1):
         for xb, yb in loader:
             # The generated rows: always `share` of them, drawn before the step, so neither
@@ -274,8 +277,7 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
             g_loss = _generator_step(gen, disc, opt_g, draw, share, n_classes,
                                      marginals, config.marginal_weight, mask, prior, ranks)
         if progress is not None:
-            spent = math.inf if exact else compose_epsilon(
-                ledger.history() + accountant.history, ledger.accountant_delta)
+            spent = math.inf if exact else curve.at(sum(h[2] for h in accountant.history))
             progress(epoch, epochs, g_loss, spent)
         if selector is not None:
             selector.score(gen)

@@ -42,7 +42,7 @@ import numpy as np
 from synth.errors import SynthError
 from synth.privacy.randomness import OS_ENTROPY
 
-__all__ = ["Mechanism", "Ledger", "calibrate_sigma", "compose_epsilon", "row_privacy_unit", "ADJACENCY"]
+__all__ = ["Mechanism", "Ledger", "calibrate_sigma", "compose_epsilon", "EpsilonCurve", "row_privacy_unit", "ADJACENCY"]
 
 ACCOUNTANT = "rdp"
 ADJACENCY = "add/remove one patient"
@@ -99,6 +99,27 @@ def _epsilon(rdp: np.ndarray, delta: float) -> float:
         warnings.filterwarnings("ignore", message="Optimal order is")
         eps, _ = get_privacy_spent(orders=ALPHAS, rdp=rdp, delta=delta)
     return float(eps)
+
+
+class EpsilonCurve:
+    """ε after ``steps`` more Gaussian steps at (σ, q) on top of ``prior``, from RDP curves
+    computed once (a step's RDP is linear in the steps): the same figure as
+    :func:`compose_epsilon` on ``prior + [(σ, q, steps)]``, without recomputing every term."""
+
+    def __init__(self, prior: list[tuple[float, float, int]], sigma: float, sample_rate: float, delta: float):
+        prior = [h for h in prior if h[2] > 0]
+        self.delta = delta
+        self.infinite = sigma <= 0 or any(h[0] <= 0 for h in prior)
+        if not self.infinite:
+            self.prior = _rdp(prior)
+            self.step = _rdp([(sigma, sample_rate, 1)])
+
+    def at(self, steps: int) -> float:
+        if self.infinite:
+            return math.inf
+        if steps <= 0 and not self.prior.any():
+            return 0.0
+        return _epsilon(self.prior + steps * self.step, self.delta)
 
 
 def compose_epsilon(history: list[tuple[float, float, int]], delta: float) -> float:

@@ -73,3 +73,14 @@ def test_ledger_round_trip_and_no_guarantee():
     assert inf.to_dict()["epsilon"] is None
     assert inf.to_dict()["guarantee"].startswith("none")
     assert compose_epsilon([(0.0, 0.1, 10)], 1e-5) == math.inf
+
+
+def test_the_epsilon_curve_equals_composing_the_history_afresh():
+    from synth.privacy.ledger import EpsilonCurve, compose_epsilon
+
+    prior = [(2.0, 1.0, 3), (1.5, 1.0, 1), (4.0, 0.5, 0)]
+    curve = EpsilonCurve(prior, 0.9, 0.02, 1e-5)
+    for steps in (0, 1, 37, 300):
+        assert curve.at(steps) == pytest.approx(compose_epsilon(prior + [(0.9, 0.02, steps)], 1e-5), rel=1e-12)
+    assert EpsilonCurve([], 0.9, 0.02, 1e-5).at(0) == 0.0
+    assert math.isinf(EpsilonCurve(prior, 0.0, 0.02, 1e-5).at(5))
