@@ -63,8 +63,10 @@ TRIALS = {
 }
 FIXTURES = list(TRIALS)
 # Trials never tuned on (bench/trials.py): the declared analysis is in their metadata; their
-# usual label (for ``synth`` and the AUROC ratio) is the first outcome.
-TRIALS.update({name: (analysis, analysis["outcomes"][0]) for name, (_, _, _, analysis) in UNSEEN.items()})
+# usual label (for ``synth`` and the AUROC ratio) is the first binary outcome, else the arm.
+BINARY_OUTCOME = {"licorice": "treat", "jobs": "work1", "supraclavicular": "group"}
+TRIALS.update({name: (analysis, BINARY_OUTCOME.get(name, analysis["outcomes"][0]))
+               for name, (_, _, _, analysis) in UNSEEN.items()})
 GROUPS = {"fixtures": FIXTURES, "unseen": list(UNSEEN)}
 METHODS = ("synth", "synth-declared", "synth-declared-label", "synth-declared-split", "mst", "aim")
 
@@ -154,6 +156,8 @@ def main() -> None:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 got = run_one(dataset, method, seed, args.epsilon, options)
                 rows += got
+                if args.out:  # every row so far: a crash later loses nothing
+                    pd.DataFrame(rows).to_csv(args.out, index=False)
                 print("  " + "; ".join(f"{dataset} {method} seed={seed} {r['effect']}: real {r['real']:+.3f} "
                                        f"synthetic {r['syn'] if r['syn'] is None else format(r['syn'], '+.3f')} "
                                        f"overlap {r['overlap'] if r['overlap'] is None else round(r['overlap'], 2)}"
