@@ -357,9 +357,12 @@ def evaluate_cmd(
     try:
         sidecar = Path(f"{synthetic}.privacy.json")
         privacy = json.loads(sidecar.read_text()) if sidecar.is_file() else None
-        read = _heavy("Metadata").load(metadata).read_options(**given(strip, na_values, encoding, sep, decimal))
+        meta = _heavy("Metadata").load(metadata)
+        read = meta.read_options(**given(strip, na_values, encoding, sep, decimal))
         written = _heavy("ReadOptions")(strip_whitespace=read.strip_whitespace, na_values=read.na_values)
-        frames = [read_csv(str(p), written if p == synthetic else read) if p is not None else None
+        from synth.schema.validate import listed_only
+
+        frames = [listed_only(read_csv(str(p), written if p == synthetic else read), meta) if p is not None else None
                   for p in (real, synthetic, holdout)]
         try:
             report = evaluate(frames[0], frames[1], metadata, target=target, holdout=frames[2], seed=seed,

@@ -48,8 +48,8 @@ def test_a_collapsed_strong_pair_is_named_with_both_values(broken):
     (pair,) = v["collapsed_pairs"]
     assert pair["columns"] == ["age", "weight"] and pair["real"] > 0.9 and abs(pair["synthetic"]) < 0.2
     check = next(c for c in v["checks"] if c["check"] == "collapsed_pairs")
-    assert check["status"] == "poor" and f"age ~ weight (real {pair['real']:g}, synthetic {pair['synthetic']:g})" \
-        in check["says"]
+    assert check["status"] == "poor" and (f"age ~ weight ({pair['method']} r: real {pair['real']:.2f}, "
+                                         f"synthetic {pair['synthetic']:.2f})") in check["says"]
 
 
 def test_a_kept_or_weak_pair_is_not_collapsed():
@@ -76,10 +76,11 @@ def test_declared_inequalities_violation_rates():
     syn.loc[:19, "event"] = 150  # 20 of 200 rows break it
     syn.loc[20:29, "follow"] = np.nan  # rows with a missing value are not counted
     assert inequality_rates(real, syn, Metadata.load(spec)) == [
-        {"low": "event", "high": "follow", "synthetic_rate": pytest.approx(20 / 190, rel=1e-2), "real_rate": 0.0}]
+        {"rule": "event <= follow", "low": "event", "high": "follow",
+         "synthetic_rate": pytest.approx(20 / 190, rel=1e-2), "real_rate": 0.0}]
     v = evaluate(real, syn, spec, holdout=correlated_trial(60, 1).assign(event=1, follow=2)).results["verdict"]
     check = next(c for c in v["checks"] if c["check"] == "inequality_violations")
-    assert check["status"] == "poor" and "event <= follow in 10.5% of rows" in check["says"]
+    assert check["status"] == "poor" and "event <= follow broken in 10.5% of rows (real 0.0%)" in check["says"]
 
 
 def test_numbers_in_the_report_are_for_people(broken):
@@ -121,4 +122,4 @@ def test_synth_evaluate_prints_the_verdict(tmp_path, meta_file):
                                  str(meta_file), "-o", str(tmp_path / "r.html")], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert "verdict (thresholds: docs/evaluation.md)" in r.stdout and "did not hold: " in r.stdout
-    assert "age ~ weight (real" in r.stdout
+    assert "age ~ weight (" in r.stdout
