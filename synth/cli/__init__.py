@@ -171,6 +171,15 @@ def _fit(data: Path, metadata: Path | Metadata, label: Optional[str], epsilon: f
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     show_privacy(out, synth.ledger.to_dict(), header=f"wrote {output}")
+    if isinstance(data, Path):  # reads the training CSV again; prints only (synth.cli.postfit)
+        from synth.cli.postfit import post_fit_line
+
+        try:
+            line = post_fit_line(synth, data)
+        except Exception as exc:  # noqa: BLE001 - the model is written; a failed courtesy check must not fail fit
+            line = f"post-fit check skipped ({type(exc).__name__}); run synth evaluate"
+        if line:
+            err.print(line, highlight=False, soft_wrap=True)
     return synth
 
 
@@ -240,7 +249,7 @@ def fit(
              smooth_tables=smooth_tables, device=device, threads=threads)
     except SynthError as exc:
         _fail(exc)
-    if not _follower():  # a pointer, no figure: checking the sample reads real data, in evaluate
+    if not _follower():  # the full check reads real data with a holdout: synth evaluate
         err.print(f"next: synth sample {output} -n N -o synthetic.csv, then check it against the real data before "
                   f"sharing it: synth evaluate --real {data} --synthetic synthetic.csv -m {metadata} -o report.html "
                   "(add --holdout with patients the fit never saw: synth split)", highlight=False, soft_wrap=True)

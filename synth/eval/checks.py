@@ -77,7 +77,9 @@ def analysis_findings(analysis: dict | None, fair_overlap: float) -> tuple[str |
         if syn.get("status") != "ok":
             poor.append(f"{name}: {syn.get('message') or 'not estimable on the synthetic data'}")
         elif e.get("sign_agrees") is False:
-            poor.append(f"{name}: the effect's sign flips ({_effect(syn)} against {_effect(real)} real)")
+            shown = ", significant" if (syn.get("p_value") or 1) < 0.05 else ""
+            poor.append(f"{name}: the effect's sign flips{shown} ({_effect(syn)} against {_effect(real)} real, "
+                        f"{e['scale']})")
         elif e.get("significance_agrees") is False:
             invented = (syn.get("p_value") or 1) < 0.05
             poor.append(f"{name}: {'an effect the real data do not show' if invented else 'a real effect lost'} "
