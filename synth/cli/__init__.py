@@ -172,14 +172,9 @@ def _fit(data: Path, metadata: Path | Metadata, label: Optional[str], epsilon: f
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     show_privacy(out, synth.ledger.to_dict(), header=f"wrote {output}")
     if isinstance(data, Path):  # reads the training CSV again; prints only (synth.cli.postfit)
-        from synth.cli.postfit import post_fit_line
+        from synth.cli.postfit import print_post_fit
 
-        try:
-            line = post_fit_line(synth, data)
-        except Exception as exc:  # noqa: BLE001 - the model is written; a failed courtesy check must not fail fit
-            line = f"post-fit check skipped ({type(exc).__name__}); run synth evaluate"
-        if line:
-            err.print(line, highlight=False, soft_wrap=True)
+        print_post_fit(err, synth, data)
     return synth
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["post_fit_line", "SAMPLE_ROWS"]
+__all__ = ["post_fit_line", "print_post_fit", "SAMPLE_ROWS"]
 
 SAMPLE_ROWS = 2000
 
@@ -46,3 +46,14 @@ def post_fit_line(synth, data: Path) -> str | None:
         parts.append(f"{len(broken)} declared rule{'s' * (len(broken) != 1)} broken")
     return ("post-fit check against the training rows (this console only): " + "; ".join(parts)
             + "; see synth evaluate with --holdout")
+
+
+def print_post_fit(console, synth, data: Path) -> None:
+    """Print :func:`post_fit_line` on ``console`` (stderr); a check that fails says so in one line
+    instead of failing a fit whose model file is already written."""
+    try:
+        line = post_fit_line(synth, data)
+    except Exception as exc:  # noqa: BLE001 - the model is written; a failed courtesy check must not fail fit
+        line = f"post-fit check skipped ({type(exc).__name__}); run synth evaluate"
+    if line:
+        console.print(line, highlight=False, soft_wrap=True)
