@@ -1,6 +1,6 @@
 """Analysis fidelity: does the trial's own answer (the arm's effect) survive synthesis?
 
-    OMP_NUM_THREADS=1 python bench/analysis.py [--datasets actg175,colon,gbsg2,myeloid,rotterdam]
+    OMP_NUM_THREADS=1 python bench/analysis.py [--datasets fixtures|unseen|actg175,gbsg2,...]
                                                [--seeds 6] [--methods synth,synth-declared,mst,aim]
                                                [--set OPTION=VALUE] [--epsilon 1]
     # MST/AIM need SmartNoise in the interpreter (bench/peers.py's docstring): run with that venv
@@ -8,13 +8,16 @@
 Each trial's declared analysis (below; from the trial's design, not read off the data) is
 fitted on the real 80% training split and on a synthetic table of the same size (sampled with
 the seed): the arm's effect on each outcome with its 95% CI (logistic log-OR for a binary
-outcome, OLS for a numeric one; :func:`synth.eval.analysis.analysis_fidelity`). Methods:
+outcome, OLS for a numeric one, Cox log-HR for a time-to-event pair;
+:func:`synth.eval.analysis.analysis_fidelity`). Methods:
 
 - ``synth``: the product without a declaration, with the trial's usual label;
 - ``synth-declared``: the same metadata plus ``synth_analysis`` (no label given: the arm is the
   AC-GAN's class; the arm × outcome tables get ``ANALYSIS_SHARE`` of ε);
 - ``synth-declared-label``: the declaration with the trial's usual label kept (what the arm as
   the class adds, apart from the tables);
+- ``synth-declared-split``: as ``synth-declared``, with each time-to-event pair's table split in
+  two (arm × event, arm × time) instead of arm × event × time;
 - ``mst``, ``aim``: SmartNoise's, on the same public metadata and splits (bench/peers.py).
 
 Per trial and method, over seeds and effects: the mean CI overlap (Karr et al. 2006), where the
@@ -38,22 +41,32 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: utility, peers
+from trials import UNSEEN, load_unseen  # noqa: E402
 from utility import load_table, parse_options, score, split_by_patient  # noqa: E402
 
 from synth import Metadata, Synthesizer  # noqa: E402
 from synth.eval.analysis import analysis_fidelity  # noqa: E402
+from synth.privacy import analysis_tables  # noqa: E402
 from synth.privacy.domain import default_delta  # noqa: E402
 
 # The trials' declared analyses (their published primary comparisons) and the label their
 # other benchmarks use.
 TRIALS = {
-    "actg175": ({"arm": "treat", "outcomes": ["cd420", "cens"]}, "cens"),
-    "colon": ({"arm": "rx", "outcomes": ["status"]}, "status"),
-    "gbsg2": ({"arm": "horTh", "outcomes": ["cens"]}, "cens"),
-    "myeloid": ({"arm": "trt", "outcomes": ["death"]}, "death"),
-    "rotterdam": ({"arm": "hormon", "outcomes": ["recur"]}, "death"),
+    "actg175": ({"arm": "treat", "outcomes": ["cd420", "cens"], "time_to_event": [{"time": "days", "event": "cens"}]},
+                "cens"),
+    "colon": ({"arm": "rx", "outcomes": ["status"], "time_to_event": [{"time": "time", "event": "status"}]}, "status"),
+    "gbsg2": ({"arm": "horTh", "outcomes": ["cens"], "time_to_event": [{"time": "time", "event": "cens"}]}, "cens"),
+    "myeloid": ({"arm": "trt", "outcomes": ["death"], "time_to_event": [{"time": "futime", "event": "death"}]},
+                "death"),
+    "rotterdam": ({"arm": "hormon", "outcomes": ["recur"], "time_to_event": [{"time": "rtime", "event": "recur"}]},
+                  "death"),
 }
-METHODS = ("synth", "synth-declared", "synth-declared-label", "mst", "aim")
+FIXTURES = list(TRIALS)
+# Trials never tuned on (bench/trials.py): the declared analysis is in their metadata; their
+# usual label (for ``synth`` and the AUROC ratio) is the first outcome.
+TRIALS.update({name: (analysis, analysis["outcomes"][0]) for name, (_, _, _, analysis) in UNSEEN.items()})
+GROUPS = {"fixtures": FIXTURES, "unseen": list(UNSEEN)}
+METHODS = ("synth", "synth-declared", "synth-declared-label", "synth-declared-split", "mst", "aim")
 
 
 def declared(meta_path: Path, analysis: dict) -> dict:
@@ -65,7 +78,7 @@ def declared(meta_path: Path, analysis: dict) -> dict:
 
 def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict) -> list[dict]:
     analysis, label = TRIALS[dataset]
-    df, meta_path = load_table(dataset)
+    df, meta_path = load_unseen(dataset) if dataset in UNSEEN else load_table(dataset)
     meta_doc = declared(meta_path, analysis)
     meta = Metadata.load(meta_doc)
     train, test = split_by_patient(df, meta.primary_key, seed)
@@ -76,10 +89,15 @@ def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if method == "synth":
-                model = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed, **options).fit(train, meta_path)
+                plain = {k: v for k, v in meta_doc.items() if k != "synth_analysis"}
+                model = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed, **options).fit(train, plain)
             else:
                 keep = label if method == "synth-declared-label" else None
-                model = Synthesizer(epsilon=epsilon, delta=delta, label=keep, seed=seed, **options).fit(train, meta_doc)
+                analysis_tables.JOINT_TIME_TO_EVENT = method != "synth-declared-split"
+                try:
+                    model = Synthesizer(epsilon=epsilon, delta=delta, label=keep, seed=seed, **options).fit(train, meta_doc)
+                finally:
+                    analysis_tables.JOINT_TIME_TO_EVENT = True
             syn = model.sample(len(train), seed=seed)
         extra = score(train, syn, test, meta_path, label, seed)
     else:
@@ -117,7 +135,7 @@ def summarise(res: pd.DataFrame) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default=",".join(TRIALS))
+    parser.add_argument("--datasets", default="fixtures", help="trials, or 'fixtures' / 'unseen'")
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -125,7 +143,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="a training option for synth, OPTION=VALUE")
     parser.add_argument("--out", help="also write every effect row to this CSV")
     args = parser.parse_args()
-    datasets, methods = args.datasets.split(","), args.methods.split(",")
+    datasets = [d for name in args.datasets.split(",") for d in GROUPS.get(name, [name])]
+    methods = args.methods.split(",")
     if not set(datasets) <= set(TRIALS) or not set(methods) <= set(METHODS):
         parser.error(f"--datasets from {', '.join(TRIALS)}; --methods from {', '.join(METHODS)}")
     options = parse_options(args.set)

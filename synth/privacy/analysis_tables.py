@@ -4,7 +4,8 @@ When the metadata declares the trial's analysis (``synth_analysis``: the arm, th
 the time-to-event pairs; :mod:`synth.schema.analysis`), the fit spends :data:`ANALYSIS_SHARE`
 of ε on exactly the tables that analysis reads, one per (arm, outcome): the arm crossed with the
 outcome's cells (a binary outcome's two, a numerical outcome's bins), and for a time-to-event
-pair the arm crossed with the event and the arm crossed with the time. Where the arm (or the
+pair the arm crossed with the event and the time's bins (one table: the Cox model reads the
+three together). Where the arm (or the
 outcome) is the fit's label, the table is the label table of the other column.
 
 A table that has the same cells as one the generator already matches (the label table of the
@@ -39,23 +40,35 @@ __all__ = ["ANALYSIS_SHARE", "AnalysisMean", "analysis_specs", "mean_specs", "re
 # Share of ε for the declared analysis's tables, taken out of the marginal tables' share
 # (bench/RESULTS.md, issue 46): the arm × outcome tables get it; every other table the rest.
 ANALYSIS_SHARE = 0.3
+# A time-to-event pair's table: arm × event × time (the Cox model reads their joint), or the
+# two tables arm × event and arm × time (bench/analysis.py --tte-split measures the difference).
+JOINT_TIME_TO_EVENT = True
 
 
 def analysis_specs(analysis: AnalysisDeclaration, blocks: list[CellBlock], label: str | None) -> list[TableSpec]:
-    """The tables the declared analysis reads (schema only): arm × outcome, arm × event and
-    arm × time; a label table where the arm or that column is the fit's label."""
+    """The tables the declared analysis reads (schema only): arm × each outcome, and for each
+    time-to-event pair arm × event × time (with :data:`JOINT_TIME_TO_EVENT`; else arm × event
+    and arm × time); a label table where the arm or a column is the fit's label."""
     by_column = {b.column: b for b in blocks}
-    columns = [*analysis.outcomes, *(c for pair in analysis.time_to_event for c in (pair.event, pair.time))]
+    groups: list[tuple[str, ...]] = [(c,) for c in analysis.outcomes]
+    for pair in analysis.time_to_event:
+        groups += [(pair.event, pair.time)] if JOINT_TIME_TO_EVENT else [(pair.event,), (pair.time,)]
     specs: dict[str, TableSpec] = {}
-    for column in dict.fromkeys(columns):
-        if column == analysis.arm:
+    for columns in groups:
+        columns = tuple(c for c in columns if c != analysis.arm)
+        if not columns:
             continue
-        if label == analysis.arm and column in by_column:
-            spec = TableSpec((by_column[column],))
-        elif label == column and analysis.arm in by_column:
+        if label == analysis.arm and all(c in by_column for c in columns):
+            spec = TableSpec(tuple(by_column[c] for c in columns))
+        elif len(columns) == 1 and label == columns[0] and analysis.arm in by_column:
             spec = TableSpec((by_column[analysis.arm],))
-        elif analysis.arm in by_column and column in by_column:
-            spec = TableSpec((by_column[analysis.arm], by_column[column]), by_label=False)
+        elif analysis.arm in by_column and all(c in by_column for c in columns):
+            spec = TableSpec((by_column[analysis.arm], *(by_column[c] for c in columns)), by_label=False)
+        elif len(columns) == 2 and label in columns and analysis.arm in by_column:
+            other = by_column.get(columns[1] if label == columns[0] else columns[0])
+            if other is None:
+                continue
+            spec = TableSpec((by_column[analysis.arm], other))  # label × arm × the pair's other column
         else:
             continue  # a column the fit does not model (it is neither a block nor the label)
         specs.setdefault(spec.name + f"|{spec.by_label}", spec)

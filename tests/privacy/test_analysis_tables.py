@@ -25,7 +25,19 @@ BLOCKS = [ARM, OUT, AGE, TIME]
 def test_the_arm_as_label_gives_label_tables_of_the_outcomes():
     decl = AnalysisDeclaration("arm", ("smoker",), (), (TimeToEvent("weight", "smoker"),))
     specs = analysis_specs(decl, [OUT, AGE, TIME], label="arm")
-    assert [(s.name, s.by_label) for s in specs] == [("smoker", True), ("weight", True)]
+    assert [(s.name, s.by_label) for s in specs] == [("smoker", True), ("smoker x weight", True)]
+
+
+def test_a_time_to_event_pair_is_one_table_of_arm_event_and_time(monkeypatch):
+    decl = AnalysisDeclaration("arm", (), (), (TimeToEvent("weight", "smoker"),))
+    specs = analysis_specs(decl, [ARM, OUT, TIME], label=None)
+    assert [(s.name, s.by_label) for s in specs] == [("arm x smoker x weight", False)]
+    # the event as the label: label × arm × time
+    specs = analysis_specs(decl, [ARM, TIME], label="smoker")
+    assert [(s.name, s.by_label) for s in specs] == [("arm x weight", True)]
+    monkeypatch.setattr("synth.privacy.analysis_tables.JOINT_TIME_TO_EVENT", False)
+    specs = analysis_specs(decl, [ARM, OUT, TIME], label=None)
+    assert [(s.name, s.by_label) for s in specs] == [("arm x smoker", False), ("arm x weight", False)]
 
 
 def test_another_label_gives_arm_by_outcome_tables_and_the_label_outcome_a_label_table():
@@ -78,13 +90,14 @@ def test_without_a_declaration_nothing_changes():
 def test_the_analysis_tables_move_by_at_most_their_sensitivity():
     df = make_trial(50)
     fit = lambda d: Synthesizer(epsilon=20.0, label="smoker", noise_seed=5, batch_size=1000, **SMALL).fit(  # noqa: E731
-        d, _declared(TRIAL_META, outcomes=["smoker", "age"]))
+        d, _declared(TRIAL_META, outcomes=["smoker", "age"], time_to_event=[{"time": "weight", "event": "smoker"}]))
     new = df.iloc[[7]].assign(pid=9999, age=89)
     harness = run_neighbours(fit, df, pd.concat([df, new], ignore_index=True))
     assert not harness.check()
     names = [m.name for m in harness.moves]
     assert "table:arm x age" in names and names.count("table:arm") == 2  # the label table, then the analysis's
     assert "sum:age by arm" in names  # the numerical outcome's sums: each patient moves them by at most 1
+    assert "table:arm x weight" in names  # the time-to-event pair: label (the event) × arm × time
     assert not harness.check_ledger(harness.results[0].ledger)  # as many releases as charged, at the charged σ
 
 
