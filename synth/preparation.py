@@ -50,7 +50,7 @@ from synth.schema.metadata import REVIEW, Metadata
 from synth.schema.reading import clean_frame
 from synth.schema.ranges import check_public_ranges
 from synth.schema.sequence import slot_name
-from synth.schema.validate import (MODELLED, check_columns, check_label, check_patient_ids, coerce_frame,
+from synth.schema.validate import (MODELLED, check_columns, check_label, check_patient_ids, coerce_frame, listed_only,
                                    read_csv)
 
 __all__ = ["Prepared", "prepare", "inequality_rule"]
@@ -106,6 +106,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         check_file_fits_in_memory(Path(data), meta, source)
     read = meta.read_options()  # how to read the export (metadata synth_read; the CLI's options override it)
     df = read_csv(str(data), read) if isinstance(data, (str, Path)) else clean_frame(data, read)
+    df = listed_only(df, meta)  # synth_read's drop_unlisted: only the metadata's columns are read
     if label is None and meta.analysis is not None:  # a declared analysis: the AC-GAN's class is its arm
         label = meta.analysis.arm
     check_label(meta, label)

@@ -34,6 +34,7 @@ from synth.options import check_options
 from synth.preparation import inequality_rule, prepare
 from synth.privacy.domain import Domain, default_delta
 from synth.privacy.ledger import Ledger
+from synth.schema.implications import apply_implications, read_implications
 from synth.schema.inequalities import apply_inequalities, read_inequalities
 from synth.schema.metadata import Metadata
 from synth.schema.sequence import SequenceLayout
@@ -175,7 +176,9 @@ class Synthesizer:
             ceiling, columns = written.grid(pairs, columns)
         chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
                                self._label_index(condition), chunk_size, self.device)
-        return (apply_inequalities(written.round(chunk), pairs, ceiling, columns) for chunk in chunks)
+        rules = read_implications(st["meta"])  # after the inequalities, which move numbers only
+        return (apply_implications(apply_inequalities(written.round(chunk), pairs, ceiling, columns), rules)
+                for chunk in chunks)
 
     def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
                   model_path: str | Path | None = None, chunk_size: int = 65_536) -> Path:
@@ -279,7 +282,8 @@ class Synthesizer:
             cols = {k: v for k, v in cols.items() if "@" not in k or k.endswith("@1")}
         return {"label": self.label, "label_values": dom.label.values if dom.label else None,
                 "sequence": sequence,
-                "inequalities": [f"{p.low} <= {p.high}" for p in read_inequalities(st["meta"])],
+                "inequalities": [f"{p.low} <= {p.high}" for p in read_inequalities(st["meta"])]
+                + [r.text for r in read_implications(st["meta"])],
                 "analysis": st["meta"].analysis.to_dict() if st["meta"].analysis else None,
                 "label_proportions": dom.label_proportions, "columns": cols,
                 "ledger": st["ledger"].to_dict(), "train": st["summary"]}

@@ -171,6 +171,10 @@ def _fit(data: Path, metadata: Path | Metadata, label: Optional[str], epsilon: f
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     show_privacy(out, synth.ledger.to_dict(), header=f"wrote {output}")
+    if isinstance(data, Path):  # reads the training CSV again; prints only (synth.cli.postfit)
+        from synth.cli.postfit import print_post_fit
+
+        print_post_fit(err, synth, data)
     return synth
 
 
@@ -240,7 +244,7 @@ def fit(
              smooth_tables=smooth_tables, device=device, threads=threads)
     except SynthError as exc:
         _fail(exc)
-    if not _follower():  # a pointer, no figure: checking the sample reads real data, in evaluate
+    if not _follower():  # the full check reads real data with a holdout: synth evaluate
         err.print(f"next: synth sample {output} -n N -o synthetic.csv, then check it against the real data before "
                   f"sharing it: synth evaluate --real {data} --synthetic synthetic.csv -m {metadata} -o report.html "
                   "(add --holdout with patients the fit never saw: synth split)", highlight=False, soft_wrap=True)
@@ -357,9 +361,12 @@ def evaluate_cmd(
     try:
         sidecar = Path(f"{synthetic}.privacy.json")
         privacy = json.loads(sidecar.read_text()) if sidecar.is_file() else None
-        read = _heavy("Metadata").load(metadata).read_options(**given(strip, na_values, encoding, sep, decimal))
+        meta = _heavy("Metadata").load(metadata)
+        read = meta.read_options(**given(strip, na_values, encoding, sep, decimal))
         written = _heavy("ReadOptions")(strip_whitespace=read.strip_whitespace, na_values=read.na_values)
-        frames = [read_csv(str(p), written if p == synthetic else read) if p is not None else None
+        from synth.schema.validate import listed_only
+
+        frames = [listed_only(read_csv(str(p), written if p == synthetic else read), meta) if p is not None else None
                   for p in (real, synthetic, holdout)]
         try:
             report = evaluate(frames[0], frames[1], metadata, target=target, holdout=frames[2], seed=seed,

@@ -87,7 +87,9 @@ def metadata_review(
         from synth.schema.review import review_metadata
 
         meta = Metadata.load(with_read_options(metadata, given(strip, na_values, encoding, sep, decimal)))
-        result = review_metadata(meta, read_csv(str(data), meta.read_options()), eps, f"'{data}'")
+        from synth.schema.validate import listed_only
+
+        result = review_metadata(meta, listed_only(read_csv(str(data), meta.read_options()), meta), eps, f"'{data}'")
     except SynthError as exc:
         _fail(exc)
     out = Console()  # made here, so that it takes the terminal's width (COLUMNS) at this run

@@ -63,20 +63,29 @@ def verdict_html(verdict: dict | None) -> str:
              "<table>" + _row(["check", "value", "verdict", "threshold", "in plain words"], head=True)]
     for c in verdict["checks"]:
         colour = COLOURS[c["status"]]
-        shown = human(c["value"]) if c["check"] != "collapsed_pairs" else f"{human(c['value'])} collapsed"
+        shown = {"collapsed_pairs": f"{human(c['value'])} collapsed", "declared_analysis": "—"}.get(
+            c["check"], human(c["value"]))
         parts.append(_row([html.escape(c["title"]), shown,
                            f'<b style="color:{colour}">{html.escape(WORDS[c["status"]])}</b>',
                            html.escape(c["threshold"]), html.escape(c["says"])]))
     parts.append("</table>")
     if verdict.get("collapsed_pairs"):
-        parts.append("<h3>Strong real correlations that collapsed (Spearman r)</h3><table>"
-                     + _row(["columns", "real", "synthetic"], head=True)
-                     + "".join(_row([html.escape(" ~ ".join(p["columns"])), human(p["real"]), human(p["synthetic"])])
+        parts.append("<h3>Strong real correlations that collapsed</h3><table>"
+                     + _row(["columns", "r", "real", "synthetic"], head=True)
+                     + "".join(_row([html.escape(" ~ ".join(p["columns"])), p.get("method", "spearman").title(),
+                                     human(p["real"]), human(p["synthetic"])])
                                for p in verdict["collapsed_pairs"]) + "</table>")
+    tails = [t for t in verdict.get("tails", []) if (t["synthetic_share"] or 0) > 0.03]
+    if tails:
+        parts.append("<h3>Implausible tails (share of values beyond the real 0.5%–99.5% percentiles)</h3><table>"
+                     + _row(["column", "real 0.5%", "real 99.5%", "synthetic", "real"], head=True)
+                     + "".join(_row([html.escape(t["column"]), human(t["low"]), human(t["high"]),
+                                     _share(t["synthetic_share"]), _share(t["real_share"])]) for t in tails)
+                     + "</table>")
     if verdict.get("inequalities"):
         parts.append("<h3>Declared inequalities (share of rows that break them)</h3><table>"
                      + _row(["inequality", "synthetic", "real"], head=True)
-                     + "".join(_row([html.escape(f"{p['low']} <= {p['high']}"), _share(p["synthetic_rate"]),
+                     + "".join(_row([html.escape(p["rule"]), _share(p["synthetic_rate"]),
                                      _share(p["real_rate"])]) for p in verdict["inequalities"]) + "</table>")
     parts.append("<p>The thresholds and why they were chosen: docs/evaluation.md, “The verdict”.</p>")
     return "\n".join(parts)

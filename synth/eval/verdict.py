@@ -2,7 +2,7 @@
 
 Each check reads one figure :func:`synth.eval.evaluate` computed (or one computed here: the
 declared inequalities' violation rates, the strong real pairs whose synthetic correlation
-collapsed) and calls it "good", "fair" or "poor" by ``THRESHOLDS``, which docs/evaluation.md
+collapsed, the implausible tails and the declared analysis: :mod:`synth.eval.checks`) and calls it "good", "fair" or "poor" by ``THRESHOLDS``, which docs/evaluation.md
 states and explains. A check whose figure is not there (no target, no visits) is left out; an
 undefined figure is "not measured".
 
@@ -15,7 +15,8 @@ import math
 
 import pandas as pd
 
-from synth.eval.fidelity import correlation_matrix
+from synth.eval.checks import analysis_findings, strong_pairs, tail_shares
+from synth.schema.implications import implication_rates
 from synth.schema.inequalities import read_inequalities
 from synth.schema.metadata import Metadata
 from synth.schema.validate import coerce_frame
@@ -30,6 +31,8 @@ THRESHOLDS: dict[str, dict] = {
     "collapsed_pairs": {"strong_real": 0.5, "collapse": 0.3, "good": 0, "fair": 0, "better": "lower"},
     "tstr_trtr_ratio": {"good": 0.9, "fair": 0.8, "better": "higher", "informative_trtr": 0.6},
     "inequality_violations": {"good": 0.0, "fair": 0.01, "better": "lower"},
+    "implausible_tails": {"good": 0.03, "fair": 0.05, "better": "lower"},
+    "declared_analysis": {"fair_overlap": 0.5},
     "per_visit_quality": {"good": 0.85, "fair": 0.75, "better": "higher"},
     "visit_count_tvd": {"good": 0.1, "fair": 0.2, "better": "lower"},
     "exact_copies_over_holdout": {"good": 0.0, "fair": 0.01, "better": "lower"},
@@ -63,6 +66,17 @@ SAYS: dict[str, tuple[str, dict[str, str]]] = {
         "poor": "Models trained on synthetic data predict '{target}' clearly worse (chance alone gives {chance}).",
         "not measured": "Models trained on the real data barely predict '{target}' (TRTR {trtr:g}), so the ratio "
                         "says little."}),
+    "implausible_tails": ("Implausible tails", {
+        "good": "Each numerical column keeps its values within the real data's 0.5%–99.5% percentiles, "
+                "as the real data do (about 1% beyond).",
+        "fair": "Some columns put more synthetic values beyond the real data's 0.5%–99.5% percentiles than the "
+                "real data's 1%: {named}.",
+        "poor": "These columns put many synthetic values beyond the real data's 0.5%–99.5% percentiles (the "
+                "real data: about 1%): {named}."}),
+    "declared_analysis": ("Declared analysis", {
+        "good": "Each declared arm effect keeps its sign and significance, with overlapping intervals.",
+        "fair": "The declared arm effects keep their sign and significance, less precisely: {named}.",
+        "poor": "The synthetic data would change the trial's conclusion: {named}."}),
     "inequality_violations": ("Declared inequalities", {
         "good": "Every synthetic row keeps the {n} declared inequalities.",
         "fair": "Some synthetic rows break them: {broken}.",
@@ -111,8 +125,11 @@ def _status(check: str, value: float | None) -> str:
 def _threshold(check: str) -> str:
     t = THRESHOLDS[check]
     if check == "collapsed_pairs":
-        return (f"a pair with |r_real| ≥ {t['strong_real']:g} and |r_syn − r_real| ≥ {t['collapse']:g} "
-                "collapsed; good: none")
+        return (f"a pair with |r_real| ≥ {t['strong_real']:g} (Pearson or Spearman) and |r_syn − r_real| ≥ "
+                f"{t['collapse']:g} collapsed; good: none")
+    if check == "declared_analysis":
+        return (f"good: every effect keeps its sign and significance and CI overlap ≥ {t['fair_overlap']:g}; "
+                "poor: a sign, a significance or a model lost")
     sign = "≥" if t["better"] == "higher" else "≤"
     rule = f"good {sign} {t['good']:g}, fair {sign} {t['fair']:g}"
     return f"share beyond new patients' own: {rule}" if check == "exact_copies_over_holdout" else rule
@@ -129,29 +146,21 @@ def _check(check: str, value: float | None, status: str | None = None, shown: st
 
 
 def collapsed_pairs(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata) -> dict:
-    """Numeric pairs (datetimes as days) with a strong Spearman correlation in the real data
-    (|r| ≥ ``strong_real``) that moved by at least ``collapse`` in the synthetic data, strongest
-    real first; and how many strong real pairs there were."""
+    """Numeric pairs (datetimes as days) with a strong Pearson or Spearman correlation in the real
+    data (|r| ≥ ``strong_real``) whose r (the stronger kind) moved by at least ``collapse`` in the
+    synthetic data, strongest real first; and how many strong real pairs there were."""
     t = THRESHOLDS["collapsed_pairs"]
-    a, b = correlation_matrix(real, meta), correlation_matrix(synthetic, meta)
-    strong, collapsed = 0, []
-    cols = list(a.columns)
-    for i, x in enumerate(cols):
-        for y in cols[i + 1:]:
-            r, s = float(a.loc[x, y]), float(b.loc[x, y])
-            if not math.isfinite(r) or abs(r) < t["strong_real"]:
-                continue
-            strong += 1
-            s = s if math.isfinite(s) else 0.0  # a constant synthetic column keeps no relation at all
-            if abs(s - r) >= t["collapse"]:
-                collapsed.append({"columns": [x, y], "real": rounded(r), "synthetic": rounded(s)})
+    pairs = strong_pairs(real, synthetic, meta, t["strong_real"])
+    collapsed = [{"columns": p["columns"], "method": p["method"], "real": rounded(p["real"]),
+                  "synthetic": rounded(p["synthetic"])} for p in pairs if abs(p["synthetic"] - p["real"]) >= t["collapse"]]
     collapsed.sort(key=lambda p: -abs(p["real"]))
-    return {"strong_real_pairs": strong, "collapsed": collapsed}
+    return {"strong_real_pairs": len(pairs), "collapsed": collapsed}
 
 
 def inequality_rates(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata) -> list[dict]:
-    """Each declared ``synth_inequalities`` pair's violation rate (low > high, among the rows with
-    both present) in the synthetic data, and in the real data for reference."""
+    """Each declared ``synth_inequalities`` entry's violation rate (a pair's low > high, an
+    implication's condition without its value; among the rows with both present) in the synthetic
+    data, and in the real data for reference."""
     out = []
     for pair in read_inequalities(meta):
         spec = Metadata(columns={c: meta.columns[c] for c in (pair.low, pair.high)})
@@ -160,9 +169,10 @@ def inequality_rates(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata
             v = coerce_frame(frame.rename(columns=str)[[pair.low, pair.high]], spec, "the data")
             both = v[pair.low].notna() & v[pair.high].notna()
             rates.append(float((v[pair.low][both] > v[pair.high][both]).mean()) if both.any() else math.nan)
-        out.append({"low": pair.low, "high": pair.high, "synthetic_rate": rounded(rates[0]),
-                    "real_rate": rounded(rates[1])})
-    return out
+        out.append({"rule": f"{pair.low} <= {pair.high}", "low": pair.low, "high": pair.high,
+                    "synthetic_rate": rounded(rates[0]), "real_rate": rounded(rates[1])})
+    return out + [{**r, "synthetic_rate": rounded(r["synthetic_rate"]), "real_rate": rounded(r["real_rate"])}
+                  for r in implication_rates(real, synthetic, meta)]
 
 
 def _figure(results: dict, section: str, key: str) -> float | None:
@@ -177,8 +187,8 @@ def verdict(results: dict, meta: Metadata, real: pd.DataFrame, synthetic: pd.Dat
     checks = [_check(k, _figure(results, "fidelity", k))
               for k in ("column_shapes", "column_pair_trends", "detection_auroc")]
     pairs = collapsed_pairs(real_features, synthetic_features, feature_meta)
-    named = "; ".join(f"{p['columns'][0]} ~ {p['columns'][1]} (real {p['real']:g}, synthetic {p['synthetic']:g})"
-                      for p in pairs["collapsed"])
+    named = "; ".join(f"{p['columns'][0]} ~ {p['columns'][1]} ({p['method']} r: real {p['real']:.2f}, synthetic "
+                      f"{p['synthetic']:.2f})" for p in pairs["collapsed"])
     checks.append(_check("collapsed_pairs", float(len(pairs["collapsed"])), "poor" if pairs["collapsed"] else "good",
                          f"{len(pairs['collapsed'])} collapsed", strong=pairs["strong_real_pairs"], named=named))
     if results.get("utility"):
@@ -188,11 +198,22 @@ def verdict(results: dict, meta: Metadata, real: pd.DataFrame, synthetic: pd.Dat
         checks.append(_check("tstr_trtr_ratio", ratio, "not measured" if barely else None,
                              target=(results.get("setup") or {}).get("target"), trtr=rounded(trtr) or 0.0,
                              chance=f"{0.5 / trtr:.2f}" if trtr else "0.5 / TRTR"))
+    tails = tail_shares(real_features, synthetic_features, feature_meta)
+    if tails:
+        worst = tails[0]["synthetic_share"]
+        flagged = [t for t in tails if t["synthetic_share"] > THRESHOLDS["implausible_tails"]["good"]]
+        checks.append(_check("implausible_tails", worst, named="; ".join(
+            f"{t['column']} {t['synthetic_share']:.1%} beyond [{t['low']:.3g}, {t['high']:.3g}] (real "
+            f"{t['real_share']:.1%})" for t in flagged)))
+    status, findings = analysis_findings(results.get("analysis"), THRESHOLDS["declared_analysis"]["fair_overlap"])
+    if status is not None:
+        checks.append(_check("declared_analysis", None, status, f"{len(findings)} effect(s) not kept" if findings
+                             else "kept", named="; ".join(findings)))
     inequalities = inequality_rates(real, synthetic, meta)
     if inequalities:
         rates = [p["synthetic_rate"] for p in inequalities if p["synthetic_rate"] is not None]
-        broken = "; ".join(f"{p['low']} <= {p['high']} in {p['synthetic_rate']:.1%} of rows" for p in inequalities
-                           if p["synthetic_rate"])
+        broken = "; ".join(f"{p['rule']} broken in {p['synthetic_rate']:.1%} of rows (real {p['real_rate'] or 0:.1%})"
+                           for p in inequalities if p["synthetic_rate"])
         checks.append(_check("inequality_violations", max(rates) if rates else None, n=len(inequalities),
                              broken=broken))
     if results.get("sequences"):
@@ -208,7 +229,8 @@ def verdict(results: dict, meta: Metadata, real: pd.DataFrame, synthetic: pd.Dat
     failed = [c["title"] for c in checks if c["status"] == "poor"]
     summary = (f"{held} of {len(checks)} checks held" + (f", {part} held in part" if part else "")
                + (f"; did not hold: {', '.join(failed)}" if failed else "") + ".")
-    return {"summary": summary, "checks": checks, "collapsed_pairs": pairs["collapsed"],
+    return {"summary": summary, "checks": checks, "collapsed_pairs": pairs["collapsed"], "tails": [
+                {k: rounded(v) if isinstance(v, float) else v for k, v in t.items()} for t in tails],
             "strong_real_pairs": pairs["strong_real_pairs"], "inequalities": inequalities,
             "thresholds": THRESHOLDS}
 

@@ -6,7 +6,8 @@ are optimistic. :func:`split_csv` writes two CSVs from one: the holdout (a share
 patients, drawn with a seed) and the rest, to fit on. With metadata naming the patient id
 (``sequence_key`` for visits, else ``primary_key``) every patient's rows go to one file.
 
-The rows are written as they are in the input (the text of each cell, not re-typed numbers).
+The rows are written as they are in the input (the text of each cell, not re-typed numbers),
+with the same separator and encoding; with the metadata's ``synth_read`` ``drop_unlisted``, only its columns.
 Nothing here is released: both files stay with the data holder, and messages name no count.
 """
 
@@ -18,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from synth.errors import SynthError
-from synth.io.atomic import atomic_write_text
+from synth.io.atomic import atomic_path
 from synth.schema.metadata import Metadata
-from synth.schema.validate import category_key, check_columns, read_csv
+from synth.schema.reading import ReadOptions
+from synth.schema.validate import category_key, check_columns, listed_only, read_csv
 
 __all__ = ["split_patients", "split_csv"]
 
@@ -51,19 +53,24 @@ def split_csv(data: str | Path, test: float, train_out: str | Path, holdout_out:
     paths = {p.resolve() for p in (data, train_out, holdout_out)}
     if len(paths) < 3:
         raise SynthError("the input CSV, the output (-o) and the holdout (--holdout) must be three different files")
-    df = read_csv(str(data))  # one-line errors for a missing, empty or malformed file
+    meta = Metadata.load(metadata) if metadata is not None else None
+    read = meta.read_options() if meta is not None else ReadOptions()
+    df = read_csv(str(data), read)  # one-line errors for a missing, empty or malformed file
     key = None
-    if metadata is not None:
-        meta = Metadata.load(metadata)
+    if meta is not None:
         check_columns(df.rename(columns=str), meta, f"'{data}'")
         key = meta.sequence_key or meta.primary_key
     if key is not None and df[key].isna().any():
         raise SynthError(f"'{data}': id column '{key}' is missing in some rows; give every row its patient's id")
     ids = df[key] if key is not None else pd.Series(np.arange(len(df)))
     held = split_patients(ids.reset_index(drop=True), test, seed)
-    text = pd.read_csv(data, dtype=str, keep_default_na=False, na_filter=False, low_memory=False)
+    text = pd.read_csv(data, dtype=str, keep_default_na=False, na_filter=False, low_memory=False,
+                       encoding=read.encoding, sep=read.sep)
+    if meta is not None:  # synth_read's drop_unlisted: both files keep only the metadata's columns
+        text = listed_only(text, meta)
     if len(text) != len(df):  # the same parser both times: a mismatch is a bug, not the user's file
         raise RuntimeError("the CSV read differently as text and as values")
-    atomic_write_text(holdout_out, text[held].to_csv(index=False))
-    atomic_write_text(train_out, text[~held].to_csv(index=False))
+    for out, rows in ((holdout_out, held), (train_out, ~held)):
+        with atomic_path(out) as tmp:  # read back as the input was: same separator and encoding
+            text[rows].to_csv(tmp, index=False, sep=read.sep, encoding=read.encoding or "utf-8")
     return key

@@ -18,6 +18,9 @@ stop ``fit`` with an error naming the columns, never a row or how many (nothing 
 released); everything else
 is post-processing of generated values and of the released domains, and costs no ε.
 
+The same key also holds implications between a numerical and a categorical column ("GA < 259
+days ⇒ preterm"): :mod:`synth.schema.implications`.
+
 Notes: the guarantee assumes each pair comes from the study design, like the ranges. A pair
 chosen because the data happen to keep it (say, from scanning the real table for orderings
 that hold) makes that ordering a fact about the patients released outside the ledger.
@@ -34,6 +37,7 @@ import pandas as pd
 from synth.privacy.domain import ColumnDomain
 from synth.encode.table import _numeric_series, value_step
 from synth.errors import FIX_IN_METADATA, SynthError
+from synth.schema.implications import check_implications, read_implications
 from synth.schema.metadata import Metadata
 from synth.schema.validate import coerce_frame
 from synth.schema.timestamps import epoch_seconds
@@ -60,10 +64,14 @@ def read_inequalities(meta: Metadata) -> list[Inequality]:
     if not isinstance(spec, list):
         raise SynthError(f'metadata: {KEY} must be a list of {{"low": COLUMN, "high": COLUMN}} objects')
     static = set(meta.extra.get("synth_sequence", {}).get("static_columns", [])) if meta.sequence_key else None
+    read_implications(meta)  # the entries with "if" (synth.schema.implications), checked here too
     out = []
     for item in spec:
+        if isinstance(item, dict) and "if" in item:
+            continue
         if not isinstance(item, dict) or set(item) != {"low", "high"}:
-            raise SynthError(f'metadata: {KEY} entries must be {{"low": COLUMN, "high": COLUMN}}, got {item!r}')
+            raise SynthError(f'metadata: {KEY} entries must be {{"low": COLUMN, "high": COLUMN}} or '
+                             f'{{"if": {{...}}, "then": {{...}}}} (docs/metadata.md), got {item!r}')
         pair = Inequality(str(item["low"]), str(item["high"]))
         for role, col in (("low", pair.low), ("high", pair.high)):
             if col not in meta.columns:
@@ -85,11 +93,13 @@ def read_inequalities(meta: Metadata) -> list[Inequality]:
 
 
 def check_data(df: pd.DataFrame, pairs: list[Inequality], meta: Metadata, source: str) -> None:
-    """Stop ``fit`` if a real row breaks a stated inequality (the metadata would not be a fact).
+    """Stop ``fit`` if a real row breaks a stated inequality or implication (the metadata would
+    not be a fact).
 
     Privacy assumption: the error names the columns and the rule, never a row or how many; nothing
     is released.
     """
+    check_implications(df, read_implications(meta), meta, source)
     cols = sorted({c for p in pairs for c in (p.low, p.high)})
     if not cols:
         return

@@ -7,7 +7,11 @@ come padded (``"No "``). How to read a file is stated once, in the metadata's to
 override it for one run::
 
     "synth_read": {"strip_whitespace": true, "na_values": [".", "NA"],
-                   "encoding": "cp1252", "sep": ";", "decimal": ","}
+                   "encoding": "cp1252", "sep": ";", "decimal": ",", "drop_unlisted": true}
+
+``drop_unlisted`` keeps only the columns the metadata lists (a wide export cut to the columns
+worth synthesizing, without editing the file); without it an unlisted column is an error, since
+it is usually a typo.
 
 Privacy: reading computes nothing about the data. Errors name the file, the option and what is
 expected, never a value or a row of the file.
@@ -47,6 +51,7 @@ class ReadOptions:
     encoding: str | None = None  # None: UTF-8 (with or without a byte-order mark)
     sep: str = ","
     decimal: str = "."
+    drop_unlisted: bool = False  # the CSV's columns the metadata does not list are dropped as it is read
 
     def to_dict(self) -> dict[str, Any]:
         """The options that differ from the defaults, as ``synth_read`` holds them."""
@@ -64,7 +69,7 @@ def _checked(values: dict[str, Any], where: str) -> dict[str, Any]:
         if value is None:
             continue
         name = where.format(key)
-        if key == "strip_whitespace":
+        if key in ("strip_whitespace", "drop_unlisted"):
             if not isinstance(value, bool):
                 raise SynthError(f"{name} must be true or false")
         elif key == "na_values":

@@ -21,7 +21,7 @@ from synth.schema.metadata import Metadata
 from synth.schema.timestamps import epoch_seconds
 from synth.schema.reading import MISSING_MARKERS, read_csv
 
-__all__ = ["category_key", "check_patient_ids", "coerce_frame", "read_csv", "check_label"]
+__all__ = ["category_key", "check_patient_ids", "coerce_frame", "read_csv", "check_label", "listed_only"]
 
 MODELLED = ("numerical", "categorical", "boolean", "datetime")
 
@@ -45,15 +45,28 @@ def _suggest(name: str, options: list[str]) -> str:
 
 
 def check_columns(df: pd.DataFrame, meta: Metadata, source: str = "the CSV") -> None:
+    """Stop unless every column of the metadata is in ``df`` and (unless its ``synth_read`` says
+    ``drop_unlisted``) every column of ``df`` is in the metadata."""
     csv_cols = [str(c) for c in df.columns]
     for col in meta.columns:
         if col not in csv_cols:
             raise SynthError(f"column '{col}' from the metadata is not in {source}{_suggest(col, csv_cols)}")
+    if meta.read_options().drop_unlisted:
+        return
     for col in csv_cols:
         if col not in meta.columns:
             raise SynthError(
-                f"column '{col}' of {source} is not in the metadata{_suggest(col, list(meta.columns))}"
+                f"column '{col}' of {source} is not in the metadata{_suggest(col, list(meta.columns))}; list it, "
+                "or give synth_read \"drop_unlisted\": true to keep only the metadata's columns"
             )
+
+
+def listed_only(df: pd.DataFrame, meta: Metadata) -> pd.DataFrame:
+    """``df`` without the columns the metadata does not list, where its ``synth_read`` says
+    ``drop_unlisted`` (else ``df`` as it is: :func:`check_columns` names an unlisted column)."""
+    if not meta.read_options().drop_unlisted:
+        return df
+    return df.loc[:, [str(c) in meta.columns for c in df.columns]]
 
 
 def check_label(meta: Metadata, label: str | None) -> None:

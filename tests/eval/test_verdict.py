@@ -48,8 +48,8 @@ def test_a_collapsed_strong_pair_is_named_with_both_values(broken):
     (pair,) = v["collapsed_pairs"]
     assert pair["columns"] == ["age", "weight"] and pair["real"] > 0.9 and abs(pair["synthetic"]) < 0.2
     check = next(c for c in v["checks"] if c["check"] == "collapsed_pairs")
-    assert check["status"] == "poor" and f"age ~ weight (real {pair['real']:g}, synthetic {pair['synthetic']:g})" \
-        in check["says"]
+    assert check["status"] == "poor" and (f"age ~ weight ({pair['method']} r: real {pair['real']:.2f}, "
+                                         f"synthetic {pair['synthetic']:.2f})") in check["says"]
 
 
 def test_a_kept_or_weak_pair_is_not_collapsed():
@@ -76,10 +76,11 @@ def test_declared_inequalities_violation_rates():
     syn.loc[:19, "event"] = 150  # 20 of 200 rows break it
     syn.loc[20:29, "follow"] = np.nan  # rows with a missing value are not counted
     assert inequality_rates(real, syn, Metadata.load(spec)) == [
-        {"low": "event", "high": "follow", "synthetic_rate": pytest.approx(20 / 190, rel=1e-2), "real_rate": 0.0}]
+        {"rule": "event <= follow", "low": "event", "high": "follow",
+         "synthetic_rate": pytest.approx(20 / 190, rel=1e-2), "real_rate": 0.0}]
     v = evaluate(real, syn, spec, holdout=correlated_trial(60, 1).assign(event=1, follow=2)).results["verdict"]
     check = next(c for c in v["checks"] if c["check"] == "inequality_violations")
-    assert check["status"] == "poor" and "event <= follow in 10.5% of rows" in check["says"]
+    assert check["status"] == "poor" and "event <= follow broken in 10.5% of rows (real 0.0%)" in check["says"]
 
 
 def test_numbers_in_the_report_are_for_people(broken):
@@ -121,4 +122,47 @@ def test_synth_evaluate_prints_the_verdict(tmp_path, meta_file):
                                  str(meta_file), "-o", str(tmp_path / "r.html")], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert "verdict (thresholds: docs/evaluation.md)" in r.stdout and "did not hold: " in r.stdout
-    assert "age ~ weight (real" in r.stdout
+    assert "age ~ weight (" in r.stdout
+
+
+def test_implausible_tails_are_named_against_the_real_percentiles():
+    from synth.eval.checks import tail_shares
+
+    rng = np.random.default_rng(0)
+    meta = Metadata(columns={"bmi": {"sdtype": "numerical"}, "age": {"sdtype": "numerical"}})
+    real = pd.DataFrame({"bmi": rng.normal(27, 5, 2000), "age": rng.normal(30, 5, 2000)})
+    syn = pd.DataFrame({"bmi": np.r_[rng.normal(27, 5, 900), np.full(100, 60.0)], "age": rng.normal(30, 5, 1000)})
+    tails = {t["column"]: t for t in tail_shares(real, syn, meta)}
+    lo, hi = np.quantile(real["bmi"], [0.005, 0.995])
+    slow = np.mean((syn["bmi"] < lo) | (syn["bmi"] > hi))  # the definition, by hand
+    assert tails["bmi"]["synthetic_share"] == pytest.approx(slow) and slow > 0.1
+    assert tails["bmi"]["real_share"] == pytest.approx(0.01, abs=0.002) and tails["age"]["synthetic_share"] < 0.03
+    v = evaluate(real.assign(arm=rng.choice(["a", "b"], 2000)), syn.assign(arm=rng.choice(["a", "b"], 1000)),
+                 {"columns": {"bmi": {"sdtype": "numerical"}, "age": {"sdtype": "numerical"},
+                              "arm": {"sdtype": "categorical"}}}).results["verdict"]
+    check = next(c for c in v["checks"] if c["check"] == "implausible_tails")
+    assert check["status"] == "poor" and "bmi 1" in check["says"] and "age" not in check["says"].split(":", 1)[1]
+
+
+def test_the_declared_analysis_names_an_invented_effect_a_flipped_sign_and_a_failed_model():
+    from synth.eval.checks import analysis_findings
+
+    def effect(label, syn, **agree):
+        return {"label": label, "level": "T", "reference": "C", "scale": "log odds ratio",
+                "real": {"status": "ok", "estimate": 0.1, "ci_low": -0.3, "ci_high": 0.5, "p_value": 0.6},
+                "synthetic": syn, **agree}
+
+    ok = {"status": "ok", "estimate": 0.9, "ci_low": 0.5, "ci_high": 1.3, "p_value": 0.001}
+    status, found = analysis_findings({"effects": [effect("preterm", ok, sign_agrees=True, significance_agrees=False,
+                                                          ci_overlap=0.1)]}, 0.5)
+    assert status == "poor" and found == ["preterm (T vs C): an effect the real data do not show "
+                                          "(0.9 [0.5, 1.3] against 0.1 [-0.3, 0.5] real, log odds ratio)"]
+    flipped = {**ok, "estimate": -0.2, "ci_low": -0.6, "ci_high": 0.2, "p_value": 0.4}
+    assert "sign flips" in analysis_findings({"effects": [effect("bw", flipped, sign_agrees=False)]}, 0.5)[1][0]
+    failed = {"status": "failed", "message": "the model did not converge on the synthetic data"}
+    assert analysis_findings({"effects": [effect("bw", failed)]}, 0.5) == (
+        "poor", ["bw (T vs C): the model did not converge on the synthetic data"])
+    kept = {**ok, "estimate": 0.12, "ci_low": -0.2, "ci_high": 0.45, "p_value": 0.5}
+    assert analysis_findings({"effects": [effect("bw", kept, sign_agrees=True, significance_agrees=True,
+                                                 ci_overlap=0.8)]}, 0.5) == ("good", [])
+    assert analysis_findings(None, 0.5) == (None, [])
