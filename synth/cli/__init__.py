@@ -152,7 +152,7 @@ def _check_fit(data: Path, metadata: Path, epsilon: str, delta: Optional[float],
 
 
 def _fit(data: Path, metadata: Path | Metadata, label: Optional[str], epsilon: float, delta: Optional[float],
-         output: Path, **train) -> Synthesizer:
+         output: Path, check: bool = False, **train) -> Synthesizer:
     synth = _heavy("Synthesizer")(epsilon=epsilon, delta=delta, label=label,
                                   **{k: v for k, v in train.items() if v is not None})
     display = FitDisplay(err)
@@ -171,7 +171,7 @@ def _fit(data: Path, metadata: Path | Metadata, label: Optional[str], epsilon: f
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     show_privacy(out, synth.ledger.to_dict(), header=f"wrote {output}")
-    if isinstance(data, Path):  # reads the training CSV again; prints only (synth.cli.postfit)
+    if check and isinstance(data, Path):  # reads the training CSV again; prints only (synth.cli.postfit)
         from synth.cli.postfit import print_post_fit
 
         print_post_fit(err, synth, data)
@@ -206,6 +206,10 @@ def fit(
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Train in N processes on this machine (torch.distributed); the ledger is the same. "
                                    "Several machines: torchrun (README)."),
+    check: bool = typer.Option(
+        False, "--check/--no-check",
+        help="Then print one line on what a sample loses against the training CSV (reads the real data "
+             "again, without noise: for your console only, not a DP output)."),
     strip: Optional[bool] = STRIP, na_values: Optional[str] = NA_VALUES, encoding: Optional[str] = ENCODING,
     sep: Optional[str] = SEP, decimal: Optional[str] = DECIMAL,
 ) -> None:
@@ -225,7 +229,7 @@ def fit(
             options = {"--label": label, "--epsilon": epsilon, "--delta": delta, "--epochs": epochs,
                        "--batch-size": batch_size, "--seed": seed, "--independence": independence,
                        "--device": device, "--threads": threads}
-            flags = {"refine-groups": refine_groups, "smooth-tables": smooth_tables}
+            flags = {"refine-groups": refine_groups, "smooth-tables": smooth_tables, "check": check or None}
             args = [*(["--debug"] if _state["debug"] else []), "fit", str(data), "--metadata", str(metadata),
                     "--output", str(output), *(x for k, v in options.items() if v is not None for x in (k, str(v))),
                     *(f"--{'' if v else 'no-'}{k}" for k, v in flags.items() if v is not None), *as_args(read)]
@@ -239,7 +243,7 @@ def fit(
             if code:
                 raise typer.Exit(code)
             return
-        _fit(data, with_read_options(metadata, read), label, eps, delta, output, epochs=epochs,
+        _fit(data, with_read_options(metadata, read), label, eps, delta, output, check, epochs=epochs,
              batch_size=batch_size, seed=seed, independence=independence, refine_groups=refine_groups,
              smooth_tables=smooth_tables, device=device, threads=threads)
     except SynthError as exc:
