@@ -42,7 +42,7 @@ from synth.privacy.domain import Domain, build_domain
 from synth.privacy.ledger import Ledger, row_privacy_unit
 from synth.privacy.marginals import MARGINAL_SHARE, TableSpec
 from synth.privacy.pair_tables import LABEL_PART, release_tables
-from synth.privacy.resolution import full_resolution, label_stage_steps
+from synth.privacy.resolution import full_resolution, label_stage_steps, sequence_table_specs
 from synth.privacy.randomness import NoiseSource
 from synth.privacy.shards import counting_shards
 from synth.schema.inequalities import (Inequality, ceilings, check_data, check_never_lowered, read_inequalities)
@@ -200,12 +200,12 @@ def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, 
     steps released with them (the attendance table at its largest weight)."""
     per_visit = encoder.per_visit_tables()
     if per_visit is None:
-        candidate = encoder.label_table_specs(per_visit=True)
+        candidate = sequence_table_specs(encoder, per_visit=True)
         slots = [s for s in candidate if s.slots]
         per_visit = full_resolution(slots, len(candidate) + extra, n_classes, ledger, LABEL_PART * share)
         if per_visit:
             return candidate
-    return encoder.label_table_specs(per_visit=per_visit)
+    return sequence_table_specs(encoder, per_visit=per_visit)
 
 
 def _attendance(block, specs: list[TableSpec], x: np.ndarray, n_classes: int, ledger: Ledger,

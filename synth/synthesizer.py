@@ -21,7 +21,7 @@ from synth.distributed.group import SINGLE, Ranks, join, leave
 from synth.encode.sequence import SequenceEncoder
 from synth.encode.table import TableEncoder
 from synth.errors import SynthError, budget_error
-from synth.io.atomic import atomic_path, atomic_write_text
+from synth.atomic import atomic_path, atomic_write_text
 from synth.io.csv_out import write_csv_chunks
 from synth.io.precision import Precision
 from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model

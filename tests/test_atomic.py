@@ -3,7 +3,7 @@
 import os
 import stat
 
-from synth.io.atomic import atomic_path, atomic_write_text
+from synth.atomic import atomic_path, atomic_write_text
 
 
 def test_shared_outputs_get_the_users_permissions_and_model_files_stay_private(tmp_path):

@@ -14,7 +14,7 @@ from synth.models.marginal_loss import MarginalLoss, visit_slot_cells
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.pair_tables import pair_spec, release_tables
-from synth.privacy.resolution import coarse_groups
+from synth.privacy.resolution import coarse_groups, sequence_table_specs
 from synth.schema.metadata import Metadata
 from tests.test_sequence import _meta, make_visits
 
@@ -32,19 +32,19 @@ def per_visit():
 
 
 def _slot_table(enc, column, k):
-    (spec,) = [s for s in enc.label_table_specs(per_visit=True)
+    (spec,) = [s for s in sequence_table_specs(enc, per_visit=True)
                if s.slots == (k,) and s.blocks[0].column == f"{column}@{k + 1}"]
     return spec
 
 
 def test_per_visit_specs_follow_the_patient_blocks():
     _, _, enc, _, _, _ = _prepare(_meta())
-    specs = enc.label_table_specs(per_visit=True)
+    specs = sequence_table_specs(enc, per_visit=True)
     n_blocks = len(enc.patient_cell_blocks())
     assert [s.blocks[0] for s in specs[:n_blocks]] == enc.patient_cell_blocks()
     assert [s.blocks[0].column for s in specs[n_blocks:]] == [f"{c}@{k}" for k in range(2, 6) for c in ("lab", "stage")]
     assert {s.blocks[0].column for s in specs if s.pooled_by is not None} == {"day@1"}  # the visit times stay pooled
-    pooled = enc.label_table_specs()
+    pooled = sequence_table_specs(enc)
     assert len(pooled) == n_blocks and not any(s.slots for s in pooled)
 
 
@@ -62,7 +62,7 @@ def test_on_a_short_schedule_per_visit_tables_come_where_they_keep_every_cell(pa
     ledger = Ledger(1.0, 1e-5, patients)
     specs = visit_table_specs(enc, 2, ledger, 0.88)
     assert any(s.slots for s in specs) is per_visit
-    candidate = enc.label_table_specs(per_visit=True)  # the rule: every slot table's cells at one stage's σ
+    candidate = sequence_table_specs(enc, per_visit=True)  # the rule: every slot table's cells at one stage's σ
     assert full_resolution([s for s in candidate if s.slots], len(candidate), 2, ledger, 0.8 * 0.88) is per_visit
     assert any(s.slots for s in visit_table_specs(enc, 2, Ledger(math.inf, 1e-5, 40), 0.88))  # exact tables
 
@@ -119,7 +119,7 @@ def test_generator_slot_cells_equal_the_counted_table_for_sharp_logits(per_visit
 
 def test_a_pair_across_visits_keeps_the_no_visit_cell(per_visit):
     _, _, enc, x, labels, _ = per_visit
-    first = next(s for s in enc.label_table_specs() if s.blocks[0].column == "lab@1")
+    first = next(s for s in sequence_table_specs(enc) if s.blocks[0].column == "lab@1")
     later = _slot_table(enc, "lab", 2)
     pair = pair_spec(first, later, None, None)
     assert pair.slots == (0, 2) and pair.shape(0) == (1, 11, 12)
@@ -144,7 +144,7 @@ def test_coarse_groups_keep_no_visit_with_missing_or_by_its_mass():
 
 def test_release_spends_one_step_per_table_and_may_pair_visits(per_visit):
     _, domain, enc, x, labels, _ = per_visit
-    blocks, specs = enc.patient_cell_blocks(), enc.label_table_specs(per_visit=True)
+    blocks, specs = enc.patient_cell_blocks(), sequence_table_specs(enc, per_visit=True)
     ledger = Ledger(math.inf, 1e-5, 30)
     tables, _ = release_tables(x, labels, 2, blocks, [0.5, 0.5], ledger, np.random.default_rng(0), singles=specs)
     label_step, _, pair_step = ledger.mechanisms

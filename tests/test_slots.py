@@ -15,6 +15,7 @@ from synth.models.marginal_loss import MarginalLoss
 from synth.privacy.attendance import concentrated
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import TableSpec
+from synth.privacy.resolution import sequence_table_specs
 from synth.schema.metadata import Metadata
 from synth.schema.slots import ATTENDANCE, patterns, presence
 from tests.test_sequence import FAST, SEQ_META, make_visits
@@ -71,7 +72,7 @@ def test_a_pattern_table_counts_each_patient_once_and_the_generator_side_agrees(
                                           np.random.default_rng(0), "t")
     x = enc.encode(wide)
     y = wide["arm"].map({"a": 0, "b": 1}).to_numpy()
-    for spec in enc.label_table_specs(per_visit=True) + enc.label_table_specs(per_visit=False):
+    for spec in sequence_table_specs(enc, per_visit=True) + sequence_table_specs(enc, per_visit=False):
         counts = spec.count(x, y, 2)
         assert np.allclose(counts.sum(axis=tuple(range(1, counts.ndim))), np.bincount(y, minlength=2))
     block = enc.attendance_block()

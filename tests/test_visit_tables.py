@@ -12,7 +12,7 @@ from synth.models.marginal_loss import STATIONARITY, MarginalLoss, pooled_cells,
 from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
-from synth.privacy.resolution import coarse_groups, label_resolution, release_label_tables
+from synth.privacy.resolution import coarse_groups, label_resolution, release_label_tables, sequence_table_specs
 from synth.encode.sequence import prepare_sequences
 from tests.test_sequence import _meta, make_visits
 
@@ -29,13 +29,13 @@ def encoded():
 
 
 def _pooled(enc, column):
-    (spec,) = [s for s in enc.label_table_specs() if s.pooled_by is not None and s.blocks[0].column == f"{column}@1"]
+    (spec,) = [s for s in sequence_table_specs(enc) if s.pooled_by is not None and s.blocks[0].column == f"{column}@1"]
     return spec
 
 
 def test_label_tables_pool_temporal_columns_over_all_visit_slots(encoded):
     _, enc, _, _ = encoded
-    specs = enc.label_table_specs()
+    specs = sequence_table_specs(enc)
     assert [s.blocks[0] for s in specs] == enc.patient_cell_blocks()
     pooled = {s.blocks[0].column for s in specs if s.pooled_by is not None}
     assert pooled == {"lab@1", "stage@1", "day@1"}
@@ -191,7 +191,7 @@ def test_two_stage_release_keeps_missing_phases_in_stage_one_and_merges_them_for
     ledger = Ledger(1.0, 1e-5, 60)
     domain, enc, wide = prepare_sequences(df, Metadata.load(POOLED), "arm", ledger, np.random.default_rng(0), "t")
     x, y = enc.encode(wide), wide["arm"].map({"a": 0, "b": 1}).to_numpy()
-    specs = enc.label_table_specs()
+    specs = sequence_table_specs(enc)
     sizes = 60 * np.asarray(domain.label_proportions)
     tables, full = release_label_tables(x, y, 2, specs, sizes, ledger, np.random.default_rng(1), 0.5)
     assert ledger.mechanisms[-2].name == "marginals:column"  # few patients: two stages

@@ -26,7 +26,6 @@ from synth.encode.table import CellBlock, TableEncoder, _numeric_series, categor
 from synth.errors import FIX_IN_METADATA, SynthError
 from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger
-from synth.privacy.marginals import TableSpec
 from synth.schema.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, schedule_visits,
                                    sequence_layout, slot_name, start_visits, to_wide, visit_counts)
 from synth.schema.slots import ATTENDANCE, check_slots, presence, to_slots_wide
@@ -134,36 +133,6 @@ class SequenceEncoder(TableEncoder):
             return lay.visit_tables == "per_visit"
         short = lay.max_visits_source == "public" and 1 < lay.max_visits <= PER_VISIT_MAX_VISITS
         return None if short else False
-
-    def label_table_specs(self, per_visit: bool = False) -> list[TableSpec]:
-        """One table per patient block, in their order, then any per-visit tables.
-
-        A temporal column's table is pooled over all its visit slots, and so are the visit times
-        (the first visit's time, then each gap: one time step per visit; without it no table
-        would hold the gaps, bench/RESULTS.md item 63). A nullable numerical temporal column's
-        missing values are counted by visit phase (``MISSING_PHASES``): a lab measured at some
-        scheduled visits only keeps that pattern.
-
-        With ``per_visit`` (see :meth:`per_visit_tables`), a temporal column has instead one
-        table per visit slot: the first visit's, then slot k's (k ≥ 1) with a "no visit k" cell
-        for patients with k visits or fewer, so every patient is in one cell of each table.
-        """
-        slots = {b.column: b for b in self.cell_blocks}
-        (visits,) = [b for b in self.cell_blocks if b.column == self.visit_column]
-        m = self.layout.max_visits
-        pooled = {} if per_visit else {slot_name(c, 0): [slot_name(c, k) for k in range(m)]
-                                       for c in self.layout.temporal}
-        first_time = slot_name(self.layout.index, 0)
-        if m > 1 and not self.layout.slots:  # on slots the times are the schedule's
-            pooled[first_time] = [first_time] + [gap_name(k) for k in range(1, m)]
-        specs = [TableSpec(tuple(slots[c] for c in pooled[b.column]), pooled_by=visits,
-                           missing_phases=MISSING_PHASES if b.missing is not None else 0)
-                 if b.column in pooled else TableSpec((b,))
-                 for b in self.patient_cell_blocks()]
-        if per_visit:
-            specs += [TableSpec((slots[slot_name(c, k)],), present_by=visits, slots=(k,))
-                      for k in range(1, m) for c in self.layout.temporal]
-        return specs
 
     def to_long(self, wide: pd.DataFrame, label: ColumnDomain | None, labels: np.ndarray | None,
                 first_id: int, all_columns: list[str], pii: list[str]) -> pd.DataFrame:

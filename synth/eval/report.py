@@ -12,7 +12,7 @@ import pandas as pd
 
 from synth.eval.report_parts import human, ledger_html, readable, verdict_html
 from synth.eval.verdict import verdict_frame
-from synth.io.atomic import atomic_write_text
+from synth.atomic import atomic_write_text
 from synth.notebook import analysis_frame, analysis_html
 
 __all__ = ["EvaluationReport", "DATA_OWNER_NOTICE"]

@@ -1,1 +1,1 @@
-"""Files: the model file (safetensors + JSON, versioned, checksummed) and atomic writes."""
+"""Files: the model file (safetensors + JSON, versioned, checksummed), the synthetic CSV, precision, memory checks."""

@@ -21,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from synth.errors import SynthError
-from synth.io.atomic import atomic_path
+from synth.atomic import atomic_path
 from synth.options import require_file
 from synth.privacy.ledger import Ledger
 from synth.schema.sequence import MAX_SCHEDULE

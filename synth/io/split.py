@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from synth.errors import SynthError
-from synth.io.atomic import atomic_path
+from synth.atomic import atomic_path
 from synth.schema.metadata import Metadata
 from synth.schema.reading import ReadOptions
 from synth.schema.validate import category_key, check_columns, listed_only, read_csv

@@ -26,11 +26,14 @@ from dataclasses import replace
 
 import numpy as np
 
+from synth.encode.sequence import MISSING_PHASES, SequenceEncoder
 from synth.encode.table import NUMERIC_BINS
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma, release_marginals
+from synth.schema.sequence import gap_name, slot_name
 
-__all__ = ["label_resolution", "full_resolution", "label_stage_steps", "release_label_tables", "coarse_groups", "MIN_SIGNAL", "PAIR_GROUPS"]
+__all__ = ["sequence_table_specs", "label_resolution", "full_resolution", "label_stage_steps", "release_label_tables",
+           "coarse_groups", "MIN_SIGNAL", "PAIR_GROUPS"]
 
 MIN_SIGNAL = 2.0  # a label table's mean count per cell should be at least this many σ
 PAIR_GROUPS = 4  # groups per column in a pair table (synth.privacy.pair_tables)
@@ -63,6 +66,38 @@ def coarse_groups(table: MarginalTable, max_groups: int = PAIR_GROUPS, missing_a
     mid = (np.cumsum(m) - m / 2) / total if total > 0 else (np.arange(len(m)) + 0.5) / len(m)
     groups = np.unique(np.minimum((mid * bins).astype(int), bins - 1), return_inverse=True)[1]
     return np.append(groups, np.full(tail, groups.max() + 1)) if apart else groups
+
+
+def sequence_table_specs(encoder: SequenceEncoder, per_visit: bool = False) -> list[TableSpec]:
+    """One table per patient block, in their order, then any per-visit tables.
+
+    A temporal column's table is pooled over all its visit slots, and so are the visit times
+    (the first visit's time, then each gap: one time step per visit; without it no table
+    would hold the gaps, bench/RESULTS.md item 63). A nullable numerical temporal column's
+    missing values are counted by visit phase (``MISSING_PHASES``): a lab measured at some
+    scheduled visits only keeps that pattern.
+
+    With ``per_visit`` (see :meth:`SequenceEncoder.per_visit_tables`), a temporal column has
+    instead one table per visit slot: the first visit's, then slot k's (k ≥ 1) with a "no visit
+    k" cell for patients with k visits or fewer, so every patient is in one cell of each table.
+    The encoder's public layout only.
+    """
+    slots = {b.column: b for b in encoder.cell_blocks}
+    (visits,) = [b for b in encoder.cell_blocks if b.column == encoder.visit_column]
+    m = encoder.layout.max_visits
+    pooled = {} if per_visit else {slot_name(c, 0): [slot_name(c, k) for k in range(m)]
+                                   for c in encoder.layout.temporal}
+    first_time = slot_name(encoder.layout.index, 0)
+    if m > 1 and not encoder.layout.slots:  # on slots the times are the schedule's
+        pooled[first_time] = [first_time] + [gap_name(k) for k in range(1, m)]
+    specs = [TableSpec(tuple(slots[c] for c in pooled[b.column]), pooled_by=visits,
+                       missing_phases=MISSING_PHASES if b.missing is not None else 0)
+             if b.column in pooled else TableSpec((b,))
+             for b in encoder.patient_cell_blocks()]
+    if per_visit:
+        specs += [TableSpec((slots[slot_name(c, k)],), present_by=visits, slots=(k,))
+                  for k in range(1, m) for c in encoder.layout.temporal]
+    return specs
 
 
 def label_resolution(n: int, n_classes: int, sigma: float) -> int:

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from synth.errors import SynthError
-from synth.io.atomic import atomic_write_text
+from synth.atomic import atomic_write_text
 from synth.options import require_file
 from synth.schema.analysis import AnalysisDeclaration, read_analysis
 from synth.schema.timestamps import epoch_seconds
