@@ -52,7 +52,7 @@ from synth import Metadata, Synthesizer
 from synth.privacy.domain import ColumnDomain
 from synth.eval.sequences import patient_features
 from synth.schema.inequalities import apply_inequalities, ceilings, read_inequalities
-from synth.synthesizer import default_delta
+from synth.privacy.domain import default_delta
 
 PEERS = ("mst", "aim")
 SLOPE_DAYS = 365  # a lab's slope per day is bounded by its whole public range over this many days

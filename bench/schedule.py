@@ -49,7 +49,7 @@ from scipy.stats import wasserstein_distance
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: utility, sequences, peers
 
 from synth import Metadata, Synthesizer, SynthError  # noqa: E402
-from synth.synthesizer import default_delta  # noqa: E402
+from synth.privacy.domain import default_delta  # noqa: E402
 from synth.eval.fidelity import quality  # noqa: E402
 from synth.eval.sequences import patient_features, per_visit_quality  # noqa: E402
 from synth.schema.sequence import SequenceLayout, sequence_layout  # noqa: E402

@@ -79,7 +79,7 @@ sys.path.insert(0, "bench")
 import pandas as pd
 from peers import fit_sample_peer
 from synth import Metadata
-from synth.synthesizer import default_delta
+from synth.privacy.domain import default_delta
 df, meta = pd.read_csv(sys.argv[1]), Metadata.load(sys.argv[2])
 started = time.perf_counter()
 fit_sample_peer("mst", df, meta, 1.0, default_delta(len(df)), 16, 0)

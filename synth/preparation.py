@@ -31,7 +31,8 @@ from synth.encode.table import TableEncoder
 from synth.errors import SynthError, SynthWarning
 from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
 from synth.models.marginal_loss import MarginalLoss
-from synth.models.train import NO_LABEL, TrainConfig
+from synth.models.dp_step import NO_LABEL
+from synth.models.train import TrainConfig
 from synth.privacy.analysis_tables import (ANALYSIS_SHARE, analysis_specs, combine_releases, mean_specs,
                                            release_analysis_tables)
 from synth.privacy.attendance import ATTENDANCE_WEIGHTS, release_attendance

@@ -32,7 +32,7 @@ from synth.models.train import Progress, TrainConfig, train_acgan
 from synth.notebook import synthesizer_html
 from synth.options import check_options
 from synth.preparation import inequality_rule, prepare
-from synth.privacy.domain import Domain, default_delta
+from synth.privacy.domain import Domain
 from synth.privacy.ledger import Ledger
 from synth.schema.implications import apply_implications, read_implications
 from synth.schema.inequalities import apply_inequalities, read_inequalities
@@ -41,7 +41,7 @@ from synth.schema.sequence import SequenceLayout
 from synth.schema.validate import category_key
 from synth.threads import use_threads
 
-__all__ = ["Synthesizer", "default_delta", "resolve_device"]
+__all__ = ["Synthesizer"]
 
 MAX_ROWS = 10**9  # about 100 GB of CSV for a trial table
 # What a fit does before its first GAN epoch, in order (for Synthesizer.fit's ``stage`` callback).
@@ -51,8 +51,8 @@ class Synthesizer:
     """A differentially private AC-GAN synthesizer for one row per patient.
 
     Parameters: ``epsilon`` (> 0, ``math.inf`` for no privacy), ``delta`` (default
-    :func:`default_delta` of the released or public number of patients), ``label`` (a
-    categorical column to condition on, or None), and the training options of
+    :func:`synth.privacy.domain.default_delta` of the released or public number of patients),
+    ``label`` (a categorical column to condition on, or None), and the training options of
     :class:`synth.models.train.TrainConfig` (``epochs``, ``batch_size``, ``seed`` …). ``seed`` fixes
     post-processing only (initialisation, the generator's draws); the noise of every mechanism
     on real data comes from OS entropy. ``noise_seed`` (research runs only) fixes that noise

@@ -150,7 +150,7 @@ class EvaluationReport:
     def _table(df: pd.DataFrame) -> str:
         body = "".join(
             f"<tr><td>{html.escape(str(r.section))}</td><td>{html.escape(str(r.metric))}</td>"
-            f"<td>{_fmt(r.value)}</td><td>{html.escape(str(r.good))}</td></tr>" for r in df.itertuples())
+            f"<td>{human(r.value)}</td><td>{html.escape(str(r.good))}</td></tr>" for r in df.itertuples())
         return f"<table><tr><th>section</th><th>metric</th><th>value</th><th>good</th></tr>{body}</table>"
 
     @staticmethod
@@ -178,6 +178,3 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-
 .warn{background:#fff3cd;padding:6px}code{font-size:85%}
 .owner{background:#b00020;color:#fff;font-weight:bold;padding:10px;position:sticky;top:0}</style></head><body>"""
 
-
-def _fmt(v: float) -> str:
-    return human(v)

@@ -1,8 +1,8 @@
 """The tables' term of the marginal loss in a handful of batched tensor ops.
 
 :class:`BatchedTables` computes the same value as looping over the tables one by one
-(:func:`synth.models.marginal_loss.table_terms_reference`, the slow, obviously correct version the
-tests compare it with), but as one padded softmax over every column's cells, one weighted
+(``tests/helpers/references.py: table_terms_reference``, the slow, obviously correct version
+the tests compare it with), but as one padded softmax over every column's cells, one weighted
 scatter into every table's cells (merged groups, visit slots pooled with their weights, missing
 cells by visit phase), one product with the label for the one-column tables and one outer
 product per size class of the two-column tables.

@@ -242,33 +242,6 @@ class MarginalLoss:
         loss = self.batched(raw, by_label, self.weights if y is not None else raw.new_ones(1))
         return loss + self.other_terms(raw, y, by_label)
 
-    def table_terms_reference(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """The tables' term, table by table: the slow, obviously correct version of :attr:`batched`."""
-        n_classes = len(self.weights)
-        whole = torch.ones(len(raw), 1)
-        by_label = whole if y is None else F.one_hot(y, n_classes).float()
-        loss = raw.new_zeros(())
-        for table, target, merges in zip(self.tables, self.targets, self.merges):
-            onehot = by_label if table.by_label else whole
-            count = onehot.sum(dim=0)
-            weights = self.weights if table.by_label and y is not None else torch.ones(1)
-            if table.pooled_by is not None:
-                pooled = pooled_cells(raw, table.blocks, table.pooled_by, table.spec.phases)
-                probs = [pooled if merges[0] is None else pooled @ merges[0]]
-            else:
-                spec = table.spec
-                cells = [visit_slot_cells(raw, b, spec.present_by, spec.slots[i]) if spec.absent(i)
-                         else soft_cells(raw, b) for i, b in enumerate(table.blocks)]
-                probs = [c if m is None else c @ m for c, m in zip(cells, merges)]
-            if len(probs) == 1:
-                joint = onehot.T @ probs[0]
-            else:
-                joint = torch.einsum("bc,bi,bj->cij", onehot, probs[0], probs[1])
-            cond = joint / count.clamp(min=1).view(-1, *([1] * len(probs)))
-            sq = ((cond - target) ** 2).reshape(len(count), -1).sum(dim=1)
-            loss = loss + ((count > 0).float() * weights * sq).sum()
-        return loss
-
     def other_terms(self, raw: torch.Tensor, y: torch.Tensor | None, by_label: torch.Tensor) -> torch.Tensor:
         """Slot drift (visit sequences) and within-label independence, when they are on."""
         loss = raw.new_zeros(())

@@ -49,7 +49,7 @@ class Generator(nn.Module):
              uniform: torch.Tensor | None = None) -> torch.Tensor:
         """Logits → encoded rows (tanh blocks; Gumbel-softmax draws for softmax blocks), every
         block at once. ``uniform`` (B, :attr:`noise_width`) fixes the Gumbel noise (tests);
-        :meth:`draw_reference` is the same block by block."""
+        ``tests/helpers/references.py: draw_reference`` is the same block by block."""
         lay = self._draw_layout(raw.device)
         batch = len(raw)
         if uniform is None:
@@ -97,27 +97,6 @@ class Generator(nn.Module):
                                              for c in range(s.start, s.start + s.width)], **long),
             "noise_width": max(noise_width, 1)}
         return self._layout
-
-    def draw_reference(self, raw: torch.Tensor, tau: float = 0.2, hard: bool = True,
-                       uniform: torch.Tensor | None = None) -> torch.Tensor:
-        """:meth:`draw` block by block: the slow, obviously correct version."""
-        parts, noise, offset = [], {}, 0
-        for span, group in zip(self.spans, self.noise_groups):
-            block = raw[:, span.start:span.start + span.width]
-            if span.activation == "tanh":
-                parts.append(torch.tanh(block))
-                continue
-            if group not in noise:
-                u = (torch.rand_like(block) if uniform is None else uniform[:, offset:offset + span.width])
-                offset += span.width
-                noise[group] = -torch.log(-torch.log(u.clamp(1e-12, 1 - 1e-12)))
-            soft = F.softmax((block + noise[group]) / tau, dim=1)
-            if hard:
-                onehot = F.one_hot(soft.argmax(dim=1), span.width).to(soft.dtype)
-                soft = onehot - soft.detach() + soft
-            parts.append(soft)
-        return torch.cat(parts, dim=1)
-
 
 class Discriminator(nn.Module):
     """Encoded row → (real/fake logit, class logits). Trained under DP-SGD by Opacus."""

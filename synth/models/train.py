@@ -42,13 +42,13 @@ from synth.encode.table import Span
 from synth.models.marginal_loss import MarginalLoss
 from synth.models.poisson import PoissonBatches
 from synth.models.within_bin import offset_spread
-from synth.models.dp_step import NO_LABEL, dp_step, private_discriminator
+from synth.models.dp_step import dp_step, private_discriminator
 from synth.models import Discriminator, Generator
 from synth.privacy.global_stream import secret_global_stream
 from synth.privacy.ledger import EpsilonCurve, Ledger, Mechanism, calibrate_sigma
 from synth.distributed.group import SINGLE, Ranks, average_gradients, broadcast_parameters
 
-__all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size", "poisson_rate", "NO_LABEL"]
+__all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size", "poisson_rate"]
 
 NO_CLIP = 1e9  # ε = ∞: clipping at this norm never binds
 

@@ -38,7 +38,7 @@ import pandas as pd
 
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import REVIEW, Metadata
-from synth.schema.slots import ATTENDANCE, ATTENDANCE_VALUES, MAX_SLOTS
+from synth.schema.slots import ATTENDANCE_VALUES, MAX_SLOTS
 
 __all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "end_visits",
            "start_visits", "schedule_visits", "VISITS", "slot_name", "gap_name"]
@@ -78,17 +78,6 @@ class SequenceLayout:
     @classmethod
     def from_dict(cls, data: dict) -> SequenceLayout:
         return cls(**data)
-
-    def wide_columns(self) -> list[str]:
-        if self.max_visits is None:
-            raise ValueError("max_visits is not set")
-        if self.slots:
-            return [*self.static, ATTENDANCE, *(slot_name(c, k) for k in range(self.max_visits) for c in self.temporal)]
-        cols = [*self.static, VISITS]
-        for k in range(self.max_visits):
-            cols.append(slot_name(self.index, 0) if k == 0 else gap_name(k))
-            cols.extend(slot_name(c, k) for c in self.temporal)
-        return cols
 
 
 SEQUENCE_KEYS = ("static_columns", "max_visits", "follow_up_end", "first_visit_at", "schedule", "visit_tables",
