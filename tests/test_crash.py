@@ -7,7 +7,7 @@ import pytest
 
 from synth import Synthesizer
 from tests.conftest import FAST, TRIAL_META, make_trial
-from tests.crashing import csv_problem, kill_after, model_problem, sha256
+from tests.helpers.crashing import csv_problem, kill_after, model_problem, sha256
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.fuzz_runs import run_case, run_evaluate_case
-from tests.fuzzing import Case, cases, evaluate_cases
-from tests.test_cli import run
+from tests.helpers.fuzz_runs import run_case, run_evaluate_case
+from tests.helpers.fuzzing import Case, cases, evaluate_cases
+from tests.helpers.cli import run
 
 
 @settings(max_examples=200, deadline=None, derandomize=True, database=None,

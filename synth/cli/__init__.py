@@ -4,7 +4,7 @@ User errors (:class:`SynthError`) and usage errors (an unknown option, an option
 wrong type) print one line and exit 2; anything else is a bug in synth and prints one line asking
 for a report, exit 1. ``--debug`` shows the traceback.
 
-Importing this module loads no torch, pandas or scipy (``tests/test_cli_imports.py``): each
+Importing this module loads no torch, pandas or scipy (``tests/cli/test_cli_imports.py``): each
 command checks its options and paths first, then loads what it needs (:func:`_heavy`), so
 ``synth --help`` and a mistyped path are answered at once.
 """

@@ -14,7 +14,7 @@ from synth.cli import app
 from synth.eval import evaluate
 from synth.notebook import analysis_frame
 from tests.eval.test_analysis import META, trial
-from tests.test_sequence import SEQ_META, make_visits
+from tests.helpers.visits import SEQ_META, make_visits
 
 SIDE_KEYS = {"estimate", "se", "ci_low", "ci_high", "p_value", "n", "left_out", "status", "message"}
 

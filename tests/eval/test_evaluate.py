@@ -13,7 +13,7 @@ from synth.cli import app
 from synth.eval import evaluate
 from synth.eval.sequences import patient_features, per_visit_quality, visit_count_distance, visit_time_quality
 from tests.conftest import TRIAL_META, make_trial
-from tests.test_sequence import SEQ_META, make_visits
+from tests.helpers.visits import SEQ_META, make_visits
 
 
 def correlated_trial(n, seed):

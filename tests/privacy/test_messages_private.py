@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from synth import Synthesizer, SynthError
 from synth.cli import app
 from tests.conftest import TRIAL_META, make_trial
-from tests.test_sequence import SEQ_META, make_visits
+from tests.helpers.visits import SEQ_META, make_visits
 
 FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8, pretrain_steps=100)
 SECRET = "zzq-secret-917"
@@ -61,7 +61,7 @@ def _plant(df: pd.DataFrame, column: str, value, rows: int = 1) -> pd.DataFrame:
     return df
 
 
-def _meta(**top) -> dict:
+def seq_meta(**top) -> dict:
     return {**copy.deepcopy(TRIAL_META), **top}
 
 
@@ -78,7 +78,7 @@ TABULAR = {
 @pytest.mark.parametrize("case", sorted(TABULAR))
 def test_a_bad_value_is_named_by_its_column_never_quoted(case):
     damage, column = TABULAR[case]
-    *_, error = _messages(damage(_trial()), _meta())
+    *_, error = _messages(damage(_trial()), seq_meta())
     assert column in error
     _private(error, {N, BAD_ROW, BAD_ROW - 1, 11, N - 11})
 
@@ -86,20 +86,20 @@ def test_a_bad_value_is_named_by_its_column_never_quoted(case):
 def test_a_stated_number_of_patients_far_from_the_data_s_is_said_without_the_data_s():
     df = _trial()
     df.loc[5, "arm"] = SECRET  # a later error ends the fit before training
-    *warned, error = _messages(df, _meta(synth_patients=5000))
+    *warned, error = _messages(df, seq_meta(synth_patients=5000))
     assert len(warned) == 1 and "synth_patients states 5,000 patients, which differs from the data's" in warned[0]
     _private(warned[0], {N})
     _private(error, {N, 6})
 
 
 def test_an_exact_number_of_patients_is_not_quoted_in_the_delta_error():
-    *_, error = _messages(_trial(), _meta(), epsilon=math.inf, delta=0.5)  # ε = ∞: N is read exactly
+    *_, error = _messages(_trial(), seq_meta(), epsilon=math.inf, delta=0.5)  # ε = ∞: N is read exactly
     assert "--delta must be below 1/N" in error
     _private(error, {N}, (f"{1 / N:.3g}", SECRET))
 
 
 def test_a_label_with_one_value_read_exactly_is_not_quoted():
-    meta = _meta()
+    meta = seq_meta()
     meta["tables"]["trial"]["columns"]["arm"] = {"sdtype": "categorical", "range_is_nullable": False}
     *_, error = _messages(_trial().assign(arm=SECRET), meta, epsilon=math.inf, label="arm")
     assert "--label" in error and "1 value of 'arm'" in error
@@ -110,13 +110,13 @@ def test_a_repeated_patient_id_names_the_column_not_the_ids():
     df = _trial()
     df["pid"] = df["pid"].astype(object)
     df.loc[[3, 40, 77], "pid"] = SECRET
-    *_, error = _messages(df, _meta())
+    *_, error = _messages(df, seq_meta())
     assert "id column 'pid'" in error and "repeats" in error
     _private(error, {N, 3, 2, 4, 41, 78})
 
 
 def test_an_inequality_broken_in_some_rows_does_not_say_how_many():
-    meta = _meta(synth_inequalities=[{"low": "age", "high": "weight"}])
+    meta = seq_meta(synth_inequalities=[{"low": "age", "high": "weight"}])
     df = _trial().assign(weight=30.0)  # every age above 30 breaks age <= weight
     broken = int((df["age"].astype(float) > 30).sum())
     *_, error = _messages(df, meta)
@@ -129,7 +129,7 @@ def test_memory_errors_name_no_count_of_rows(monkeypatch):
     from synth.schema.metadata import Metadata
 
     monkeypatch.setattr("synth.io.memory.available_memory", lambda: estimated_bytes(N, Metadata.load(TRIAL_META)) - 1)
-    *_, error = _messages(_trial(), _meta())
+    *_, error = _messages(_trial(), seq_meta())
     assert "too large for this machine" in error
     _private(error, {N})
 
@@ -236,7 +236,7 @@ def _cli(*args) -> tuple[int, str]:
 
 def test_command_line_errors_hold_no_value_or_count(tmp_path):
     meta = tmp_path / "meta.json"
-    meta.write_text(json.dumps(_meta()))
+    meta.write_text(json.dumps(seq_meta()))
     for column, value in [("sex", SECRET), ("age", SECRET), ("smoker", SECRET), ("visit", SECRET)]:
         path = tmp_path / "bad.csv"
         _plant(_trial(), column, value, rows=11).to_csv(path, index=False)
@@ -252,7 +252,7 @@ def test_command_line_errors_hold_no_value_or_count(tmp_path):
 
 def test_evaluate_with_too_few_rows_does_not_say_how_many(tmp_path):
     meta = tmp_path / "meta.json"
-    meta.write_text(json.dumps(_meta()))
+    meta.write_text(json.dumps(seq_meta()))
     make_trial(7).to_csv(tmp_path / "real.csv", index=False)
     make_trial(40).to_csv(tmp_path / "syn.csv", index=False)
     code, stderr = _cli("evaluate", "--real", tmp_path / "real.csv", "--synthetic", tmp_path / "syn.csv",
@@ -268,7 +268,7 @@ def test_an_internal_error_does_not_print_the_exception_s_text(tmp_path, monkeyp
         raise ValueError(f"could not convert string to float: '{SECRET}'")
 
     monkeypatch.setattr(synth.cli, "_fit", broken)
-    (tmp_path / "meta.json").write_text(json.dumps(_meta()))
+    (tmp_path / "meta.json").write_text(json.dumps(seq_meta()))
     (tmp_path / "any.csv").write_text("arm\n")  # the CLI checks that the file is there before _fit
     code, stderr = _cli("fit", tmp_path / "any.csv", "-m", tmp_path / "meta.json", "-o", tmp_path / "m.synth")
     assert code == 1 and "internal error (ValueError)" in stderr

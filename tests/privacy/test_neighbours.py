@@ -22,7 +22,7 @@ from synth import Synthesizer, SynthError
 from synth.models.dp_step import DP_SGD_RELEASE, dp_step
 from tests.conftest import TRIAL_META, make_trial
 from synth.privacy.neighbours import paired_step, run_neighbours
-from tests.test_sequence import SEQ_META, make_visits
+from tests.helpers.visits import SEQ_META, make_visits
 
 pytestmark = pytest.mark.filterwarnings("ignore::synth.SynthWarning")  # a small table's rare categories
 

@@ -18,7 +18,7 @@ from synth.privacy.marginals import TableSpec
 from synth.privacy.resolution import sequence_table_specs
 from synth.schema.metadata import Metadata
 from synth.schema.slots import ATTENDANCE, patterns, presence
-from tests.test_sequence import FAST, SEQ_META, make_visits
+from tests.helpers.visits import FAST, SEQ_META, make_visits
 
 SCHEDULE = [0, 30, 60, 90]
 

@@ -12,7 +12,7 @@ from synth.privacy.domain import ColumnDomain
 from synth.schema.inequalities import Inequality, apply_inequalities, ceilings, check_data, read_inequalities
 from synth.schema.metadata import Metadata
 from tests.conftest import FAST, TRIAL_META, make_trial
-from tests.test_sequence import SEQ_META, _with_follow_up_end, make_visits
+from tests.helpers.visits import SEQ_META, with_follow_up_end, make_visits
 
 
 def _trial_with_times(n: int = 150, seed: int = 0) -> tuple[pd.DataFrame, dict]:
@@ -163,7 +163,7 @@ def test_a_follow_up_end_that_the_rule_could_lower_is_refused_before_the_tables(
     def no_release(*args, **kwargs):
         raise AssertionError("tables released before the ranges were checked")
 
-    df, m = _with_follow_up_end(make_visits())
+    df, m = with_follow_up_end(make_visits())
     df["closed"] = df["stop"]
     cols = m["tables"]["visits"]["columns"]
     cols["closed"] = {**cols["stop"], "range_max": 480}  # stop's range ends at 500

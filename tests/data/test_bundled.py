@@ -11,7 +11,7 @@ import synth
 import synth.cli as cli
 from synth.cli import app, bundled
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TRIALS = [f"{name}.{ext}" for name in ("actg175", "pbcseq") for ext in ("csv", "json")]
 
 

@@ -10,7 +10,7 @@ import pytest
 from synth import Metadata, SynthError
 from synth.schema.analysis import AnalysisDeclaration, TimeToEvent
 from tests.conftest import TRIAL_META
-from tests.test_sequence import SEQ_META
+from tests.helpers.visits import SEQ_META
 
 EXTRA_COLUMNS = {
     "response": {"sdtype": "boolean", "range_is_nullable": False},

@@ -14,9 +14,9 @@ from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.resolution import coarse_groups, label_resolution, release_label_tables, sequence_table_specs
 from synth.encode.sequence import prepare_sequences
-from tests.test_sequence import _meta, make_visits
+from tests.helpers.visits import seq_meta, make_visits
 
-POOLED = _meta(visit_tables="pooled")  # these tests are about the pooled tables (the default on long schedules)
+POOLED = seq_meta(visit_tables="pooled")  # these tests are about the pooled tables (the default on long schedules)
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def test_infer_then_round_trip(trial, tmp_path):
 
 
 def test_infer_drafts_static_columns_for_visit_sequences():
-    from tests.test_sequence import make_visits
+    from tests.helpers.visits import make_visits
 
     meta = Metadata.infer(make_visits(), sequence_key="pid", sequence_index="day")
     assert meta.sequence_key == "pid" and meta.sequence_index == "day"
@@ -84,7 +84,7 @@ def test_infer_drafts_static_columns_for_visit_sequences():
 
 
 def test_infer_lists_every_field_it_read_off_the_data_for_review(trial):
-    from tests.test_sequence import make_visits
+    from tests.helpers.visits import make_visits
 
     draft = Metadata.infer(trial, table_name="trial")
     assert draft.columns["weight"]["synth_review"] == ["sdtype", "computer_representation"]
@@ -101,7 +101,7 @@ def test_infer_lists_every_field_it_read_off_the_data_for_review(trial):
 
 
 def test_infer_drafts_an_integer_visit_index_as_numerical():
-    from tests.test_sequence import make_visits
+    from tests.helpers.visits import make_visits
 
     df = make_visits()
     df["visit_no"] = df.groupby("pid").cumcount()  # 0..4: few values, but a time, not a category

@@ -14,40 +14,7 @@ from synth.privacy.ledger import Ledger
 from synth.models.train import default_batch_size
 from synth.schema.sequence import end_visits, start_visits
 from synth.encode.sequence import prepare_sequences
-
-FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8, pretrain_steps=100)
-
-
-def make_visits(n=40, seed=0, max_len=5):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for pid in range(100, 100 + n):
-        k = int(rng.integers(1, max_len + 1))
-        arm, age = rng.choice(["a", "b"]), int(rng.integers(30, 70))
-        days = np.sort(rng.choice(np.arange(0, 400), size=k, replace=False))
-        for d in days:
-            lab = round(float(rng.normal(5, 1)), 3) if rng.random() > 0.3 else np.nan
-            rows.append({"pid": pid, "arm": arm, "age": age, "day": int(d), "lab": lab,
-                         "stage": rng.choice(["1", "2", None])})
-    return pd.DataFrame(rows)
-
-
-SEQ_META = {"METADATA_SPEC_VERSION": "V1", "tables": {"visits": {
-    "sequence_key": "pid", "sequence_index": "day", "columns": {
-        "pid": {"sdtype": "id"},
-        "arm": {"sdtype": "categorical", "range_values": ["a", "b"], "range_is_nullable": False},
-        "age": {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 18, "range_max": 90,
-                "range_is_nullable": False},
-        "day": {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 0, "range_max": 500},
-        "lab": {"sdtype": "numerical", "range_min": 0, "range_max": 10, "range_is_nullable": True},
-        "stage": {"sdtype": "categorical", "range_values": ["1", "2"], "range_is_nullable": True}}}},
-    "synth_sequence": {"static_columns": ["arm", "age"], "max_visits": 5}}
-
-
-def _meta(**seq):
-    m = copy.deepcopy(SEQ_META)
-    m["synth_sequence"].update(seq)
-    return m
+from tests.helpers.visits import FAST, SEQ_META, make_visits, seq_meta, with_follow_up_end
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +48,7 @@ def test_visit_times_are_on_the_duration_scale_and_other_columns_keep_theirs():
     scales = {c.name: c.scale for c in domain.columns if c.kind == "numerical"}
     assert {c for c, s in scales.items() if s == "duration"} == {"day@1"} | {f"__gap@{k}" for k in range(2, 6)}
     assert {s for c, s in scales.items() if c.startswith(("age", "lab@"))} == {"linear"}
-    meta = _meta()
+    meta = seq_meta()
     meta["tables"]["visits"]["columns"]["day"].update(range_min=1, synth_scale="log")
     domain, _, _ = prepare_sequences(make_visits(n=30).assign(day=lambda d: d["day"] + 1), Metadata.load(meta),
                                      "arm", ledger, np.random.default_rng(0), "t")
@@ -138,10 +105,10 @@ def test_sampled_visits_keep_the_invariants(fitted):
 def test_visits_beyond_max_visits_are_dropped_and_counted():
     df = make_visits(n=40, max_len=6)
     over = int((df.groupby("pid").size() > 3).sum())
-    s = Synthesizer(epsilon=math.inf, label="arm", **FAST).fit(df, _meta(max_visits=3))
+    s = Synthesizer(epsilon=math.inf, label="arm", **FAST).fit(df, seq_meta(max_visits=3))
     assert s.info()["sequence"]["patients_over_max_visits_dp"] == over  # exact at ε = ∞
     assert s.sample(30).groupby("pid").size().max() <= 3
-    dp = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, _meta(max_visits=3))
+    dp = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, seq_meta(max_visits=3))
     assert "count:patients_over_max_visits" in [m.name for m in dp.ledger.mechanisms]
 
 
@@ -210,17 +177,6 @@ def test_a_temporal_column_left_with_one_category_is_warned_about_once_by_its_ow
         "column 'stage': DP category discovery released only 1, so ev"]
 
 
-def _with_follow_up_end(df: pd.DataFrame, rng_seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """Visits plus a static 'stop' day at or after each patient's last visit, named as follow_up_end."""
-    rng = np.random.default_rng(rng_seed)
-    last = df.groupby("pid")["day"].transform("max")
-    extra = df["pid"].map(dict(zip(df["pid"].unique(), rng.integers(0, 100, df["pid"].nunique()))))
-    m = _meta(static_columns=["arm", "age", "stop"], follow_up_end="stop")
-    m["tables"]["visits"]["columns"]["stop"] = {"sdtype": "numerical", "computer_representation": "Int64",
-                                                "range_min": 0, "range_max": 500, "range_is_nullable": False}
-    return df.assign(stop=last + extra), m
-
-
 def _ended_slowly(visits, times, end):
     """end_visits, one patient and one visit at a time."""
     counts, out = [], times.copy()
@@ -252,21 +208,21 @@ def test_end_visits_drops_visits_after_the_end_and_keeps_the_first_at_the_end():
 
 @pytest.mark.parametrize("end", ["lab", "arm", "nope"])
 def test_follow_up_end_must_name_a_static_column_on_the_index_scale(end):
-    df, m = _with_follow_up_end(make_visits())
+    df, m = with_follow_up_end(make_visits())
     m["synth_sequence"]["follow_up_end"] = end
     with pytest.raises(SynthError, match=f"follow_up_end '{end}' must name a static column .*numerical"):
         Synthesizer(epsilon=1.0, **FAST).fit(df, m)
 
 
 def test_a_visit_after_the_follow_up_end_is_an_error_at_fit():
-    df, m = _with_follow_up_end(make_visits())
+    df, m = with_follow_up_end(make_visits())
     df.loc[df["pid"] == 100, "stop"] = df.loc[df["pid"] == 100, "day"].max() - 1
     with pytest.raises(SynthError, match=r"some visits come after their patient's 'stop'"):
         Synthesizer(epsilon=1.0, **FAST).fit(df, m)
 
 
 def test_sampled_visits_end_at_the_follow_up_end_and_the_model_file_keeps_it(tmp_path):
-    df, m = _with_follow_up_end(make_visits())
+    df, m = with_follow_up_end(make_visits())
     s = Synthesizer(epsilon=1.0, label="arm", noise_seed=0, **FAST).fit(df, m)  # a fixed fit: the rule must have work
     ended = s.sample(300, seed=2)
     assert (ended["day"] <= ended["stop"]).all()
@@ -310,7 +266,7 @@ def test_start_visits_moves_each_patient_so_the_first_visit_is_at_the_start_and_
 def test_first_visit_at_must_be_a_number_in_the_index_range(start):
     with pytest.raises(SynthError, match=r"first_visit_at must be a number in the range of the numerical "
                                          r"sequence_index 'day' \(0 to 500\), got"):
-        Synthesizer(epsilon=1.0, **FAST).fit(make_visits(), _meta(first_visit_at=start))
+        Synthesizer(epsilon=1.0, **FAST).fit(make_visits(), seq_meta(first_visit_at=start))
 
 
 def _from_baseline(df: pd.DataFrame) -> pd.DataFrame:
@@ -321,11 +277,11 @@ def test_a_first_visit_elsewhere_than_first_visit_at_is_an_error_at_fit():
     df = _from_baseline(make_visits())
     df.loc[df["pid"].isin([100, 101]), "day"] += 3
     with pytest.raises(SynthError, match=r"some patients have their first visit at another 'day' than 0"):
-        Synthesizer(epsilon=1.0, **FAST).fit(df, _meta(first_visit_at=0))
+        Synthesizer(epsilon=1.0, **FAST).fit(df, seq_meta(first_visit_at=0))
 
 
 def test_sampled_visits_start_at_first_visit_at_then_end_at_the_follow_up_end(tmp_path):
-    df, m = _with_follow_up_end(_from_baseline(make_visits()))
+    df, m = with_follow_up_end(_from_baseline(make_visits()))
     m["synth_sequence"]["first_visit_at"] = 0
     s = Synthesizer(epsilon=1.0, label="arm", **FAST).fit(df, m)
     both = s.sample(300, seed=4)
@@ -348,9 +304,9 @@ def test_an_unknown_synth_sequence_key_is_named_in_a_warning_not_ignored_silentl
     from synth.schema.sequence import sequence_layout
 
     with pytest.warns(SynthWarning, match=r"synth_sequence\.visits_at is not a key synth reads"):
-        sequence_layout(Metadata.load(_meta(visits_at=[0, 1, 2])), "arm")
+        sequence_layout(Metadata.load(seq_meta(visits_at=[0, 1, 2])), "arm")
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", SynthWarning)
-        sequence_layout(Metadata.load(_meta()), "arm")  # the keys synth reads: no warning
+        sequence_layout(Metadata.load(seq_meta()), "arm")  # the keys synth reads: no warning

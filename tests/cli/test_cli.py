@@ -5,18 +5,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from synth.cli import app
 from tests.conftest import lopsided_trial
+from tests.helpers.cli import run
 
-runner = CliRunner()
 FAST_ARGS = ["--epochs", "2"]
-
-
-def run(*args):
-    # a wide terminal: rich wraps table cells at 80 columns, and the ledger's rows vary in width
-    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
 
 
 @pytest.fixture

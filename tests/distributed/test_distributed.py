@@ -30,7 +30,7 @@ from synth.models.networks import Discriminator
 from synth.privacy.randomness import NoiseSource
 from tests.conftest import TRIAL_META, make_trial
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WIDTH, CLASSES, K = 6, 2, 10
 
 
@@ -164,7 +164,7 @@ def test_a_two_process_fit_under_torchrun_releases_and_spends_what_one_process_d
     """The bundled ACTG175 (2,139 patients), a few steps: one process, then two under torchrun,
     with the same research noise seed."""
     data, meta = ROOT / "data" / "actg175.csv", ROOT / "data" / "actg175.json"
-    script = str(ROOT / "tests" / "distributed_fit.py")
+    script = str(ROOT / "tests" / "helpers" / "distributed_fit.py")
     one, two = tmp_path / "one.synth", tmp_path / "two.synth"
     load_script().main([str(data), str(meta), str(one), "cens", "77"])  # one process: this one
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", script,
@@ -186,7 +186,7 @@ def test_ranks_given_different_files_stop_before_the_tables(tmp_path):
     other = tmp_path / "other.csv"
     make_trial(160, seed=3).to_csv(other, index=False)
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                          str(ROOT / "tests" / "distributed_fit.py"), data, meta, tmp_path / "m.synth", "arm"],
+                          str(ROOT / "tests" / "helpers" / "distributed_fit.py"), data, meta, tmp_path / "m.synth", "arm"],
                          env={**_env(), "SYNTH_TEST_OTHER_DATA": str(other)}, cwd=tmp_path, capture_output=True,
                          text=True, timeout=300)
     assert run.returncode != 0
@@ -197,7 +197,7 @@ def test_ranks_given_different_files_stop_before_the_tables(tmp_path):
 def load_script():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("distributed_fit", ROOT / "tests" / "distributed_fit.py")
+    spec = importlib.util.spec_from_file_location("distributed_fit", ROOT / "tests" / "helpers" / "distributed_fit.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -16,7 +16,7 @@ from synth.privacy.marginals import MarginalTable
 from synth.privacy.pair_tables import pair_spec, release_tables
 from synth.privacy.resolution import coarse_groups, sequence_table_specs
 from synth.schema.metadata import Metadata
-from tests.test_sequence import _meta, make_visits
+from tests.helpers.visits import seq_meta, make_visits
 
 
 def _prepare(doc, n=30, seed=0, epsilon=math.inf):
@@ -28,7 +28,7 @@ def _prepare(doc, n=30, seed=0, epsilon=math.inf):
 
 @pytest.fixture(scope="module")
 def per_visit():
-    return _prepare(_meta())  # max_visits 5 in the metadata: per visit by default
+    return _prepare(seq_meta())  # max_visits 5 in the metadata: per visit by default
 
 
 def _slot_table(enc, column, k):
@@ -38,7 +38,7 @@ def _slot_table(enc, column, k):
 
 
 def test_per_visit_specs_follow_the_patient_blocks():
-    _, _, enc, _, _, _ = _prepare(_meta())
+    _, _, enc, _, _, _ = _prepare(seq_meta())
     specs = sequence_table_specs(enc, per_visit=True)
     n_blocks = len(enc.patient_cell_blocks())
     assert [s.blocks[0] for s in specs[:n_blocks]] == enc.patient_cell_blocks()
@@ -51,14 +51,14 @@ def test_per_visit_specs_follow_the_patient_blocks():
 @pytest.mark.parametrize("seq, expected", [({}, None), ({"max_visits": 7}, False), ({"visit_tables": "pooled"}, False),
                                            ({"max_visits": 7, "visit_tables": "per_visit"}, True)])
 def test_the_metadata_says_per_visit_pooled_or_leaves_it_to_the_resolution_rule(seq, expected):
-    assert _prepare(_meta(**seq))[2].per_visit_tables() is expected
+    assert _prepare(seq_meta(**seq))[2].per_visit_tables() is expected
 
 
 @pytest.mark.parametrize("patients, per_visit", [(40, False), (4000, True)])
 def test_on_a_short_schedule_per_visit_tables_come_where_they_keep_every_cell(patients, per_visit):
     from synth.preparation import visit_table_specs
     from synth.privacy.resolution import full_resolution
-    _, _, enc, _, _, _ = _prepare(_meta())
+    _, _, enc, _, _, _ = _prepare(seq_meta())
     ledger = Ledger(1.0, 1e-5, patients)
     specs = visit_table_specs(enc, 2, ledger, 0.88)
     assert any(s.slots for s in specs) is per_visit
@@ -72,7 +72,7 @@ def test_on_a_short_schedule_per_visit_tables_come_where_they_keep_every_cell(pa
     ({"visit_tables": "per_visit", "max_visits": None}, "needs a public max_visits"),
 ])
 def test_bad_visit_tables_stop_in_one_line(seq, message):
-    doc = _meta(**seq)
+    doc = seq_meta(**seq)
     doc["synth_sequence"] = {k: v for k, v in doc["synth_sequence"].items() if v is not None}
     with pytest.raises(SynthError, match=message):
         _prepare(doc)
@@ -161,7 +161,7 @@ def test_release_spends_one_step_per_table_and_may_pair_visits(per_visit):
 
 def test_a_fit_with_per_visit_tables_names_them_in_its_ledger():
     df = make_visits(n=40, seed=4)
-    doc = _meta(max_visits=3, visit_tables="per_visit")
+    doc = seq_meta(max_visits=3, visit_tables="per_visit")
     s = Synthesizer(epsilon=1.0, label="arm", epochs=1, pretrain_steps=20, seed=0).fit(df, doc)
     names = [n for m in s.ledger.to_dict()["mechanisms"] for n in (m.get("extra") or {}).get("tables", [])]
     assert "lab@2" in names and "stage@3" in names and s.info()["sequence"]["visit_tables"] == "per_visit"
@@ -174,7 +174,7 @@ def test_a_schedule_sets_max_visits_and_puts_every_sampled_visit_on_it(tmp_path)
     from synth.schema.sequence import sequence_layout
     df = make_visits(n=40, seed=5, max_len=3)
     df["day"] = np.array([0, 100, 200])[df.groupby("pid").cumcount()]  # visits on days 0, 100, 200
-    doc = _meta(schedule=[200, 0, 100])
+    doc = seq_meta(schedule=[200, 0, 100])
     del doc["synth_sequence"]["max_visits"]
     layout = sequence_layout(Metadata.load(doc), "arm")
     assert layout.schedule == [0.0, 100.0, 200.0] and layout.max_visits == 3 and layout.max_visits_source == "public"
@@ -211,12 +211,12 @@ def test_schedule_visits_moves_times_and_keeps_the_first_of_a_meeting():
 ])
 def test_bad_schedules_stop_in_one_line(seq, message):
     with pytest.raises(SynthError, match=message):
-        _prepare(_meta(**seq))
+        _prepare(seq_meta(**seq))
 
 
 def test_a_real_visit_off_the_schedule_stops_the_fit():
     with pytest.raises(SynthError, match="some visits of 'day' are not at a time in synth_sequence.schedule"):
-        _prepare(_meta(schedule=[0, 100, 200, 300, 400]))
+        _prepare(seq_meta(schedule=[0, 100, 200, 300, 400]))
 
 
 def test_the_follow_up_end_wins_over_the_schedule():
@@ -247,4 +247,4 @@ def test_schedule_visits_equals_the_nearest_usable_time_found_one_by_one():
 
 def test_first_visit_at_must_be_a_scheduled_time():
     with pytest.raises(SynthError, match="first_visit_at \\(50\\) is not one of the scheduled visit times"):
-        _prepare(_meta(schedule=[0, 100], first_visit_at=50, max_visits=2))
+        _prepare(seq_meta(schedule=[0, 100], first_visit_at=50, max_visits=2))

@@ -13,7 +13,7 @@ from synth import Synthesizer, SynthWarning
 from synth.schema.metadata import Metadata
 from synth.schema.ranges import outside_public_ranges, warn_outside_ranges
 from tests.conftest import FAST, TRIAL_META, make_trial
-from tests.test_sequence import SEQ_META, make_visits
+from tests.helpers.visits import SEQ_META, make_visits
 
 
 def test_columns_beyond_their_public_range_are_named(meta):

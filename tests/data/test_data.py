@@ -7,7 +7,7 @@ import pytest
 from synth import Metadata
 from synth.schema.validate import category_key, coerce_frame, read_csv
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 @pytest.mark.parametrize("name,rows,patients", [("actg175", 2139, 2139), ("pbcseq", 1945, 312)])

@@ -1,6 +1,6 @@
-"""A small API fit, run by tests/test_distributed.py alone or under torchrun.
+"""A small API fit, run by tests/distributed/test_distributed.py alone or under torchrun.
 
-    python tests/distributed_fit.py CSV METADATA MODEL LABEL [NOISE_SEED]
+    python tests/helpers/distributed_fit.py CSV METADATA MODEL LABEL [NOISE_SEED]
 
 With a noise seed (research runs only) the releases repeat, so one process and several can be
 compared release for release. Rank 0 writes MODEL; every rank writes MODEL.rank<r>, a digest of
@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from synth import Synthesizer  # noqa: E402
 from tests.conftest import FAST  # noqa: E402

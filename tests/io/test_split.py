@@ -12,7 +12,7 @@ from synth import SynthError
 from synth.cli import app
 from synth.io.split import split_csv, split_patients
 from tests.conftest import TRIAL_META, make_trial
-from tests.test_sequence import SEQ_META, make_visits
+from tests.helpers.visits import SEQ_META, make_visits
 
 
 def _run(*args):
