@@ -40,14 +40,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: utility, peers
-from trials import UNSEEN, load_unseen  # noqa: E402
-from utility import load_table, parse_options, score, split_by_patient  # noqa: E402
-
-from synth import Metadata, Synthesizer  # noqa: E402
-from synth.eval.analysis import analysis_fidelity  # noqa: E402
-from synth.privacy import analysis_tables  # noqa: E402
-from synth.privacy.domain import default_delta  # noqa: E402
+from bench.common import load_table, parse_options, score, split_by_patient
+from bench.trials import UNSEEN, load_unseen
+from synth import Metadata, Synthesizer
+from synth.eval.analysis import analysis_fidelity
+from synth.privacy import analysis_tables
+from synth.privacy.domain import default_delta
 
 # The trials' declared analyses (their published primary comparisons) and the label their
 # other benchmarks use.

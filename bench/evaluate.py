@@ -1,6 +1,6 @@
 """Evaluation cost: a full `evaluate` of 10,000 real vs 10,000 synthetic rows, 10/20/30 columns.
 
-    OMP_NUM_THREADS=2 python bench/evaluate.py [--rows 10000] [--columns 10,20,30]
+    OMP_NUM_THREADS=2 python -m bench.evaluate [--rows 10000] [--columns 10,20,30]
 
 Tables are generated (two thirds numerical with correlated pairs, one third categorical, a
 binary target); the synthetic side is a noisy copy. Prints seconds per step side by side for

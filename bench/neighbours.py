@@ -1,6 +1,6 @@
 """The neighbour harness on the bundled trials: how far each mechanism moves when one patient is added.
 
-    OMP_NUM_THREADS=1 python bench/neighbours.py [--dataset actg175|pbcseq] [--trials 3] [--paired]
+    OMP_NUM_THREADS=1 python -m bench.neighbours [--dataset actg175|pbcseq] [--trials 3] [--paired]
 
 For each trial: one real patient is drawn at random (the split, not the noise, is seeded) and
 taken out; D is the rest, D′ is D with that patient put back at their place in the file. Both

@@ -1,10 +1,10 @@
 """Peers side by side: synth against MST and AIM (SmartNoise Synth) on the same splits, ε = 1.
 
-    python bench/peers.py [--dataset actg175 --label cens] [--seeds 3] [--first-seed 0] [--methods synth,mst,aim]
-    python bench/peers.py --dataset pbcseq --label status --methods synth,mst     # visits
-    python bench/peers.py --detection ...        # also the detection AUROC and numerical shapes
+    python -m bench.peers [--dataset actg175 --label cens] [--seeds 3] [--first-seed 0] [--methods synth,mst,aim]
+    python -m bench.peers --dataset pbcseq --label status --methods synth,mst     # visits
+    python -m bench.peers --detection ...        # also the detection AUROC and numerical shapes
 
-Each method is fitted on the same 80% of patients (bench/utility.py's split) with the same
+Each method is fitted on the same 80% of patients (bench/common.py's split) with the same
 public metadata, samples as many rows as the training split and is scored by the same
 evaluation (sdmetrics QualityReport against the training split; mean AUROC of LR/RF/GB on the
 real 20%, trained on synthetic over trained on real). One table, one row per method.
@@ -44,10 +44,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sequences import score_patients
-import utility
-from utility import DETECTION_COLUMNS, TABLE_COLUMNS, load_table, print_per_model, print_table, score, split_by_patient
 
+from bench import common
+from bench.common import (DETECTION_COLUMNS, TABLE_COLUMNS, load_table, print_per_model, print_table, score,
+                          score_patients, split_by_patient)
 from synth import Metadata, Synthesizer
 from synth.privacy.domain import ColumnDomain
 from synth.eval.sequences import patient_features
@@ -237,7 +237,7 @@ def main() -> None:
     parser.add_argument("--detection", action="store_true",
                         help="also report detection AUROC and the numerical columns' shape scores (one-row tables)")
     args = parser.parse_args()
-    utility.DETECTION = args.detection
+    common.DETECTION = args.detection  # read by score
     methods = args.methods.split(",")
     unknown = sorted(set(methods) - {"synth", *PEERS})
     if unknown:

@@ -1,7 +1,7 @@
 """Issue 38 (bench/RESULTS.md, "Longitudinal trials on a fixed schedule"): small trials whose
 visits follow a fixed schedule, synth against MST and AIM on the same splits.
 
-    OMP_NUM_THREADS=1 python bench/schedule.py [--fixtures respiratory,epilepsy] [--seeds 6]
+    OMP_NUM_THREADS=1 python -m bench.schedule [--fixtures respiratory,epilepsy] [--seeds 6]
         [--methods synth,synth-pooled,synth-wide,mst,aim]      # mst/aim: the SmartNoise venv (bench/peers.py)
 
 Methods, each fitted on the same 80% of patients (split by patient) at the same ε and δ:
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -46,15 +45,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wasserstein_distance
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: utility, sequences, peers
-
-from synth import Metadata, Synthesizer, SynthError  # noqa: E402
-from synth.privacy.domain import default_delta  # noqa: E402
-from synth.eval.fidelity import quality  # noqa: E402
-from synth.eval.sequences import patient_features, per_visit_quality  # noqa: E402
-from synth.schema.sequence import SequenceLayout, sequence_layout  # noqa: E402
-from sequences import score_patients  # noqa: E402
-from utility import print_table, split_by_patient  # noqa: E402
+from bench.common import print_table, score_patients, split_by_patient
+from synth import Metadata, Synthesizer, SynthError
+from synth.privacy.domain import default_delta
+from synth.eval.fidelity import quality
+from synth.eval.sequences import patient_features, per_visit_quality
+from synth.schema.sequence import SequenceLayout, sequence_layout
 
 
 def visit_column(column: str, time: float) -> str:
@@ -217,7 +213,7 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
     if method == "synth-wide":  # the pivot, given to the tabular path as a user would give wide data
         synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(wide, schedule.wide_metadata())
         return schedule.to_long(synth.sample(n, seed=seed)), synth.ledger.epsilon()
-    from peers import fit_sample_peer  # SmartNoise Synth: its own venv
+    from bench.peers import fit_sample_peer  # SmartNoise Synth: its own venv
 
     syn = fit_sample_peer(method, wide, schedule.wide_metadata(), epsilon, delta, bins, seed)
     syn.insert(0, schedule.layout.key, np.arange(len(syn)))

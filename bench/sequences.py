@@ -1,6 +1,6 @@
 """Sequence benchmark: pbcseq (Mayo PBC visits), label `status`, 80/20 split by patient, 3 seeds.
 
-    OMP_NUM_THREADS=1 python bench/sequences.py [--seeds 3] [--epsilons 1,inf] [--set OPTION=VALUE]
+    OMP_NUM_THREADS=1 python -m bench.sequences [--seeds 3] [--epsilons 1,inf] [--set OPTION=VALUE]
                                                 [--noise-seed K]   # research only, as in utility.py
 
 For each ε and seed: fit on the 80% of patients (all their visits), sample as many synthetic
@@ -23,25 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.common import noise_seed, parse_options, print_table, score_patients, split_by_patient
 from synth import Metadata, Synthesizer
-from synth.eval.features import category_strings
-from synth.eval.sequences import (lag1_autocorrelation, patient_features, patient_metadata, per_visit_quality,
-                                  visit_count_distance, visit_time_quality)
-from synth.eval.utility import BENCH_MODELS, downstream
-from utility import noise_seed, parse_options, print_table, split_by_patient
+from synth.eval.sequences import (lag1_autocorrelation, patient_features, per_visit_quality, visit_count_distance,
+                                  visit_time_quality)
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-def score_patients(f_train: pd.DataFrame, f_syn: pd.DataFrame, f_test: pd.DataFrame, meta: Metadata, label: str,
-                   seed: int) -> dict:
-    """The benchmark's downstream figure on per-patient features (``patient_features``): mean
-    one-vs-rest AUROC of LR/RF/GB on the real test patients, trained on synthetic (TSTR) and on
-    real (TRTR), their ratio, and each class's own AUROC."""
-    auc = downstream(f_train, f_syn, f_test, patient_metadata(f_train, meta), label, seed, BENCH_MODELS)
-    tstr, trtr = auc["tstr_auroc"], auc["trtr_auroc"]
-    return {"auroc_tstr": tstr, "auroc_trtr": trtr, "ratio": tstr / trtr, "per_class": auc["per_class"],
-            **{f"n_test_{c}": int((category_strings(f_test[label]) == c).sum()) for c in auc["per_class"]}}
 
 
 def run_one(df, meta_path, label, epsilon, seed, noise_base=None, **options):

@@ -42,9 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
-sys.path.insert(0, str(ROOT / "bench"))
 
-from contention import busy_table, start_table  # noqa: E402 - parts 5 and 6
+from bench.contention import busy_table, start_table  # parts 5 and 6
 
 
 def child(code: str, *args: str) -> dict:
@@ -75,9 +74,8 @@ print(json.dumps({{"seconds": seconds, "peak_mib": peak, "steps": model.ledger.t
 MST = f"""
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
-sys.path.insert(0, "bench")
 import pandas as pd
-from peers import fit_sample_peer
+from bench.peers import fit_sample_peer
 from synth import Metadata
 from synth.privacy.domain import default_delta
 df, meta = pd.read_csv(sys.argv[1]), Metadata.load(sys.argv[2])

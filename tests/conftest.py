@@ -12,23 +12,8 @@ import torch
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per test worker: the workers already fill the cores
     torch.set_num_threads(1)
 
+from bench.dev.trial import FAST, TRIAL_META, make_trial  # noqa: F401 - the tests' shared trial
 from synth.schema.metadata import Metadata
-
-FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8, pretrain_steps=100)
-
-
-def make_trial(n: int = 120, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    arm = rng.choice(["placebo", "drug"], size=n)
-    age = rng.integers(20, 80, size=n)
-    weight = np.round(rng.normal(75, 12, size=n), 2)
-    weight[rng.random(n) < 0.15] = np.nan
-    sex = rng.choice(["f", "m"], size=n).astype(object)
-    sex[rng.random(n) < 0.1] = None
-    flag = rng.random(n) < 0.3
-    visit = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 700, size=n), unit="D")
-    return pd.DataFrame({"pid": np.arange(1000, 1000 + n), "age": age, "weight": weight, "sex": sex,
-                         "smoker": flag, "visit": visit.strftime("%Y-%m-%d"), "arm": arm})
 
 
 def lopsided_trial(n: int = 2000, rare: int = 50) -> pd.DataFrame:
@@ -60,33 +45,12 @@ def encoded_trial(meta: Metadata, n: int = 120, epsilon: float = 1.0, heavy: boo
     return frame, enc, enc.encode(frame), y, ledger, domain
 
 
-TRIAL_META = {
-    "METADATA_SPEC_VERSION": "V1",
-    "tables": {"trial": {"primary_key": "pid", "columns": {
-        "pid": {"sdtype": "id"},
-        "age": {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 18, "range_max": 90,
-                "range_is_nullable": False},
-        "weight": {"sdtype": "numerical", "computer_representation": "Float", "range_min": 30, "range_max": 150,
-                   "range_is_nullable": True},
-        "sex": {"sdtype": "categorical", "range_values": ["f", "m"], "range_is_nullable": True},
-        "smoker": {"sdtype": "boolean", "range_is_nullable": False},
-        "visit": {"sdtype": "datetime", "datetime_format": "%Y-%m-%d", "range_min": "2019-01-01",
-                  "range_max": "2022-12-31", "range_is_nullable": False},
-        "arm": {"sdtype": "categorical", "range_values": ["drug", "placebo"], "range_is_nullable": False},
-    }}},
-}
-
-
 def load_bench(name: str):
-    """bench/<name>.py as a module (the benchmarks' own splits and audits, tested where they run)."""
-    import importlib.util
-    from pathlib import Path
+    """``bench.<name>`` (e.g. ``common``, ``dev.audit``) as a module: the benchmarks' own splits and
+    audits, tested where they run."""
+    import importlib
 
-    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"bench.{name}")
 
 
 @pytest.fixture

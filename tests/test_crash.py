@@ -7,7 +7,7 @@ import pytest
 
 from synth import Synthesizer
 from tests.conftest import FAST, TRIAL_META, make_trial
-from tests.helpers.crashing import csv_problem, kill_after, model_problem, sha256
+from bench.dev.crashing import csv_problem, kill_after, model_problem, sha256
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_a_stale_temporary_file_of_a_killed_writer_is_swept(fitted, tmp_path):
 
 
 def test_kill_9_during_fit_and_sample(fitted, tmp_path, trial_csv, meta_file):
-    """One kill at a random moment of each (bench/fuzz.py runs many): never a partial output."""
+    """One kill at a random moment of each (bench/dev/fuzz.py runs many): never a partial output."""
     model, out = tmp_path / "m.synth", tmp_path / "syn.csv"
     fitted.save(model)  # the previous outputs
     fitted.write_csv(out, 100, model_path=model)

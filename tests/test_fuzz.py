@@ -1,5 +1,5 @@
 """Hostile inputs: each either works (and its CSV passes the metadata's checks) or ends in one
-line naming the problem, exit code 2, no traceback, no output. bench/fuzz.py runs the same
+line naming the problem, exit code 2, no traceback, no output. bench/dev/fuzz.py runs the same
 cases by the ten thousand; the cases below it are what earlier fuzzing found."""
 
 import json
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.helpers.fuzz_runs import run_case, run_evaluate_case
-from tests.helpers.fuzzing import Case, cases, evaluate_cases
+from bench.dev.fuzz_runs import run_case, run_evaluate_case
+from bench.dev.fuzzing import Case, cases, evaluate_cases
 from tests.helpers.cli import run
 
 

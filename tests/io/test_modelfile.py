@@ -119,7 +119,7 @@ def test_hostile_model_files_are_rejected_in_bounded_time_and_memory_and_run_no_
 
     import numpy as np
 
-    from tests.helpers.hostile_models import bit_flips, foreign_files, forgeries, header_edits, truncations, try_load
+    from bench.dev.hostile_models import bit_flips, foreign_files, forgeries, header_edits, truncations, try_load
 
     raw, rng, marker = model_path.read_bytes(), np.random.default_rng(0), tmp_path / "ran"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -39,7 +39,7 @@ def test_bound_is_sound_and_tight_on_randomized_response():
 
 @pytest.fixture(scope="module")
 def bench():
-    return load_bench("audit")
+    return load_bench("dev.audit")
 
 
 def test_audit_finds_no_leak_in_the_shipped_fit(bench):
@@ -96,7 +96,7 @@ def test_one_run_bound_is_sound_on_randomized_response_and_states_its_ceiling():
 
 @pytest.fixture(scope="module")
 def dp_sgd(bench):
-    return bench.audit_dp_sgd  # bench/audit_dp_sgd.py, as bench/audit.py imports it
+    return bench.audit_dp_sgd  # bench/dev/audit_dp_sgd.py, as bench/dev/audit.py imports it
 
 
 def test_canary_scores_match_each_canarys_clipped_gradient_by_autograd(dp_sgd):

@@ -92,8 +92,8 @@ def test_grouped_pooled_table_is_matched_on_the_groups(monkeypatch):
 
 
 def _bench_utility():
-    """bench/utility.py as a module: its split is the one the benchmark figures come from."""
-    return load_bench("utility")
+    """bench/common.py as a module: its split is the one the benchmark figures come from."""
+    return load_bench("common")
 
 
 @pytest.mark.parametrize("dataset, label, patients, stages", [

@@ -2,7 +2,7 @@
 baseline day, scored side by side on the same pbcseq fits (80/20 split by patient, label `status`,
 ε = 1), each followed by the shipped follow-up end (item 67).
 
-    OMP_NUM_THREADS=1 python bench/first_visit.py [--first-seed 0] [--seeds 3]
+    OMP_NUM_THREADS=1 python -m bench.dev.studies.first_visit [--first-seed 0] [--seeds 3]
 
 Every rule is post-processing of the generator (no privacy cost):
 - ended: the shipped sample (visits after `futime` dropped, item 67);
@@ -15,16 +15,11 @@ Prints one line per seed and rule, then the means and the paired differences fro
 
 from __future__ import annotations
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
-
 
 import pandas as pd
 
+from bench.dev.studies.visit_end import compare_rules, trunc
 from synth import Metadata, Synthesizer
-from visit_end import compare_rules, trunc
 
 BASELINE = 0
 RULES = ("ended", "shift", "absorb")

@@ -1,7 +1,8 @@
 """Item 69 (bench/RESULTS.md): rules that keep `low <= high` between two columns of a synthetic
 row, scored side by side on the same fits (80/20 split by patient, label `death`, ε = 1).
 
-    OMP_NUM_THREADS=1 python bench/inequality.py [--datasets mgus2,rotterdam,myeloid] [--first-seed 0] [--seeds 3]
+    OMP_NUM_THREADS=1 python -m bench.dev.studies.inequality [--datasets mgus2,rotterdam,myeloid]
+        [--first-seed 0] [--seeds 3]
 
 The inequalities are facts of each table's schema (every real row keeps them):
 mgus2 `ptime <= futime`; rotterdam `rtime <= dtime`; myeloid `txtime`, `crtime`, `rltime <=
@@ -17,11 +18,6 @@ differences from raw.
 
 from __future__ import annotations
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
-
 import argparse
 import warnings
 
@@ -29,10 +25,10 @@ import numpy as np
 import pandas as pd
 from sdmetrics.single_column import KSComplement
 
+from bench.common import load_table, score, split_by_patient
+from bench.dev.studies.visit_end import print_paired
 from synth import Metadata, Synthesizer
 from synth.schema.inequalities import KEY, Inequality, apply_inequalities, ceilings
-from utility import load_table, score, split_by_patient
-from visit_end import print_paired
 
 PAIRS = {"mgus2": [("ptime", "futime")], "rotterdam": [("rtime", "dtime")],
          "myeloid": [("txtime", "futime"), ("crtime", "futime"), ("rltime", "futime"), ("crtime", "rltime")]}

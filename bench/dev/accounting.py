@@ -1,6 +1,6 @@
 """Accounting benchmark: what a privacy-loss-distribution (PLD) accountant would give the shipped ledgers.
 
-    python bench/accounting.py [--datasets actg175,gbsg2,pbcseq] [--epsilon 1]
+    python -m bench.dev.accounting [--datasets actg175,gbsg2,pbcseq] [--epsilon 1]
 
 synth composes its ledger with Opacus' RDP accountant (``synth.privacy.ledger``). A PLD
 accountant is tighter for Gaussian mechanisms, but it needs a pair of distributions that
@@ -33,7 +33,7 @@ from opacus.accountants import PRVAccountant
 from synth import Metadata, Synthesizer
 from synth.privacy.ledger import Ledger, calibrate_sigma
 from synth.models.train import REGIMES
-from utility import load_table, split_by_patient
+from bench.common import load_table, split_by_patient
 
 LABELS = {"actg175": "cens", "gbsg2": "cens", "pbcseq": "status"}
 INTERVAL = 1e-4  # PLD discretisation of the privacy loss (pessimistic rounding)

@@ -1,9 +1,9 @@
-"""Hostile inputs for the command line, shared by tests/test_fuzz.py and bench/fuzz.py.
+"""Hostile inputs for the command line, shared by tests/test_fuzz.py and bench/dev/fuzz.py.
 
 A case is a CSV (bytes), a metadata file (bytes) and the options of `synth fit` and
 `synth sample`. The hypothesis strategy :func:`cases` starts from a well-formed trial table and
 applies the damage a user's files and fingers produce; :func:`evaluate_cases` does the same for
-`synth evaluate`'s synthetic CSV. :mod:`tests.helpers.fuzz_runs` runs them.
+`synth evaluate`'s synthetic CSV. :mod:`bench.dev.fuzz_runs` runs them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Scale-out: `synth fit` in 1 process and in N processes (torch.distributed), side by side.
 
-    python bench/scale.py [--patients 1e4,1e5,1e6] [--nproc 1,2] [--repeats 1]
+    python -m bench.dev.scale [--patients 1e4,1e5,1e6] [--nproc 1,2] [--repeats 1]
 
 For each table size (generated rows of ACTG175's schema, from a model fitted on ACTG175),
 each process count runs `synth fit --nproc N` (label cens, ε = 1, N stated as public
@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 
 
@@ -40,7 +40,7 @@ def fit(table: Path, meta: Path, model: Path, nproc: int) -> float:
                          capture_output=True, text=True, env=env, cwd=ROOT)
     seconds = time.perf_counter() - started
     if out.returncode != 0:
-        raise SystemExit(f"bench/scale.py: a fit failed:\n{out.stderr[-2000:]}")
+        raise SystemExit(f"bench/dev/scale.py: a fit failed:\n{out.stderr[-2000:]}")
     return seconds
 
 
@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(float(v)) for v in args.patients.split(",")]
     counts = [int(v) for v in args.nproc.split(",")]
-    print(f"bench/scale.py on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
+    print(f"bench/dev/scale.py on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
     print("| patients | processes | threads each | fit s | DP-SGD patients/s | time vs 1 process | same ledger |")
     print("|---|---|---|---|---|---|---|")
     from synth import Synthesizer

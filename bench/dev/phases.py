@@ -1,6 +1,6 @@
 """Where a fit's time goes: one fit, timed phase by phase.
 
-    python bench/phases.py [--dataset actg175 --label cens] [--epsilon 1]
+    python -m bench.dev.phases [--dataset actg175 --label cens] [--epsilon 1]
 
 Phases: preprocessing (read, checks, domain releases, encoding), table releases (the noisy
 tables and the marginal loss built on them), σ calibration, generator pretraining, DP
@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from utility import load_table
+from bench.common import load_table
 
 import synth.models.train as train
 import synth.preparation as preparation

@@ -1,4 +1,4 @@
-"""Running hostile cases (:mod:`tests.helpers.fuzzing`) through the CLI in this process.
+"""Running hostile cases (:mod:`bench.dev.fuzzing`) through the CLI in this process.
 
 :func:`run_case` says how a case ended: ``worked`` (a model, a CSV and its sidecar, the CSV
 passing the metadata's checks), ``rejected`` (exit code 2, one ``error:`` line, no traceback,
@@ -20,7 +20,7 @@ from synth.cli import app
 from synth.schema.metadata import Metadata
 from synth.schema.validate import coerce_frame
 from synth.synthesizer import Synthesizer
-from tests.helpers.fuzzing import Case, EvaluateCase
+from bench.dev.fuzzing import Case, EvaluateCase
 
 __all__ = ["Outcome", "TinySynthesizer", "run_case", "run_evaluate_case", "summary"]
 

@@ -1,7 +1,7 @@
 """Item 71 (bench/RESULTS.md): a censored event time set equal to the end of follow-up, scored
 against the shipped sample on the same fits (mgus2, label `death`, ε = 1, 80/20 split by patient).
 
-    OMP_NUM_THREADS=1 python bench/censored_equal.py [--first-seed 0] [--seeds 6]
+    OMP_NUM_THREADS=1 python -m bench.dev.studies.censored_equal [--first-seed 0] [--seeds 6]
 
 mgus2 records a progression time `ptime` equal to `futime` whenever no progression was seen
 (`pstat` = 0; every real row). Rules, both post-processing of the shipped sample (no privacy cost):
@@ -12,20 +12,15 @@ Prints one line per seed and rule, then the means and the paired differences fro
 
 from __future__ import annotations
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
-
 import argparse
 import warnings
 
 import numpy as np
 import pandas as pd
 
+from bench.common import load_table, score, split_by_patient
+from bench.dev.studies.visit_end import print_paired
 from synth import Metadata, Synthesizer
-from utility import load_table, score, split_by_patient
-from visit_end import print_paired
 
 RULES = ("shipped", "equal")
 

@@ -1,15 +1,15 @@
 """Reliability: thousands of hostile inputs, hostile model files, kill -9 at random moments, large CSVs.
 
-    python bench/fuzz.py [--cases 10000] [--evaluate 300] [--workers 2] [--model-files 2000] [--kills 40]
-                         [--large 1e6,1gb]
+    python -m bench.dev.fuzz [--cases 10000] [--evaluate 300] [--workers 2] [--model-files 2000] [--kills 40]
+                             [--large 1e6,1gb]
 
-1. ``--cases``: hypothesis cases from tests/helpers/fuzzing.py (a trial table, damaged, with the options a
-   user might type), run by tests/helpers/fuzz_runs.py through `synth fit` and `synth sample`, spread
+1. ``--cases``: hypothesis cases from bench/dev/fuzzing.py (a trial table, damaged, with the options a
+   user might type), run by bench/dev/fuzz_runs.py through `synth fit` and `synth sample`, spread
    over ``--workers`` processes with different seeds. Prints the count of each outcome, the most
    common one-line errors, and every failure (a traceback, another exit code, output left
    behind, a CSV failing its checks).
    ``--evaluate``: the same for `synth evaluate` with a real table and a damaged synthetic CSV.
-2. ``--model-files``: hostile model files from tests/helpers/hostile_models.py (truncations, bit flips,
+2. ``--model-files``: hostile model files from bench/dev/hostile_models.py (truncations, bit flips,
    edited headers, forgeries, foreign files with payloads), the random kinds repeated until
    about that many: outcomes, the slowest load, the peak memory, whether a payload ran.
 3. ``--kills``: `synth fit` and `synth sample` (alternating) killed with SIGKILL at a uniform
@@ -33,8 +33,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 
 
@@ -46,8 +45,8 @@ def _fuzz_batch(n: int, seed: int, evaluate: bool = False) -> list[tuple[str, st
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fix_seed
 
-    from tests.helpers.fuzz_runs import run_case, run_evaluate_case
-    from tests.helpers.fuzzing import cases, evaluate_cases
+    from bench.dev.fuzz_runs import run_case, run_evaluate_case
+    from bench.dev.fuzzing import cases, evaluate_cases
 
     torch.set_num_threads(1)
     out = []
@@ -97,9 +96,9 @@ def fuzz_table(cases: int, workers: int, evaluate: bool = False) -> None:
 def model_file_table(count: int, folder: Path) -> None:
     import numpy as np
 
+    from bench.dev.hostile_models import bit_flips, foreign_files, forgeries, header_edits, truncations, try_load
+    from bench.dev.trial import FAST, TRIAL_META, make_trial
     from synth import Synthesizer
-    from tests.conftest import FAST, TRIAL_META, make_trial
-    from tests.helpers.hostile_models import bit_flips, foreign_files, forgeries, header_edits, truncations, try_load
 
     model = folder / "m.synth"
     Synthesizer(epsilon=1.0, label="arm", **FAST).fit(make_trial(), TRIAL_META).save(model)
@@ -132,7 +131,7 @@ def kill_table(kills: int, folder: Path) -> None:
     import numpy as np
 
     from synth import Synthesizer
-    from tests.helpers.crashing import csv_problem, kill_after, model_problem, sha256
+    from bench.dev.crashing import csv_problem, kill_after, model_problem, sha256
 
     data, meta = DATA / "actg175.csv", DATA / "actg175.json"
     model, out = folder / "k.synth", folder / "k.csv"

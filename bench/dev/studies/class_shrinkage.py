@@ -2,9 +2,9 @@
 resembles (empirical Bayes, post-processing of released tables), scored against the shipped
 defaults on the same splits.
 
-    OMP_NUM_THREADS=1 python bench/class_shrinkage.py --dataset pbcseq [--first-seed 0] [--seeds 3]
-    OMP_NUM_THREADS=1 python bench/class_shrinkage.py --dataset actg175 --label cens --seeds 3
-    python bench/class_shrinkage.py --dataset pbcseq --seeds 12 --tables-only   # weights and B, no training
+    OMP_NUM_THREADS=1 python -m bench.dev.studies.class_shrinkage --dataset pbcseq [--first-seed 0] [--seeds 3]
+    OMP_NUM_THREADS=1 python -m bench.dev.studies.class_shrinkage --dataset actg175 --label cens --seeds 3
+    python -m bench.dev.studies.class_shrinkage --dataset pbcseq --seeds 12 --tables-only   # weights and B, no training
 
 The rule: every label value's row over all label tables' cells, divided by its DP class size, is
 fitted in least squares by a convex combination of the other values' rows; the row is then
@@ -17,11 +17,6 @@ Prints one line per seed and variant, then the means and the paired differences 
 
 from __future__ import annotations
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
-
 import argparse
 import warnings
 
@@ -30,12 +25,11 @@ import pandas as pd
 from scipy.optimize import nnls
 
 import synth.preparation as preparation
-from sequences import DATA, score_patients
+from bench.common import DATA, load_table, score, score_patients, split_by_patient
+from bench.dev.studies.visit_end import print_paired
 from synth import Metadata, Synthesizer
 from synth.eval.sequences import patient_features, per_visit_quality
 from synth.privacy.marginals import MarginalTable
-from utility import load_table, score, split_by_patient
-from visit_end import print_paired
 
 VARIANTS = ("shipped", "shrunk")
 

@@ -1,6 +1,6 @@
 """Diagnostic: a DP classifier that spends all of ε on the pbcseq label (RESULTS item 56).
 
-    OMP_NUM_THREADS=1 python bench/dp_classifier.py [--seeds 6] [--epochs 10 --batch-size 125 --lr 1]
+    OMP_NUM_THREADS=1 python -m bench.dev.studies.dp_classifier [--seeds 6] [--epochs 10 --batch-size 125 --lr 1]
 
 How well can anything released at ε = 1 rank the real test patients' `status`? For each
 split of `bench/sequences.py` (80/20 by patient), a multinomial logistic regression is trained
@@ -14,14 +14,8 @@ if the whole budget went to the label.
 
 from __future__ import annotations
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
-
 import argparse
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,11 +24,9 @@ from opacus import PrivacyEngine
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from bench.common import DATA, split_by_patient
 from synth.eval.sequences import patient_features
 from synth.schema.metadata import Metadata
-from utility import split_by_patient
-
-DATA = Path(__file__).resolve().parent.parent / "data"
 LABEL = "status"
 
 

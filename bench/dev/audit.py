@@ -1,6 +1,6 @@
 """Canary audit: can anyone tell, from a fit's released output, whether one patient was in?
 
-    OMP_NUM_THREADS=1 python bench/audit.py [--trials 100] [--epsilon 1] [--patients 40]
+    OMP_NUM_THREADS=1 python -m bench.dev.audit [--trials 100] [--epsilon 1] [--patients 40]
         [--variants shipped,known-seed,no-noise,dp-sgd] [--quick]
         [--canaries 1000] [--guesses 100] [--controls 8,16,inf]
 
@@ -52,20 +52,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.dev import audit_dp_sgd  # noqa: F401 - the tests reach it as this module's audit_dp_sgd
+from bench.dev.audit_dp_sgd import OneRun, one_run
 from synth import Synthesizer
 from synth.privacy.audit import AuditResult, epsilon_lower_bound, trials_ceiling
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: audit_dp_sgd
-import audit_dp_sgd  # noqa: E402
-from audit_dp_sgd import OneRun, one_run  # noqa: E402
 
 MARKER = "extreme"
 META = {"METADATA_SPEC_VERSION": "V1", "tables": {"audit": {"primary_key": "pid", "columns": {

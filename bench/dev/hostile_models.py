@@ -1,4 +1,4 @@
-"""Model files from a stranger, made from a valid one: shared by tests/io/test_modelfile.py and bench/fuzz.py.
+"""Model files from a stranger, made from a valid one: shared by tests/io/test_modelfile.py and bench/dev/fuzz.py.
 
 Each generator yields ``(name, bytes)``; :func:`try_load` says how loading such a file ended.
 The pickles and the ``.pt`` file carry a payload that would create ``marker`` if any code in

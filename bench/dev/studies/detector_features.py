@@ -1,6 +1,6 @@
 """Issue 37 (bench/RESULTS.md, "Fidelity past the tables"): what does the detector read?
 
-    OMP_NUM_THREADS=1 python bench/experiments/detector_features.py [--dataset actg175 --label cens]
+    OMP_NUM_THREADS=1 python -m bench.dev.studies.detector_features [--dataset actg175 --label cens]
         [--epsilons 1,inf] [--seeds 2]
 
 For each fit (80% of patients, synth as shipped), the detection AUROC (synth.eval.fidelity.detection:
@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility
-
-from synth import Metadata, Synthesizer  # noqa: E402
-from synth.encode.table import NUMERIC_BINS, to_unit  # noqa: E402
-from synth.eval.fidelity import detection  # noqa: E402
-from utility import load_table, split_by_patient  # noqa: E402
+from bench.common import load_table, split_by_patient
+from synth import Metadata, Synthesizer
+from synth.encode.table import NUMERIC_BINS, to_unit
+from synth.eval.fidelity import detection
 
 
 def binned(df: pd.DataFrame, synth: Synthesizer) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""``kill -9`` at a moment's notice: shared by tests/test_crash.py and bench/fuzz.py.
+"""``kill -9`` at a moment's notice: shared by tests/test_crash.py and bench/dev/fuzz.py.
 
 :func:`kill_after` runs ``python -m synth ...`` and kills it with SIGKILL after ``delay``
 seconds (or lets it finish). The checks say what a user could find afterwards that breaks the

@@ -1,7 +1,7 @@
 """Item 67 (bench/RESULTS.md): rules that end synthetic visits at the patient's end of follow-up,
 scored side by side on the same pbcseq fits (80/20 split by patient, label `status`, ε = 1).
 
-    OMP_NUM_THREADS=1 python bench/visit_end.py [--first-seed 0] [--seeds 3]
+    OMP_NUM_THREADS=1 python -m bench.dev.studies.visit_end [--first-seed 0] [--seeds 3]
 
 Every rule is post-processing of the generator (no privacy cost):
 - raw: the sample as drawn;
@@ -14,28 +14,19 @@ Prints one line per seed and rule, then the means and the paired differences fro
 
 from __future__ import annotations
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: utility, sequences
-
 import argparse
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from bench.common import DATA, score_patients, split_by_patient
 from synth import Metadata, Synthesizer
 from synth.eval.sequences import patient_features, per_visit_quality, visit_count_distance, visit_time_quality
 from synth.models.sampling import _draw_rows
 from synth.schema.sequence import VISITS, gap_name, slot_name
-from sequences import score_patients
-from utility import split_by_patient
-
-DATA = Path(__file__).resolve().parent.parent / "data"
 END = "futime"
 RULES = ("raw", "trunc", "raise", "reject")
 
