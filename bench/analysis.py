@@ -1,8 +1,8 @@
 """Analysis fidelity: does the trial's own answer (the arm's effect) survive synthesis?
 
-    OMP_NUM_THREADS=1 python bench/analysis.py [--datasets fixtures|unseen|actg175,gbsg2,...]
-                                               [--seeds 6] [--methods synth,synth-declared,mst,aim]
-                                               [--set OPTION=VALUE] [--epsilon 1]
+    OMP_NUM_THREADS=1 python -m bench.analysis [--datasets fixtures|unseen|actg175,gbsg2,...]
+                                              [--seeds 6] [--methods synth,synth-declared,mst,aim]
+                                              [--set OPTION=VALUE] [--epsilon 1]
     # MST/AIM need SmartNoise in the interpreter (bench/peers.py's docstring): run with that venv
 
 Each trial's declared analysis (below; from the trial's design, not read off the data) is
@@ -31,13 +31,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bench.common import load_table, parse_options, score, split_by_patient

@@ -1,9 +1,9 @@
 """Speed: fit time beside MST, the DP step's cost, sampling rows/s and memory, fit time as N grows,
 the command line's start, and a fit beside busy processes.
 
-    python bench/speed.py [--repeats 2] [--rows 1e5,1e6,1e7] [--patients 1e4,1e5,1e6] [--suite]
-    python bench/speed.py --parts start,busy [--busy-epochs 2]   # some parts only
-    /work/peers-venv/bin/python bench/speed.py ...   # with SmartNoise Synth installed (bench/peers.py): MST too
+    python -m bench.speed [--repeats 2] [--rows 1e5,1e6,1e7] [--patients 1e4,1e5,1e6] [--suite]
+    python -m bench.speed --parts start,busy [--busy-epochs 2]   # some parts only
+    .venv-peers/bin/python -m bench.speed ...   # with SmartNoise Synth installed (bench/peers.py): MST too
 
 One run prints one table per part, every figure measured in this run on this machine, side by
 side: read the ratios, not the absolute times (the machines are shared and noisy).

