@@ -4,6 +4,9 @@ visits follow a fixed schedule, synth against MST and AIM on the same splits.
     OMP_NUM_THREADS=1 python -m bench.schedule [--fixtures respiratory,epilepsy] [--seeds 6]
         [--methods synth,synth-pooled,synth-wide,mst,aim]      # mst/aim: the SmartNoise venv (bench/peers.py)
 
+``--fixtures`` names bench/fixtures/ tables (respiratory, epilepsy, btheb, ohio) or scheduled trials
+this project never tuned on (bench/scheduled.py: schizophrenia2, bacteria, ahd, arthritis).
+
 Methods, each fitted on the same 80% of patients (split by patient) at the same ε and δ:
 - synth: the sequence path as shipped (long visits; the stated schedule's visits as slots, issue #48);
 - synth-unstated: the same long visits and metadata without `schedule` (issue #48's statement / no
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -157,6 +161,19 @@ SETUP = {"respiratory": ("treatment", "status"), "epilepsy": ("treatment", "seiz
          "btheb": ("treatment", "bdi"), "ohio": ("smoke", "wheeze")}
 
 
+def load_trial(name: str) -> tuple[pd.DataFrame, Path, str, str]:
+    """A fixture of bench/fixtures/, else a scheduled trial never tuned on (bench/scheduled.py):
+    its visits, its metadata's path, its label and its outcome."""
+    if name in SETUP:
+        return pd.read_csv(FIXTURES / f"{name}.csv"), FIXTURES / f"{name}.json", *SETUP[name]
+    from bench.scheduled import SCHEDULED, load_scheduled
+
+    if name not in SCHEDULED:
+        print(f"--fixtures: '{name}' is none of {', '.join([*SETUP, *SCHEDULED])}", file=sys.stderr)
+        raise SystemExit(2)
+    return load_scheduled(name)
+
+
 def change_from_baseline(df: pd.DataFrame, meta: Metadata, outcome: str, label: str) -> dict[str, np.ndarray]:
     """Per arm: each patient's outcome at the last scheduled visit minus at the first (both seen)."""
     schedule = read_schedule(meta, label)
@@ -255,12 +272,11 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     for name in args.fixtures.split(","):
-        label, outcome = SETUP[name]
-        df = pd.read_csv(FIXTURES / f"{name}.csv")
+        df, meta_path, label, outcome = load_trial(name)
         rows = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for method in args.methods.split(","):
-                row = run_one(df, FIXTURES / f"{name}.json", label, outcome, method, args.epsilon, seed, args.bins)
+                row = run_one(df, meta_path, label, outcome, method, args.epsilon, seed, args.bins)
                 print(f"  {name} {method} seed={seed}: quality {row['quality']:.3f} per-visit "
                       f"{row['per_visit_quality']:.3f} ratio {row['ratio']:.3f} change gap "
                       f"{row['change_gap']:.3f} ({row['fit_s']:.0f} s)", flush=True)
