@@ -108,8 +108,9 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     read = meta.read_options()  # how to read the export (metadata synth_read; the CLI's options override it)
     df = read_csv(str(data), read) if isinstance(data, (str, Path)) else clean_frame(data, read)
     df = listed_only(df, meta)  # synth_read's drop_unlisted: only the metadata's columns are read
-    if label is None and meta.analysis is not None:  # a declared analysis: the AC-GAN's class is its arm
-        label = meta.analysis.arm
+    if label is None and meta.analysis is not None and not meta.public_nullable(meta.analysis.arm):
+        label = meta.analysis.arm  # a declared analysis: the AC-GAN's class is its arm (a public choice:
+        # an arm the metadata says may be missing cannot be a class, and keeps its arm × outcome tables)
     check_label(meta, label)
     modelled = [c for c, spec in meta.columns.items() if spec["sdtype"] in MODELLED and c != label]
     if not modelled:

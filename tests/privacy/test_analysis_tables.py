@@ -170,3 +170,14 @@ def test_a_label_outside_the_pair_fits_with_two_tables():
         make_trial(50), _pairs([{"time": "age", "event": "sex"}]))
     (m,) = [m for m in s.ledger.mechanisms if m.name == "marginals:analysis"]
     assert m.extra["tables"] == ["arm x sex", "arm x age"] and m.steps == 2
+
+
+def test_an_arm_that_may_be_missing_is_not_made_the_class():
+    meta = _declared(TRIAL_META)
+    meta["tables"]["trial"]["columns"]["arm"]["range_is_nullable"] = True
+    df = make_trial(300)
+    df.loc[3, "arm"] = None
+    s = Synthesizer(epsilon=1.0, **SMALL).fit(df, meta)
+    assert s.label is None
+    (m,) = [m for m in s.ledger.mechanisms if m.name == "marginals:analysis"]
+    assert m.extra["tables"] == ["arm x smoker"]
