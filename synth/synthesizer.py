@@ -116,6 +116,9 @@ class Synthesizer:
                              self.config, progress if ranks.leader else None, p.marginals,
                              getattr(p.encoder, "mask", None), p.encoder.noise_groups(), p.noise.torch_on(device),
                              device, ranks)
+        calibrated = calibrate_outcomes(result.generator, p, self.config.seed)
+        if calibrated:
+            result.summary["calibrated_outcomes"] = calibrated
         self._fitted = {"meta": p.meta, "domain": p.domain, "encoder": p.encoder, "generator": result.generator,
                         "ledger": p.ledger, "summary": result.summary}
 
@@ -258,6 +261,8 @@ class Synthesizer:
                    else TableEncoder(domain))
         gen = Generator(encoder.spans, encoder.width, len(domain.label.categories) if domain.label else 0,
                         doc["generator"]["noise_dim"], doc["generator"]["hidden"], encoder.noise_groups())
+        if "class_offsets" not in tensors:  # model format ≤ 8: no calibration, zero offsets
+            tensors = {**tensors, "class_offsets": gen.class_offsets.clone()}
         try:
             gen.load_state_dict(tensors)
         except RuntimeError as exc:
@@ -299,3 +304,25 @@ class Synthesizer:
         state = "fitted" if self._fitted else "not fitted"
         return f"Synthesizer(epsilon={eps}, label={self.label!r}, {state})"
 
+
+
+def calibrate_outcomes(gen, p, seed: int) -> list[str]:
+    """Pin each declared binary outcome's rate per arm to the released arm × outcome table, its
+    association shrunk by its noise (:mod:`synth.models.calibrate`; post-processing), when the
+    arm is the fit's class. The outcomes calibrated, by name."""
+    from synth.models.calibrate import calibrate, shrunk_rates
+
+    analysis = p.meta.analysis
+    if analysis is None or p.marginals is None or p.label != analysis.arm or not p.n_classes:
+        return []
+    categories = {c.name: getattr(c, "categories", None) for c in p.domain.columns}
+    targets, names = [], []
+    for outcome in analysis.outcomes:
+        table = next((t for t in p.marginals.tables if t.by_label and len(t.blocks) == 1 and all(g is None for g in t.groups)
+                      and t.blocks[0].column == outcome and t.pooled_by is None and not t.slots), None)
+        if table is None or len(categories.get(outcome) or ()) != 2 or table.sigma <= 0:
+            continue
+        targets.append((table.blocks[0].start, shrunk_rates(table.counts[:, :2], table.sigma)))
+        names.append(outcome)
+    calibrate(gen, targets, seed)
+    return names

@@ -36,10 +36,15 @@ class Generator(nn.Module):
             nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.ReLU(),
         )
         self.out = nn.Linear(hidden, width)
+        # Per-class offsets of the output logits, zero while training; set after it by
+        # synth.models.calibrate (post-processing: a declared outcome's rate in each arm pinned
+        # to the released table). Stored with the weights (model format 9).
+        self.register_buffer("class_offsets", torch.zeros(max(n_classes, 1), width))
 
     def logits(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         h = z if self.embed is None else torch.cat([z, self.embed(y)], dim=1)
-        return self.out(self.body(h))
+        out = self.out(self.body(h))
+        return out if y is None or self.embed is None else out + self.class_offsets[y]
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None, tau: float = 0.2, hard: bool = True) -> torch.Tensor:
         """Encoded rows. Softmax blocks are Gumbel-softmax draws (one-hot when ``hard``)."""
