@@ -261,7 +261,7 @@ class Synthesizer:
                    else TableEncoder(domain))
         gen = Generator(encoder.spans, encoder.width, len(domain.label.categories) if domain.label else 0,
                         doc["generator"]["noise_dim"], doc["generator"]["hidden"], encoder.noise_groups())
-        if "class_offsets" not in tensors:  # model format ≤ 8: no calibration, zero offsets
+        if "class_offsets" not in tensors and doc.get("format_version", 0) <= 8:  # no calibration: zero offsets
             tensors = {**tensors, "class_offsets": gen.class_offsets.clone()}
         try:
             gen.load_state_dict(tensors)

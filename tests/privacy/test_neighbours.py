@@ -12,13 +12,16 @@ from __future__ import annotations
 import copy
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 import synth.models.train as train_module
 import synth.privacy.domain as domain_module
+import synth.synthesizer as synthesizer_module
 from synth import Synthesizer, SynthError
+from synth.models.calibrate import calibrate, shrunk_rates
 from synth.models.dp_step import DP_SGD_RELEASE, dp_step
 from tests.conftest import TRIAL_META, make_trial
 from synth.privacy.neighbours import paired_step, run_neighbours
@@ -206,3 +209,36 @@ def test_every_release_of_a_scheduled_fit_moves_by_at_most_its_sensitivity(atten
     assert ("table:attendance" in names) == (attendance is None)
     assert any("slot j x slot k" in name for name in names)  # the slot-pair tables
     _same_public_output(harness, tmp_path)
+
+
+# A declared binary outcome calibrated after training (synth.models.calibrate; from a cold audit).
+def _declared_binary() -> dict:
+    meta = _trial_meta()
+    meta["synth_analysis"] = {"arm": "arm", "outcomes": ["smoker"]}
+    return meta
+
+
+@pytest.mark.parametrize("at", [0, 50])
+def test_a_calibrated_outcome_gives_the_same_model_file_on_neighbours(at, tmp_path):
+    df = make_trial(50)
+    harness = run_neighbours(_fit(_declared_binary(), label=None, **WHOLE), df, _with_patient(df, NEW_PATIENT, at))
+    assert not harness.check()
+    first = harness.results[0][0]
+    assert first.label == "arm" and first._fitted["summary"]["calibrated_outcomes"] == ["smoker"]
+    assert first._fitted["generator"].class_offsets.any()
+    assert [m.name for m in harness.moves].count("table:smoker") == 2  # the label table and the analysis's
+    _same_public_output(harness, tmp_path)  # offsets included: the same tensors and document
+
+
+def test_the_harness_sees_offsets_fitted_to_exact_counts(monkeypatch, tmp_path):
+    def leaky(gen, p, seed):  # the mutant: the arm x outcome table counted on the real rows
+        block = next(t for t in p.marginals.tables if t.by_label and t.blocks[0].column == "smoker").blocks[0]
+        exact = np.zeros((p.n_classes, 2))
+        np.add.at(exact, (p.y, p.x[:, block.start:block.start + 2].argmax(1)), 1)
+        calibrate(gen, [(block.start, shrunk_rates(exact, 1e-9))], seed)
+        return ["smoker"]
+    monkeypatch.setattr(synthesizer_module, "calibrate_outcomes", leaky)
+    df = make_trial(50)
+    harness = run_neighbours(_fit(_declared_binary(), label=None, **WHOLE), df, _with_patient(df, NEW_PATIENT, 25))
+    with pytest.raises(AssertionError):
+        _same_public_output(harness, tmp_path)
