@@ -20,7 +20,7 @@ from synth.encode.table import CellBlock
 from synth.privacy.analysis_tables import AnalysisMean
 from synth.privacy.marginals import MarginalTable
 
-__all__ = ["MeanTerm", "MEAN_WEIGHT", "arm_means"]
+__all__ = ["MeanTerm", "MEAN_WEIGHT", "arm_means", "shrunk_means"]
 
 # Next to the tables' squared distances (probabilities; a mean's scale is [-1, 1]). At 1 a mean
 # missed where the arm is not the fit's class; at 10 it held (bench/RESULTS.md, issue 46).
@@ -49,7 +49,22 @@ def arm_means(mean: AnalysisMean, tables: list[MarginalTable]) -> tuple[np.ndarr
     ok = counts >= 1
     target = np.clip(np.where(ok, mean.sums / np.where(ok, counts, 1), 0.0), -1, 1)
     weight = np.where(ok, counts, 0.0)
-    return target, weight / max(weight.sum(), 1e-9)
+    weight = weight / max(weight.sum(), 1e-9)
+    return shrunk_means(target, np.where(ok, counts, 1.0), mean.sigma, weight), weight
+
+
+def shrunk_means(means: np.ndarray, counts: np.ndarray, sigma: float, weight: np.ndarray) -> np.ndarray:
+    """Each arm's mean, its difference from arm 0 shrunk by the noise the released sums give it
+    (positive-part James–Stein, Var ≈ σ² (1/n_k² + 1/n_0²)), the arms' weighted mean kept: a
+    difference the noise alone could have made becomes none, so the synthetic data do not show
+    an effect the trial never had (bench/RESULTS.md, issue 46). Post-processing of releases."""
+    if len(means) < 2 or sigma <= 0 or not weight.any():
+        return means
+    d = means - means[0]
+    var = sigma ** 2 * (1 / counts ** 2 + 1 / counts[0] ** 2)
+    factor = np.where(d != 0, np.clip(1 - var / np.where(d != 0, d ** 2, 1), 0, 1), 0.0)
+    shrunk = factor * d
+    return np.clip(shrunk + float((weight * means).sum() - (weight * shrunk).sum()), -1, 1)
 
 
 def _generated_values(raw: torch.Tensor, block: CellBlock) -> tuple[torch.Tensor, torch.Tensor]:

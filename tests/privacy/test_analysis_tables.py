@@ -122,7 +122,7 @@ def test_the_mean_term_is_zero_at_the_released_means_and_pulls_towards_them():
 
     age = CellBlock("age", 0, 20, ordered=True)
     table = MarginalTable((age,), np.array([[10.0] * 20, [10.0] * 20]), totals=np.array([200.0, 200.0]))
-    mean = AnalysisMean(age, None, np.array([0.0, 100.0]), 1.0)  # arm 0: mean 0; arm 1: mean 0.5
+    mean = AnalysisMean(age, None, np.array([0.0, 100.0]), 1e-9)  # arm 0: mean 0; arm 1: mean 0.5 (no shrinkage)
     term = MeanTerm([mean], [table])
     raw = torch.zeros(4, 21, requires_grad=True)  # uniform bins, offset 0: 2u - 1 = 2 * (9.5 + 0.5) / 20 - 1 = 0
     by_label = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
@@ -181,3 +181,15 @@ def test_an_arm_that_may_be_missing_is_not_made_the_class():
     assert s.label is None
     (m,) = [m for m in s.ledger.mechanisms if m.name == "marginals:analysis"]
     assert m.extra["tables"] == ["arm x smoker"]
+
+
+def test_a_mean_difference_within_its_noise_goes_to_zero_and_a_clear_one_stays():
+    from synth.models.mean_targets import shrunk_means
+
+    weight = np.array([0.5, 0.5])
+    counts = np.array([100.0, 100.0])
+    noisy = shrunk_means(np.array([0.10, 0.15]), counts, sigma=8.0, weight=weight)  # SE of the difference 0.11
+    assert noisy[0] == pytest.approx(noisy[1]) and noisy.mean() == pytest.approx(0.125)
+    clear = shrunk_means(np.array([-0.5, 0.5]), counts, sigma=8.0, weight=weight)
+    assert clear[1] - clear[0] == pytest.approx(1.0, rel=0.02) and clear.mean() == pytest.approx(0.0)
+    assert shrunk_means(np.array([0.1, 0.2]), counts, sigma=0.0, weight=weight) == pytest.approx([0.1, 0.2])
