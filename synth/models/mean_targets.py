@@ -58,13 +58,16 @@ def shrunk_means(means: np.ndarray, counts: np.ndarray, sigma: float, weight: np
     (positive-part James–Stein, Var ≈ σ² (1/n_k² + 1/n_0²)), the arms' weighted mean kept: a
     difference the noise alone could have made becomes none, so the synthetic data do not show
     an effect the trial never had (bench/RESULTS.md, issue 46). Post-processing of releases."""
-    if len(means) < 2 or sigma <= 0 or not weight.any():
+    used = weight > 0  # arms with under one released patient keep their (unused) target
+    if used.sum() < 2 or not sigma > 0 or not np.isfinite(sigma) or not np.isfinite(means[used]).all():
         return means
-    d = means - means[0]
-    var = sigma ** 2 * (1 / counts ** 2 + 1 / counts[0] ** 2)
+    ref = int(np.flatnonzero(used)[0])  # the first arm with patients is the reference
+    d = means - means[ref]
+    var = sigma ** 2 * (1 / counts ** 2 + 1 / counts[ref] ** 2)
     factor = np.where(d != 0, np.clip(1 - var / np.where(d != 0, d ** 2, 1), 0, 1), 0.0)
     shrunk = factor * d
-    return np.clip(shrunk + float((weight * means).sum() - (weight * shrunk).sum()), -1, 1)
+    out = np.clip(shrunk + float((weight * means).sum() - (weight * shrunk).sum()), -1, 1)
+    return np.where(used, out, means)
 
 
 def _generated_values(raw: torch.Tensor, block: CellBlock) -> tuple[torch.Tensor, torch.Tensor]:

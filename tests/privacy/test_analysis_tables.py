@@ -193,3 +193,7 @@ def test_a_mean_difference_within_its_noise_goes_to_zero_and_a_clear_one_stays()
     clear = shrunk_means(np.array([-0.5, 0.5]), counts, sigma=8.0, weight=weight)
     assert clear[1] - clear[0] == pytest.approx(1.0, rel=0.02) and clear.mean() == pytest.approx(0.0)
     assert shrunk_means(np.array([0.1, 0.2]), counts, sigma=0.0, weight=weight) == pytest.approx([0.1, 0.2])
+    # an arm without released patients is no reference: the other arms keep their clear difference
+    empty = shrunk_means(np.array([0.0, 0.5, -0.5]), np.array([1.0, 30.0, 30.0]), sigma=1.0,
+                         weight=np.array([0.0, 0.5, 0.5]))
+    assert empty[1] - empty[2] == pytest.approx(1.0, rel=0.01)
