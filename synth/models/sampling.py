@@ -17,7 +17,7 @@ from synth.privacy.domain import Domain
 from synth.encode.table import TableEncoder, category_series
 from synth.models import Generator
 
-__all__ = ["sample_chunks", "arrow_schema"]
+__all__ = ["sample_chunks", "draw_slices", "decode_rows", "arrow_schema", "SLICE_ROWS"]
 
 
 def _span_layout(gen: Generator, spans) -> dict:
@@ -35,29 +35,72 @@ def _span_layout(gen: Generator, spans) -> dict:
     return {"tanh": torch.as_tensor(tanh, dtype=torch.long), "widths": widths, "uniforms": len(uniform_of)}
 
 
-def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | None, k: int,
-               rng: torch.Generator, layout: dict | None = None) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """k rows: the generator's output with tanh applied to the numbers' offsets, and each softmax
-    span's drawn cell (by its start column), an exact draw from the generator's softmax by the
-    inverse of its CDF; spans in one noise group share their uniform, as they share their Gumbel
-    noise in training, so equal probabilities give equal draws."""
-    layout = layout or _span_layout(gen, encoder.spans)
+SLICE_ROWS = 4_096  # rows per forward pass and draw: a slice's activations stay in the cache (issue 47)
+
+
+def chunk_inputs(gen: Generator, layout: dict, k: int, rng: torch.Generator, probs: torch.Tensor | None = None,
+                 label_index: int | None = None) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """One chunk's random inputs, in the order the sampler has always drawn them: the labels
+    (from ``probs``, or all ``label_index``; None without a label), the noise, the uniforms of
+    the categorical draws. Drawn per chunk, they make the rows independent of the slice size."""
+    labels = None
+    if probs is not None:
+        labels = (torch.full((k,), label_index, dtype=torch.long) if label_index is not None
+                  else torch.multinomial(probs, k, replacement=True, generator=rng))
     z = torch.randn(k, gen.noise_dim, generator=rng)  # drawn on the CPU: a seed samples the same rows anywhere
+    return labels, z, torch.rand(k, layout["uniforms"], generator=rng)
+
+
+def forward_draw(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Tensor | None,
+                 uniform: torch.Tensor) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The rows of noise ``z``: the generator's output with tanh applied to the numbers' offsets,
+    and each softmax span's drawn cell (by its start column), an exact draw from the generator's
+    softmax by the inverse of its CDF at ``uniform``. Row by row: a slice of the inputs gives
+    the same slice of the rows."""
     device = gen.out.weight.device
+    k = len(z)
     chosen: dict[int, np.ndarray] = {}
-    with torch.no_grad():
+    with torch.inference_mode():
         out = gen.logits(z.to(device), None if labels is None else labels.to(device)).cpu()
         tanh = layout["tanh"]
         out.index_copy_(1, tanh, torch.tanh(out.index_select(1, tanh)))
-        uniform = torch.rand(k, layout["uniforms"], generator=rng)
         for width, starts, columns, uniforms in layout["widths"]:
             logits = out.index_select(1, columns.reshape(-1)).reshape(k, len(starts), width)
             mass = torch.cumsum(torch.exp(logits - logits.amax(dim=2, keepdim=True)), dim=2)  # unnormalised CDF
             threshold = uniform.index_select(1, uniforms)[:, :, None] * mass[:, :, -1:]
             cells = torch.searchsorted(mass, threshold, right=True).squeeze(2).clamp_(max=width - 1)
-            cells = cells.T.contiguous().numpy()  # (spans, k)
-            chosen.update(zip(starts, cells))
+            chosen.update(zip(starts, cells.T.contiguous().numpy()))  # (spans, k)
     return out.numpy(), chosen
+
+
+def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | None, k: int,
+               rng: torch.Generator, layout: dict | None = None) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """k rows from ``rng`` (:func:`forward_draw` on all of them at once: the reference the sliced
+    sampler is tested against); spans in one noise group share their uniform, as they share
+    their Gumbel noise in training, so equal probabilities give equal draws."""
+    layout = layout or _span_layout(gen, encoder.spans)
+    z = torch.randn(k, gen.noise_dim, generator=rng)
+    return forward_draw(gen, layout, z, labels, torch.rand(k, layout["uniforms"], generator=rng))
+
+
+def draw_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int,
+                label_index: int | None = None, chunk_size: int = 65_536, slice_rows: int = SLICE_ROWS,
+                device: str = "cpu") -> Iterator[tuple[int, np.ndarray | None, np.ndarray, dict[int, np.ndarray]]]:
+    """``n`` rows as (first row's 0-based number, labels, rows, drawn cells), ``slice_rows`` at a
+    time: the random inputs are drawn per chunk of ``chunk_size`` as :func:`sample_chunks` draws
+    them, the forward pass and draws run per slice, so a seed gives the same rows either way."""
+    rng = torch.Generator().manual_seed(int(seed))
+    gen = gen.to(device)
+    probs = torch.as_tensor(domain.label_proportions, dtype=torch.float64) if domain.label else None
+    layout = _span_layout(gen, encoder.spans)
+    for done in range(0, n, chunk_size):
+        k = min(chunk_size, n - done)
+        labels, z, uniform = chunk_inputs(gen, layout, k, rng, probs, label_index)
+        for a in range(0, k, slice_rows):
+            b = min(a + slice_rows, k)
+            part = None if labels is None else labels[a:b]
+            out, chosen = forward_draw(gen, layout, z[a:b], part, uniform[a:b])
+            yield done + a, None if part is None else part.numpy(), out, chosen
 
 
 def sample_chunks(
@@ -69,42 +112,51 @@ def sample_chunks(
     label_index: int | None = None,
     chunk_size: int = 65_536,
     device: str = "cpu",
+    slice_rows: int | None = SLICE_ROWS,
 ) -> Iterator[pd.DataFrame]:
     """Yield DataFrames of at most ``chunk_size`` rows, ``n`` in all, columns in metadata order.
 
     Labels are drawn from the DP label proportions, or all set to ``label_index``. id columns
     get fresh numbers 1..n; pii columns get placeholders; nothing is copied from real data.
+    The generator runs ``slice_rows`` rows at a time (None: a whole chunk at once, the reference
+    for the sliced path); the rows are the same either way.
     """
+    lab = domain.label
     rng = torch.Generator().manual_seed(int(seed))
     gen = gen.to(device)
-    lab = domain.label
     probs = torch.as_tensor(domain.label_proportions, dtype=torch.float64) if lab else None
     layout = _span_layout(gen, encoder.spans)
-    done = 0
-    while done < n:
+    for done in range(0, n, chunk_size):
         k = min(chunk_size, n - done)
-        labels = None
-        if lab is not None:
-            labels = (torch.full((k,), label_index, dtype=torch.long) if label_index is not None
-                      else torch.multinomial(probs, k, replacement=True, generator=rng))
-        frame = encoder.decode(*_draw_rows(gen, encoder, labels, k, rng, layout))
-        if hasattr(encoder, "to_long"):  # visit sequences: k patients → their visits
-            yield encoder.to_long(frame, lab, None if labels is None else labels.numpy(), done + 1,
-                                  domain.all_columns, domain.pii_columns)
-            done += k
-            continue
-        cols: dict[str, pd.Series] = {}
-        for name in domain.all_columns:
-            if name in frame:
-                cols[name] = frame[name]
-            elif lab is not None and name == lab.name:
-                cols[name] = category_series(lab, labels.numpy())
-            elif name in domain.pii_columns:
-                cols[name] = pd.Series([f"{name}_{i}" for i in range(done + 1, done + k + 1)], dtype=object)
-            else:  # id column: fresh ids
-                cols[name] = pd.Series(np.arange(done + 1, done + k + 1, dtype=np.int64))
-        yield pd.DataFrame(cols)
-        done += k
+        labels, z, uniform = chunk_inputs(gen, layout, k, rng, probs, label_index)
+        step = slice_rows or k
+        parts = [forward_draw(gen, layout, z[a:a + step], None if labels is None else labels[a:a + step],
+                              uniform[a:a + step]) for a in range(0, k, step)]
+        out = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+        chosen = {s: np.concatenate([p[1][s] for p in parts]) for s in parts[0][1]}
+        labels = None if labels is None else labels.numpy()
+        yield decode_rows(encoder, domain, out, chosen, labels, done + 1)
+
+
+def decode_rows(encoder: TableEncoder, domain: Domain, out: np.ndarray, chosen: dict[int, np.ndarray],
+                labels: np.ndarray | None, first_id: int) -> pd.DataFrame:
+    """Drawn rows → a DataFrame in metadata order (visit sequences: the patients' visits), ids
+    from ``first_id``."""
+    lab, k = domain.label, len(out)
+    frame = encoder.decode(out, chosen)
+    if hasattr(encoder, "to_long"):  # visit sequences: k patients → their visits
+        return encoder.to_long(frame, lab, labels, first_id, domain.all_columns, domain.pii_columns)
+    cols: dict[str, pd.Series] = {}
+    for name in domain.all_columns:
+        if name in frame:
+            cols[name] = frame[name]
+        elif lab is not None and name == lab.name:
+            cols[name] = category_series(lab, labels)
+        elif name in domain.pii_columns:
+            cols[name] = pd.Series([f"{name}_{i}" for i in range(first_id, first_id + k)], dtype=object)
+        else:  # id column: fresh ids
+            cols[name] = pd.Series(np.arange(first_id, first_id + k, dtype=np.int64))
+    return pd.DataFrame(cols)
 
 
 def arrow_schema(frame: pd.DataFrame) -> pa.Schema:
