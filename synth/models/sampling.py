@@ -7,6 +7,7 @@ the generator's softmax) from a seeded ``torch.Generator``, so a seed fixes ever
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from synth.privacy.domain import Domain
 from synth.encode.table import TableEncoder, category_series
 from synth.models import Generator
 
-__all__ = ["sample_chunks", "draw_slices", "decode_rows", "arrow_schema", "SLICE_ROWS"]
+__all__ = ["sample_chunks", "forward_slices", "draw_slices", "Slice", "decode_rows", "arrow_schema", "SLICE_ROWS"]
 
 
 def _span_layout(gen: Generator, spans) -> dict:
@@ -51,26 +52,49 @@ def chunk_inputs(gen: Generator, layout: dict, k: int, rng: torch.Generator, pro
     return labels, z, torch.rand(k, layout["uniforms"], generator=rng)
 
 
-def forward_draw(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Tensor | None,
-                 uniform: torch.Tensor) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """The rows of noise ``z``: the generator's output with tanh applied to the numbers' offsets,
-    and each softmax span's drawn cell (by its start column), an exact draw from the generator's
-    softmax by the inverse of its CDF at ``uniform``. Row by row: a slice of the inputs gives
-    the same slice of the rows."""
+def forward_rows(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """The generator's output for noise ``z`` (on the CPU), tanh applied to the numbers' offsets."""
     device = gen.out.weight.device
-    k = len(z)
-    chosen: dict[int, np.ndarray] = {}
     with torch.inference_mode():
         out = gen.logits(z.to(device), None if labels is None else labels.to(device)).cpu()
         tanh = layout["tanh"]
-        out.index_copy_(1, tanh, torch.tanh(out.index_select(1, tanh)))
+        return out.index_copy_(1, tanh, torch.tanh(out.index_select(1, tanh)))
+
+
+def draw_cells(layout: dict, out: torch.Tensor, uniform: torch.Tensor) -> dict[int, np.ndarray]:
+    """Each softmax span's drawn cell (by its start column), an exact draw from the generator's
+    softmax in ``out`` by the inverse of its CDF at ``uniform``."""
+    k, chosen = len(out), {}
+    with torch.inference_mode():
         for width, starts, columns, uniforms in layout["widths"]:
             logits = out.index_select(1, columns.reshape(-1)).reshape(k, len(starts), width)
             mass = torch.cumsum(torch.exp(logits - logits.amax(dim=2, keepdim=True)), dim=2)  # unnormalised CDF
             threshold = uniform.index_select(1, uniforms)[:, :, None] * mass[:, :, -1:]
             cells = torch.searchsorted(mass, threshold, right=True).squeeze(2).clamp_(max=width - 1)
             chosen.update(zip(starts, cells.T.contiguous().numpy()))  # (spans, k)
-    return out.numpy(), chosen
+    return chosen
+
+
+def forward_draw(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Tensor | None,
+                 uniform: torch.Tensor) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The rows of noise ``z`` (:func:`forward_rows`) and their drawn cells (:func:`draw_cells`).
+    Row by row: a slice of the inputs gives the same slice of the rows."""
+    out = forward_rows(gen, layout, z, labels)
+    return out.numpy(), draw_cells(layout, out, uniform)
+
+
+class Slice(NamedTuple):
+    """A slice of generated rows whose categorical cells are still to be drawn (:meth:`draw`)."""
+
+    first: int  # the 0-based number of its first row (patient)
+    labels: np.ndarray | None
+    rows: torch.Tensor  # :func:`forward_rows`
+    uniform: torch.Tensor
+    layout: dict
+
+    def draw(self) -> tuple[int, np.ndarray | None, np.ndarray, dict[int, np.ndarray]]:
+        """(first, labels, rows, drawn cells), as :func:`draw_slices` yields them."""
+        return self.first, self.labels, self.rows.numpy(), draw_cells(self.layout, self.rows, self.uniform)
 
 
 def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | None, k: int,
@@ -83,12 +107,13 @@ def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | Non
     return forward_draw(gen, layout, z, labels, torch.rand(k, layout["uniforms"], generator=rng))
 
 
-def draw_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int,
-                label_index: int | None = None, chunk_size: int = 65_536, slice_rows: int = SLICE_ROWS,
-                device: str = "cpu") -> Iterator[tuple[int, np.ndarray | None, np.ndarray, dict[int, np.ndarray]]]:
-    """``n`` rows as (first row's 0-based number, labels, rows, drawn cells), ``slice_rows`` at a
-    time: the random inputs are drawn per chunk of ``chunk_size`` as :func:`sample_chunks` draws
-    them, the forward pass and draws run per slice, so a seed gives the same rows either way."""
+def forward_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int,
+                   label_index: int | None = None, chunk_size: int = 65_536, slice_rows: int = SLICE_ROWS,
+                   device: str = "cpu") -> Iterator[Slice]:
+    """``n`` rows, ``slice_rows`` at a time, through the generator: the random inputs are drawn
+    per chunk of ``chunk_size`` as :func:`sample_chunks` draws them, the forward pass runs per
+    slice, so a seed gives the same rows either way. Labels are drawn from the DP label
+    proportions, or all set to ``label_index``."""
     rng = torch.Generator().manual_seed(int(seed))
     gen = gen.to(device)
     probs = torch.as_tensor(domain.label_proportions, dtype=torch.float64) if domain.label else None
@@ -97,10 +122,18 @@ def draw_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, s
         k = min(chunk_size, n - done)
         labels, z, uniform = chunk_inputs(gen, layout, k, rng, probs, label_index)
         for a in range(0, k, slice_rows):
-            b = min(a + slice_rows, k)
-            part = None if labels is None else labels[a:b]
-            out, chosen = forward_draw(gen, layout, z[a:b], part, uniform[a:b])
-            yield done + a, None if part is None else part.numpy(), out, chosen
+            part = None if labels is None else labels[a:a + slice_rows]
+            rows = forward_rows(gen, layout, z[a:a + slice_rows], part)
+            yield Slice(done + a, None if part is None else part.numpy(), rows, uniform[a:a + slice_rows], layout)
+
+
+def draw_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int,
+                label_index: int | None = None, chunk_size: int = 65_536, slice_rows: int = SLICE_ROWS,
+                device: str = "cpu") -> Iterator[tuple[int, np.ndarray | None, np.ndarray, dict[int, np.ndarray]]]:
+    """``n`` rows as (first row's 0-based number, labels, rows, drawn cells), ``slice_rows`` at a
+    time (:func:`forward_slices`, each drawn)."""
+    for part in forward_slices(gen, encoder, domain, n, seed, label_index, chunk_size, slice_rows, device):
+        yield part.draw()
 
 
 def sample_chunks(
