@@ -29,7 +29,7 @@ from synth.io.precision import Precision
 from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.models.device import resolve_device
-from synth.models.sampling import forward_slices, sample_chunks
+from synth.models.sampling import input_slices, sample_chunks
 from synth.models.train import Progress, TrainConfig, train_acgan
 from synth.notebook import synthesizer_html
 from synth.options import check_options
@@ -46,6 +46,7 @@ from synth.threads import use_threads
 __all__ = ["Synthesizer"]
 
 MAX_ROWS = 10**9  # about 100 GB of CSV for a trial table
+SAMPLE_THREADS = 2  # threads drawing and decoding slices beside the writer's (issue 47: 2 cores)
 # What a fit does before its first GAN epoch, in order (for Synthesizer.fit's ``stage`` callback).
 STAGES = ("releasing the domain and the tables under DP",
           "fitting the generator to the released tables, then training with DP-SGD")
@@ -197,9 +198,10 @@ class Synthesizer:
         written, rule = self._rules(n)
         st = self._state()
         rows = ArrowRows(st["encoder"], st["domain"], written, *rule)
-        slices = forward_slices(st["generator"], st["encoder"], st["domain"], int(n), seed,
-                                self._label_index(condition), chunk_size, device=self.device)
-        return in_background(lambda part: rows.batch(*part.draw()), slices)  # the draws beside the forward passes
+        slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed,
+                              self._label_index(condition), chunk_size, device=self.device)
+        # two threads draw slices (torch's and NumPy's loops free the GIL), a third writes them
+        return in_background(lambda part: rows.batch(*part.draw()), slices, pending=8, workers=SAMPLE_THREADS)
 
     def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
                   model_path: str | Path | None = None, chunk_size: int = 65_536) -> Path:

@@ -16,6 +16,7 @@ values) would void the guarantee.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -91,7 +92,8 @@ class ArrowRows:
                  ceiling: dict[str, float], columns: dict[str, ColumnDomain]):
         self.encoder, self.domain, self.written = encoder, domain, written
         self.rule = (pairs, ceiling, columns)
-        self.schema: pa.Schema | None = None
+        self.schema: pa.Schema | None = None  # the first batch's, for every batch (set once, under a lock)
+        self._first = threading.Lock()
         self.sequences = hasattr(encoder, "to_long")
         self.constrained = [c for c in domain.all_columns if c in ceiling]
         self.columns: dict[str, Column] = {}
@@ -100,20 +102,24 @@ class ArrowRows:
 
     def batch(self, first: int, labels: np.ndarray | None, out: np.ndarray,
               chosen: dict[int, np.ndarray]) -> pa.RecordBatch:
-        """The rows of one slice (``first``: the 0-based number of its first row or patient)."""
+        """The rows of one slice (``first``: the 0-based number of its first row or patient).
+        Safe to call from several threads at once."""
         if self.sequences:  # the reference's pandas steps, a slice at a time
             frame = decode_rows(self.encoder, self.domain, out, chosen, labels, first + 1)
             frame = apply_inequalities(self.written.round(frame), *self.rule)
-            if self.schema is None:
-                self.schema = arrow_schema(frame)
-            return frame_batch(frame, self.schema)
+            return frame_batch(frame, self._schema(lambda: arrow_schema(frame)))
         arrays = {name: make(first, labels, out, chosen) for name, make in self.columns.items()}
         if self.constrained:
             arrays.update(self._constrained(out, chosen))
         names = self.domain.all_columns
-        if self.schema is None:
-            self.schema = pa.schema([pa.field(name, arrays[name].type, nullable=True) for name in names])
-        return pa.RecordBatch.from_arrays([arrays[name] for name in names], schema=self.schema)
+        schema = self._schema(lambda: pa.schema([pa.field(name, arrays[name].type, nullable=True) for name in names]))
+        return pa.RecordBatch.from_arrays([arrays[name] for name in names], schema=schema)
+
+    def _schema(self, make: Callable[[], pa.Schema]) -> pa.Schema:
+        with self._first:
+            if self.schema is None:
+                self.schema = make()
+            return self.schema
 
     def _plan(self) -> None:
         """One function per column not named in an inequality, from the drawn slice to its array."""

@@ -27,10 +27,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def in_background(work: Callable[[T], R], items: Iterable[T], pending: int = PENDING) -> Iterator[R]:
-    """``work(item)`` for each item, in order, computed by a background thread while the caller
-    makes the next items (at most ``pending`` ahead): a pipeline stage on a core of its own."""
-    with ThreadPoolExecutor(max_workers=1) as background:
+def in_background(work: Callable[[T], R], items: Iterable[T], pending: int = PENDING, workers: int = 1
+                  ) -> Iterator[R]:
+    """``work(item)`` for each item, yielded in the items' order, computed by ``workers`` background
+    threads while the caller makes the next items (at most ``pending`` ahead). ``work`` must not
+    depend on which thread runs it, nor on the order the items finish in."""
+    with ThreadPoolExecutor(max_workers=workers) as background:
         queued: deque[Future] = deque()
         try:
             for item in items:

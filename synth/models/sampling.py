@@ -18,7 +18,7 @@ from synth.privacy.domain import Domain
 from synth.encode.table import TableEncoder, category_series
 from synth.models import Generator
 
-__all__ = ["sample_chunks", "forward_slices", "draw_slices", "Slice", "decode_rows", "arrow_schema", "SLICE_ROWS"]
+__all__ = ["sample_chunks", "input_slices", "draw_slices", "Slice", "decode_rows", "arrow_schema", "SLICE_ROWS"]
 
 
 def _span_layout(gen: Generator, spans) -> dict:
@@ -67,10 +67,10 @@ def draw_cells(layout: dict, out: torch.Tensor, uniform: torch.Tensor) -> dict[i
     k, chosen = len(out), {}
     with torch.inference_mode():
         for width, starts, columns, uniforms in layout["widths"]:
-            logits = out.index_select(1, columns.reshape(-1)).reshape(k, len(starts), width)
-            mass = torch.cumsum(torch.exp(logits - logits.amax(dim=2, keepdim=True)), dim=2)  # unnormalised CDF
-            threshold = uniform.index_select(1, uniforms)[:, :, None] * mass[:, :, -1:]
-            cells = torch.searchsorted(mass, threshold, right=True).squeeze(2).clamp_(max=width - 1)
+            mass = out.index_select(1, columns.reshape(-1)).reshape(k, len(starts), width)  # a copy: the logits
+            mass.sub_(mass.amax(dim=2, keepdim=True)).exp_().cumsum_(dim=2)  # the unnormalised CDF, in place
+            threshold = uniform.index_select(1, uniforms).unsqueeze_(2).mul_(mass[:, :, -1:])
+            cells = torch.searchsorted(mass, threshold, right=True).squeeze_(2).clamp_(max=width - 1)
             chosen.update(zip(starts, cells.T.contiguous().numpy()))  # (spans, k)
     return chosen
 
@@ -83,20 +83,6 @@ def forward_draw(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Te
     return out.numpy(), draw_cells(layout, out, uniform)
 
 
-class Slice(NamedTuple):
-    """A slice of generated rows whose categorical cells are still to be drawn (:meth:`draw`)."""
-
-    first: int  # the 0-based number of its first row (patient)
-    labels: np.ndarray | None
-    rows: torch.Tensor  # :func:`forward_rows`
-    uniform: torch.Tensor
-    layout: dict
-
-    def draw(self) -> tuple[int, np.ndarray | None, np.ndarray, dict[int, np.ndarray]]:
-        """(first, labels, rows, drawn cells), as :func:`draw_slices` yields them."""
-        return self.first, self.labels, self.rows.numpy(), draw_cells(self.layout, self.rows, self.uniform)
-
-
 def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | None, k: int,
                rng: torch.Generator, layout: dict | None = None) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """k rows from ``rng`` (:func:`forward_draw` on all of them at once: the reference the sliced
@@ -107,12 +93,28 @@ def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | Non
     return forward_draw(gen, layout, z, labels, torch.rand(k, layout["uniforms"], generator=rng))
 
 
-def forward_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int,
-                   label_index: int | None = None, chunk_size: int = 65_536, slice_rows: int = SLICE_ROWS,
-                   device: str = "cpu") -> Iterator[Slice]:
-    """``n`` rows, ``slice_rows`` at a time, through the generator: the random inputs are drawn
-    per chunk of ``chunk_size`` as :func:`sample_chunks` draws them, the forward pass runs per
-    slice, so a seed gives the same rows either way. Labels are drawn from the DP label
+class Slice(NamedTuple):
+    """A slice of one chunk's random inputs (:func:`chunk_inputs`), to be drawn (:meth:`draw`)."""
+
+    first: int  # the 0-based number of its first row (patient)
+    labels: torch.Tensor | None
+    z: torch.Tensor
+    uniform: torch.Tensor
+    gen: Generator
+    layout: dict
+
+    def draw(self) -> tuple[int, np.ndarray | None, np.ndarray, dict[int, np.ndarray]]:
+        """(first, labels, rows, drawn cells): :func:`forward_draw` of this slice's inputs."""
+        rows, chosen = forward_draw(self.gen, self.layout, self.z, self.labels, self.uniform)
+        return self.first, None if self.labels is None else self.labels.numpy(), rows, chosen
+
+
+def input_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int,
+                 label_index: int | None = None, chunk_size: int = 65_536, slice_rows: int = SLICE_ROWS,
+                 device: str = "cpu") -> Iterator[Slice]:
+    """The random inputs of ``n`` rows, ``slice_rows`` at a time: drawn per chunk of
+    ``chunk_size`` as :func:`sample_chunks` draws them, so a seed gives the same rows however
+    they are sliced, and whichever thread draws each slice. Labels are drawn from the DP label
     proportions, or all set to ``label_index``."""
     rng = torch.Generator().manual_seed(int(seed))
     gen = gen.to(device)
@@ -123,16 +125,15 @@ def forward_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int
         labels, z, uniform = chunk_inputs(gen, layout, k, rng, probs, label_index)
         for a in range(0, k, slice_rows):
             part = None if labels is None else labels[a:a + slice_rows]
-            rows = forward_rows(gen, layout, z[a:a + slice_rows], part)
-            yield Slice(done + a, None if part is None else part.numpy(), rows, uniform[a:a + slice_rows], layout)
+            yield Slice(done + a, part, z[a:a + slice_rows], uniform[a:a + slice_rows], gen, layout)
 
 
 def draw_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int,
                 label_index: int | None = None, chunk_size: int = 65_536, slice_rows: int = SLICE_ROWS,
                 device: str = "cpu") -> Iterator[tuple[int, np.ndarray | None, np.ndarray, dict[int, np.ndarray]]]:
     """``n`` rows as (first row's 0-based number, labels, rows, drawn cells), ``slice_rows`` at a
-    time (:func:`forward_slices`, each drawn)."""
-    for part in forward_slices(gen, encoder, domain, n, seed, label_index, chunk_size, slice_rows, device):
+    time (:func:`input_slices`, each drawn)."""
+    for part in input_slices(gen, encoder, domain, n, seed, label_index, chunk_size, slice_rows, device):
         yield part.draw()
 
 
