@@ -67,6 +67,8 @@ def write_csv_batches(path: Path, batches: Iterable[pa.RecordBatch | pa.Table]) 
                 done.exception()  # wait for each before closing, whatever happened
             if writer is not None:
                 writer.close()
+            if hasattr(batches, "close"):  # a generator left early: its own threads stop now
+                batches.close()
 
 
 def _tables(chunks: Iterable[pd.DataFrame]):

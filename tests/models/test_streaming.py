@@ -134,3 +134,20 @@ def test_the_writer_closes_its_file_when_the_rows_fail(tmp_path):
     with pytest.raises(RuntimeError, match="drawing failed"):
         write_csv_batches(tmp_path / "x.csv", batches())
     assert (tmp_path / "x.csv").read_text() == '"a"\n1\n2\n'
+
+
+def test_a_failed_write_stops_the_drawing(tmp_path):
+    import pyarrow as pa
+
+    closed = []
+
+    def batches():
+        try:
+            while True:
+                yield pa.record_batch({"a": [1]})
+        finally:
+            closed.append(True)
+
+    with pytest.raises(OSError):
+        write_csv_batches(tmp_path / "missing" / "x.csv", batches())
+    assert closed
