@@ -29,7 +29,7 @@ from synth.io.precision import Precision
 from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.models.device import resolve_device
-from synth.models.sampling import input_slices, sample_chunks
+from synth.models.sampling import SLICE_ROWS, input_slices, sample_chunks
 from synth.models.train import Progress, TrainConfig, train_acgan
 from synth.notebook import synthesizer_html
 from synth.options import check_options
@@ -197,9 +197,12 @@ class Synthesizer:
         values as :meth:`_chunks`, so the same CSV bytes."""
         written, rule = self._rules(n)
         st = self._state()
-        rows = ArrowRows(st["encoder"], st["domain"], written, *rule)
-        slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed,
-                              self._label_index(condition), chunk_size, device=self.device)
+        implied = read_implications(st["meta"])
+        rows = ArrowRows(st["encoder"], st["domain"], written, *rule, implied)
+        # An implication can turn a column of numbers into text (apply_implications), and the CSV
+        # keeps the first frame's types: with implications, the first slice is the first chunk.
+        slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed, self._label_index(condition),
+                              chunk_size, chunk_size if implied else SLICE_ROWS, self.device)
         # two threads draw slices (torch's and NumPy's loops free the GIL), a third writes them
         return in_background(lambda part: rows.batch(*part.draw()), slices, pending=8, workers=SAMPLE_THREADS)
 

@@ -3,11 +3,12 @@
 Each slice of drawn rows (:func:`synth.models.sampling.draw_slices`) becomes one record batch
 holding the values, types and nulls of the reference path: decode to pandas
 (:func:`synth.models.sampling.decode_rows`), :meth:`~synth.io.precision.Precision.round`,
-:func:`~synth.schema.inequalities.apply_inequalities`, then ``pa.Table.from_pandas`` of
+:func:`~synth.schema.inequalities.apply_inequalities`,
+:func:`~synth.schema.implications.apply_implications`, then ``pa.Table.from_pandas`` of
 :func:`text_objects` (:func:`synth.io.csv_out.write_csv_chunks`). The CSV is therefore
 byte-identical for a seed (tested against that path). A table's columns go from NumPy to Arrow;
-columns named in an inequality, and visit sequences, go through the reference's pandas steps,
-one slice at a time.
+columns named in an inequality or an implication, and visit sequences, go through the
+reference's pandas steps, one slice at a time.
 
 Post-processing only: the inputs are generated rows and public metadata or DP releases (the
 domain); nothing here reads real data. Reading anything else (a real row, a count of real
@@ -28,6 +29,7 @@ from synth.encode.table import NUMERIC_BINS, TableEncoder, _numeric_series, cate
 from synth.io.precision import Precision, significant, to_decimals
 from synth.models.sampling import arrow_schema, decode_rows
 from synth.privacy.domain import ColumnDomain, Domain
+from synth.schema.implications import Implication, apply_implications
 from synth.schema.inequalities import Inequality, apply_inequalities
 
 __all__ = ["ArrowRows", "text_objects", "frame_batch"]
@@ -85,17 +87,19 @@ class ArrowRows:
     """Record batches of drawn rows for one model: build once, then :meth:`batch` per slice.
 
     ``written``, ``pairs``, ``ceiling`` and ``columns`` are the precision and the inequality
-    rule of the reference path (:meth:`synth.synthesizer.Synthesizer._rules`).
+    rule of the reference path (:meth:`synth.synthesizer.Synthesizer._rules`); ``implied`` its
+    implications (:func:`synth.schema.implications.read_implications`).
     """
 
     def __init__(self, encoder: TableEncoder, domain: Domain, written: Precision, pairs: list[Inequality],
-                 ceiling: dict[str, float], columns: dict[str, ColumnDomain]):
+                 ceiling: dict[str, float], columns: dict[str, ColumnDomain], implied: list[Implication] = ()):
         self.encoder, self.domain, self.written = encoder, domain, written
-        self.rule = (pairs, ceiling, columns)
-        self.schema: pa.Schema | None = None  # the first batch's, for every batch (set once, under a lock)
-        self._first = threading.Lock()
+        self.rule, self.implied = (pairs, ceiling, columns), list(implied)
+        self.schema: pa.Schema | None = None  # the first slice's, for every batch (the reference: its first chunk's)
+        self._first = threading.Event()
         self.sequences = hasattr(encoder, "to_long")
-        self.constrained = [c for c in domain.all_columns if c in ceiling]
+        ruled = set(ceiling) | {c for r in self.implied for c in (r.column, r.then_column)}
+        self.constrained = [c for c in domain.all_columns if c in ruled]
         self.columns: dict[str, Column] = {}
         if not self.sequences:
             self._plan()
@@ -103,23 +107,36 @@ class ArrowRows:
     def batch(self, first: int, labels: np.ndarray | None, out: np.ndarray,
               chosen: dict[int, np.ndarray]) -> pa.RecordBatch:
         """The rows of one slice (``first``: the 0-based number of its first row or patient).
-        Safe to call from several threads at once."""
+        Safe to call from several threads at once, the first slice's call started first."""
+        try:
+            return self._batch(first, labels, out, chosen)
+        finally:
+            if first == 0:
+                self._first.set()  # made or failed: the other slices stop waiting
+
+    def _batch(self, first: int, labels: np.ndarray | None, out: np.ndarray,
+               chosen: dict[int, np.ndarray]) -> pa.RecordBatch:
         if self.sequences:  # the reference's pandas steps, a slice at a time
             frame = decode_rows(self.encoder, self.domain, out, chosen, labels, first + 1)
-            frame = apply_inequalities(self.written.round(frame), *self.rule)
-            return frame_batch(frame, self._schema(lambda: arrow_schema(frame)))
+            frame = apply_implications(apply_inequalities(self.written.round(frame), *self.rule), self.implied)
+            return frame_batch(frame, self._schema(first, lambda: arrow_schema(frame)))
         arrays = {name: make(first, labels, out, chosen) for name, make in self.columns.items()}
         if self.constrained:
-            arrays.update(self._constrained(out, chosen))
+            arrays.update(self._constrained(labels, out, chosen))
         names = self.domain.all_columns
-        schema = self._schema(lambda: pa.schema([pa.field(name, arrays[name].type, nullable=True) for name in names]))
-        return pa.RecordBatch.from_arrays([arrays[name] for name in names], schema=schema)
+        schema = self._schema(first, lambda: pa.schema([pa.field(name, arrays[name].type) for name in names]))
+        # an implication may turn a column of numbers into text in some slices only: the first slice's type
+        return pa.RecordBatch.from_arrays([arrays[f.name].cast(f.type) for f in schema], schema=schema)
 
-    def _schema(self, make: Callable[[], pa.Schema]) -> pa.Schema:
-        with self._first:
-            if self.schema is None:
-                self.schema = make()
-            return self.schema
+    def _schema(self, first: int, make: Callable[[], pa.Schema]) -> pa.Schema:
+        """The first slice's schema (made by the slice at row 0; the others wait for it)."""
+        if first == 0:
+            self.schema = make()
+            self._first.set()
+        self._first.wait()
+        if self.schema is None:
+            raise RuntimeError("the first slice of rows failed")
+        return self.schema
 
     def _plan(self) -> None:
         """One function per column not named in an inequality, from the drawn slice to its array."""
@@ -132,7 +149,8 @@ class ArrowRows:
                     self.columns[col.name] = self._numeric(col, start)
             else:
                 pos += len(col.categories) + (1 if col.nullable else 0)
-                self.columns[col.name] = self._categorical(col, start)
+                if col.name not in self.constrained:
+                    self.columns[col.name] = self._categorical(col, start)
         for name in self.domain.all_columns:
             if name in self.columns or name in self.constrained or any(c.name == name for c in self.domain.columns):
                 continue
@@ -173,16 +191,22 @@ class ArrowRows:
 
         return make
 
-    def _constrained(self, out: np.ndarray, chosen: dict[int, np.ndarray]) -> dict[str, pa.Array]:
-        """The columns named in an inequality, through the reference's pandas steps."""
-        pos, series = 0, {}
+    def _constrained(self, labels: np.ndarray | None, out: np.ndarray, chosen: dict[int, np.ndarray]
+                     ) -> dict[str, pa.Array]:
+        """The columns named in an inequality or an implication, through the reference's pandas steps."""
+        pos, series, lab = 0, {}, self.domain.label
         for col in self.domain.columns:
             if col.kind == "numerical":
                 if col.name in self.constrained:
                     series[col.name] = _numeric_series(col, *_numbers(col, pos, out, chosen))
                 pos += NUMERIC_BINS + 1 + (2 if col.nullable else 0)
             else:
+                if col.name in self.constrained:
+                    series[col.name] = category_series(col, chosen[pos])
                 pos += len(col.categories) + (1 if col.nullable else 0)
-        frame = apply_inequalities(self.written.round(pd.DataFrame(series)), *self.rule)
+        if lab is not None and lab.name in self.constrained:
+            series[lab.name] = category_series(lab, labels)
+        frame = pd.DataFrame({name: series[name] for name in self.constrained})
+        frame = apply_implications(apply_inequalities(self.written.round(frame), *self.rule), self.implied)
         batch = frame_batch(frame, arrow_schema(frame))
         return {name: batch.column(name) for name in frame.columns}

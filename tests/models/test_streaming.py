@@ -11,6 +11,7 @@ import pytest
 from synth import Synthesizer
 from synth.io.csv_out import in_background, write_csv_batches, write_csv_chunks
 from synth.models.sampling import sample_chunks
+from synth.schema.implications import apply_implications, read_implications
 from synth.schema.inequalities import apply_inequalities
 from tests.conftest import FAST, TRIAL_META, make_trial
 from tests.test_sequence import SEQ_META, make_visits
@@ -24,12 +25,15 @@ def reference_csv(s: Synthesizer, path, n: int, seed: int, condition=None) -> by
     st = s._state()
     chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], n, seed, s._label_index(condition), CHUNK,
                            slice_rows=None)
-    write_csv_chunks(path, (apply_inequalities(written.round(chunk), *rule) for chunk in chunks))
+    implied = read_implications(st["meta"])
+    write_csv_chunks(path, (apply_implications(apply_inequalities(written.round(chunk), *rule), implied)
+                            for chunk in chunks))
     return path.read_bytes()
 
 
 def _wide_trial():
-    """make_trial with a column of every kind the decoder writes differently."""
+    """make_trial with a column of every kind the decoder writes differently, two inequalities
+    and two implications."""
     df = make_trial(200)
     rng = np.random.default_rng(1)
     n = len(df)
@@ -56,7 +60,11 @@ def _wide_trial():
         "lab_hi": {"sdtype": "numerical", "range_min": 0.01, "range_max": 60, "range_is_nullable": False},
         "last_visit": {"sdtype": "datetime", "datetime_format": "%Y-%m-%d", "range_min": "2019-01-01",
                        "range_max": "2023-12-31", "range_is_nullable": False}})
-    meta["synth_inequalities"] = [{"low": "lab", "high": "lab_hi"}, {"low": "visit", "high": "last_visit"}]
+    meta["synth_inequalities"] = [{"low": "lab", "high": "lab_hi"}, {"low": "visit", "high": "last_visit"},
+                                  {"if": {"column": "lab", "below": 0.5}, "then": {"column": "dose", "is": "x"}},
+                                  {"if": {"column": "bmi", "at_least": 30}, "then": {"column": "grade", "is": 3}}]
+    df.loc[df["lab"] < 0.5, "dose"] = "x"
+    df.loc[(df["bmi"] >= 30) & df["grade"].notna(), "grade"] = 3
     return df, meta
 
 
@@ -151,3 +159,19 @@ def test_a_failed_write_stops_the_drawing(tmp_path):
     with pytest.raises(OSError):
         write_csv_batches(tmp_path / "missing" / "x.csv", batches())
     assert closed
+
+
+def test_a_failing_first_slice_raises_instead_of_hanging(wide, tmp_path, monkeypatch):
+    from synth.io import arrow_rows
+
+    real = arrow_rows.ArrowRows._batch
+
+    def failing(self, first, *rest):
+        if first == 0:
+            raise ValueError("first slice")
+        return real(self, first, *rest)
+
+    monkeypatch.setattr(arrow_rows.ArrowRows, "_batch", failing)
+    with pytest.raises(ValueError, match="first slice"):
+        wide.write_csv(tmp_path / "x.csv", 3 * CHUNK, seed=1, chunk_size=CHUNK)
+    assert not (tmp_path / "x.csv").exists()
