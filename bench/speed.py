@@ -190,8 +190,8 @@ def step_table(steps: int = 200) -> None:
 
 def sample_table(model: Path, rows: list[int], tmp: Path, title: str) -> None:
     print(f"## Sampling to CSV: {title}\n")
-    print("| patients | CSV rows | synth s (CPU-s) | pyarrow s (CPU-s) | synth rows/s | pyarrow rows/s | synth / pyarrow "
-          "| peak MiB |")
+    print("| patients | CSV rows | synth s (CPU-s) | pyarrow s (CPU-s) | synth rows/s | pyarrow rows/s "
+          "| synth / pyarrow | peak MiB |")
     print("|---|---|---|---|---|---|---|---|")
     for n in rows:
         r = child(SAMPLE, str(model), str(tmp / "rows.csv"), str(n))
