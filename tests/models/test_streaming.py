@@ -14,7 +14,7 @@ from synth.models.sampling import sample_chunks
 from synth.schema.implications import apply_implications, read_implications
 from synth.schema.inequalities import apply_inequalities
 from tests.conftest import FAST, TRIAL_META, make_trial
-from tests.test_sequence import SEQ_META, make_visits
+from tests.helpers.visits import SEQ_META, make_visits
 
 CHUNK = 5_000  # with 4,096-row slices: a full slice and a partial one per chunk, then a shorter last chunk
 
