@@ -1,7 +1,8 @@
 """Speed: fit time beside MST, the DP step's cost, sampling rows/s and memory, fit time as N grows,
 the command line's start, and a fit beside busy processes.
 
-    python -m bench.speed [--repeats 2] [--rows 1e5,1e6,1e7] [--patients 1e4,1e5,1e6] [--suite]
+    python -m bench.speed [--repeats 2] [--rows 1e5,1e6,1e7] [--visit-patients 1e4,1e5] [--patients 1e4,1e5,1e6]
+                          [--suite]
     python -m bench.speed --parts start,busy [--busy-epochs 2]   # some parts only
     .venv-peers/bin/python -m bench.speed ...   # with SmartNoise Synth installed (bench/peers.py): MST too
 
@@ -16,7 +17,9 @@ side: read the ratios, not the absolute times (the machines are shared and noisy
    gradients over two passes (the reference it replaced), and a non-private step of the same
    loss.
 3. ``synth sample`` to CSV from an ACTG175 model: rows/s and the process's peak memory for each
-   of ``--rows`` (each in its own process).
+   of ``--rows`` (each in its own process), beside pyarrow's own ``write_csv`` of the same rows
+   (read back from that CSV, in another process; goal: synth at ≥ 0.3× pyarrow's rate); the
+   same from a pbcseq model for ``--visit-patients`` patients (all their visits).
 4. ``synth fit`` on generated tables of ACTG175's schema (rows sampled from the model) with
    ``--patients`` rows each: time and peak memory (each in its own process).
 5. ``synth --help`` and ``synth fit`` on a missing CSV (a one-line error): seconds from start
@@ -90,11 +93,21 @@ SAMPLE = f"""
 import json, sys, time
 from synth import Synthesizer
 model = Synthesizer.load(sys.argv[1])
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 model.write_csv(sys.argv[2], int(sys.argv[3]))
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 {PEAK}
-print(json.dumps({{"seconds": seconds, "peak_mib": peak}}))
+print(json.dumps({{"seconds": seconds, "cpu": cpu, "peak_mib": peak}}))
+"""
+
+PYARROW = f"""
+import json, sys, time
+import pyarrow.csv as pacsv
+table = pacsv.read_csv(sys.argv[1])
+started, cpu = time.perf_counter(), time.process_time()
+pacsv.write_csv(table, sys.argv[2], write_options=pacsv.WriteOptions(quoting_style="needed"))
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+print(json.dumps({{"seconds": seconds, "cpu": cpu, "rows": table.num_rows}}))
 """
 
 
@@ -175,13 +188,19 @@ def step_table(steps: int = 200) -> None:
     print()
 
 
-def sample_table(model: Path, rows: list[int], tmp: Path) -> None:
-    print("## Sampling to CSV: ACTG175 model, 27 columns\n")
-    print("| rows | s | rows/s | peak MiB |\n|---|---|---|---|")
+def sample_table(model: Path, rows: list[int], tmp: Path, title: str) -> None:
+    print(f"## Sampling to CSV: {title}\n")
+    print("| patients | CSV rows | synth s (CPU-s) | pyarrow s (CPU-s) | synth rows/s | pyarrow rows/s "
+          "| synth / pyarrow | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in rows:
         r = child(SAMPLE, str(model), str(tmp / "rows.csv"), str(n))
-        print(f"| {n:,} | {r['seconds']:.1f} | {n / r['seconds']:,.0f} | {r['peak_mib']:.0f} |")
+        w = child(PYARROW, str(tmp / "rows.csv"), str(tmp / "again.csv"))
+        rate, own = w["rows"] / r["seconds"], w["rows"] / w["seconds"]
+        print(f"| {n:,} | {w['rows']:,} | {r['seconds']:.2f} ({r['cpu']:.2f}) | {w['seconds']:.2f} ({w['cpu']:.2f}) | "
+              f"{rate:,.0f} | {own:,.0f} | {rate / own:.2f} | {r['peak_mib']:.0f} |")
         (tmp / "rows.csv").unlink()
+        (tmp / "again.csv").unlink()
     print()
 
 
@@ -217,6 +236,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rows", default="1e5,1e6,1e7")
     parser.add_argument("--patients", default="1e4,1e5,1e6")
+    parser.add_argument("--visit-patients", default="1e4,1e5", help="patients sampled from the pbcseq model")
     parser.add_argument("--suite", action="store_true")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {','.join(PARTS)}")
     parser.add_argument("--busy-epochs", type=int, default=2, help="epochs of the fits beside busy processes")
@@ -236,7 +256,11 @@ def main() -> None:
             model = tmp / "actg175.synth"
             child(FIT, str(DATA / "actg175.csv"), str(DATA / "actg175.json"), str(model))
             if "sample" in parts:
-                sample_table(model, numbers(args.rows), tmp)
+                sample_table(model, numbers(args.rows), tmp, "ACTG175 model, 27 columns")
+                visits = tmp / "pbcseq.synth"
+                child(FIT.replace('label="cens"', 'label="trt"'), str(DATA / "pbcseq.csv"), str(DATA / "pbcseq.json"),
+                      str(visits))
+                sample_table(visits, numbers(args.visit_patients), tmp, "pbcseq model, visit sequences, 19 columns")
             if "scale" in parts:
                 scale_table(model, numbers(args.patients), tmp)
     if "start" in parts:

@@ -10,24 +10,26 @@ import datetime as _dt
 import html
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 import pandas as pd
+import pyarrow as pa
 
 from synth.distributed.group import SINGLE, Ranks, join, leave
 from synth.encode.sequence import SequenceEncoder
 from synth.encode.table import TableEncoder
 from synth.errors import SynthError, budget_error
 from synth.atomic import atomic_path, atomic_write_text
-from synth.io.csv_out import write_csv_chunks
+from synth.io.arrow_rows import ArrowRows
+from synth.io.csv_out import in_background, write_csv_batches
 from synth.io.precision import Precision
 from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.models.device import resolve_device
-from synth.models.sampling import sample_chunks
+from synth.models.sampling import SLICE_ROWS, input_slices, sample_chunks
 from synth.models.train import Progress, TrainConfig, train_acgan
 from synth.notebook import synthesizer_html
 from synth.options import check_options
@@ -44,6 +46,7 @@ from synth.threads import use_threads
 __all__ = ["Synthesizer"]
 
 MAX_ROWS = 10**9  # about 100 GB of CSV for a trial table
+SAMPLE_THREADS = 2  # threads drawing and decoding slices beside the writer's (issue 47: 2 cores)
 # What a fit does before its first GAN epoch, in order (for Synthesizer.fit's ``stage`` callback).
 STAGES = ("releasing the domain and the tables under DP",
           "fitting the generator to the released tables, then training with DP-SGD")
@@ -166,7 +169,8 @@ class Synthesizer:
         chunks = list(self._chunks(n, seed, condition))
         return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
-    def _chunks(self, n: int, seed: int, condition, chunk_size: int = 65_536):
+    def _rules(self, n: int) -> tuple[Precision, tuple]:
+        """The written precision and the inequality rule (pairs, ceilings, domains), after checking ``n``."""
         if int(n) < 1:
             raise SynthError(f"the number of rows to sample (n) must be at least 1, got {n}")
         if int(n) > MAX_ROWS:
@@ -177,11 +181,30 @@ class Synthesizer:
         written = Precision(st["meta"], st["domain"])  # numbers at the metadata's precision (synth.io.precision)
         if pairs:
             ceiling, columns = written.grid(pairs, columns)
+        return written, (pairs, ceiling, columns)
+
+    def _chunks(self, n: int, seed: int, condition, chunk_size: int = 65_536):
+        """DataFrames of the rows (the reference path :meth:`write_csv`'s batches are tested against)."""
+        written, rule = self._rules(n)
+        st = self._state()
         chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
                                self._label_index(condition), chunk_size, self.device)
-        rules = read_implications(st["meta"])  # after the inequalities, which move numbers only
-        return (apply_implications(apply_inequalities(written.round(chunk), pairs, ceiling, columns), rules)
-                for chunk in chunks)
+        implied = read_implications(st["meta"])  # after the inequalities, which move numbers only
+        return (apply_implications(apply_inequalities(written.round(chunk), *rule), implied) for chunk in chunks)
+
+    def _batches(self, n: int, seed: int, condition, chunk_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """The rows as Arrow record batches, a slice at a time (the streaming sampler): the same
+        values as :meth:`_chunks`, so the same CSV bytes."""
+        written, rule = self._rules(n)
+        st = self._state()
+        implied = read_implications(st["meta"])
+        rows = ArrowRows(st["encoder"], st["domain"], written, *rule, implied)
+        # An implication can turn a column of numbers into text (apply_implications), and the CSV
+        # keeps the first frame's types: with implications, the first slice is the first chunk.
+        slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed, self._label_index(condition),
+                              chunk_size, chunk_size if implied else SLICE_ROWS, self.device)
+        # two threads draw slices (torch's and NumPy's loops free the GIL), a third writes them
+        return in_background(lambda part: rows.batch(*part.draw()), slices, pending=8, workers=SAMPLE_THREADS)
 
     def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
                   model_path: str | Path | None = None, chunk_size: int = 65_536) -> Path:
@@ -195,9 +218,9 @@ class Synthesizer:
         if not self._ranks.leader:
             return path  # rank 0 writes it
         statement_path = Path(f"{path}.privacy.json")
-        chunks = self._chunks(n, seed, condition, chunk_size)
+        batches = self._batches(n, seed, condition, chunk_size)
         with atomic_path(path) as tmp:
-            write_csv_chunks(tmp, chunks)
+            write_csv_batches(tmp, batches)
             statement = self.privacy_statement(rows=int(n), seed=seed, condition=condition, model_path=model_path,
                                                csv_sha256=file_sha256(tmp))
             path.unlink(missing_ok=True)

@@ -5,7 +5,7 @@ import torch
 
 from synth.encode.table import Span
 from synth.models import Generator
-from synth.models.sampling import _draw_rows, _span_layout
+from synth.models.sampling import _draw_rows, _span_layout, draw_cells
 from tests.helpers.references import draw_reference
 
 
@@ -65,3 +65,29 @@ def test_batched_gumbel_softmax_equals_the_block_by_block_draw_and_its_gradient(
         weights = torch.randn(9)
         (g_fast,), (g_slow,) = (torch.autograd.grad((d * weights).sum(), raw) for d in (fast, slow))
         torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-5)  # float32 rounding at tau = 0.2
+
+
+def _cells_reference(layout, out, uniform):
+    """Each span's cell, span by span: the first cell whose CDF (exp of the logits less their
+    maximum, summed in order) exceeds the uniform times the total."""
+    chosen = {}
+    for width, starts, columns, uniforms in layout["widths"]:
+        for start, cols, u in zip(starts, columns, uniforms):
+            logits = out[:, cols]
+            mass = torch.cumsum(torch.exp(logits - logits.amax(dim=1, keepdim=True)), dim=1)
+            below = mass <= (uniform[:, u] * mass[:, -1])[:, None]
+            chosen[start] = below.sum(dim=1).clamp(max=width - 1).numpy()
+    return chosen
+
+
+def test_the_in_place_draws_equal_the_span_by_span_reference():
+    gen, enc = _generator(noise_groups=[0, 1, 1, 2])
+    layout = _span_layout(gen, enc.spans)
+    out = torch.randn(5_000, 9) * 3
+    out[:100, 1:4] = 0.5  # ties
+    uniform = torch.rand(5_000, layout["uniforms"])
+    uniform[:10] = 0.0
+    fast, slow = draw_cells(layout, out.clone(), uniform.clone()), _cells_reference(layout, out, uniform)
+    assert set(fast) == set(slow)
+    for start in slow:
+        np.testing.assert_array_equal(fast[start], slow[start])
