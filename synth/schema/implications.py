@@ -180,9 +180,14 @@ def apply_implications(frame: pd.DataFrame, rules: list[Implication]) -> pd.Data
         target = out[rule.then_column]
         set_here = rule.holds(number) & target.notna().to_numpy()
         if set_here.any():
-            if target.dtype != object and not isinstance(rule.value, bool):
+            value = rule.value
+            numeric = (pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+                       and isinstance(value, (int, float)) and not isinstance(value, bool))
+            if numeric and float(value).is_integer() and pd.api.types.is_integer_dtype(target):
+                value = target.dtype.type(int(value))  # the column keeps its dtype in every chunk
+            elif not numeric and target.dtype != object and not isinstance(value, bool):
                 target = target.astype(object)
-            out[rule.then_column] = target.where(~set_here, rule.value)
+            out[rule.then_column] = target.where(~set_here, value)
     return out
 
 

@@ -161,3 +161,17 @@ def test_fit_prints_nothing_computed_from_the_data_after_the_fit_unless_asked(tm
                                  "--epochs", "2"])
     assert r.exit_code == 0, r.output
     assert "post-fit" not in r.stderr and "strongly related" not in r.stderr
+
+
+def test_a_coded_category_keeps_its_dtype_in_every_chunk():
+    """A category coded 0/1 stays an integer column whether or not a chunk has a row to set: the
+    streamed CSV keeps the first chunk's types."""
+    _, m = _trial()
+    cols = m["tables"]["trial"]["columns"]
+    cols["preterm"] = {"sdtype": "categorical", "range_values": [0, 1], "range_is_nullable": False}
+    m["synth_inequalities"] = [{"if": {"column": "ga", "below": 259}, "then": {"column": "preterm", "is": 1}}]
+    rules = read_implications(Metadata.load(m))
+    none_set = apply_implications(pd.DataFrame({"ga": [300.0, 280.0], "preterm": np.array([0, 1])}), rules)
+    some_set = apply_implications(pd.DataFrame({"ga": [200.0, 280.0], "preterm": np.array([0, 0])}), rules)
+    assert none_set["preterm"].dtype == some_set["preterm"].dtype == np.int64
+    assert some_set["preterm"].tolist() == [1, 0]
