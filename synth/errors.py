@@ -27,7 +27,7 @@ class SynthWarning(UserWarning):
 
 
 # calibrate_sigma's two messages (synth.privacy.ledger): the ε it names is one release's share.
-_TOO_SMALL = re.compile(r"^epsilon (\S+) (?:\(this release's share of --epsilon\) )?is too small")
+_TOO_SMALL = re.compile(r"^epsilon (\S+) (?:\(this release's share of epsilon\) )?is too small")
 
 
 def budget_error(exc: SynthError, epsilon: float) -> SynthError:

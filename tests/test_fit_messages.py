@@ -78,7 +78,7 @@ def test_an_input_error_stays_one_line_after_the_first_stage(tmp_path, meta_file
 
 
 @pytest.mark.parametrize("raised, said", [
-    ("epsilon 0.0804 (this release's share of --epsilon) is too small: no noise multiplier up to 1e6 reaches it; "
+    ("epsilon 0.0804 (this release's share of epsilon) is too small: no noise multiplier up to 1e6 reaches it; "
      "give a larger --epsilon", "epsilon 0.1 is too small: the 80% of it that the released tables may bring the "
                                 "total to, ε = 0.08, is less than the accountant can certify"),
     ("epsilon 0.1 is too small: the releases before this one already spend it; give a larger --epsilon",

@@ -110,7 +110,7 @@ def test_unconditional_and_no_privacy():
 @pytest.mark.parametrize("kwargs,data_change,message", [
     (dict(epsilon=0), None, "epsilon must be > 0"),
     (dict(epsilon=-1), None, "epsilon must be > 0"),
-    (dict(delta=0.5, noise_seed=0), None, "--delta must be below 1/N"),  # noise_seed: N is released
+    (dict(delta=0.5, noise_seed=0), None, "must be below 1/N"),  # noise_seed: N is released
     (dict(delta=1.5), None, r"^delta must be in \(0, 1\)"),
     (dict(label="agee"), None, "did you mean 'age'"),
     (dict(label="age"), None, "label must be categorical"),

@@ -169,7 +169,7 @@ def build_domain(
         if n_cats and not exact:
             ledger.delta_threshold = THRESHOLD_DELTA_SHARE * ledger.delta
     elif not ledger.delta < 1 / ledger.n_patients:
-        raise SynthError(f"--delta must be below 1/N, got {ledger.delta}: " + (  # an exact N stays unsaid
+        raise SynthError(f"delta (--delta, delta=) must be below 1/N, got {ledger.delta}: " + (  # an exact N stays unsaid
             f"N is the data's number of patients ({ledger.n_patients_source})"
             if ledger.n_patients_source.startswith("exact") else
             f"1/N = {1 / ledger.n_patients:.3g}, N = {ledger.n_patients} patients ({ledger.n_patients_source})"))
@@ -222,7 +222,7 @@ def build_domain(
         found = {"dp": "DP category discovery released", "public": "the metadata's range_values give"}.get(
             label_dom.source, "the data holds")
         shown = f" ({label_dom.values[0]!r})" if label_dom.source in ("dp", "public") else ""  # never a real value
-        unestimable["label"].append(f"--label: {found} 1 value of '{label}'{shown}; a label "
+        unestimable["label"].append(f"the label (--label, label=): {found} 1 value of '{label}'{shown}; a label "
                                     "needs at least 2: list them as range_values in the metadata")
     if any(unestimable.values()):
         raise UnreleasedDomains(unestimable)
@@ -234,7 +234,7 @@ def build_domain(
     if label_dom is not None:
         y = data[label]
         if y.isna().any():
-            raise SynthError(f"--label: column '{label}' has missing values; the label must be set for every patient")
+            raise SynthError(f"the label (--label, label=): column '{label}' has missing values; the label must be set for every patient")
         counts = np.array([(y == k).sum() for k in label_dom.categories])
         raw = noisy_counts(counts, sigma, rng, f"label_counts:{label}")
         noisy = np.clip(raw, 0, None)

@@ -160,7 +160,7 @@ def calibrate_sigma(
     while eps(hi) > target_epsilon:
         lo, hi = hi, hi * 2
         if hi > 1e6:
-            raise SynthError(f"epsilon {target_epsilon:g} (this release's share of --epsilon) is too small: no noise "
+            raise SynthError(f"epsilon {target_epsilon:g} (this release's share of epsilon) is too small: no noise "
                              "multiplier up to 1e6 reaches it; give a larger --epsilon")
     while eps(lo) <= target_epsilon:
         lo, hi = lo / 2, lo

@@ -89,7 +89,7 @@ def test_every_column_dp_cannot_release_is_named_in_one_error():
 def test_a_label_dp_released_with_one_value_is_a_user_error():
     meta = Metadata.load(TRIAL_META)
     meta.columns["arm"]["range_public"] = False
-    with pytest.raises(SynthError, match=r"^--label: DP category discovery released 1 value of 'arm' \('drug'\); "
+    with pytest.raises(SynthError, match=r"^the label \(--label, label=\): DP category discovery released 1 value of 'arm' \('drug'\); "
                                          "a label needs at least 2: list them as range_values in the metadata$"):
         _domain(lopsided_trial(), meta)
     dom, _ = _domain(lopsided_trial(rare=600), meta)  # both values clear the threshold: no error

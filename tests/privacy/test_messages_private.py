@@ -94,7 +94,7 @@ def test_a_stated_number_of_patients_far_from_the_data_s_is_said_without_the_dat
 
 def test_an_exact_number_of_patients_is_not_quoted_in_the_delta_error():
     *_, error = _messages(_trial(), seq_meta(), epsilon=math.inf, delta=0.5)  # ε = ∞: N is read exactly
-    assert "--delta must be below 1/N" in error
+    assert "(--delta, delta=) must be below 1/N" in error
     _private(error, {N}, (f"{1 / N:.3g}", SECRET))
 
 
