@@ -333,7 +333,7 @@ def calibrate_outcomes(gen, p, seed: int) -> list[str]:
     """Pin each declared binary outcome's rate per arm to the released arm × outcome table, its
     association shrunk by its noise (:mod:`synth.models.calibrate`; post-processing), when the
     arm is the fit's class. The outcomes calibrated, by name."""
-    from synth.models.calibrate import calibrate, calibrate_means, shrunk_rates
+    from synth.models.calibrate import calibrate, shrunk_rates
 
     analysis = p.meta.analysis
     if analysis is None or p.marginals is None or p.label != analysis.arm or not p.n_classes:
@@ -348,9 +348,4 @@ def calibrate_outcomes(gen, p, seed: int) -> list[str]:
         targets.append((table.blocks[0].start, shrunk_rates(table.counts[:, :2], table.sigma)))
         names.append(outcome)
     calibrate(gen, targets, seed)
-    term = getattr(p.marginals, "means", None)  # a numerical outcome's released (shrunk) arm means
-    numeric = [] if term is None else [
-        (m.outcome, t.cpu().numpy(), w.cpu().numpy()) for m, t, w in zip(term.means, term.targets, term.weights)
-        if m.arm is None and m.outcome.column in analysis.outcomes]
-    calibrate_means(gen, numeric, seed)
-    return names + [block.column for block, _, _ in numeric]
+    return names

@@ -214,7 +214,7 @@ def test_every_release_of_a_scheduled_fit_moves_by_at_most_its_sensitivity(atten
 # A declared binary outcome calibrated after training (synth.models.calibrate; from a cold audit).
 def _declared_binary() -> dict:
     meta = _trial_meta()
-    meta["synth_analysis"] = {"arm": "arm", "outcomes": ["smoker", "age"]}  # a binary and a numerical one
+    meta["synth_analysis"] = {"arm": "arm", "outcomes": ["smoker"]}
     return meta
 
 
@@ -224,7 +224,7 @@ def test_a_calibrated_outcome_gives_the_same_model_file_on_neighbours(at, tmp_pa
     harness = run_neighbours(_fit(_declared_binary(), label=None, **WHOLE), df, _with_patient(df, NEW_PATIENT, at))
     assert not harness.check()
     first = harness.results[0][0]
-    assert first.label == "arm" and first._fitted["summary"]["calibrated_outcomes"] == ["smoker", "age"]
+    assert first.label == "arm" and first._fitted["summary"]["calibrated_outcomes"] == ["smoker"]
     assert first._fitted["generator"].class_offsets.any()
     assert [m.name for m in harness.moves].count("table:smoker") == 2  # the label table and the analysis's
     _same_public_output(harness, tmp_path)  # offsets included: the same tensors and document
