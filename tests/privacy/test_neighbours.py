@@ -214,7 +214,7 @@ def test_every_release_of_a_scheduled_fit_moves_by_at_most_its_sensitivity(atten
 # A declared binary outcome calibrated after training (synth.models.calibrate; from a cold audit).
 def _declared_binary() -> dict:
     meta = _trial_meta()
-    meta["synth_analysis"] = {"arm": "arm", "outcomes": ["smoker"]}
+    meta["synth_analysis"] = {"arm": "arm", "outcomes": ["smoker", "age"]}  # age: the means, shrunk in training
     return meta
 
 
