@@ -46,7 +46,8 @@ from synth.privacy.pair_tables import LABEL_PART, release_tables
 from synth.privacy.resolution import full_resolution, label_stage_steps, sequence_table_specs
 from synth.privacy.randomness import NoiseSource
 from synth.privacy.shards import counting_shards
-from synth.schema.inequalities import (Inequality, ceilings, check_data, check_never_lowered, read_inequalities)
+from synth.encode.inequalities import ceilings, check_never_lowered
+from synth.schema.inequalities import Inequality, check_data, read_inequalities
 from synth.schema.metadata import REVIEW, Metadata
 from synth.schema.reading import clean_frame
 from synth.schema.ranges import check_public_ranges

@@ -37,7 +37,8 @@ from synth.preparation import inequality_rule, prepare
 from synth.privacy.domain import Domain
 from synth.privacy.ledger import Ledger
 from synth.schema.implications import apply_implications, read_implications
-from synth.schema.inequalities import apply_inequalities, read_inequalities
+from synth.encode.inequalities import apply_inequalities
+from synth.schema.inequalities import read_inequalities
 from synth.schema.metadata import Metadata
 from synth.schema.sequence import SequenceLayout
 from synth.schema.validate import category_key

@@ -3,7 +3,7 @@
 Each slice of drawn rows (:func:`synth.models.sampling.draw_slices`) becomes one record batch
 holding the values, types and nulls of the reference path: decode to pandas
 (:func:`synth.models.sampling.decode_rows`), :meth:`~synth.io.precision.Precision.round`,
-:func:`~synth.schema.inequalities.apply_inequalities`,
+:func:`~synth.encode.inequalities.apply_inequalities`,
 :func:`~synth.schema.implications.apply_implications`, then ``pa.Table.from_pandas`` of
 :func:`text_objects` (:func:`synth.io.csv_out.write_csv_chunks`). The CSV is therefore
 byte-identical for a seed (tested against that path). A table's columns go from NumPy to Arrow;
@@ -30,7 +30,8 @@ from synth.io.precision import Precision, significant, to_decimals
 from synth.models.sampling import arrow_schema, decode_rows
 from synth.privacy.domain import ColumnDomain, Domain
 from synth.schema.implications import Implication, apply_implications
-from synth.schema.inequalities import Inequality, apply_inequalities
+from synth.encode.inequalities import apply_inequalities
+from synth.schema.inequalities import Inequality
 
 __all__ = ["ArrowRows", "text_objects", "frame_batch"]
 

@@ -15,7 +15,8 @@ import pytest
 from synth import Synthesizer, SynthError
 from synth.io.precision import DEFAULT_DIGITS, Precision, significant, to_decimals
 from synth.privacy.domain import ColumnDomain, Domain
-from synth.schema.inequalities import Inequality, apply_inequalities
+from synth.encode.inequalities import apply_inequalities
+from synth.schema.inequalities import Inequality
 from synth.schema.metadata import Metadata
 from synth.schema.ranges import read_decimals
 from tests.conftest import FAST, TRIAL_META, make_trial

@@ -12,7 +12,7 @@ from synth import Synthesizer
 from synth.io.csv_out import in_background, write_csv_batches, write_csv_chunks
 from synth.models.sampling import sample_chunks
 from synth.schema.implications import apply_implications, read_implications
-from synth.schema.inequalities import apply_inequalities
+from synth.encode.inequalities import apply_inequalities
 from tests.conftest import FAST, TRIAL_META, make_trial
 from tests.helpers.visits import SEQ_META, make_visits
 

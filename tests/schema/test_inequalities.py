@@ -9,7 +9,8 @@ import pytest
 
 from synth import Synthesizer, SynthError
 from synth.privacy.domain import ColumnDomain
-from synth.schema.inequalities import Inequality, apply_inequalities, ceilings, check_data, read_inequalities
+from synth.encode.inequalities import apply_inequalities, ceilings
+from synth.schema.inequalities import Inequality, check_data, read_inequalities
 from synth.schema.metadata import Metadata
 from tests.conftest import FAST, TRIAL_META, make_trial
 from tests.helpers.visits import SEQ_META, with_follow_up_end, make_visits
