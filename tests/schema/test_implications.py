@@ -139,27 +139,26 @@ def test_the_verdict_names_each_rule_with_its_violation_rate():
         in check["says"]
 
 
-def test_fit_prints_a_post_fit_check_on_the_console_and_stores_none_of_it(tmp_path):
+def _fit_cli(tmp_path, *options: str):
     df, m = _trial()
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps(m))
     df.to_csv(tmp_path / "good.csv", index=False)
     r = CliRunner().invoke(app, ["fit", str(tmp_path / "good.csv"), "-m", str(meta), "-o", str(tmp_path / "m.synth"),
-                                 "--epochs", "2", "--check"])
+                                 "--epochs", "2", *options])
     assert r.exit_code == 0, r.output
+    return r
+
+
+def test_fit_prints_a_post_fit_check_on_the_console_and_stores_none_of_it(tmp_path):
+    r = _fit_cli(tmp_path, "--check")
     (line,) = [x for x in r.stderr.splitlines() if x.startswith("post-fit check")]
     assert "strongly related pair" in line and "implausible tails" in line and "declared rule" not in line
     assert b"post-fit" not in (tmp_path / "m.synth").read_bytes()
 
 
 def test_fit_prints_nothing_computed_from_the_data_after_the_fit_unless_asked(tmp_path):
-    df, m = _trial()
-    meta = tmp_path / "meta.json"
-    meta.write_text(json.dumps(m))
-    df.to_csv(tmp_path / "good.csv", index=False)
-    r = CliRunner().invoke(app, ["fit", str(tmp_path / "good.csv"), "-m", str(meta), "-o", str(tmp_path / "m.synth"),
-                                 "--epochs", "2"])
-    assert r.exit_code == 0, r.output
+    r = _fit_cli(tmp_path)
     assert "post-fit" not in r.stderr and "strongly related" not in r.stderr
 
 
