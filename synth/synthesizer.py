@@ -200,10 +200,9 @@ class Synthesizer:
         st = self._state()
         implied = read_implications(st["meta"])
         rows = ArrowRows(st["encoder"], st["domain"], written, *rule, implied)
-        # An implication can turn a column of numbers into text (apply_implications), and the CSV
-        # keeps the first frame's types: with implications, the first slice is the first chunk.
+        # The CSV keeps the first chunk's types: where an implication could change one, a slice is a chunk
         slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed, self._label_index(condition),
-                              chunk_size, chunk_size if implied else SLICE_ROWS, self.device)
+                              chunk_size, SLICE_ROWS if rows.slices_keep_types else chunk_size, self.device)
         # two threads draw slices (torch's and NumPy's loops free the GIL), a third writes them
         return in_background(lambda part: rows.batch(*part.draw()), slices, pending=8, workers=SAMPLE_THREADS)
 

@@ -17,7 +17,7 @@ The stages, in order (a module may import from its own stage and the ones above 
 7. **training** — ``synth/models/`` but sampling: the networks, DP-SGD, the marginal loss.
 8. **model file** — ``synth/io/`` but the CSV: the model file, precision, memory checks, split.
 9. **sampling** — ``synth/models/sampling.py``: rows from the generator (post-processing).
-10. **CSV** — ``synth/io/csv_out.py`` and ``arrow_rows.py``: the synthetic CSV.
+10. **CSV** — ``synth/io/csv_out.py`` and ``arrow_{rows,cells,visits}.py``: the synthetic CSV.
 11. **evaluation** — ``synth/eval/`` and ``synth/notebook.py`` (HTML views of a fitted model
     and an evaluation report; it imports nothing from synth).
 12. **faces** — ``preparation.py`` (a fit's first half: it hands the releases to the training's
@@ -48,7 +48,8 @@ STAGE_OF = {
     "synth.models": "training",
     "synth.io": "model file",
     "synth.models.sampling": "sampling",
-    "synth.io.csv_out": "CSV", "synth.io.arrow_rows": "CSV",
+    "synth.io.csv_out": "CSV", "synth.io.arrow_rows": "CSV", "synth.io.arrow_cells": "CSV",
+    "synth.io.arrow_visits": "CSV",
     "synth.eval": "evaluation", "synth.notebook": "evaluation",
 }
 # Arrows against the flow still to be removed (none left). Add one only with the reason beside it.
