@@ -2,6 +2,7 @@
 written while the next are drawn) writes the same bytes as the reference path: whole chunks
 through the generator, decoded to pandas, rounded, the inequalities applied, then written."""
 
+import copy
 import io
 import threading
 
@@ -115,7 +116,15 @@ def wide():
 
 @pytest.fixture(scope="module")
 def visits():
-    return Synthesizer(epsilon=1.0, label="arm", noise_seed=0, **FAST).fit(make_visits(), SEQ_META)
+    """Visits at dates (the other visit models' times are numbers), lab written at one decimal."""
+    df = make_visits()
+    df["day"] = (pd.Timestamp("2020-01-01") + pd.to_timedelta(df["day"], unit="D")).dt.strftime("%Y-%m-%d")
+    meta = copy.deepcopy(SEQ_META)
+    columns = meta["tables"]["visits"]["columns"]
+    columns["day"] = {"sdtype": "datetime", "datetime_format": "%Y-%m-%d", "range_min": "2019-06-01",
+                      "range_max": "2021-12-31"}
+    columns["lab"]["synth_decimals"] = 1
+    return Synthesizer(epsilon=1.0, label="arm", noise_seed=0, **FAST).fit(df, meta)
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +159,11 @@ def test_visit_sequences_stream_the_reference_bytes(visits, tmp_path):
     expected = reference_csv(visits, tmp_path / "reference.csv", 9_001, 11)
     visits.write_csv(tmp_path / "streamed.csv", 9_001, seed=11, chunk_size=CHUNK)
     assert (tmp_path / "streamed.csv").read_bytes() == expected
-    ids = pd.read_csv(tmp_path / "streamed.csv")["pid"]
+    syn = pd.read_csv(tmp_path / "streamed.csv")
+    ids = syn["pid"]
     assert ids.is_monotonic_increasing and ids.iloc[-1] == 9_001  # whole patients, in order, across slices
+    lab = syn["lab"].dropna()
+    assert syn["day"].str.match(r"20\d\d-\d\d-\d\d$").all() and (lab.round(1) == lab).all()
 
 
 @pytest.mark.parametrize("n, seed, condition", [(9_001, 5, None), (4_097, 2, "arm=b"), (1, 0, None)])
