@@ -56,7 +56,8 @@ class VisitArrays:
         self.rule, self.implied, self.constrained = rule, implied, constrained
         self.lay, self.starts = encoder.layout, positions(domain)
         self.doms = {c.name: c for c in domain.columns}
-        self.tables = {c.name: lookup(c) for c in domain.columns if c.kind != "numerical"}
+        named = [*self.lay.static, *(slot_name(c, 0) for c in self.lay.temporal)]  # a visit column: its first slot
+        self.tables = {n: lookup(self.doms[n]) for n in named if n in self.doms and self.doms[n].kind != "numerical"}
         if domain.label is not None:
             self.tables[domain.label.name] = lookup(domain.label)
         for name in self.lay.temporal:  # every slot of a column decodes as its first slot does
