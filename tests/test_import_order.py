@@ -6,7 +6,7 @@ The stages, in order (a module may import from its own stage and the ones above 
 2. **schema** — ``synth/schema/``: the table's public description.
 3. **accountant and domain** — ``synth/privacy/``'s ledger, noise source, mechanisms (with the
    audit's hook on them) and the domain
-   (``privacy/{__init__,randomness,global_stream,ledger,mechanisms,observe,domain}.py``): the
+   (``privacy/{__init__,randomness,global_stream,accountant,ledger,mechanisms,observe,domain}.py``): the
    domain is released before anything is encoded, and the encoders are built from it.
 4. **encode** — ``synth/encode/``: reversible encoders built from a Domain.
 5. **releases** — the rest of ``synth/privacy/``: the tables, pair selection, class sizes,
@@ -41,7 +41,7 @@ STAGE_OF = {
     "synth.errors": "base", "synth.options": "base", "synth.threads": "base", "synth.atomic": "base",
     "synth.schema": "schema",
     **{f"synth.privacy{m}": "accountant and domain"
-       for m in ("", ".randomness", ".global_stream", ".ledger", ".mechanisms", ".observe", ".domain")},
+       for m in ("", ".randomness", ".global_stream", ".accountant", ".ledger", ".mechanisms", ".observe", ".domain")},
     "synth.encode": "encode",
     "synth.privacy.": "releases",  # every other module of synth/privacy/
     "synth.distributed": "distributed",

@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from opacus.accountants import RDPAccountant
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
 from synth.errors import SynthError
@@ -46,7 +45,8 @@ from synth.models.within_bin import offset_spread
 from synth.models.dp_step import dp_step, private_discriminator
 from synth.models import Discriminator, Generator
 from synth.privacy.global_stream import secret_global_stream
-from synth.privacy.ledger import EpsilonCurve, Ledger, Mechanism, calibrate_sigma
+from synth.privacy.accountant import RDP
+from synth.privacy.ledger import Ledger, Mechanism
 from synth.distributed.group import SINGLE, Ranks, average_gradients, broadcast_parameters
 
 __all__ = ["TrainConfig", "TrainResult", "train_acgan", "default_batch_size", "poisson_rate"]
@@ -79,14 +79,14 @@ def _private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer
                            expected_batch: float, noise: torch.Generator, world: int = 1):
     """Opacus' DP-SGD pieces, wired by hand so that every public number is the ledger's: the
     ghost-clipping module and optimizer (:mod:`synth.models.dp_step`) adding N(0, σ²C²) from
-    ``noise``, an RDP accountant charged at exactly ``q`` on every ``optimizer.step()``, and
+    ``noise``, the accountant's Opacus RDP accountant (:meth:`synth.privacy.accountant.Accountant.watch`)
+    charged at exactly ``q`` on every ``optimizer.step()``, and
     Poisson batches at rate ``q`` drawn from ``noise`` (:class:`synth.models.poisson.PoissonBatches`:
     Opacus' sampler's draw, one tensor op per step). (``PrivacyEngine.make_private`` would take
     q, and the batch size the noisy sum is averaged over, from the exact number of rows, and
     batches from torch's global generator unless given one.)"""
     module, dp_optimizer = private_discriminator(disc, optimizer, sigma, max_grad_norm, expected_batch, noise, world)
-    accountant = RDPAccountant()
-    dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=q))
+    accountant = RDP.watch(dp_optimizer, q)
     loader = PoissonBatches(x, y, q, steps_per_epoch, noise)
     return module, dp_optimizer, loader, accountant
 
@@ -228,8 +228,8 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
                          f"clipped term to the batch's secret layout), got {config.d_dropout}")
     epochs = config.epochs or math.ceil(regime["steps"] / steps_per_epoch)
     steps = epochs * steps_per_epoch
-    sigma = 0.0 if exact else calibrate_sigma(
-        ledger.target_epsilon, ledger.accountant_delta, q, steps, prior=ledger.history())
+    sigma = 0.0 if exact else RDP.sigma(ledger.target_epsilon, ledger.accountant_delta, q, steps,
+                                        prior=ledger.history())
 
     gen = Generator(spans, width, n_classes, config.noise_dim, config.g_hidden, noise_groups)
     disc = Discriminator(width, n_classes, config.d_hidden, config.d_dropout)
@@ -265,7 +265,7 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
         selector.score(gen)  # epoch 0: the generator as pretrained
     # ε for the progress line: the curves computed once (the accountant's steps are all at σ, q;
     # checked after the loop)
-    curve = None if exact or progress is None else EpsilonCurve(ledger.history(), sigma, q, ledger.accountant_delta)
+    curve = None if exact or progress is None else RDP.curve(ledger.history(), sigma, q, ledger.accountant_delta)
     for epoch in range(1, epochs + 1):
         for xb, yb in loader:
             # The generated rows: always `share` of them, drawn before the step, so neither
@@ -285,10 +285,7 @@ def _train(x, y, spans, n_classes, label_proportions, ledger, config, progress, 
         if selector is not None:
             selector.score(gen)
 
-    history = accountant.history
-    ran = sum(h[2] for h in history)
-    if ran != steps or any(abs(h[0] - sigma) > 0 or abs(h[1] - q) > 1e-12 for h in history):
-        raise RuntimeError(f"accountant saw {history}, expected {steps} steps at sigma={sigma}, q={q}")
+    ran = RDP.steps_seen(accountant, steps, sigma, q)
     ledger.add(Mechanism("dp_sgd:discriminator", sigma, q, ran,
                          "Opacus DP-SGD, Poisson sampling, each row clipped alone (a patient; a fixed number "
                          "of generated rows)",

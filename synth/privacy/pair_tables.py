@@ -33,6 +33,7 @@ import numpy as np
 from synth.encode.table import CellBlock
 from synth.privacy import observe
 from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes, refine_patients, released_patients
+from synth.privacy.accountant import EXPONENTIAL_AS_GAUSSIAN
 from synth.privacy.ledger import N_REFINED, Ledger, Mechanism
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, cell_counts, label_tables, ledger_sigma,
                                      release_marginals)
@@ -198,7 +199,7 @@ def release_tables(
                          "label-conditional independence; eps0-bounded-range = eps0^2/8-zCDP, recorded as "
                          "the Gaussian mechanism with the same Renyi curve",
                          {"epsilon0": None if math.isinf(epsilon0) else epsilon0,
-                          "pairs": [s.name for s in chosen]}))
+                          "pairs": [s.name for s in chosen]}, kind=EXPONENTIAL_AS_GAUSSIAN))
     across = [] if slot_pairs is None else slot_pairs(by_column, len(chosen), share)
     pairs = release_marginals(encoded, y, n_classes, chosen, ledger, rng, share, name="pairs",
                               totals=np.array([float(ledger.n_patients)]))
