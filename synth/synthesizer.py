@@ -30,7 +30,7 @@ from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_
 from synth.models import Generator
 from synth.models.device import resolve_device
 from synth.models.sampling import SLICE_ROWS, input_slices, sample_chunks
-from synth.models.train import Progress, TrainConfig, train_acgan
+from synth.models.train import Progress, TrainConfig, TrainInputs, train_acgan
 from synth.notebook import synthesizer_html
 from synth.options import check_options
 from synth.preparation import inequality_rule, prepare
@@ -116,10 +116,10 @@ class Synthesizer:
         p = prepare(data, metadata, self.label, self.epsilon, self.delta, self._noise_seed, self.config, ranks, device)
         self.label = p.label  # a declared analysis's arm when no label was given
         say(STAGES[1])
-        result = train_acgan(p.x, p.y, p.encoder.spans, p.n_classes, p.domain.label_proportions, p.ledger,
-                             self.config, progress if ranks.leader else None, p.marginals,
-                             getattr(p.encoder, "mask", None), p.encoder.noise_groups(), p.noise.torch_on(device),
-                             device, ranks)
+        inputs = TrainInputs(p.x, p.y, p.encoder.spans, p.n_classes, p.domain.label_proportions, p.marginals,
+                             getattr(p.encoder, "mask", None), p.encoder.noise_groups())
+        result = train_acgan(inputs, p.ledger, self.config, progress if ranks.leader else None,
+                             p.noise.torch_on(device), device, ranks)
         calibrated = calibrate_outcomes(result.generator, p, self.config.seed)
         if calibrated:
             result.summary["calibrated_outcomes"] = calibrated
