@@ -2,7 +2,7 @@
 
 The stages, in order (a module may import from its own stage and the ones above it):
 
-1. **base** — ``errors``, ``options``, ``threads``, ``atomic``: shared by every folder.
+1. **base** — ``errors``, ``options``, ``threads``, ``atomic``, ``lazy``: shared by every folder.
 2. **schema** — ``synth/schema/``: the table's public description.
 3. **accountant and domain** — ``synth/privacy/``'s ledger, noise source, mechanisms (with the
    audit's hook on them) and the domain
@@ -39,6 +39,7 @@ STAGE_OF = {
     "synth": "faces", "synth.__main__": "faces", "synth.cli": "faces", "synth.synthesizer": "faces",
     "synth.preparation": "faces",
     "synth.errors": "base", "synth.options": "base", "synth.threads": "base", "synth.atomic": "base",
+    "synth.lazy": "base",
     "synth.schema": "schema",
     **{f"synth.privacy{m}": "accountant and domain"
        for m in ("", ".randomness", ".global_stream", ".accountant", ".ledger", ".mechanisms", ".observe", ".domain")},
