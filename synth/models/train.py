@@ -187,6 +187,8 @@ def _plan(ledger: Ledger, config: TrainConfig) -> _Plan:
 
 def _train(inputs: TrainInputs, ledger: Ledger, config: TrainConfig, progress: Progress | None,
            noise: torch.Generator, ranks: Ranks = SINGLE) -> TrainResult:
+    """The run: the real rows reach only ``dp_step``, through the Poisson ``loader`` drawn from the
+    secret ``noise`` (the module's Notes say what would void the guarantee)."""
     torch.manual_seed(config.seed)  # post-processing only: initialisation and the generator's draws
     plan = _plan(ledger, config)
     config, n_classes, width = plan.config, inputs.n_classes, inputs.x.shape[1]
