@@ -23,8 +23,19 @@ __all__ = ["Synthesizer", "Metadata", "SynthError", "SynthWarning"]
 __version__ = "0.1.0"
 
 
-__getattr__ = lazy_names(__name__, {"Synthesizer": "synth.synthesizer:Synthesizer",
-                                     "Metadata": "synth.schema.metadata:Metadata"})
+def _synthesizer() -> type:
+    from synth.synthesizer import Synthesizer
+
+    return Synthesizer
+
+
+def _metadata() -> type:
+    from synth.schema.metadata import Metadata
+
+    return Metadata
+
+
+__getattr__ = lazy_names(__name__, {"Synthesizer": _synthesizer, "Metadata": _metadata})
 
 
 def __dir__() -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from importlib import resources
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -29,10 +30,35 @@ from synth.lazy import lazy_names
 # may replace them here (``synth.cli.Synthesizer = ...``).
 
 
-__getattr__ = lazy_names(__name__, {"Synthesizer": "synth:Synthesizer", "Metadata": "synth:Metadata",
-                                     "check_label": "synth.schema.validate:check_label",
-                                     "read_csv": "synth.schema.validate:read_csv",
-                                     "ReadOptions": "synth.schema.reading:ReadOptions"})
+def _package(name: str) -> Callable[[], Any]:
+    """The package's own lazy name (``synth.Synthesizer``, ``synth.Metadata``)."""
+
+    def load() -> Any:
+        import synth
+
+        return getattr(synth, name)
+
+    return load
+
+
+def _validate(name: str) -> Callable[[], Any]:
+    def load() -> Any:
+        from synth.schema import validate
+
+        return getattr(validate, name)
+
+    return load
+
+
+def _read_options() -> type:
+    from synth.schema.reading import ReadOptions
+
+    return ReadOptions
+
+
+__getattr__ = lazy_names(__name__, {"Synthesizer": _package("Synthesizer"), "Metadata": _package("Metadata"),
+                                     "check_label": _validate("check_label"), "read_csv": _validate("read_csv"),
+                                     "ReadOptions": _read_options})
 
 
 def _heavy(name: str) -> Any:
