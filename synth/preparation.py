@@ -42,7 +42,7 @@ from synth.privacy.slot_pairs import release_slot_pairs, slot_pair_specs
 from synth.privacy.domain import Domain, build_domain
 from synth.privacy.ledger import Ledger, row_privacy_unit
 from synth.privacy.marginals import MARGINAL_SHARE, TableSpec
-from synth.privacy.pair_tables import LABEL_PART, release_tables
+from synth.privacy.pair_tables import LABEL_PART, TablePlan, release_tables
 from synth.privacy.resolution import full_resolution, label_stage_steps, sequence_table_specs
 from synth.privacy.randomness import NoiseSource
 from synth.privacy.shards import counting_shards
@@ -179,9 +179,9 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
             singles = visit_table_specs(encoder, n_classes, ledger, rest,
                                         max(ATTENDANCE_WEIGHTS) if released_first else 0) if meta.sequence_key else None
             attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest) if released_first else []
-            tables, domain.label_proportions = release_tables(
-                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, rest, config.pair_tables,
-                singles, released, config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
+            plan = TablePlan(n_classes, blocks, domain.label_proportions, rest, config.pair_tables, singles, released,
+                             config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
+            tables, domain.label_proportions = release_tables(x, y, plan, ledger, rng)
             means = []
             if declared:
                 class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])

@@ -2,11 +2,11 @@
 
 The stages, in order (a module may import from its own stage and the ones above it):
 
-1. **base** — ``errors``, ``options``, ``threads``, ``atomic``: shared by every folder.
+1. **base** — ``errors``, ``options``, ``threads``, ``atomic``, ``lazy``: shared by every folder.
 2. **schema** — ``synth/schema/``: the table's public description.
 3. **accountant and domain** — ``synth/privacy/``'s ledger, noise source, mechanisms (with the
    audit's hook on them) and the domain
-   (``privacy/{__init__,randomness,global_stream,ledger,mechanisms,observe,domain}.py``): the
+   (``privacy/{__init__,randomness,global_stream,accountant,ledger,mechanisms,observe,domain}.py``): the
    domain is released before anything is encoded, and the encoders are built from it.
 4. **encode** — ``synth/encode/``: reversible encoders built from a Domain.
 5. **releases** — the rest of ``synth/privacy/``: the tables, pair selection, class sizes,
@@ -39,9 +39,10 @@ STAGE_OF = {
     "synth": "faces", "synth.__main__": "faces", "synth.cli": "faces", "synth.synthesizer": "faces",
     "synth.preparation": "faces",
     "synth.errors": "base", "synth.options": "base", "synth.threads": "base", "synth.atomic": "base",
+    "synth.lazy": "base",
     "synth.schema": "schema",
     **{f"synth.privacy{m}": "accountant and domain"
-       for m in ("", ".randomness", ".global_stream", ".ledger", ".mechanisms", ".observe", ".domain")},
+       for m in ("", ".randomness", ".global_stream", ".accountant", ".ledger", ".mechanisms", ".observe", ".domain")},
     "synth.encode": "encode",
     "synth.privacy.": "releases",  # every other module of synth/privacy/
     "synth.distributed": "distributed",

@@ -208,11 +208,11 @@ def test_a_rule_that_changes_a_type_streams_whole_first_chunks_and_the_reference
     range_values, which set the type): a made-up one does. The reference path fails on it where
     a later chunk has no row the rule sets (the first chunk's text type against integers), so
     the rows here are one chunk."""
-    from synth import synthesizer
+    from synth import sampling_face
     from tests.models import test_streaming
 
     rules = []
-    for module in (synthesizer, test_streaming):
+    for module in (sampling_face, test_streaming):
         monkeypatch.setattr(module, "read_implications", lambda meta: rules)
     free = pd.read_csv(io.BytesIO(reference_csv(wide, tmp_path / "free.csv", CHUNK, 3)))
     # a rule that first holds after the first slice but within the first chunk: only the whole
