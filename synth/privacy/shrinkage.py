@@ -89,7 +89,7 @@ def shrunk_joint(counts: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _is_pair(table: MarginalTable, event: str, time: str) -> bool:
-    return (table.by_label and [b.column for b in table.blocks] == [event, time] and not table.groups
+    return (table.by_label and [b.column for b in table.blocks] == [event, time] and table.spec.group(0) is None
             and table.pooled_by is None and not table.slots and table.counts.ndim == 3)
 
 
