@@ -35,6 +35,7 @@ from synth.models.dp_step import NO_LABEL
 from synth.models.train import TrainConfig
 from synth.privacy.analysis_tables import (ANALYSIS_SHARE, analysis_specs, combine_releases, mean_specs,
                                            release_analysis_tables)
+from synth.privacy.shrinkage import shrunk_time_to_event
 from synth.privacy.attendance import ATTENDANCE_WEIGHTS, release_attendance
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy import slot_pairs as slot_pairs_module
@@ -187,7 +188,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
                 class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])
                 analysis, means = release_analysis_tables(x, y, n_classes, declared, ledger, rng, share, class_sizes,
                                                           mean_specs(meta.analysis, blocks, label))
-                tables = combine_releases(tables, analysis)
+                tables = shrunk_time_to_event(combine_releases(tables, analysis), meta.analysis, label)
         tables += attendance
         marginals = MarginalLoss(tables, domain.label_proportions, config.independence,
                                  config.refine_groups, means)

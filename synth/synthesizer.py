@@ -22,6 +22,7 @@ from synth.errors import SynthError, budget_error
 from synth.io.modelfile import check_sizes, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.models.device import resolve_device
+from synth.models.joint_draw import JointDraws, PairCells, draw_pairs_jointly
 from synth.models.train import Progress, TrainConfig, TrainInputs, train_acgan
 from synth.notebook import synthesizer_html
 from synth.options import check_options
@@ -113,6 +114,10 @@ class Synthesizer(SamplingFace):
         calibrated = calibrate_outcomes(result.generator, p, self.config.seed)
         if calibrated:
             result.summary["calibrated_outcomes"] = calibrated
+        joint = draw_pairs_jointly(result.generator, p.meta.analysis, p.marginals and p.marginals.tables, p.label,
+                                   p.domain.label_proportions or [1.0], self.config.seed)
+        if joint:
+            result.summary["joint_time_to_event"] = joint
         self._fitted = {"meta": p.meta, "domain": p.domain, "encoder": p.encoder, "generator": result.generator,
                         "ledger": p.ledger, "summary": result.summary}
 
@@ -143,6 +148,8 @@ class Synthesizer(SamplingFace):
         doc = {"metadata": st["meta"].public_dict(), "domain": st["domain"].to_dict(), "label": self.label,
                "train": st["summary"], "ledger": st["ledger"].to_dict(), "versions": package_versions(),
                "generator": {"noise_dim": self.config.noise_dim, "hidden": self.config.g_hidden}}
+        if st["generator"].joint is not None:
+            doc["generator"]["joint"] = [p.to_list() for p in st["generator"].joint.pairs]
         if isinstance(st["encoder"], SequenceEncoder):
             doc["sequence"] = st["encoder"].layout.to_dict()
         weights = {k: v.detach().cpu() for k, v in st["generator"].state_dict().items()}  # sampled on a GPU, maybe
@@ -180,6 +187,8 @@ class Synthesizer(SamplingFace):
                         doc["generator"]["noise_dim"], doc["generator"]["hidden"], encoder.noise_groups())
         if "class_offsets" not in tensors and doc.get("format_version", 0) <= 8:  # no calibration: zero offsets
             tensors = {**tensors, "class_offsets": gen.class_offsets.clone()}
+        if doc["generator"].get("joint"):
+            gen.joint = JointDraws([PairCells(*p) for p in doc["generator"]["joint"]], max(gen.n_classes, 1))
         try:
             gen.load_state_dict(tensors)
         except RuntimeError as exc:
