@@ -193,6 +193,8 @@ class Synthesizer(SamplingFace):
             gen.load_state_dict(tensors)
         except RuntimeError as exc:
             raise SynthError(f"model file '{path}': weights do not match its schema") from exc
+        if gen.joint is not None:
+            gen.joint.check(encoder.spans, gen.n_classes)
         gen.eval()
         s._fitted = {"meta": Metadata.from_dict(doc["metadata"]), "domain": domain, "encoder": encoder,
                      "generator": gen, "ledger": ledger, "summary": doc["train"]}

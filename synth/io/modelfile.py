@@ -161,6 +161,18 @@ def check_sizes(path: str | Path, tensors: dict[str, torch.Tensor], doc: dict) -
             and 0 <= p[0] and 0 < p[1] and 0 <= p[2] and 0 < p[3] and p[0] + p[1] <= width and p[2] + p[3] < width
             for p in joint):
         raise SynthError(f"model file '{path}': its time-to-event pairs do not match its weights")
+    if joint and int(doc.get("format_version", 0)) < 10:
+        raise SynthError(f"model file '{path}': a joint time-to-event draw in a file of format version "
+                         f"{doc.get('format_version')} (it came with version 10)")
+    stored = {name for name in tensors if name.startswith("joint.")}
+    for i, p in enumerate(joint):  # the buffers built from the pairs are no larger than the stored tensors
+        tilt, position = tensors.get(f"joint.tilt_{i}"), tensors.get(f"joint.position_{i}")
+        if (tilt is None or position is None or tilt.dim() != 3 or tuple(tilt.shape[1:]) != (p[1], p[3])
+                or tilt.shape[0] > width or tuple(position.shape[:2]) != (p[1], p[3]) or position.dim() != 3):
+            raise SynthError(f"model file '{path}': its time-to-event pairs do not match its weights")
+        stored -= {f"joint.tilt_{i}", f"joint.position_{i}"}
+    if stored:
+        raise SynthError(f"model file '{path}': weights do not match its schema")
     sequence = doc.get("sequence") or {}
     if not 0 <= int(sequence.get("max_visits") or 0) <= width:
         raise SynthError(f"model file '{path}': its visit layout does not match its weights")

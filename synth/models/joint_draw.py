@@ -71,6 +71,29 @@ class JointDraws(nn.Module):
             uniform = torch.linspace(-1, 1, QUANTILES).expand(p.event_width, p.time_width, QUANTILES).clone()
             self.register_buffer(f"position_{i}", uniform)
 
+    def check(self, spans, n_classes: int) -> None:
+        """Raise ValueError unless every pair is a two-cell softmax span (the event) and a softmax
+        span of bins followed by its one tanh position (the time), the pairs disjoint, the model
+        conditioned on a class, the tilts finite and the positions finite, non-decreasing quantiles
+        in [-1, 1] (a model file is read from strangers: :func:`synth.io.modelfile.check_sizes`
+        bounded the shapes)."""
+        softmax = {s.start: s for s in spans if s.activation == "softmax"}  # a numerical column: "name#bin", then "name"
+        tanh = {s.start: s for s in spans if s.activation == "tanh"}
+        used: set[int] = set()
+        if n_classes < 1 and self.pairs:
+            raise ValueError("a joint time-to-event draw needs the arm as the model's class")
+        for i, p in enumerate(self.pairs):
+            event, time, position = softmax.get(p.event_start), softmax.get(p.time_start), tanh.get(p.position)
+            if (event is None or event.width != p.event_width or p.event_width != 2 or time is None
+                    or time.width != p.time_width or position is None or position.width != 1
+                    or time.column != position.column + "#bin" or {p.event_start, p.time_start} & used):
+                raise ValueError(f"joint pair {i} does not sit on an event's and a time's spans")
+            used |= {p.event_start, p.time_start}
+            tilt, q = self.tilt(i), self.positions(i)
+            if not torch.isfinite(tilt).all() or not torch.isfinite(q).all() or q.abs().max() > 1 \
+                    or (q.diff(dim=-1) < 0).any():
+                raise ValueError(f"joint pair {i}: its weights or positions are not finite, ordered quantiles")
+
     def tilt(self, i: int) -> torch.Tensor:
         return getattr(self, f"tilt_{i}")
 

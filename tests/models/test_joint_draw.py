@@ -108,15 +108,69 @@ def test_a_declared_pair_is_drawn_jointly_and_the_model_file_keeps_it(tmp_path):
         assert streamed[column].astype(str).str.lower().tolist() == rows[column].astype(str).str.lower().tolist()
 
 
-@pytest.mark.parametrize("pairs", [[[0, 2, 99, 4]], [[0, 2, 2]], "x", [[0, 2, 2, 4]] * 17])
-def test_a_model_file_with_impossible_pairs_is_refused(tmp_path, pairs):
-    from synth.errors import SynthError
-    from synth.io.modelfile import check_sizes
+@pytest.fixture(scope="module")
+def declared_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("joint") / "m.synth"
+    _declared_fit().save(path)
+    return path
 
-    s = _declared_fit()
-    s.save(tmp_path / "m.synth")
-    from synth.io.modelfile import read_model
-    tensors, doc = read_model(tmp_path / "m.synth")
-    doc["generator"]["joint"] = pairs
-    with pytest.raises(SynthError, match="time-to-event pairs"):
-        check_sizes(tmp_path / "m.synth", tensors, doc)
+
+def _rewritten(path, tmp_path, edit):
+    """The model file at ``path`` with ``edit(tensors, doc)`` applied, written anew (a consistent
+    checksum: what a stranger can craft)."""
+    import synth.io.modelfile as mf
+
+    tensors, doc = mf.read_model(path)
+    tensors = dict(tensors)
+    edit(tensors, doc)
+    out = tmp_path / "crafted.synth"
+    mf.write_model(out, tensors, {k: v for k, v in doc.items() if k not in ("format", "format_version")})
+    return out
+
+
+def _set_pairs(pairs):
+    def edit(tensors, doc):
+        doc["generator"]["joint"] = pairs
+    return edit
+
+
+def _shift_event(tensors, doc):  # a pair off its spans, the tensors as stored
+    doc["generator"]["joint"][0][0] += 1
+
+
+def _widen(tensors, doc):  # a huge pair: refused before anything is allocated
+    width = tensors["out.weight"].shape[0]
+    doc["generator"]["joint"] = [[0, width - 3, 1, width - 3]]
+
+
+def _nan_tilt(tensors, doc):
+    tensors["joint.tilt_0"] = tensors["joint.tilt_0"].clone().fill_(float("nan"))
+
+
+def _unordered_positions(tensors, doc):
+    tensors["joint.position_0"] = tensors["joint.position_0"].flip(-1).contiguous()
+
+
+def _extra_tensor(tensors, doc):
+    tensors["joint.tilt_1"] = tensors["joint.tilt_0"].clone()
+
+
+@pytest.mark.parametrize("edit", [_set_pairs([[0, 2, 99, 4]]), _set_pairs([[0, 2, 2]]), _set_pairs("x"),
+                                  _set_pairs([[0, 2, 2, 4]] * 17), _shift_event, _widen, _nan_tilt,
+                                  _unordered_positions, _extra_tensor])
+def test_a_model_file_with_impossible_pairs_is_refused_in_one_line(declared_file, tmp_path, edit):
+    from synth.errors import SynthError
+
+    crafted = _rewritten(declared_file, tmp_path, edit)
+    with pytest.raises(SynthError, match="model file"):
+        Synthesizer.load(crafted)
+
+
+def test_a_joint_draw_in_an_old_format_file_is_refused(declared_file, tmp_path, monkeypatch):
+    import synth.io.modelfile as mf
+    from synth.errors import SynthError
+
+    monkeypatch.setattr(mf, "FORMAT_VERSION", 9)
+    crafted = _rewritten(declared_file, tmp_path, lambda tensors, doc: None)
+    with pytest.raises(SynthError, match="format version 9"):
+        Synthesizer.load(crafted)
