@@ -15,6 +15,8 @@ Methods, each fitted on the same 80% of patients (split by patient) at the same 
   measurement);
 - synth-monotone: synth with the dropout patterns kept at a lower threshold (20% chance that some
   empty one survives, against 1% for any pattern; synth.privacy.attendance.MONOTONE_FALSE_KEEP);
+- synth-no-label-table: synth without the label's own table on slots (synth.privacy.label_table.ENABLED
+  off: the lever's measurement);
 - synth-complete: with `"attendance": "complete"` added to the metadata (only on fixtures whose
   protocol has every patient at every visit: respiratory, epilepsy, ohio);
 - synth-pooled: the sequence path with ``visit_tables: pooled`` (one table per column over all visits);
@@ -210,7 +212,8 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
     """One method's synthetic visits (long format) for the training patients, and its ε spent."""
     n = train[schedule.layout.key].nunique()
     delta = default_delta(n)
-    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs", "synth-monotone"):
+    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs", "synth-monotone",
+                  "synth-no-label-table"):
         doc = json.loads(json.dumps(doc))
         if method == "synth-pooled":
             doc["synth_sequence"]["visit_tables"] = "pooled"
@@ -222,7 +225,10 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
 
         import synth.privacy.attendance as attendance
 
+        import synth.privacy.label_table as label_table
+
         slot_pairs.ENABLED = method != "synth-no-slot-pairs"
+        label_table.ENABLED = method != "synth-no-label-table"
         attendance.MONOTONE_FALSE_KEEP = 0.2 if method == "synth-monotone" else None
         synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(train, doc)
         return synth.sample(n, seed=seed), synth.ledger.epsilon()

@@ -37,6 +37,8 @@ from synth.privacy.analysis_tables import (ANALYSIS_SHARE, analysis_specs, combi
                                            release_analysis_tables)
 from synth.privacy.attendance import ATTENDANCE_WEIGHTS, release_attendance
 from synth.privacy.class_sizes import NoisyCounts
+from synth.privacy import label_table
+from synth.privacy.label_table import release_label_table
 from synth.privacy import slot_pairs as slot_pairs_module
 from synth.privacy.slot_pairs import release_slot_pairs, slot_pair_specs
 from synth.privacy.domain import Domain, build_domain
@@ -176,9 +178,12 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
             block = encoder.attendance_block() if meta.sequence_key else None
             released_first = block is not None and block.width > 1  # slots, attendance not stated complete
-            singles = visit_table_specs(encoder, n_classes, ledger, rest,
-                                        max(ATTENDANCE_WEIGHTS) if released_first else 0) if meta.sequence_key else None
-            attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest) if released_first else []
+            label_first = int(block is not None and n_classes > 1 and label_table.ENABLED)  # slots: the label's table
+            singles = visit_table_specs(encoder, n_classes, ledger, rest, label_first + (
+                max(ATTENDANCE_WEIGHTS) if released_first else 0)) if meta.sequence_key else None
+            attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest, label_first) if released_first else []
+            if label_first:
+                released = release_label_table(y, n_classes, released, singles, ledger, rng, LABEL_PART * rest)
             tables, domain.label_proportions = release_tables(
                 x, y, n_classes, blocks, domain.label_proportions, ledger, rng, rest, config.pair_tables,
                 singles, released, config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
@@ -212,11 +217,12 @@ def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, 
 
 
 def _attendance(block, specs: list[TableSpec], x: np.ndarray, n_classes: int, ledger: Ledger,
-                rng: np.random.Generator, share: float) -> list:
+                rng: np.random.Generator, share: float, label_first: int = 0) -> list:
     """The attendance table of scheduled slots (released first, :mod:`synth.privacy.attendance`),
     its cost counted in steps of the label stage as the resolution rule cuts ``specs``, the
-    label tables chosen; the stage then gets the rest of its share."""
-    steps = label_stage_steps(specs, n_classes, ledger, LABEL_PART * share, 1)
+    label tables chosen, plus ``label_first`` (the label's own table, released next); the stage
+    then gets the rest of its share."""
+    steps = label_stage_steps(specs, n_classes, ledger, LABEL_PART * share, 1 + label_first) + label_first
     return [release_attendance(x, block, ledger, rng, LABEL_PART * share, steps)]
 
 
