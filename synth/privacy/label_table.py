@@ -48,14 +48,15 @@ def pooled(a: NoisyCounts, b: NoisyCounts) -> NoisyCounts:
 
 
 def release_label_table(y: np.ndarray, n_classes: int, prior: NoisyCounts, specs: list[TableSpec], ledger: Ledger,
-                        rng: np.random.Generator, share: float) -> NoisyCounts:
+                        rng: np.random.Generator, share: float, after: int = 0) -> NoisyCounts:
     """The label's counts (one per patient in ``y``; ``y < 0``, a value not in the domain, counts
     nowhere) at the σ of the label stage that follows with ``specs`` within ``share``, recorded
     in the ledger as ``marginals:label``; returned pooled with ``prior`` (the preprocessing
-    release). Reads the real labels once, through a count of L2 sensitivity 1."""
+    release); ``after`` more steps at that σ are released before the stage. Reads the real
+    labels once, through a count of L2 sensitivity 1."""
     labels = np.asarray(y, dtype=int)
     counts = total(np.bincount(labels[labels >= 0], minlength=n_classes).astype(float))  # every rank's patients
-    steps = label_stage_steps(specs, n_classes, ledger, share, 1)
+    steps = label_stage_steps(specs, n_classes, ledger, share, 1 + after) + after
     sigma = ledger_sigma(ledger, share, steps + 1)
     noisy = noisy_counts(counts, sigma, rng, "table:label")
     ledger.add(Mechanism("marginals:label", sigma, 1.0, 1,
