@@ -15,8 +15,6 @@ Methods, each fitted on the same 80% of patients (split by patient) at the same 
   measurement);
 - synth-monotone: synth with the dropout patterns kept at a lower threshold (20% chance that some
   empty one survives, against 1% for any pattern; synth.privacy.attendance.MONOTONE_FALSE_KEEP);
-- synth-no-label-table: synth without the label's own table on slots (synth.privacy.label_table.ENABLED
-  off: the lever's measurement);
 - synth-no-slot-trend: synth without the slot × value tables (synth.privacy.slot_trend.ENABLED off);
 - synth-complete: with `"attendance": "complete"` added to the metadata (only on fixtures whose
   protocol has every patient at every visit: respiratory, epilepsy, ohio);
@@ -214,7 +212,7 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
     n = train[schedule.layout.key].nunique()
     delta = default_delta(n)
     if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs", "synth-monotone",
-                  "synth-no-label-table", "synth-no-slot-trend"):
+                  "synth-no-slot-trend"):
         doc = json.loads(json.dumps(doc))
         if method == "synth-pooled":
             doc["synth_sequence"]["visit_tables"] = "pooled"
@@ -226,10 +224,7 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
 
         import synth.privacy.attendance as attendance
 
-        import synth.privacy.label_table as label_table
-
         slot_pairs.ENABLED = method != "synth-no-slot-pairs"
-        label_table.ENABLED = method != "synth-no-label-table"
         import synth.privacy.slot_trend as slot_trend
 
         slot_trend.ENABLED = method != "synth-no-slot-trend"

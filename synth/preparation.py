@@ -37,8 +37,6 @@ from synth.privacy.analysis_tables import (ANALYSIS_SHARE, analysis_specs, combi
                                            release_analysis_tables)
 from synth.privacy.attendance import ATTENDANCE_WEIGHTS, release_attendance
 from synth.privacy.class_sizes import NoisyCounts
-from synth.privacy import label_table
-from synth.privacy.label_table import release_label_table
 from synth.privacy import slot_trend
 from synth.privacy.slot_trend import release_slot_trends, slot_trend_specs
 from synth.privacy import slot_pairs as slot_pairs_module
@@ -180,15 +178,10 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
             block = encoder.attendance_block() if meta.sequence_key else None
             released_first = block is not None and block.width > 1  # slots, attendance not stated complete
-            label_first = int(block is not None and n_classes > 1 and label_table.ENABLED)  # slots: the label's table
-            singles = visit_table_specs(encoder, n_classes, ledger, rest, label_first + (
-                max(ATTENDANCE_WEIGHTS) if released_first else 0)) if meta.sequence_key else None
+            singles = visit_table_specs(encoder, n_classes, ledger, rest,
+                                        max(ATTENDANCE_WEIGHTS) if released_first else 0) if meta.sequence_key else None
             trends = _trend_specs(encoder, singles) if block is not None else []  # released before the stage too
-            attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest,
-                                     label_first + len(trends)) if released_first else []
-            if label_first:
-                released = release_label_table(y, n_classes, released, singles, ledger, rng, LABEL_PART * rest,
-                                               len(trends))
+            attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest, len(trends)) if released_first else []
             attendance += release_slot_trends(x, trends, ledger, rng, LABEL_PART * rest, label_stage_steps(
                 singles, n_classes, ledger, LABEL_PART * rest, len(trends)),
                 attendance[0].counts if attendance else None) if trends else []
@@ -228,8 +221,8 @@ def _attendance(block, specs: list[TableSpec], x: np.ndarray, n_classes: int, le
                 rng: np.random.Generator, share: float, after: int = 0) -> list:
     """The attendance table of scheduled slots (released first, :mod:`synth.privacy.attendance`),
     its cost counted in steps of the label stage as the resolution rule cuts ``specs``, the
-    label tables chosen, plus ``after`` (the label's own table and the slot × value tables,
-    released next); the stage then gets the rest of its share."""
+    label tables chosen, plus ``after`` (the slot × value tables, released next); the stage then
+    gets the rest of its share."""
     steps = label_stage_steps(specs, n_classes, ledger, LABEL_PART * share, 1 + after) + after
     return [release_attendance(x, block, ledger, rng, LABEL_PART * share, steps)]
 

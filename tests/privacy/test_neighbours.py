@@ -208,7 +208,6 @@ def test_every_release_of_a_scheduled_fit_moves_by_at_most_its_sensitivity(atten
     names = {m.name for m in harness.moves}
     assert ("table:attendance" in names) == (attendance is None)
     assert any("slot j x slot k" in name for name in names)  # the slot-pair tables
-    assert "table:label" in names  # the label's own table on slots (synth.privacy.label_table)
     assert any("(slot x value)" in name for name in names)  # synth.privacy.slot_trend
     _same_public_output(harness, tmp_path)
 
