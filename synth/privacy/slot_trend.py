@@ -46,7 +46,7 @@ def public_groups(block: CellBlock) -> np.ndarray | None:
     if not block.ordered or block.width <= 2:
         return None
     bins = np.arange(block.width) // 2
-    return np.append(bins, [bins.max() + 1] * (block.n_cells - block.width))
+    return np.concatenate([bins, np.full(block.n_cells - block.width, bins.max() + 1)]).astype(int)
 
 
 @dataclass(frozen=True)

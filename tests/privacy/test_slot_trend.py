@@ -49,6 +49,8 @@ def test_public_groups_pair_bins_and_keep_missing_apart():
     groups = public_groups(CellBlock("x", 0, 10, missing=10, ordered=True))
     assert groups.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5]
     assert public_groups(CellBlock("c", 0, 3)) is None
+    whole = public_groups(CellBlock("x", 0, 10, ordered=True))  # not nullable: no missing cell
+    assert whole.dtype.kind == "i" and whole.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
 
 
 def test_shrinkage_keeps_a_clear_trend_and_drops_noise():
