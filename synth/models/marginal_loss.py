@@ -183,9 +183,8 @@ class MarginalLoss:
                  refine_groups: bool | None = None, means: list | None = None):
         across = [t for t in tables if t.over_slot_pairs]  # matched on their own (synth.models.slot_pair_loss)
         self.slot_pairs = SlotPairTerm(across) if across else None
-        trends = [t for t in tables if t.over_slots]  # likewise; their columns' slots may drift
+        trends = [t for t in tables if t.over_slots]  # likewise
         self.slot_trends = SlotTrendTerm(trends) if trends else None
-        trending = {t.blocks[0].column for t in trends}
         tables = [t for t in tables if not (t.over_slot_pairs or t.over_slots)]
         released, groups = len(tables), label_groups(tables)
         if groups <= REFINE_MAX_GROUPS if refine_groups is None else refine_groups:
@@ -213,7 +212,7 @@ class MarginalLoss:
         self.free_mask = pair_mask([t.blocks[0].n_cells for t in self.columns], self.free_pairs) if (
             self.independence and self.free_pairs) else None
         pooled = {t.blocks[0].column: t for t in tables  # no drift penalty between a first time and gaps
-                  if t.pooled_by is not None and not t.spec.visit_times and t.blocks[0].column not in trending}
+                  if t.pooled_by is not None and not t.spec.visit_times}
         self.sequences = [(t.blocks, t.pooled_by) for t in pooled.values()]
         self.targets = [torch.as_tensor(t.conditional(), dtype=torch.float32) for t in tables]
         self.merges = [[None if g is None else torch.eye(int(g.max()) + 1)[torch.as_tensor(g)]

@@ -13,8 +13,8 @@ where no baseline value is missing the table says so).
 
 The tables are released before the label stage, one Gaussian step each at the stage's σ (its σ
 is calibrated with them in the ledger, as with the attendance table); the generator matches
-each as a whole (:class:`synth.models.slot_pair_loss.SlotTrendTerm`), and the slot-drift term
-leaves their columns alone.
+each slot's distribution (:class:`synth.models.slot_pair_loss.SlotTrendTerm`) beside the
+slot-drift term (without it the per-label values at each slot drifted: bench/RESULTS.md).
 
 Notes
 -----
