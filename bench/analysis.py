@@ -99,7 +99,7 @@ def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict)
             syn = model.sample(len(train), seed=seed)
         extra = score(train, syn, test, meta_path, label, seed)
     else:
-        from peers import fit_sample_peer
+        from bench.peers import fit_sample_peer
 
         syn = fit_sample_peer(method, train, Metadata.load(meta_path), epsilon, delta, 10, seed)
     fit_s = time.perf_counter() - started

@@ -4,6 +4,7 @@ the command line's start, and a fit beside busy processes.
     python -m bench.speed [--repeats 2] [--rows 1e5,1e6,1e7] [--visit-patients 1e4,1e5] [--patients 1e4,1e5,1e6]
                           [--suite]
     python -m bench.speed --parts start,busy [--busy-epochs 2]   # some parts only
+    python -m bench.speed --parts visits [--visit-patients 1e4,1e5] [--visit-epochs 3]
     .venv-peers/bin/python -m bench.speed ...   # with SmartNoise Synth installed (bench/peers.py): MST too
 
 One run prints one table per part, every figure measured in this run on this machine, side by
@@ -29,7 +30,10 @@ side: read the ratios, not the absolute times (the machines are shared and noisy
    own default (one per core, set explicitly), alternated ``--repeats`` times; a fit past
    ``--busy-limit`` seconds is stopped (goal: beside the busy processes, at most twice the time
    alone; bench/contention.py).
-7. With ``--suite``: the default test suite's wall time (``python -m pytest -q``).
+7. ``synth sample`` of visit sequences from a pbcseq model for ``--visit-patients`` patients:
+   the shipped sampler, the same with each slice decoded through pandas (the path it replaced)
+   and pyarrow's write of the same rows, alternated ``--repeats`` times (bench/visit_speed.py).
+8. With ``--suite``: the default test suite's wall time (``python -m pytest -q``).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 
 from bench.contention import busy_table, start_table  # parts 5 and 6
+from bench.visit_speed import visits_table  # part 7
 
 
 def child(code: str, *args: str) -> dict:
@@ -237,6 +242,8 @@ def main() -> None:
     parser.add_argument("--rows", default="1e5,1e6,1e7")
     parser.add_argument("--patients", default="1e4,1e5,1e6")
     parser.add_argument("--visit-patients", default="1e4,1e5", help="patients sampled from the pbcseq model")
+    parser.add_argument("--visit-epochs", type=int, default=None,
+                        help="epochs of the pbcseq fit of --parts visits (default: the fit's own)")
     parser.add_argument("--suite", action="store_true")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {','.join(PARTS)}")
     parser.add_argument("--busy-epochs", type=int, default=2, help="epochs of the fits beside busy processes")
@@ -263,6 +270,10 @@ def main() -> None:
                 sample_table(visits, numbers(args.visit_patients), tmp, "pbcseq model, visit sequences, 19 columns")
             if "scale" in parts:
                 scale_table(model, numbers(args.patients), tmp)
+    if "visits" in parts:
+        with tempfile.TemporaryDirectory() as folder:
+            visits_table(child, SAMPLE, PYARROW, FIT, DATA, numbers(args.visit_patients), args.repeats,
+                         args.visit_epochs, Path(folder))
     if "start" in parts:
         start_table()
     if "busy" in parts:
@@ -271,7 +282,7 @@ def main() -> None:
         suite_table()
 
 
-PARTS = ["fit", "step", "sample", "scale", "start", "busy"]
+PARTS = ["fit", "step", "sample", "scale", "visits", "start", "busy"]
 
 
 if __name__ == "__main__":

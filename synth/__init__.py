@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from synth.errors import SynthError, SynthWarning
+from synth.lazy import lazy_names
 
 if TYPE_CHECKING:
     from synth.schema.metadata import Metadata
@@ -22,15 +23,19 @@ __all__ = ["Synthesizer", "Metadata", "SynthError", "SynthWarning"]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Synthesizer":
-        from synth.synthesizer import Synthesizer as value
-    elif name == "Metadata":
-        from synth.schema.metadata import Metadata as value
-    else:
-        raise AttributeError(f"module 'synth' has no attribute '{name}'")
-    globals()[name] = value  # once loaded, an ordinary attribute
-    return value
+def _synthesizer() -> type:
+    from synth.synthesizer import Synthesizer
+
+    return Synthesizer
+
+
+def _metadata() -> type:
+    from synth.schema.metadata import Metadata
+
+    return Metadata
+
+
+__getattr__ = lazy_names(__name__, {"Synthesizer": _synthesizer, "Metadata": _metadata})
 
 
 def __dir__() -> list[str]:

@@ -26,7 +26,7 @@ class SynthWarning(UserWarning):
     """Input that works but gives poor synthetic data: the message says what to change."""
 
 
-# calibrate_sigma's two messages (synth.privacy.ledger): the ε it names is one release's share.
+# calibrate_sigma's two messages (synth.privacy.accountant): the ε it names is one release's share.
 _TOO_SMALL = re.compile(r"^epsilon (\S+) (?:\(this release's share of epsilon\) )?is too small")
 
 

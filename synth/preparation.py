@@ -35,6 +35,7 @@ from synth.models.dp_step import NO_LABEL
 from synth.models.train import TrainConfig
 from synth.privacy.analysis_tables import (ANALYSIS_SHARE, analysis_specs, combine_releases, mean_specs,
                                            release_analysis_tables)
+from synth.privacy.shrinkage import shrunk_time_to_event
 from synth.privacy.attendance import ATTENDANCE_WEIGHTS, release_attendance
 from synth.privacy.class_sizes import NoisyCounts
 from synth.privacy import slot_trend
@@ -44,7 +45,7 @@ from synth.privacy.slot_pairs import release_slot_pairs, slot_pair_specs
 from synth.privacy.domain import Domain, build_domain
 from synth.privacy.ledger import Ledger, row_privacy_unit
 from synth.privacy.marginals import MARGINAL_SHARE, TableSpec
-from synth.privacy.pair_tables import LABEL_PART, release_tables
+from synth.privacy.pair_tables import LABEL_PART, TablePlan, release_tables
 from synth.privacy.resolution import full_resolution, label_stage_steps, sequence_table_specs
 from synth.privacy.randomness import NoiseSource
 from synth.privacy.shards import counting_shards
@@ -185,15 +186,15 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
             attendance += release_slot_trends(x, trends, ledger, rng, LABEL_PART * rest, label_stage_steps(
                 singles, n_classes, ledger, LABEL_PART * rest, len(trends)),
                 attendance[0].counts if attendance else None) if trends else []
-            tables, domain.label_proportions = release_tables(
-                x, y, n_classes, blocks, domain.label_proportions, ledger, rng, rest, config.pair_tables,
-                singles, released, config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
+            plan = TablePlan(n_classes, blocks, domain.label_proportions, rest, config.pair_tables, singles, released,
+                             config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
+            tables, domain.label_proportions = release_tables(x, y, plan, ledger, rng)
             means = []
             if declared:
                 class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])
                 analysis, means = release_analysis_tables(x, y, n_classes, declared, ledger, rng, share, class_sizes,
                                                           mean_specs(meta.analysis, blocks, label))
-                tables = combine_releases(tables, analysis)
+                tables = shrunk_time_to_event(combine_releases(tables, analysis), meta.analysis, label)
         tables += attendance
         marginals = MarginalLoss(tables, domain.label_proportions, config.independence,
                                  config.refine_groups, means)

@@ -6,52 +6,43 @@ model file → sampling → CSV + ``<csv>.privacy.json``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
-import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import pandas as pd
-import pyarrow as pa
 
 from synth.distributed.group import SINGLE, Ranks, join, leave
 from synth.encode.sequence import SequenceEncoder
 from synth.encode.table import TableEncoder
 from synth.errors import SynthError, budget_error
-from synth.atomic import atomic_path, atomic_write_text
-from synth.io.arrow_rows import ArrowRows
-from synth.io.csv_out import in_background, write_csv_batches
-from synth.io.precision import Precision
-from synth.io.modelfile import check_sizes, file_sha256, package_versions, read_model, write_model
+from synth.io.modelfile import check_sizes, package_versions, read_model, write_model
 from synth.models import Generator
 from synth.models.device import resolve_device
-from synth.models.sampling import SLICE_ROWS, input_slices, sample_chunks
-from synth.models.train import Progress, TrainConfig, train_acgan
+from synth.models.joint_draw import JointDraws, PairCells, draw_pairs_jointly
+from synth.models.train import Progress, TrainConfig, TrainInputs, train_acgan
 from synth.notebook import synthesizer_html
 from synth.options import check_options
-from synth.preparation import inequality_rule, prepare
+from synth.outcome_calibration import calibrate_outcomes  # called by this module's name (tests patch it here)
+from synth.preparation import prepare
 from synth.privacy.domain import Domain
 from synth.privacy.ledger import Ledger
-from synth.schema.implications import apply_implications, read_implications
-from synth.encode.inequalities import apply_inequalities
+from synth.sampling_face import SamplingFace
+from synth.schema.implications import read_implications
 from synth.schema.inequalities import read_inequalities
 from synth.schema.metadata import Metadata
 from synth.schema.sequence import SequenceLayout
-from synth.schema.validate import category_key
 from synth.threads import use_threads
 
 __all__ = ["Synthesizer"]
 
-MAX_ROWS = 10**9  # about 100 GB of CSV for a trial table
-SAMPLE_THREADS = 2  # threads drawing and decoding slices beside the writer's (issue 47: 2 cores)
 # What a fit does before its first GAN epoch, in order (for Synthesizer.fit's ``stage`` callback).
 STAGES = ("releasing the domain and the tables under DP",
           "fitting the generator to the released tables, then training with DP-SGD")
-class Synthesizer:
+class Synthesizer(SamplingFace):
     """A differentially private AC-GAN synthesizer for one row per patient.
 
     Parameters: ``epsilon`` (> 0, ``math.inf`` for no privacy), ``delta`` (default
@@ -116,13 +107,17 @@ class Synthesizer:
         p = prepare(data, metadata, self.label, self.epsilon, self.delta, self._noise_seed, self.config, ranks, device)
         self.label = p.label  # a declared analysis's arm when no label was given
         say(STAGES[1])
-        result = train_acgan(p.x, p.y, p.encoder.spans, p.n_classes, p.domain.label_proportions, p.ledger,
-                             self.config, progress if ranks.leader else None, p.marginals,
-                             getattr(p.encoder, "mask", None), p.encoder.noise_groups(), p.noise.torch_on(device),
-                             device, ranks)
+        inputs = TrainInputs(p.x, p.y, p.encoder.spans, p.n_classes, p.domain.label_proportions, p.marginals,
+                             getattr(p.encoder, "mask", None), p.encoder.noise_groups())
+        result = train_acgan(inputs, p.ledger, self.config, progress if ranks.leader else None,
+                             p.noise.torch_on(device), device, ranks)
         calibrated = calibrate_outcomes(result.generator, p, self.config.seed)
         if calibrated:
             result.summary["calibrated_outcomes"] = calibrated
+        joint = draw_pairs_jointly(result.generator, p.meta.analysis, p.marginals and p.marginals.tables, p.label,
+                                   p.domain.label_proportions or [1.0], self.config.seed)
+        if joint:
+            result.summary["joint_time_to_event"] = joint
         self._fitted = {"meta": p.meta, "domain": p.domain, "encoder": p.encoder, "generator": result.generator,
                         "ledger": p.ledger, "summary": result.summary}
 
@@ -144,103 +139,6 @@ class Synthesizer:
     def domain(self) -> Domain:
         return self._state()["domain"]
 
-    # ------------------------------------------------------------------ sampling
-    def _label_index(self, condition: str | dict | None) -> int | None:
-        if not condition:
-            return None
-        if isinstance(condition, str):
-            if "=" not in condition:
-                raise SynthError(f"condition must be COLUMN=VALUE, got '{condition}'")
-            condition = dict([condition.split("=", 1)])
-        if len(condition) != 1:
-            raise SynthError("condition takes one COLUMN=VALUE, on the label column")
-        (column, value), = condition.items()
-        lab = self.domain.label
-        if lab is None or column != lab.name:
-            raise SynthError(f"condition: '{column}' is not the label column "
-                             f"({'the model has no label' if lab is None else repr(lab.name)})")
-        key = category_key(value)
-        if key not in lab.categories:
-            raise SynthError(f"condition: {column}={value} is not one of {lab.values}")
-        return lab.categories.index(key)
-
-    def sample(self, n: int, seed: int = 0, condition: str | dict | None = None) -> pd.DataFrame:
-        """``n`` synthetic patients (post-processing: costs no privacy)."""
-        use_threads(self.threads)
-        chunks = list(self._chunks(n, seed, condition))
-        return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-
-    def _rules(self, n: int) -> tuple[Precision, tuple]:
-        """The written precision and the inequality rule (pairs, ceilings, domains), after checking ``n``."""
-        if int(n) < 1:
-            raise SynthError(f"the number of rows to sample (n) must be at least 1, got {n}")
-        if int(n) > MAX_ROWS:
-            raise SynthError(f"n = {n} rows is more than synth writes in one call ({MAX_ROWS:,}); sample in several "
-                             "files with different seeds")
-        st = self._state()
-        pairs, ceiling, columns = inequality_rule(st["meta"], st["domain"])
-        written = Precision(st["meta"], st["domain"])  # numbers at the metadata's precision (synth.io.precision)
-        if pairs:
-            ceiling, columns = written.grid(pairs, columns)
-        return written, (pairs, ceiling, columns)
-
-    def _chunks(self, n: int, seed: int, condition, chunk_size: int = 65_536):
-        """DataFrames of the rows (the reference path :meth:`write_csv`'s batches are tested against)."""
-        written, rule = self._rules(n)
-        st = self._state()
-        chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
-                               self._label_index(condition), chunk_size, self.device)
-        implied = read_implications(st["meta"])  # after the inequalities, which move numbers only
-        return (apply_implications(apply_inequalities(written.round(chunk), *rule), implied) for chunk in chunks)
-
-    def _batches(self, n: int, seed: int, condition, chunk_size: int = 65_536) -> Iterator[pa.RecordBatch]:
-        """The rows as Arrow record batches, a slice at a time (the streaming sampler): the same
-        values as :meth:`_chunks`, so the same CSV bytes."""
-        written, rule = self._rules(n)
-        st = self._state()
-        implied = read_implications(st["meta"])
-        rows = ArrowRows(st["encoder"], st["domain"], written, *rule, implied)
-        # An implication can turn a column of numbers into text (apply_implications), and the CSV
-        # keeps the first frame's types: with implications, the first slice is the first chunk.
-        slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed, self._label_index(condition),
-                              chunk_size, chunk_size if implied else SLICE_ROWS, self.device)
-        # two threads draw slices (torch's and NumPy's loops free the GIL), a third writes them
-        return in_background(lambda part: rows.batch(*part.draw()), slices, pending=8, workers=SAMPLE_THREADS)
-
-    def write_csv(self, path: str | Path, n: int, seed: int = 0, condition: str | dict | None = None,
-                  model_path: str | Path | None = None, chunk_size: int = 65_536) -> Path:
-        """Write ``n`` rows to ``path`` chunk by chunk, then ``<path>.privacy.json`` beside it.
-
-        Crash-safe: the rows go to a temporary file; once it is complete, the old CSV is removed,
-        the new statement (with the new CSV's SHA-256) written, and the new CSV renamed into
-        place. Killed at any moment, an existing CSV has its own statement beside it.
-        """
-        path = Path(path)
-        if not self._ranks.leader:
-            return path  # rank 0 writes it
-        statement_path = Path(f"{path}.privacy.json")
-        batches = self._batches(n, seed, condition, chunk_size)
-        with atomic_path(path) as tmp:
-            write_csv_batches(tmp, batches)
-            statement = self.privacy_statement(rows=int(n), seed=seed, condition=condition, model_path=model_path,
-                                               csv_sha256=file_sha256(tmp))
-            path.unlink(missing_ok=True)
-            atomic_write_text(statement_path, json.dumps(statement, indent=2) + "\n")
-        return path
-
-    def privacy_statement(self, rows: int, seed: int, condition: Any, model_path: str | Path | None,
-                          csv_sha256: str | None = None) -> dict:
-        """What a collaborator needs to know about a CSV's guarantee, without the model."""
-        ledger = self.ledger.to_dict()
-        return {
-            "synthetic_data": True, "rows": rows, "seed": seed, "condition": condition, "csv_sha256": csv_sha256,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "guarantee": ledger["guarantee"], "epsilon": ledger["epsilon"], "delta": ledger["delta"],
-            "model_file": str(model_path) if model_path else None,
-            "model_sha256": file_sha256(model_path) if model_path else None,
-            "ledger": ledger,
-        }
-
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write the model file (after a fit over several processes: rank 0 only, the others return)."""
@@ -250,6 +148,8 @@ class Synthesizer:
         doc = {"metadata": st["meta"].public_dict(), "domain": st["domain"].to_dict(), "label": self.label,
                "train": st["summary"], "ledger": st["ledger"].to_dict(), "versions": package_versions(),
                "generator": {"noise_dim": self.config.noise_dim, "hidden": self.config.g_hidden}}
+        if st["generator"].joint is not None:
+            doc["generator"]["joint"] = [p.to_list() for p in st["generator"].joint.pairs]
         if isinstance(st["encoder"], SequenceEncoder):
             doc["sequence"] = st["encoder"].layout.to_dict()
         weights = {k: v.detach().cpu() for k, v in st["generator"].state_dict().items()}  # sampled on a GPU, maybe
@@ -287,10 +187,14 @@ class Synthesizer:
                         doc["generator"]["noise_dim"], doc["generator"]["hidden"], encoder.noise_groups())
         if "class_offsets" not in tensors and doc.get("format_version", 0) <= 8:  # no calibration: zero offsets
             tensors = {**tensors, "class_offsets": gen.class_offsets.clone()}
+        if doc["generator"].get("joint"):
+            gen.joint = JointDraws([PairCells(*p) for p in doc["generator"]["joint"]], max(gen.n_classes, 1))
         try:
             gen.load_state_dict(tensors)
         except RuntimeError as exc:
             raise SynthError(f"model file '{path}': weights do not match its schema") from exc
+        if gen.joint is not None:
+            gen.joint.check(encoder.spans, gen.n_classes)
         gen.eval()
         s._fitted = {"meta": Metadata.from_dict(doc["metadata"]), "domain": domain, "encoder": encoder,
                      "generator": gen, "ledger": ledger, "summary": doc["train"]}
@@ -327,26 +231,3 @@ class Synthesizer:
         eps = "inf" if math.isinf(self.epsilon) else self.epsilon
         state = "fitted" if self._fitted else "not fitted"
         return f"Synthesizer(epsilon={eps}, label={self.label!r}, {state})"
-
-
-
-def calibrate_outcomes(gen, p, seed: int) -> list[str]:
-    """Pin each declared binary outcome's rate per arm to the released arm × outcome table, its
-    association shrunk by its noise (:mod:`synth.models.calibrate`; post-processing), when the
-    arm is the fit's class. The outcomes calibrated, by name."""
-    from synth.models.calibrate import calibrate, shrunk_rates
-
-    analysis = p.meta.analysis
-    if analysis is None or p.marginals is None or p.label != analysis.arm or not p.n_classes:
-        return []
-    categories = {c.name: getattr(c, "categories", None) for c in p.domain.columns}
-    targets, names = [], []
-    for outcome in analysis.outcomes:
-        table = next((t for t in p.marginals.tables if t.by_label and len(t.blocks) == 1 and all(g is None for g in t.groups)
-                      and t.blocks[0].column == outcome and t.pooled_by is None and not t.slots), None)
-        if table is None or len(categories.get(outcome) or ()) != 2 or table.sigma <= 0:
-            continue
-        targets.append((table.blocks[0].start, shrunk_rates(table.counts[:, :2], table.sigma)))
-        names.append(outcome)
-    calibrate(gen, targets, seed)
-    return names

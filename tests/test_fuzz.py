@@ -125,7 +125,7 @@ def test_a_bug_prints_one_line_and_exit_1(tmp_path, monkeypatch, trial_csv, meta
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(synth.cli, "_fit", broken)
+    monkeypatch.setattr(synth.cli.fit_command, "_fit", broken)  # the fit command's own module
     r = run("fit", trial_csv, "-m", meta_file, "-o", tmp_path / "m.synth")
     assert r.exit_code == 1 and "internal error (ZeroDivisionError)" in r.stderr
     assert "boom" not in r.stderr  # an exception's text may quote the data: --debug shows it

@@ -2,11 +2,11 @@
 
 The stages, in order (a module may import from its own stage and the ones above it):
 
-1. **base** — ``errors``, ``options``, ``threads``, ``atomic``: shared by every folder.
+1. **base** — ``errors``, ``options``, ``threads``, ``atomic``, ``lazy``: shared by every folder.
 2. **schema** — ``synth/schema/``: the table's public description.
 3. **accountant and domain** — ``synth/privacy/``'s ledger, noise source, mechanisms (with the
    audit's hook on them) and the domain
-   (``privacy/{__init__,randomness,global_stream,ledger,mechanisms,observe,domain}.py``): the
+   (``privacy/{__init__,randomness,global_stream,accountant,ledger,mechanisms,observe,domain}.py``): the
    domain is released before anything is encoded, and the encoders are built from it.
 4. **encode** — ``synth/encode/``: reversible encoders built from a Domain.
 5. **releases** — the rest of ``synth/privacy/``: the tables, pair selection, class sizes,
@@ -17,7 +17,7 @@ The stages, in order (a module may import from its own stage and the ones above 
 7. **training** — ``synth/models/`` but sampling: the networks, DP-SGD, the marginal loss.
 8. **model file** — ``synth/io/`` but the CSV: the model file, precision, memory checks, split.
 9. **sampling** — ``synth/models/sampling.py``: rows from the generator (post-processing).
-10. **CSV** — ``synth/io/csv_out.py`` and ``arrow_rows.py``: the synthetic CSV.
+10. **CSV** — ``synth/io/csv_out.py`` and ``arrow_{rows,cells,visits}.py``: the synthetic CSV.
 11. **evaluation** — ``synth/eval/`` and ``synth/notebook.py`` (HTML views of a fitted model
     and an evaluation report; it imports nothing from synth).
 12. **faces** — ``preparation.py`` (a fit's first half: it hands the releases to the training's
@@ -39,16 +39,18 @@ STAGE_OF = {
     "synth": "faces", "synth.__main__": "faces", "synth.cli": "faces", "synth.synthesizer": "faces",
     "synth.preparation": "faces",
     "synth.errors": "base", "synth.options": "base", "synth.threads": "base", "synth.atomic": "base",
+    "synth.lazy": "base",
     "synth.schema": "schema",
     **{f"synth.privacy{m}": "accountant and domain"
-       for m in ("", ".randomness", ".global_stream", ".ledger", ".mechanisms", ".observe", ".domain")},
+       for m in ("", ".randomness", ".global_stream", ".accountant", ".ledger", ".mechanisms", ".observe", ".domain")},
     "synth.encode": "encode",
     "synth.privacy.": "releases",  # every other module of synth/privacy/
     "synth.distributed": "distributed",
     "synth.models": "training",
     "synth.io": "model file",
     "synth.models.sampling": "sampling",
-    "synth.io.csv_out": "CSV", "synth.io.arrow_rows": "CSV",
+    "synth.io.csv_out": "CSV", "synth.io.arrow_rows": "CSV", "synth.io.arrow_cells": "CSV",
+    "synth.io.arrow_visits": "CSV",
     "synth.eval": "evaluation", "synth.notebook": "evaluation",
 }
 # Arrows against the flow still to be removed (none left). Add one only with the reason beside it.

@@ -2,7 +2,7 @@
 
     python -m bench.dev.accounting [--datasets actg175,gbsg2,pbcseq] [--epsilon 1]
 
-synth composes its ledger with Opacus' RDP accountant (``synth.privacy.ledger``). A PLD
+synth composes its ledger with Opacus' RDP accountant (``synth.privacy.accountant``). A PLD
 accountant is tighter for Gaussian mechanisms, but it needs a pair of distributions that
 dominates each mechanism, and pair selection is an exponential mechanism (ε0-DP per round,
 recorded in the ledger as the Gaussian with the same Rényi curve, which is sound under RDP only).

@@ -15,7 +15,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 import synth.cli
-import synth.privacy.ledger
+import synth.privacy.accountant
 from synth.cli import app
 from synth.schema.metadata import Metadata
 from synth.schema.validate import coerce_frame
@@ -69,7 +69,7 @@ def run_case(case: Case, folder: Path) -> Outcome:
     data.write_bytes(case.csv)
     meta.write_bytes(case.metadata)
     original, synth.cli.Synthesizer = synth.cli.Synthesizer, TinySynthesizer
-    alphas, synth.privacy.ledger.ALPHAS = synth.privacy.ledger.ALPHAS, COARSE_ALPHAS
+    alphas, synth.privacy.accountant.ALPHAS = synth.privacy.accountant.ALPHAS, COARSE_ALPHAS
     try:
         fit = _invoke(["fit", str(data), "-m", str(meta), "-o", str(model), *case.fit_args])
         if fit.exit_code != 0:
@@ -79,7 +79,7 @@ def run_case(case: Case, folder: Path) -> Outcome:
             return Outcome("failed", "fit", "exit 0 without a model file")
         drawn = _invoke(["sample", str(model), "-o", str(out), *case.sample_args])
     finally:
-        synth.cli.Synthesizer, synth.privacy.ledger.ALPHAS = original, alphas
+        synth.cli.Synthesizer, synth.privacy.accountant.ALPHAS = original, alphas
     if drawn.exit_code != 0:
         why = _clean_exit(drawn, [out, sidecar], folder)
         if why is None and "model file" in drawn.stderr:

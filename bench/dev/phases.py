@@ -24,6 +24,7 @@ import synth.preparation as preparation
 import synth.synthesizer as synthesizer
 from synth import Synthesizer
 from synth.models.checkpoints import CheckpointSelector
+from synth.privacy.accountant import Accountant
 
 SPENT: dict[str, float] = defaultdict(float)
 
@@ -46,7 +47,7 @@ def instrument() -> None:
     timed(preparation, "release_tables", "table releases")
     timed(preparation, "MarginalLoss", "table releases")
     timed(synthesizer, "train_acgan", "training (all)")
-    timed(train, "calibrate_sigma", "σ calibration")
+    timed(Accountant, "sigma", "σ calibration")
     timed(train, "_pretrain_generator", "generator pretraining")
     timed(train, "_generator_step", "generator steps")
     timed(CheckpointSelector, "score", "checkpoint selection")

@@ -137,8 +137,22 @@ class SequenceEncoder(TableEncoder):
     def to_long(self, wide: pd.DataFrame, label: ColumnDomain | None, labels: np.ndarray | None,
                 first_id: int, all_columns: list[str], pii: list[str]) -> pd.DataFrame:
         """Decoded wide patients → long visits sorted by time, ids ``first_id``, ``first_id + 1`` …"""
+        kept, times, t0 = self.kept_visits(wide)
+        return self.long_frame(wide, kept, times, t0, label, labels, first_id, all_columns, pii)
+
+    def visit_columns(self) -> list[str]:
+        """The wide columns :meth:`kept_visits` reads: the visit count or attendance pattern, the
+        first visit's time and the gaps (without slots), the follow-up end."""
         lay = self.layout
-        m, p = lay.max_visits, len(wide)
+        names = [ATTENDANCE] if lay.slots else [VISITS, slot_name(lay.index, 0)] + [
+            gap_name(k) for k in range(1, lay.max_visits)]
+        return names + ([lay.end] if lay.end is not None else [])
+
+    def kept_visits(self, wide: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, ColumnDomain]:
+        """Decoded wide patients (:meth:`visit_columns` at least) → which slots are visits and
+        their times (both patients × slots), and the index's domain."""
+        lay = self.layout
+        m = lay.max_visits
         ends = None
         if lay.end is not None:
             end = self.domain_of(lay.end)
@@ -149,7 +163,7 @@ class SequenceEncoder(TableEncoder):
             kept, times = slot_visits(wide, lay, self.domain_of(ATTENDANCE).categories, ends)
             t0 = ColumnDomain(lay.index, "numerical", "numerical", False, "public", lo=lay.schedule[0],
                               hi=lay.schedule[-1], integer=all(float(t).is_integer() for t in lay.schedule))
-            return self._long(wide, kept, times, t0, label, labels, first_id, all_columns, pii)
+            return kept, times, t0
         visits = wide[VISITS].astype(int).to_numpy()
         t0 = self.domain_of(slot_name(lay.index, 0))
         gaps = np.column_stack([wide[slot_name(lay.index, 0)].to_numpy(float)] +
@@ -163,11 +177,11 @@ class SequenceEncoder(TableEncoder):
             kept, times = schedule_visits(visits, times, lay.schedule, ends)
         else:
             kept = np.arange(m)[None, :] < visits[:, None]
-        return self._long(wide, kept, times, t0, label, labels, first_id, all_columns, pii)
+        return kept, times, t0
 
-    def _long(self, wide: pd.DataFrame, kept: np.ndarray, times: np.ndarray, t0: ColumnDomain,
-              label: ColumnDomain | None, labels: np.ndarray | None, first_id: int, all_columns: list[str],
-              pii: list[str]) -> pd.DataFrame:
+    def long_frame(self, wide: pd.DataFrame, kept: np.ndarray, times: np.ndarray, t0: ColumnDomain,
+                   label: ColumnDomain | None, labels: np.ndarray | None, first_id: int, all_columns: list[str],
+                   pii: list[str]) -> pd.DataFrame:
         """The kept slots (patients × slots) as long visits at ``times``, patient by patient."""
         lay = self.layout
         m, p = lay.max_visits, len(wide)

@@ -6,9 +6,10 @@ holding the values, types and nulls of the reference path: decode to pandas
 :func:`~synth.encode.inequalities.apply_inequalities`,
 :func:`~synth.schema.implications.apply_implications`, then ``pa.Table.from_pandas`` of
 :func:`text_objects` (:func:`synth.io.csv_out.write_csv_chunks`). The CSV is therefore
-byte-identical for a seed (tested against that path). A table's columns go from NumPy to Arrow;
-columns named in an inequality or an implication, and visit sequences, go through the
-reference's pandas steps, one slice at a time.
+byte-identical for a seed (tested against that path). A table's columns go from NumPy to Arrow
+(:mod:`synth.io.arrow_cells`), visit sequences' too (:mod:`synth.io.arrow_visits`); columns
+named in an inequality or an implication go through the reference's pandas steps, one slice
+at a time.
 
 Post-processing only: the inputs are generated rows and public metadata or DP releases (the
 domain); nothing here reads real data. Reading anything else (a real row, a count of real
@@ -25,63 +26,37 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synth.encode.table import NUMERIC_BINS, TableEncoder, _numeric_series, category_series, from_unit
-from synth.io.precision import Precision, significant, to_decimals
-from synth.models.sampling import arrow_schema, decode_rows
+from synth.encode.table import category_series
+from synth.io.arrow_cells import (Column, categorical_column, decoded_series, frame_batch, lookup, numeric_column,
+                                  positions, text_objects)
+from synth.io.arrow_visits import VisitArrays
+from synth.io.precision import Precision
+from synth.models.sampling import arrow_schema
 from synth.privacy.domain import ColumnDomain, Domain
 from synth.schema.implications import Implication, apply_implications
 from synth.encode.inequalities import apply_inequalities
+from synth.encode.table import TableEncoder
 from synth.schema.inequalities import Inequality
+from synth.schema.sequence import slot_name
 
-__all__ = ["ArrowRows", "text_objects", "frame_batch"]
-
-Column = Callable[[int, np.ndarray | None, np.ndarray, dict[int, np.ndarray]], pa.Array]
-
-
-def text_objects(chunk: pd.DataFrame) -> pd.DataFrame:
-    """Object columns as text (a categorical may mix 0, 0.5 and "x" from its range_values)."""
-    out = chunk.copy()
-    for c in out.columns:
-        if out[c].dtype == object:
-            out[c] = out[c].map(lambda v: v if v is None or v is pd.NA or (isinstance(v, float) and v != v)
-                                else str(v))
-    return out
+__all__ = ["ArrowRows", "text_objects", "frame_batch", "types_hold"]
 
 
-def frame_batch(frame: pd.DataFrame, schema: pa.Schema) -> pa.RecordBatch:
-    """``pa.Table.from_pandas(text_objects(frame), schema)`` as one batch, without the value-by-value
-    ``str`` of an object column that holds text only (Arrow takes it as it is)."""
-    arrays = []
-    for field in schema:
-        s = frame[field.name]
-        if s.dtype == object:
-            try:
-                arrays.append(pa.array(s, type=pa.string(), from_pandas=True))
-                continue
-            except (pa.ArrowTypeError, pa.ArrowInvalid):  # numbers or booleans among the values
-                s = text_objects(s.to_frame())[field.name]
-        arrays.append(pa.Array.from_pandas(s, type=field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def _numbers(col: ColumnDomain, pos: int, out: np.ndarray, chosen: dict[int, np.ndarray]
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """A numerical column's values and missing flags, as :meth:`TableEncoder.decode` computes them."""
-    b = chosen[pos]
-    x = np.clip(out[:, pos + NUMERIC_BINS].astype(float), -1, 1)
-    values = from_unit(col, (b + (x + 1) / 2) / NUMERIC_BINS)
-    if col.integer:
-        values = np.clip(np.round(values), np.ceil(col.lo), np.floor(col.hi))
-    values = np.clip(values, col.lo, col.hi)
-    missing = chosen[pos + NUMERIC_BINS + 1] == 1 if col.nullable else np.zeros(len(values), dtype=bool)
-    return values, missing
-
-
-def _lookup(col: ColumnDomain) -> pa.Array:
-    """Each category's written value (index i: category i), typed as the reference writes it."""
-    series = category_series(col, np.arange(len(col.values)))
-    frame = series.to_frame(col.name)
-    return frame_batch(frame, arrow_schema(frame)).column(0)
+def types_hold(implied: list[Implication], domain: Domain) -> bool:
+    """Whether no implication can change its column's type (e.g. put text in a column of
+    numbers) where it sets a value: then every slice's columns have the types of the first
+    chunk's, whichever rows the rules set, and the first slice may be cut short. Decided on one
+    made-up row per rule from the public domain: no generated or real value."""
+    doms = {c.name: c for c in domain.columns} | ({domain.label.name: domain.label} if domain.label else {})
+    for rule in implied:
+        target = doms.get(rule.then_column) or doms.get(slot_name(rule.then_column, 0))
+        if target is None:
+            return False
+        number = rule.threshold + {"below": -1.0, "above": 1.0}.get(rule.op, 0.0)  # where the condition holds
+        before = pd.DataFrame({rule.column: [number], rule.then_column: category_series(target, np.zeros(1, int))})
+        if apply_implications(before, [rule])[rule.then_column].dtype != before[rule.then_column].dtype:
+            return False
+    return True
 
 
 class ArrowRows:
@@ -98,11 +73,15 @@ class ArrowRows:
         self.rule, self.implied = (pairs, ceiling, columns), list(implied)
         self.schema: pa.Schema | None = None  # the first slice's, for every batch (the reference: its first chunk's)
         self._first = threading.Event()
-        self.sequences = hasattr(encoder, "to_long")
+        # a slice may be shorter than a chunk unless an implication can change a column's type
+        self.slices_keep_types = types_hold(self.implied, domain)
         ruled = set(ceiling) | {c for r in self.implied for c in (r.column, r.then_column)}
         self.constrained = [c for c in domain.all_columns if c in ruled]
         self.columns: dict[str, Column] = {}
-        if not self.sequences:
+        self.visits = None
+        if hasattr(encoder, "to_long"):  # visit sequences: patients → their visits
+            self.visits = VisitArrays(encoder, domain, written, self.rule, self.implied, self.constrained)
+        else:
             self._plan()
 
     def batch(self, first: int, labels: np.ndarray | None, out: np.ndarray,
@@ -117,13 +96,12 @@ class ArrowRows:
 
     def _batch(self, first: int, labels: np.ndarray | None, out: np.ndarray,
                chosen: dict[int, np.ndarray]) -> pa.RecordBatch:
-        if self.sequences:  # the reference's pandas steps, a slice at a time
-            frame = decode_rows(self.encoder, self.domain, out, chosen, labels, first + 1)
-            frame = apply_implications(apply_inequalities(self.written.round(frame), *self.rule), self.implied)
-            return frame_batch(frame, self._schema(first, lambda: arrow_schema(frame)))
-        arrays = {name: make(first, labels, out, chosen) for name, make in self.columns.items()}
-        if self.constrained:
-            arrays.update(self._constrained(labels, out, chosen))
+        if self.visits is not None:
+            arrays = self.visits.arrays(first, labels, out, chosen)
+        else:
+            arrays = {name: make(first, labels, out, chosen) for name, make in self.columns.items()}
+            if self.constrained:
+                arrays.update(self._constrained(labels, out, chosen))
         names = self.domain.all_columns
         schema = self._schema(first, lambda: pa.schema([pa.field(name, arrays[name].type) for name in names]))
         # an implication may turn a column of numbers into text in some slices only: the first slice's type
@@ -141,22 +119,17 @@ class ArrowRows:
 
     def _plan(self) -> None:
         """One function per column not named in an inequality, from the drawn slice to its array."""
-        lab, pos = self.domain.label, 0
+        lab, starts = self.domain.label, positions(self.domain)
         for col in self.domain.columns:
-            start = pos
-            if col.kind == "numerical":
-                pos += NUMERIC_BINS + 1 + (2 if col.nullable else 0)
-                if col.name not in self.constrained:
-                    self.columns[col.name] = self._numeric(col, start)
-            else:
-                pos += len(col.categories) + (1 if col.nullable else 0)
-                if col.name not in self.constrained:
-                    self.columns[col.name] = self._categorical(col, start)
+            if col.name in self.constrained:
+                continue
+            self.columns[col.name] = (numeric_column(col, starts[col.name], self.written.columns.get(col.name))
+                                      if col.kind == "numerical" else categorical_column(col, starts[col.name]))
         for name in self.domain.all_columns:
-            if name in self.columns or name in self.constrained or any(c.name == name for c in self.domain.columns):
+            if name in self.columns or name in self.constrained or name in starts:
                 continue
             if lab is not None and name == lab.name:
-                table = _lookup(lab)
+                table = lookup(lab)
                 self.columns[name] = lambda first, labels, out, chosen, table=table: table.take(labels)
             elif name in self.domain.pii_columns:
                 self.columns[name] = lambda first, labels, out, chosen, text=f"{name}_": pc.binary_join_element_wise(
@@ -165,46 +138,13 @@ class ArrowRows:
                 self.columns[name] = lambda first, labels, out, chosen: pa.array(
                     np.arange(first + 1, first + 1 + len(out), dtype=np.int64))
 
-    def _numeric(self, col: ColumnDomain, pos: int) -> Column:
-        rounding = self.written.columns.get(col.name)
-
-        def make(first: int, labels: np.ndarray | None, out: np.ndarray, chosen: dict[int, np.ndarray]) -> pa.Array:
-            values, missing = _numbers(col, pos, out, chosen)
-            if col.sdtype == "datetime":
-                return pa.array(_numeric_series(col, values, missing), type=pa.string(), from_pandas=True)
-            if col.integer:
-                return pa.array(values.astype(np.int64), mask=missing if missing.any() else None)
-            x = np.where(missing, np.nan, values)
-            if rounding is not None:
-                d, lo, hi = rounding
-                x = np.clip(significant(x) if d is None else to_decimals(x, d), lo, hi)
-            return pa.array(x, from_pandas=True)  # NaN: null, as from_pandas writes it
-
-        return make
-
-    def _categorical(self, col: ColumnDomain, pos: int) -> Column:
-        table, n = _lookup(col), len(col.categories)
-
-        def make(first: int, labels: np.ndarray | None, out: np.ndarray, chosen: dict[int, np.ndarray]) -> pa.Array:
-            idx = chosen[pos]
-            missing = idx >= n
-            return table.take(pa.array(np.minimum(idx, len(col.values) - 1), mask=missing if missing.any() else None))
-
-        return make
-
     def _constrained(self, labels: np.ndarray | None, out: np.ndarray, chosen: dict[int, np.ndarray]
                      ) -> dict[str, pa.Array]:
         """The columns named in an inequality or an implication, through the reference's pandas steps."""
-        pos, series, lab = 0, {}, self.domain.label
+        series, lab, starts = {}, self.domain.label, positions(self.domain)
         for col in self.domain.columns:
-            if col.kind == "numerical":
-                if col.name in self.constrained:
-                    series[col.name] = _numeric_series(col, *_numbers(col, pos, out, chosen))
-                pos += NUMERIC_BINS + 1 + (2 if col.nullable else 0)
-            else:
-                if col.name in self.constrained:
-                    series[col.name] = category_series(col, chosen[pos])
-                pos += len(col.categories) + (1 if col.nullable else 0)
+            if col.name in self.constrained:
+                series[col.name] = decoded_series(col, starts[col.name], out, chosen)
         if lab is not None and lab.name in self.constrained:
             series[lab.name] = category_series(lab, labels)
         frame = pd.DataFrame({name: series[name] for name in self.constrained})

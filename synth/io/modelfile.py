@@ -30,18 +30,20 @@ from synth.schema.slots import ATTENDANCE, ATTENDANCE_VALUES, MAX_SLOTS
 __all__ = ["FORMAT", "FORMAT_VERSION", "write_model", "read_model", "check_sizes", "file_sha256", "package_versions"]
 
 FORMAT = "synth-model"
-FORMAT_VERSION = 9  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
+FORMAT_VERSION = 10  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
 # 4: a sequence's follow_up_end and first_visit_at; 5: the metadata's synth_inequalities, kept at sampling;
 # 6: the ledger names its adjacency, its noise source and where N came from (released, not exact); no private
 # metadata values, real-batch losses or training time; 7: a sequence's visit_tables and schedule; 8: a
 # stated schedule's visits as slots (the layout's slots and attendance, the __attendance column); 9: the
-# generator's per-class logit offsets (class_offsets: a declared binary outcome's rate per arm)
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)  # a version-1 file has neither: linear bins, proportions as stored
+# generator's per-class logit offsets (class_offsets: a declared binary outcome's rate per arm); 10: a declared
+# time-to-event pair's joint draw per arm (generator.joint: the pairs' cells; joint.tilt_i, joint.position_i)
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)  # a version-1 file has neither: linear bins, proportions as stored
 # Caps that keep a hostile file's cost bounded, far above anything synth writes (a fit's model
 # is a few MB, its document tens of kB, its ledger tens of mechanisms).
 MAX_FILE_BYTES = 2**30
 MAX_DOCUMENT_CHARS = 2**24
 MAX_MECHANISMS = 1_000
+MAX_JOINT = 16  # declared time-to-event pairs drawn jointly
 MAX_SUBSAMPLED = 16  # mechanisms with q < 1 (DP-SGD runs): about 40 ms of RDP each to recompute ε
 
 
@@ -152,6 +154,24 @@ def check_sizes(path: str | Path, tensors: dict[str, torch.Tensor], doc: dict) -
     gen = doc["generator"]
     if (int(gen["hidden"]) != hidden or not 0 < int(gen["noise_dim"]) <= first.shape[1]
             or len(doc["domain"]["columns"]) > width):
+        raise SynthError(f"model file '{path}': weights do not match its schema")
+    joint = gen.get("joint") or []
+    if not isinstance(joint, list) or len(joint) > MAX_JOINT or not all(
+            isinstance(p, list) and len(p) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in p)
+            and 0 <= p[0] and 0 < p[1] and 0 <= p[2] and 0 < p[3] and p[0] + p[1] <= width and p[2] + p[3] < width
+            for p in joint):
+        raise SynthError(f"model file '{path}': its time-to-event pairs do not match its weights")
+    if joint and int(doc.get("format_version", 0)) < 10:
+        raise SynthError(f"model file '{path}': a joint time-to-event draw in a file of format version "
+                         f"{doc.get('format_version')} (it came with version 10)")
+    stored = {name for name in tensors if name.startswith("joint.")}
+    for i, p in enumerate(joint):  # the buffers built from the pairs are no larger than the stored tensors
+        tilt, position = tensors.get(f"joint.tilt_{i}"), tensors.get(f"joint.position_{i}")
+        if (tilt is None or position is None or tilt.dim() != 3 or tuple(tilt.shape[1:]) != (p[1], p[3])
+                or tilt.shape[0] > width or tuple(position.shape[:2]) != (p[1], p[3]) or position.dim() != 3):
+            raise SynthError(f"model file '{path}': its time-to-event pairs do not match its weights")
+        stored -= {f"joint.tilt_{i}", f"joint.position_{i}"}
+    if stored:
         raise SynthError(f"model file '{path}': weights do not match its schema")
     sequence = doc.get("sequence") or {}
     if not 0 <= int(sequence.get("max_visits") or 0) <= width:

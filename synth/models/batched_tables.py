@@ -54,53 +54,68 @@ def _padded(width: int) -> int:
     return 1 << max(0, int(width - 1).bit_length())
 
 
+class _FeatureLayout:
+    """The features every table reads: each slot's cells once (shared by the tables using the same
+    cells), as entries (block, cell, block width) × weight column → feature."""
+
+    def __init__(self):
+        self.block_index: dict[tuple, int] = {}
+        self.blocks: list[CellBlock] = []
+        self.visit_index: dict[tuple, int] = {}
+        self.visit_blocks: list[CellBlock] = []
+        self.src: list[tuple[int, int, int]] = []
+        self.wcol: list[int] = []
+        self.tgt: list[int] = []
+        self.features: dict[tuple, tuple[int, int]] = {}  # a slot's key → (offset, cells)
+        self.offset = 0
+        self.single_used: set[tuple[int, bool]] = set()  # a one-slot table's cells must be its own within its kind
+
+    def block_id(self, b: CellBlock) -> int:
+        key = (b.start, b.width, b.missing)
+        if key not in self.block_index:
+            self.block_index[key] = len(self.blocks)
+            self.blocks.append(b)
+        return self.block_index[key]
+
+    def add_feature(self, key: tuple, n: int, entries) -> tuple[int, int]:
+        if key not in self.features:
+            for j, c, w, weight_column, cell in entries():
+                self.src.append((j, c, w))
+                self.wcol.append(weight_column)
+                self.tgt.append(self.offset + cell)
+            self.features[key] = (self.offset, n)
+            self.offset += n
+        return self.features[key]
+
+    def table_slots(self, i: int, t: MarginalTable, slot) -> list[tuple[int, int]]:
+        """(offset, cells) of each slot of table ``i``, ``t``, in the features."""
+        keyed = [slot(t, k, self.block_id, self.visit_index, self.visit_blocks)
+                 for k in range(len(t.blocks) if t.pooled_by is None else 1)]
+        slots = [self.add_feature(key, n, entries) for key, n, entries in keyed]
+        if len(slots) == 1:
+            if (slots[0][0], t.by_label) in self.single_used:
+                key, n, entries = keyed[0]
+                slots = [self.add_feature((*key, "copy", i), n, entries)]
+            self.single_used.add((slots[0][0], t.by_label))
+        return slots
+
+
 class BatchedTables:
     """Σ over tables of the label-weighted squared distance between generated and target cells."""
 
     def __init__(self, tables: list[MarginalTable], targets: list[np.ndarray]):
-        block_index: dict[tuple, int] = {}
-        blocks: list[CellBlock] = []
+        layout = _FeatureLayout()
+        slices = [layout.table_slots(i, t, self._slot) for i, t in enumerate(tables)]
+        self.n_features = layout.offset
+        self.n_blocks = len(layout.blocks)
+        self.visit_blocks = layout.visit_blocks
+        self._lay_out_blocks(layout)
+        self._lay_out_targets(tables, targets, slices)
 
-        def block_id(b: CellBlock) -> int:
-            key = (b.start, b.width, b.missing)
-            if key not in block_index:
-                block_index[key] = len(blocks)
-                blocks.append(b)
-            return block_index[key]
-
-        visit_index: dict[tuple, int] = {}
-        visit_blocks: list[CellBlock] = []
-        src, wcol, tgt = [], [], []
-        features: dict[tuple, tuple[int, int]] = {}  # a slot's key → (offset, cells): shared by the tables using it
-        slices: list[list[tuple[int, int]]] = []  # per table: (offset, cells) of each slot in the features
-        offset = 0
-
-        def add_feature(key: tuple, n: int, entries) -> tuple[int, int]:
-            nonlocal offset
-            if key not in features:
-                for j, c, w, weight_column, cell in entries():
-                    src.append((j, c, w))
-                    wcol.append(weight_column)
-                    tgt.append(offset + cell)
-                features[key] = (offset, n)
-                offset += n
-            return features[key]
-
-        single_used: set[tuple[int, bool]] = set()  # a one-slot table's cells must be its own within its kind
-        for i, t in enumerate(tables):
-            keyed = [self._slot(t, k, block_id, visit_index, visit_blocks) for k in range(len(t.blocks) if
-                                                                                 t.pooled_by is None else 1)]
-            slots = [add_feature(key, n, entries) for key, n, entries in keyed]
-            if len(slots) == 1:
-                if (slots[0][0], t.by_label) in single_used:
-                    key, n, entries = keyed[0]
-                    slots = [add_feature((*key, "copy", i), n, entries)]
-                single_used.add((slots[0][0], t.by_label))
-            slices.append(slots)
-        self.n_features = offset
-        self.n_blocks = len(blocks)
-        # Blocks of one width are computed together, without padding: each block's cells, then
-        # its missing cell, laid out width group by width group.
+    def _lay_out_blocks(self, layout: _FeatureLayout) -> None:
+        """Blocks of one width are computed together, without padding: each block's cells, then
+        its missing cell, laid out width group by width group; the entries' indices into them."""
+        blocks = layout.blocks
         by_width: dict[int, list[int]] = {}
         for j, b in enumerate(blocks):
             by_width.setdefault(b.width, []).append(j)
@@ -117,13 +132,16 @@ class BatchedTables:
                 "absent_columns": torch.as_tensor([0 if blocks[j].missing is None else blocks[j].missing + 1
                                                    for j in members]),
                 "has_missing": torch.as_tensor([blocks[j].missing is not None for j in members], dtype=torch.float32)})
-        self.visit_blocks = visit_blocks
         position[_ONE] = offset_cells  # the constant-one column after every block's cells
-        self.src = torch.as_tensor([position[j] + min(c, w) for j, c, w in src], dtype=torch.long)
-        self.wcol = torch.as_tensor(wcol, dtype=torch.long)
-        self.tgt = torch.as_tensor(tgt, dtype=torch.long)
+        self.src = torch.as_tensor([position[j] + min(c, w) for j, c, w in layout.src], dtype=torch.long)
+        self.wcol = torch.as_tensor(layout.wcol, dtype=torch.long)
+        self.tgt = torch.as_tensor(layout.tgt, dtype=torch.long)
 
-        # One-column tables (and pooled ones): targets laid out on the features, by label or not.
+    def _lay_out_targets(self, tables: list[MarginalTable], targets: list[np.ndarray],
+                         slices: list[list[tuple[int, int]]]) -> None:
+        """One-column tables (and pooled ones): targets laid out on the features, by label or not;
+        two-column tables grouped by their slots' padded widths."""
+        offset = self.n_features
         rows = max((len(target) for target, t in zip(targets, tables) if t.by_label), default=1)
         self.rows = rows
         self.single_label = torch.zeros(rows, offset)
@@ -266,48 +284,4 @@ class BatchedTables:
             loss = loss + (row_weight[:, None] * err_label * g["is_label"]).sum()
             err_whole = ((joint[-1] / batch - g["whole"]) ** 2).sum(dim=(1, 2))
             loss = loss + (err_whole * (1 - g["is_label"])).sum()
-        return loss
-
-
-class BatchedSlotDrift:
-    """Σ over sequence columns of :func:`synth.models.marginal_loss.slot_drift` (label-weighted),
-    all columns sharing a visit-count block at once: their slots padded to one width, one
-    product per slot."""
-
-    def __init__(self, sequences: list[tuple[tuple[CellBlock, ...], CellBlock]]):
-        groups: dict[tuple, list[tuple[CellBlock, ...]]] = {}
-        blocks = {}
-        for slots, visits in sequences:  # columns of one width together: no padding
-            blocks[(visits.start, visits.width)] = visits
-            groups.setdefault((visits.start, visits.width, len(slots), max(b.width for b in slots)), []).append(slots)
-        self.groups = []
-        for (start, width, _, _), columns in groups.items():
-            cells = max(b.width for slots in columns for b in slots)
-            index = torch.as_tensor([[[b.start + min(v, b.width - 1) for v in range(cells)] for b in slots]
-                                     for slots in columns], dtype=torch.long)  # (columns, slots, cells)
-            valid = torch.as_tensor([[[v < b.width for v in range(cells)] for b in slots] for slots in columns])
-            self.groups.append({"visits": blocks[(start, width)], "index": index, "valid": valid})
-
-    def to(self, device: torch.device | str) -> BatchedSlotDrift:
-        for g in self.groups:
-            g["index"], g["valid"] = g["index"].to(device), g["valid"].to(device)
-        return self
-
-    def __call__(self, raw: torch.Tensor, by_label: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        batch, loss = len(raw), raw.new_zeros(())
-        for g in self.groups:
-            index, valid = g["index"], g["valid"]
-            _, present = visit_weights(raw, g["visits"])  # (B, slots): P(visits > k)
-            logits = raw.index_select(1, index.reshape(-1)).reshape(batch, *index.shape)
-            values = last_dim_softmax(logits.masked_fill(~valid, float("-inf")))  # (B, columns, slots, cells)
-            w = present[:, :, None] * by_label[:, None, :]  # (B, slots, classes)
-            mass = w.sum(dim=0)  # (slots, classes)
-            columns, slots, cells = index.shape
-            per_slot = torch.bmm(w.permute(1, 2, 0), values.permute(2, 0, 1, 3).reshape(slots, batch, -1))
-            dist = per_slot.reshape(slots, -1, columns, cells).permute(2, 0, 1, 3)  # (columns, slots, classes, cells)
-            dist = dist / mass.clamp(min=1e-6)[None, :, :, None]
-            share = mass / mass.sum(dim=0).clamp(min=1e-6)  # (slots, classes)
-            pooled = (share[None, :, :, None] * dist).sum(dim=1, keepdim=True)
-            drift = (share[None] * ((dist - pooled) ** 2).sum(dim=3)).sum(dim=1)  # (columns, classes)
-            loss = loss + (weights * drift).sum()
         return loss

@@ -40,6 +40,9 @@ class Generator(nn.Module):
         # synth.models.calibrate (post-processing: a declared outcome's rate in each arm pinned
         # to the released table). Stored with the weights (model format 9).
         self.register_buffer("class_offsets", torch.zeros(max(n_classes, 1), width))
+        # A declared time-to-event pair's joint draw per arm (synth.models.joint_draw; set after
+        # training, post-processing; model format 10). None: every span drawn on its own.
+        self.joint = None
 
     def logits(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         h = z if self.embed is None else torch.cat([z, self.embed(y)], dim=1)

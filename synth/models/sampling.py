@@ -33,7 +33,10 @@ def _span_layout(gen: Generator, spans) -> dict:
     widths = [(width, [start for start, _ in members],
                torch.as_tensor([[start + j for j in range(width)] for start, _ in members], dtype=torch.long),
                torch.as_tensor([u for _, u in members], dtype=torch.long)) for width, members in by_width.items()]
-    return {"tanh": torch.as_tensor(tanh, dtype=torch.long), "widths": widths, "uniforms": len(uniform_of)}
+    uniform_at = {span.start: uniform_of[group] for span, group in zip(spans, gen.noise_groups)
+                  if span.activation != "tanh"}
+    return {"tanh": torch.as_tensor(tanh, dtype=torch.long), "widths": widths, "uniforms": len(uniform_of),
+            "uniform_at": uniform_at}
 
 
 SLICE_ROWS = 4_096  # rows per forward pass and draw: a slice's activations stay in the cache (issue 47)
@@ -80,7 +83,11 @@ def forward_draw(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Te
     """The rows of noise ``z`` (:func:`forward_rows`) and their drawn cells (:func:`draw_cells`).
     Row by row: a slice of the inputs gives the same slice of the rows."""
     out = forward_rows(gen, layout, z, labels)
-    return out.numpy(), draw_cells(layout, out, uniform)
+    chosen = draw_cells(layout, out, uniform)
+    if gen.joint is not None and labels is not None:  # a declared time-to-event pair, drawn jointly per arm
+        with torch.inference_mode():
+            gen.joint.redraw(out, chosen, labels, uniform, layout["uniform_at"])
+    return out.numpy(), chosen
 
 
 def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | None, k: int,

@@ -1,10 +1,11 @@
 """The privacy ledger: every mechanism that touched real data, composed by one accountant.
 
-Every mechanism in synth is a (subsampled) Gaussian mechanism on a query of L2 sensitivity 1
-per patient, so it is described by Opacus' accountant triple (noise multiplier σ, sample rate q,
-steps). The ledger keeps that history, composes it with Opacus' RDP accountant and converts to
-(ε, δ) once. Category discovery by thresholding adds a δ outside the accountant
-(``delta_threshold``), which the ledger subtracts from δ before asking the accountant.
+Every mechanism in synth is recorded by kind (a Gaussian, a Poisson-subsampled Gaussian, an
+exponential mechanism entered by its Rényi curve) in the accountant's units (noise multiplier σ,
+sample rate q, steps). The ledger keeps that history; the accountant
+(:mod:`synth.privacy.accountant`, Opacus RDP) composes it and converts to (ε, δ) once. Category
+discovery by thresholding adds a δ outside the accountant (``delta_threshold``), which the
+ledger subtracts from δ before asking the accountant.
 
 Notes
 -----
@@ -16,36 +17,27 @@ releases it as a Gaussian count (``count:patients``) and uses that release where
 in the metadata (``synth_patients``, e.g. a trial's published enrolment) is a public parameter
 instead; each mechanism stays add/remove-DP for any fixed value of it.
 
-The guarantee is void if any computation on real data is missing from ``mechanisms``, if the
-exact N read off the data is used or stored anywhere, if a step is taken that the accountant
-did not see, or if the noise is not secret (``noise`` says where it came from, see
-:mod:`synth.privacy.randomness`).
-
-Pair selection (an exponential mechanism, see :mod:`synth.privacy.pair_tables`) enters the
-ledger as the Gaussian with the same Rényi curve. That substitution is sound for an RDP
-accountant only: an accountant of privacy-loss distributions (Opacus' PRV, a PLD) needs a pair
-of distributions that dominates the mechanism, and the Gaussian need not dominate an exponential
-mechanism, so switching the accountant would void the guarantee unless selection changes too.
-Bounding selection soundly by ε0-randomized response instead makes a PLD accountant need about
-10% more σ than RDP on the benchmark ledgers (``bench/accounting.py``).
+The guarantee is void if any computation on real data is missing from ``mechanisms``, if a
+mechanism is recorded under a kind it is not, if the exact N read off the data is used or stored
+anywhere, if a step is taken that the accountant did not see, or if the noise is not secret
+(``noise`` says where it came from, see :mod:`synth.privacy.randomness`). Why pair selection
+binds synth to the RDP accountant: :mod:`synth.privacy.accountant`.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
-from synth.errors import SynthError
+from synth.privacy.accountant import (ADJACENCY, ALPHAS, RDP, EpsilonCurve, calibrate_sigma, compose_epsilon,
+                                      kind_of)
 from synth.privacy.randomness import OS_ENTROPY
 
-__all__ = ["Mechanism", "Ledger", "calibrate_sigma", "compose_epsilon", "EpsilonCurve", "row_privacy_unit", "ADJACENCY"]
+# calibrate_sigma, compose_epsilon, EpsilonCurve, ALPHAS: the accountant's, named here too for callers of old
+__all__ = ["Mechanism", "Ledger", "calibrate_sigma", "compose_epsilon", "EpsilonCurve", "row_privacy_unit", "ADJACENCY",
+           "ALPHAS"]
 
-ACCOUNTANT = "rdp"
-ADJACENCY = "add/remove one patient"
 N_RELEASED = "dp: Gaussian count (count:patients)"
 N_REFINED = "dp: count:patients combined with the released tables' totals (post-processing)"
 ONE_ROW = "one patient (one row)"  # model files written before the id column was checked
@@ -60,15 +52,11 @@ def row_privacy_unit(id_column: str | None) -> str:
     return f"one patient (one row; its id column '{id_column}' holds no repeat)"
 
 
-# Opacus' default orders stop at 63, which cannot certify ε below about log(1/δ)/62; small
-# shares of the budget (preprocessing) need higher orders.
-ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + [
-    int(64 * 1.3**k) for k in range(1, 16)]
-
-
 @dataclass
 class Mechanism:
-    """One Gaussian mechanism (or DP-SGD run) on real data, in accountant units."""
+    """One mechanism (or DP-SGD run) on real data, in accountant units, by ``kind``
+    (:data:`synth.privacy.accountant.KINDS`; when not given, :func:`~synth.privacy.accountant.kind_of`
+    its name and sample rate). The kind is not stored in model files: it is derived again on load."""
 
     name: str
     noise_multiplier: float
@@ -76,104 +64,18 @@ class Mechanism:
     steps: int
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            self.kind = kind_of(self.name, float(self.sample_rate))
+
+    def stored(self) -> dict[str, Any]:
+        """What a model file keeps of it (every field but the derived kind)."""
+        return {k: v for k, v in asdict(self).items() if k != "kind"}
 
     def history(self) -> tuple[float, float, int]:
         return (float(self.noise_multiplier), float(self.sample_rate), int(self.steps))
-
-
-def _rdp(history: list[tuple[float, float, int]]) -> np.ndarray:
-    """Summed RDP curve over ALPHAS (what Opacus' RDPAccountant.get_epsilon computes)."""
-    from opacus.accountants.analysis.rdp import compute_rdp  # runs opacus/__init__ (torch, scipy): on first use
-
-    total = np.zeros(len(ALPHAS))
-    for sigma, q, steps in history:
-        if steps > 0:
-            total = total + np.asarray(compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=ALPHAS))
-    return total
-
-
-def _epsilon(rdp: np.ndarray, delta: float) -> float:
-    from opacus.accountants.analysis.rdp import get_privacy_spent
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Optimal order is")
-        eps, _ = get_privacy_spent(orders=ALPHAS, rdp=rdp, delta=delta)
-    return float(eps)
-
-
-class EpsilonCurve:
-    """ε after ``steps`` more Gaussian steps at (σ, q) on top of ``prior``, from RDP curves
-    computed once (a step's RDP is linear in the steps): the same figure as
-    :func:`compose_epsilon` on ``prior + [(σ, q, steps)]``, without recomputing every term."""
-
-    def __init__(self, prior: list[tuple[float, float, int]], sigma: float, sample_rate: float, delta: float):
-        prior = [h for h in prior if h[2] > 0]
-        self.delta = delta
-        self.infinite = sigma <= 0 or any(h[0] <= 0 for h in prior)
-        if not self.infinite:
-            self.prior = _rdp(prior)
-            self.step = _rdp([(sigma, sample_rate, 1)])
-
-    def at(self, steps: int) -> float:
-        if self.infinite:
-            return math.inf
-        if steps <= 0 and not self.prior.any():
-            return 0.0
-        return _epsilon(self.prior + steps * self.step, self.delta)
-
-
-def compose_epsilon(history: list[tuple[float, float, int]], delta: float) -> float:
-    """ε at ``delta`` of the composition of Gaussian mechanisms (σ, q, steps), via Opacus RDP."""
-    history = [h for h in history if h[2] > 0]
-    if not history:
-        return 0.0
-    if any(sigma <= 0 for sigma, _, _ in history):
-        return math.inf
-    return _epsilon(_rdp(history), delta)
-
-
-def calibrate_sigma(
-    target_epsilon: float,
-    delta: float,
-    sample_rate: float,
-    steps: int,
-    prior: list[tuple[float, float, int]] | None = None,
-    tol: float = 1e-3,
-) -> float:
-    """Smallest σ (to ``tol`` relative) such that ``prior`` + (σ, q, steps) stays within ε.
-
-    Like ``opacus.accountants.utils.get_noise_multiplier`` but composing with mechanisms
-    already in the ledger, which Opacus' helper cannot do.
-    """
-    prior = list(prior or [])
-    if math.isinf(target_epsilon):
-        return 0.0
-    if compose_epsilon(prior, delta) >= target_epsilon:
-        raise SynthError(f"epsilon {target_epsilon:g} is too small: the releases before this one already spend it; "
-                         "give a larger --epsilon")
-    prior_rdp = _rdp(prior)
-
-    def eps(sigma: float) -> float:
-        return _epsilon(prior_rdp + _rdp([(sigma, sample_rate, steps)]), delta)
-
-    lo, hi = 0.5, 1.0  # bracket the crossing: ε(lo) > target ≥ ε(hi)
-    while eps(hi) > target_epsilon:
-        lo, hi = hi, hi * 2
-        if hi > 1e6:
-            raise SynthError(f"epsilon {target_epsilon:g} (this release's share of epsilon) is too small: no noise "
-                             "multiplier up to 1e6 reaches it; give a larger --epsilon")
-    while eps(lo) <= target_epsilon:
-        lo, hi = lo / 2, lo
-        if lo < 1e-6:
-            return hi
-    # Brent's method on the bracket (a handful of RDP evaluations, each costly at q < 1), then
-    # the smallest step up that is certainly within the target.
-    from scipy.optimize import brentq
-
-    sigma = brentq(lambda s: eps(s) - target_epsilon, lo, hi, xtol=tol * lo / 4, rtol=tol / 4)
-    while eps(sigma) > target_epsilon:
-        sigma = min(hi, sigma * (1 + tol / 4))
-    return sigma
 
 
 @dataclass
@@ -201,17 +103,18 @@ class Ledger:
         return [m.history() for m in self.mechanisms]
 
     def add(self, mechanism: Mechanism) -> None:
+        RDP.check([mechanism.kind])
         self.mechanisms.append(mechanism)
 
     def epsilon(self) -> float:
         """ε spent by everything in the ledger, recomputed from the history."""
         if self.no_guarantee:
             return math.inf
-        return compose_epsilon(self.history(), self.accountant_delta)
+        return RDP.epsilon(self.mechanisms, self.accountant_delta)
 
     def mechanism_epsilon(self, mechanism: Mechanism) -> float:
         """ε of one mechanism alone at the accountant's δ (for the ledger's table)."""
-        return compose_epsilon([mechanism.history()], self.accountant_delta)
+        return RDP.epsilon([mechanism], self.accountant_delta)
 
     def to_dict(self) -> dict[str, Any]:
         eps = self.epsilon()
@@ -222,14 +125,14 @@ class Ledger:
             "target_epsilon": None if math.isinf(self.target_epsilon) else self.target_epsilon,
             "delta": self.delta,
             "delta_threshold": self.delta_threshold,
-            "accountant": f"opacus {ACCOUNTANT} (composition of Gaussian mechanisms)",
+            "accountant": RDP.description,
             "adjacency": ADJACENCY,
             "noise": self.noise,
             "privacy_unit": self.privacy_unit,
             "n_patients": self.n_patients,
             "n_patients_source": self.n_patients_source,
             "mechanisms": [
-                {**asdict(m), "epsilon_alone": None if self.no_guarantee else self.mechanism_epsilon(m)}
+                {**m.stored(), "epsilon_alone": None if self.no_guarantee else self.mechanism_epsilon(m)}
                 for m in self.mechanisms
             ],
         }

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -33,13 +34,14 @@ import numpy as np
 from synth.encode.table import CellBlock
 from synth.privacy import observe
 from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes, refine_patients, released_patients
+from synth.privacy.accountant import EXPONENTIAL_AS_GAUSSIAN
 from synth.privacy.ledger import N_REFINED, Ledger, Mechanism
 from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, cell_counts, label_tables, ledger_sigma,
                                      release_marginals)
 from synth.privacy.shards import total
 from synth.privacy.resolution import PAIR_GROUPS, coarse_groups, release_label_tables
 
-__all__ = ["coarse_groups", "pair_scores", "pair_spec", "select_pairs", "release_tables", "PAIR_GROUPS"]
+__all__ = ["coarse_groups", "pair_scores", "pair_spec", "select_pairs", "release_tables", "TablePlan", "PAIR_GROUPS"]
 
 # Parts of the marginal share (label tables, pair selection); the pair tables get the rest.
 # Chosen once on ACTG175 (bench/RESULTS.md): the pair tables' accuracy barely matters.
@@ -112,57 +114,81 @@ def pair_spec(a: TableSpec, b: TableSpec, groups_a: np.ndarray | None, groups_b:
                      present_by=a.present_by or b.present_by, slots=(slot_a, slot_b))
 
 
-def release_tables(
-    encoded: np.ndarray,
-    y: np.ndarray | None,
-    n_classes: int,
-    blocks: list[CellBlock],
-    label_proportions: list[float],
-    ledger: Ledger,
-    rng: np.random.Generator,
-    share: float = MARGINAL_SHARE,
-    n_pairs: int | None = None,
-    singles: list[TableSpec] | None = None,
-    label_counts: NoisyCounts | None = None,
-    smooth: bool = False,
-    slot_pairs: Callable[[dict[str, MarginalTable], int, float], list[MarginalTable]] | None = None,
-) -> tuple[list[MarginalTable], list[float]]:
-    """Label × column tables, then ``n_pairs`` DP-chosen pair tables (default: one fewer than
-    the label tables, as many as the edges of MST's tree), within ``share`` of ε after preprocessing.
+@dataclass
+class TablePlan:
+    """Which tables :func:`release_tables` releases, within what share of ε: all public (the
+    options, the encoder's blocks, earlier DP releases).
 
     ``singles`` (default :func:`label_tables` of ``blocks``) are the label tables, one per block
     in the same order: a visit sequence's temporal column has a table pooled over visits, or,
     on a short public schedule, its first visit's table here and one per later visit slot
     after the blocks' (:class:`~synth.privacy.marginals.TableSpec`'s ``slots``). Pairs are
-    chosen among all of their columns.
+    chosen among all of their columns; ``n_pairs`` of them (default: one fewer than the label
+    tables, as many as the edges of MST's tree).
 
     ``smooth`` marks the label tables (and stage 1's) for :mod:`synth.privacy.smoothing`, so
     that their distributions, pair selection's independence estimate included, are smoothed.
 
-    Returns the tables and the label proportions: ``label_proportions`` as given, or, with the
-    released ``label_counts``, their combination with the label tables' row sums
-    (:func:`synth.privacy.class_sizes.combine_class_sizes`), which also become those tables'
-    totals and the class sizes of pair selection.
+    ``label_counts``: the released label counts, combined with the label tables' row sums
+    (:func:`synth.privacy.class_sizes.combine_class_sizes`).
 
     ``slot_pairs`` (scheduled slots, :mod:`synth.privacy.slot_pairs`) releases its tables first
     in the pair stage, given the full-resolution tables by column, the number of pairs to
     choose and ``share``; they and the chosen pairs get one σ.
-
-    Ledger entries: the label tables (``marginals:label x column``, or with few patients
-    ``marginals:column`` then ``marginals:label x column (at most g groups)``, see
-    :mod:`synth.privacy.resolution`), ``selection:pairs``, ``marginals:pairs``.
     """
-    fractions = np.asarray(label_proportions) if n_classes and label_proportions else np.ones(1)
-    class_sizes = ledger.n_patients * fractions  # public N × DP label proportions
-    specs = label_tables(blocks) if singles is None else singles
-    if [s.blocks[0] for s in specs[:len(blocks)]] != list(blocks):
+
+    n_classes: int
+    blocks: list[CellBlock]
+    label_proportions: list[float]
+    share: float = MARGINAL_SHARE
+    n_pairs: int | None = None
+    singles: list[TableSpec] | None = None
+    label_counts: NoisyCounts | None = None
+    smooth: bool = False
+    slot_pairs: Callable[[dict[str, MarginalTable], int, float], list[MarginalTable]] | None = None
+
+
+def release_tables(encoded: np.ndarray, y: np.ndarray | None, plan: TablePlan, ledger: Ledger,
+                   rng: np.random.Generator) -> tuple[list[MarginalTable], list[float]]:
+    """Label × column tables, then ``plan.n_pairs`` DP-chosen pair tables, within ``plan.share``
+    of ε after preprocessing (:class:`TablePlan`).
+
+    Privacy: ``encoded``/``y`` are the real patients (this rank's shard); every look at them is
+    a mechanism in ``ledger`` drawn from the secret ``rng``. Ledger entries: the label tables
+    (``marginals:label x column``, or with few patients ``marginals:column`` then
+    ``marginals:label x column (at most g groups)``, see :mod:`synth.privacy.resolution`),
+    ``selection:pairs``, ``marginals:pairs``.
+
+    Returns the tables and the label proportions: ``plan.label_proportions`` as given, or, with
+    the released ``plan.label_counts``, their combination with the label tables' row sums, which
+    also become those tables' totals and the class sizes of pair selection.
+    """
+    specs = label_tables(plan.blocks) if plan.singles is None else plan.singles
+    if [s.blocks[0] for s in specs[:len(plan.blocks)]] != list(plan.blocks):
         raise ValueError("one label table per block, in the blocks' order (then any per-visit tables)")
-    singles, full = release_label_tables(encoded, y, n_classes, specs, class_sizes, ledger, rng, LABEL_PART * share)
+    singles, full, class_sizes, proportions = _release_label_stage(encoded, y, specs, plan, ledger, rng)
+    k = len(specs) - 1 if plan.n_pairs is None else plan.n_pairs
+    if k <= 0 or len(specs) < 2:
+        return singles, proportions
+    if not full[0].by_label:  # two stages: independence is judged from the unlabelled marginals
+        class_sizes = np.array([float(ledger.n_patients)])
+    return singles + _release_pair_stage(encoded, y, specs, full, class_sizes, k, plan, ledger, rng), proportions
+
+
+def _release_label_stage(encoded: np.ndarray, y: np.ndarray | None, specs: list[TableSpec], plan: TablePlan,
+                         ledger: Ledger, rng: np.random.Generator):
+    """The label tables (and the full-resolution ones of a two-stage release), the class sizes and
+    the label proportions; N refined from every release that counts it (post-processing)."""
+    n_classes = plan.n_classes
+    fractions = np.asarray(plan.label_proportions) if n_classes and plan.label_proportions else np.ones(1)
+    class_sizes = ledger.n_patients * fractions  # public N × DP label proportions
+    singles, full = release_label_tables(encoded, y, n_classes, specs, class_sizes, ledger, rng,
+                                         LABEL_PART * plan.share)
     for table in {id(t): t for t in singles + full}.values():  # before anything reads them (pair scores too)
-        table.smooth = smooth
+        table.smooth = plan.smooth
     n_release = released_patients(ledger)
-    if n_classes and label_counts is not None:
-        class_sizes = combine_class_sizes(label_counts, singles, n_release or ledger.n_patients)
+    if n_classes and plan.label_counts is not None:
+        class_sizes = combine_class_sizes(plan.label_counts, singles, n_release or ledger.n_patients)
         for table in singles:
             if table.by_label:
                 table.totals = class_sizes
@@ -178,19 +204,21 @@ def release_tables(
         if not n_classes:
             class_sizes = np.array([refined])
     proportions = (class_sizes / class_sizes.sum()).tolist() if n_classes and class_sizes.sum() > 0 else list(
-        label_proportions)
-    k = len(specs) - 1 if n_pairs is None else n_pairs
-    if k <= 0 or len(specs) < 2:
-        return singles, proportions
-    if not full[0].by_label:  # two stages: independence is judged from the unlabelled marginals
-        class_sizes = np.array([float(ledger.n_patients)])
+        plan.label_proportions)
+    return singles, full, class_sizes, proportions
+
+
+def _release_pair_stage(encoded: np.ndarray, y: np.ndarray | None, specs: list[TableSpec],
+                        full: list[MarginalTable], class_sizes: np.ndarray, k: int, plan: TablePlan,
+                        ledger: Ledger, rng: np.random.Generator) -> list[MarginalTable]:
+    """``k`` pairs chosen by the exponential mechanism, then the slot pairs' and the chosen pairs' tables."""
     full = [t.merged_phases() for t in full]
     by_column = {t.blocks[0].column: t for t in full}  # a pooled table stands in for its first visit
     groups = [coarse_groups(t) for t in full]
     specs = [pair_spec(specs[i], specs[j], groups[i], groups[j]) for i, j in combinations(range(len(specs)), 2)]
     k = min(k, len(specs))
     scores = pair_scores(encoded, specs, by_column, class_sizes)
-    sigma = ledger_sigma(ledger, (LABEL_PART + SELECT_PART) * share, k)
+    sigma = ledger_sigma(ledger, (LABEL_PART + SELECT_PART) * plan.share, k)
     epsilon0 = math.inf if sigma == 0 else 2.0 / sigma
     chosen = [specs[i] for i in select_pairs(scores, k, epsilon0, rng)]
     ledger.add(Mechanism("selection:pairs", sigma, 1.0, k,
@@ -198,8 +226,8 @@ def release_tables(
                          "label-conditional independence; eps0-bounded-range = eps0^2/8-zCDP, recorded as "
                          "the Gaussian mechanism with the same Renyi curve",
                          {"epsilon0": None if math.isinf(epsilon0) else epsilon0,
-                          "pairs": [s.name for s in chosen]}))
-    across = [] if slot_pairs is None else slot_pairs(by_column, len(chosen), share)
-    pairs = release_marginals(encoded, y, n_classes, chosen, ledger, rng, share, name="pairs",
+                          "pairs": [s.name for s in chosen]}, kind=EXPONENTIAL_AS_GAUSSIAN))
+    across = [] if plan.slot_pairs is None else plan.slot_pairs(by_column, len(chosen), plan.share)
+    pairs = release_marginals(encoded, y, plan.n_classes, chosen, ledger, rng, plan.share, name="pairs",
                               totals=np.array([float(ledger.n_patients)]))
-    return singles + across + pairs, proportions
+    return across + pairs

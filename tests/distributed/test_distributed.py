@@ -119,7 +119,7 @@ def test_tables_counted_on_shards_and_noised_once_equal_one_processs_release(met
     import copy
     import threading
 
-    from synth.privacy.pair_tables import release_tables
+    from synth.privacy.pair_tables import TablePlan, release_tables
     from synth.privacy.shards import counting_shards
     from tests.conftest import encoded_trial
 
@@ -136,12 +136,12 @@ def test_tables_counted_on_shards_and_noised_once_equal_one_processs_release(met
 
         mine = Ranks(r, 2).shard(len(x))
         with counting_shards(add):
-            out[r] = release_tables(x[mine], y[mine], 2, enc.cell_blocks, domain.label_proportions,
+            out[r] = release_tables(x[mine], y[mine], TablePlan(2, enc.cell_blocks, domain.label_proportions),
                                     copy.deepcopy(ledger), np.random.default_rng(9))
     threads = [threading.Thread(target=rank, args=(r,)) for r in range(2)]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    alone, _ = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, copy.deepcopy(ledger),
+    alone, _ = release_tables(x, y, TablePlan(2, enc.cell_blocks, domain.label_proportions), copy.deepcopy(ledger),
                               np.random.default_rng(9))
     for tables, _ in out:
         assert [t.name for t in tables] == [t.name for t in alone]

@@ -19,7 +19,8 @@ from synth.privacy.marginals import MarginalTable
 from synth.privacy.randomness import NoiseSource
 from synth.models.dp_step import NO_LABEL, dp_step, private_discriminator, row_losses
 from synth.models.poisson import PoissonBatches
-from synth.models.train import TrainConfig, _generator_step, _pretrain_generator, default_batch_size, train_acgan
+from synth.models.train import (TrainConfig, TrainInputs, _generator_step, _pretrain_generator, default_batch_size,
+                                train_acgan)
 
 SPANS = [Span("a", 0, 1, "tanh"), Span("b", 1, 3, "softmax")]
 WIDTH, CLASSES = 4, 2
@@ -46,7 +47,7 @@ def test_one_charged_discriminator_step_per_poisson_batch(monkeypatch):
     x, y = _data()
     ledger = Ledger(2.0, 1e-4, len(x))
     cfg = TrainConfig(epochs=3, batch_size=12, g_hidden=16, d_hidden=16, noise_dim=4)
-    result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg)
+    result = train_acgan(TrainInputs(x, y, SPANS, CLASSES, [0.5, 0.5]), ledger, cfg)
     (mech,) = ledger.mechanisms
     assert mech.steps == result.steps == calls["dp"] == 3 * 5  # 60/12 = 5 Poisson batches an epoch
     assert calls["gen"] == calls["dp"]  # generator steps ran, and none was charged
@@ -248,7 +249,7 @@ def test_generator_step_leaves_discriminator_untouched_and_unclipped():
 def _generator_weights(noise, seed=0):
     x, y = _data()
     cfg = TrainConfig(epochs=2, batch_size=12, g_hidden=8, d_hidden=8, noise_dim=4, seed=seed)
-    result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], Ledger(2.0, 1e-4, len(x)), cfg, noise=noise)
+    result = train_acgan(TrainInputs(x, y, SPANS, CLASSES, [0.5, 0.5]), Ledger(2.0, 1e-4, len(x)), cfg, noise=noise)
     return torch.cat([p.detach().flatten() for p in result.generator.parameters()])
 
 
@@ -270,7 +271,7 @@ def test_sample_rate_and_averaging_come_from_the_ledgers_public_n():
     x, y = _data(60)
     ledger = Ledger(2.0, 1e-4, 120)  # a released N twice the rows: q and the averaging follow it, not len(x)
     cfg = TrainConfig(epochs=1, batch_size=12, g_hidden=8, d_hidden=8, noise_dim=4)
-    result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg)
+    result = train_acgan(TrainInputs(x, y, SPANS, CLASSES, [0.5, 0.5]), ledger, cfg)
     assert result.sample_rate == pytest.approx(1 / 10) and result.steps == 10
 
 
@@ -286,7 +287,7 @@ def test_default_batch_size_fits_small_trials():
 def test_no_privacy_run_records_infinite_epsilon():
     x, y = _data()
     ledger = Ledger(math.inf, 1e-4, len(x))
-    train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, TrainConfig(epochs=1, g_hidden=8, d_hidden=8))
+    train_acgan(TrainInputs(x, y, SPANS, CLASSES, [0.5, 0.5]), ledger, TrainConfig(epochs=1, g_hidden=8, d_hidden=8))
     assert ledger.mechanisms[0].noise_multiplier == 0.0
     assert ledger.epsilon() == math.inf
 
@@ -331,7 +332,7 @@ def test_pretraining_is_not_charged(monkeypatch):
     for pretrain in (0, 40):
         ledger = Ledger(2.0, 1e-4, len(x))
         cfg = TrainConfig(epochs=2, batch_size=12, g_hidden=16, d_hidden=16, noise_dim=4, pretrain_steps=pretrain)
-        result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg, marginals=_table_loss())
+        result = train_acgan(TrainInputs(x, y, SPANS, CLASSES, [0.5, 0.5], _table_loss()), ledger, cfg)
         assert result.summary["config"]["pretrain_steps"] == pretrain
         eps.append(ledger.epsilon())
     assert ran == [(40, 10)]  # pretrained once, only when asked, before the run's first DP step
@@ -348,7 +349,7 @@ def test_checkpoint_selection_is_free_and_changes_only_which_epoch_returns():
         # Pretrained close to the tables, then a fast GAN phase that barely weighs them drifts away.
         cfg = TrainConfig(epochs=4, batch_size=12, g_hidden=16, d_hidden=16, noise_dim=4, pretrain_steps=200,
                           lr_pretrain=1e-2, lr_g=1e-2, marginal_weight=1e-3, select_checkpoint=select)
-        runs[select] = (train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], ledger, cfg, marginals=_table_loss(),
+        runs[select] = (train_acgan(TrainInputs(x, y, SPANS, CLASSES, [0.5, 0.5], _table_loss()), ledger, cfg,
                                     noise=NoiseSource(3).torch), ledger)  # the same noise: the same run
     (plain, plain_ledger), (chosen, chosen_ledger) = runs[False], runs[True]
     assert plain.summary["checkpoint"] is None
@@ -368,7 +369,7 @@ def test_checkpoint_selection_is_on_under_dp_only():
     x, y = _data()
     for eps, expected in ((2.0, True), (math.inf, False)):
         cfg = TrainConfig(epochs=1, batch_size=12, g_hidden=8, d_hidden=8, noise_dim=4, pretrain_steps=5)
-        result = train_acgan(x, y, SPANS, CLASSES, [0.5, 0.5], Ledger(eps, 1e-4, len(x)), cfg,
-                             marginals=_table_loss())
+        result = train_acgan(TrainInputs(x, y, SPANS, CLASSES, [0.5, 0.5], _table_loss()),
+                             Ledger(eps, 1e-4, len(x)), cfg)
         assert result.summary["config"]["select_checkpoint"] is expected
         assert (result.summary["checkpoint"] is not None) is expected

@@ -6,7 +6,7 @@ import pytest
 from synth.encode.table import CellBlock
 from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes
 from synth.privacy.marginals import MarginalTable
-from synth.privacy.pair_tables import release_tables
+from synth.privacy.pair_tables import TablePlan, release_tables
 from tests.conftest import encoded_trial
 
 BLOCK = CellBlock("x", 0, 4)
@@ -56,13 +56,14 @@ def test_released_label_tables_get_the_combined_sizes_as_totals(meta):
     _, enc, x, y, ledger, domain = encoded_trial(meta, 400, heavy=True)
     released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma)
     assert domain.label_sigma > 0 and len(domain.label_counts) == 2
-    tables, proportions = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger,
-                                         np.random.default_rng(0), n_pairs=1, label_counts=released)
+    tables, proportions = release_tables(x, y, TablePlan(2, enc.cell_blocks, domain.label_proportions, n_pairs=1,
+                                                             label_counts=released), ledger, np.random.default_rng(0))
     assert sum(proportions) == pytest.approx(1) and proportions != pytest.approx(domain.label_proportions)
     labelled = [t for t in tables if t.by_label]
     assert labelled and all(np.allclose(t.totals, len(x) * np.array(proportions)) for t in labelled)
     _, _, _, _, plain, _ = encoded_trial(meta, 400, heavy=True)
-    release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, plain, np.random.default_rng(0), n_pairs=1)
+    release_tables(x, y, TablePlan(2, enc.cell_blocks, domain.label_proportions, n_pairs=1), plain,
+                   np.random.default_rng(0))
     assert ledger.history() == plain.history()  # the combination costs nothing
 
 

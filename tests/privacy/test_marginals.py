@@ -102,11 +102,11 @@ def test_known_totals_zero_the_cells_within_the_noise():
 
 
 def test_released_tables_carry_public_totals(meta):
-    from synth.privacy.pair_tables import release_tables
+    from synth.privacy.pair_tables import TablePlan, release_tables
 
     _, enc, x, y, ledger, _ = encoded_trial(meta)
     props = [0.4, 0.6]
-    tables, out = release_tables(x, y, 2, enc.cell_blocks, props, ledger, np.random.default_rng(0), n_pairs=1)
+    tables, out = release_tables(x, y, TablePlan(2, enc.cell_blocks, props, n_pairs=1), ledger, np.random.default_rng(0))
     assert out == pytest.approx(props)  # no released label counts to combine: the proportions as given
     assert all(np.allclose(t.totals, len(x) * np.array(props)) for t in tables if t.by_label)
     assert all(t.totals.tolist() == [len(x)] for t in tables if not t.by_label)  # pairs, unlabelled marginals

@@ -267,7 +267,7 @@ def test_an_internal_error_does_not_print_the_exception_s_text(tmp_path, monkeyp
     def broken(*args, **kwargs):
         raise ValueError(f"could not convert string to float: '{SECRET}'")
 
-    monkeypatch.setattr(synth.cli, "_fit", broken)
+    monkeypatch.setattr(synth.cli.fit_command, "_fit", broken)  # the fit command's own module
     (tmp_path / "meta.json").write_text(json.dumps(seq_meta()))
     (tmp_path / "any.csv").write_text("arm\n")  # the CLI checks that the file is there before _fit
     code, stderr = _cli("fit", tmp_path / "any.csv", "-m", tmp_path / "meta.json", "-o", tmp_path / "m.synth")

@@ -12,7 +12,8 @@ from synth.privacy.domain import PREP_SHARE
 from synth.encode.table import CellBlock
 from synth.privacy.ledger import Ledger, compose_epsilon
 from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, measure_tables
-from synth.privacy.pair_tables import PAIR_GROUPS, coarse_groups, pair_scores, release_tables, select_pairs
+from synth.privacy.pair_tables import (PAIR_GROUPS, TablePlan, coarse_groups, pair_scores, release_tables,
+                                       select_pairs)
 from tests.conftest import encoded_trial
 
 
@@ -64,7 +65,7 @@ def test_exponential_mechanism_draws_with_the_stated_probabilities():
 
 def test_release_records_three_entries_and_spends_the_marginal_share(meta):
     _, enc, x, y, ledger, domain = encoded_trial(meta, 4000, heavy=True)  # full-resolution label tables
-    tables, _ = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger, np.random.default_rng(0))
+    tables, _ = release_tables(x, y, TablePlan(2, enc.cell_blocks, domain.label_proportions), ledger, np.random.default_rng(0))
     names = [m.name for m in ledger.mechanisms]
     assert names[-3:] == ["marginals:label x column", "selection:pairs", "marginals:pairs"]
     k = len(enc.cell_blocks) - 1
@@ -82,8 +83,8 @@ def test_release_records_three_entries_and_spends_the_marginal_share(meta):
 
 def test_without_privacy_the_strongest_pairs_are_measured_exactly(meta):
     frame, enc, x, y, ledger, domain = encoded_trial(meta, 400, math.inf, heavy=True)
-    tables, _ = release_tables(x, y, 2, enc.cell_blocks, domain.label_proportions, ledger, np.random.default_rng(0),
-                               n_pairs=1)
+    tables, _ = release_tables(x, y, TablePlan(2, enc.cell_blocks, domain.label_proportions, n_pairs=1), ledger,
+                               np.random.default_rng(0))
     pair = tables[-1]
     assert pair.name == "weight x heavy" and ledger.mechanisms[-2].noise_multiplier == 0
     assert pair.counts.sum() == len(frame) and np.allclose(pair.counts, np.round(pair.counts))
@@ -92,7 +93,7 @@ def test_without_privacy_the_strongest_pairs_are_measured_exactly(meta):
 def test_without_preprocessing_releases_the_tables_spend_only_their_share(meta):
     _, enc, x, _, _, _ = encoded_trial(meta, 400, heavy=True)
     ledger = Ledger(1.0, 1e-5, len(x))  # no label, everything public: nothing released before
-    release_tables(x, None, 0, enc.cell_blocks, [], ledger, np.random.default_rng(0))
+    release_tables(x, None, TablePlan(0, enc.cell_blocks, []), ledger, np.random.default_rng(0))
     assert [m.name for m in ledger.mechanisms] == ["marginals:column", "selection:pairs", "marginals:pairs"]
     share = MARGINAL_SHARE  # the later stages must not count a preprocessing share that was never spent
     assert compose_epsilon(ledger.history(), share * ledger.accountant_delta) == pytest.approx(share, rel=2e-3)

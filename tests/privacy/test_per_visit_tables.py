@@ -13,7 +13,7 @@ from synth.encode.sequence import prepare_sequences
 from synth.models.marginal_loss import MarginalLoss, visit_slot_cells
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
-from synth.privacy.pair_tables import pair_spec, release_tables
+from synth.privacy.pair_tables import TablePlan, pair_spec, release_tables
 from synth.privacy.resolution import coarse_groups, sequence_table_specs
 from synth.schema.metadata import Metadata
 from tests.helpers.visits import seq_meta, make_visits
@@ -146,7 +146,7 @@ def test_release_spends_one_step_per_table_and_may_pair_visits(per_visit):
     _, domain, enc, x, labels, _ = per_visit
     blocks, specs = enc.patient_cell_blocks(), sequence_table_specs(enc, per_visit=True)
     ledger = Ledger(math.inf, 1e-5, 30)
-    tables, _ = release_tables(x, labels, 2, blocks, [0.5, 0.5], ledger, np.random.default_rng(0), singles=specs)
+    tables, _ = release_tables(x, labels, TablePlan(2, blocks, [0.5, 0.5], singles=specs), ledger, np.random.default_rng(0))
     label_step, _, pair_step = ledger.mechanisms
     assert label_step.steps == len(specs) and pair_step.steps == len(specs) - 1
     assert "lab@3" in label_step.extra["tables"] and "stage@5" in label_step.extra["tables"]

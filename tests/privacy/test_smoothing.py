@@ -7,7 +7,7 @@ import pytest
 
 from synth.encode.table import CellBlock
 from synth.privacy.marginals import MarginalTable
-from synth.privacy.pair_tables import release_tables
+from synth.privacy.pair_tables import TablePlan, release_tables
 from synth.privacy.smoothing import LAMBDAS, simplex_projection, smooth_row, sure_risk
 from tests.conftest import encoded_trial
 
@@ -94,7 +94,7 @@ def test_which_tables_are_smoothed():
 @pytest.mark.parametrize("smooth", [False, True])
 def test_release_marks_the_label_tables_only_when_asked(meta, smooth):
     frame, enc, x, y, ledger, _ = encoded_trial(meta)
-    tables, _ = release_tables(x, y, 2, enc.cell_blocks, [0.5, 0.5], ledger, np.random.default_rng(0), smooth=smooth)
+    tables, _ = release_tables(x, y, TablePlan(2, enc.cell_blocks, [0.5, 0.5], smooth=smooth), ledger, np.random.default_rng(0))
     singles = [t for t in tables if len(t.blocks) == 1]
     assert singles and all(t.smooth == smooth for t in singles)
     assert any(t.smoothable_cells() for t in singles) == smooth  # the numerical columns' tables

@@ -206,7 +206,7 @@ def test_two_stage_release_keeps_missing_phases_in_stage_one_and_merges_them_for
 
 
 def test_batched_slot_drift_equals_the_sum_of_slot_drift_over_columns(encoded):
-    from synth.models.batched_tables import BatchedSlotDrift
+    from synth.models.slot_drift import BatchedSlotDrift
 
     _, enc, x, labels = encoded
     lab, day = _pooled(enc, "lab"), _pooled(enc, "day")
