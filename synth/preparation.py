@@ -38,8 +38,6 @@ from synth.privacy.analysis_tables import (ANALYSIS_SHARE, analysis_specs, combi
 from synth.privacy.shrinkage import shrunk_time_to_event
 from synth.privacy.attendance import ATTENDANCE_WEIGHTS, release_attendance
 from synth.privacy.class_sizes import NoisyCounts
-from synth.privacy import slot_trend
-from synth.privacy.slot_trend import release_slot_trends, slot_trend_specs
 from synth.privacy import slot_pairs as slot_pairs_module
 from synth.privacy.slot_pairs import release_slot_pairs, slot_pair_specs
 from synth.privacy.domain import Domain, build_domain
@@ -181,13 +179,10 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
             released_first = block is not None and block.width > 1  # slots, attendance not stated complete
             singles = visit_table_specs(encoder, n_classes, ledger, rest,
                                         max(ATTENDANCE_WEIGHTS) if released_first else 0) if meta.sequence_key else None
-            trends = _trend_specs(encoder, singles) if block is not None else []  # released before the stage too
-            attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest, len(trends)) if released_first else []
-            attendance += release_slot_trends(x, trends, ledger, rng, LABEL_PART * rest, label_stage_steps(
-                singles, n_classes, ledger, LABEL_PART * rest, len(trends)),
-                attendance[0].counts if attendance else None) if trends else []
+            attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest) if released_first else []
             plan = TablePlan(n_classes, blocks, domain.label_proportions, rest, config.pair_tables, singles, released,
-                             config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
+                             config.smooth_tables, _slot_pairs(encoder, x, ledger, rng),
+                             attendance[0].counts if attendance else None)  # slot × value tables' totals
             tables, domain.label_proportions = release_tables(x, y, plan, ledger, rng)
             means = []
             if declared:
@@ -219,24 +214,12 @@ def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, 
 
 
 def _attendance(block, specs: list[TableSpec], x: np.ndarray, n_classes: int, ledger: Ledger,
-                rng: np.random.Generator, share: float, after: int = 0) -> list:
+                rng: np.random.Generator, share: float) -> list:
     """The attendance table of scheduled slots (released first, :mod:`synth.privacy.attendance`),
     its cost counted in steps of the label stage as the resolution rule cuts ``specs``, the
-    label tables chosen, plus ``after`` (the slot × value tables, released next); the stage then
-    gets the rest of its share."""
-    steps = label_stage_steps(specs, n_classes, ledger, LABEL_PART * share, 1 + after) + after
+    label tables chosen; the stage then gets the rest of its share."""
+    steps = label_stage_steps(specs, n_classes, ledger, LABEL_PART * share, 1)
     return [release_attendance(x, block, ledger, rng, LABEL_PART * share, steps)]
-
-
-def _trend_specs(encoder: SequenceEncoder, singles: list[TableSpec]) -> list:
-    """On scheduled slots, each pooled temporal column's slot × value table
-    (:mod:`synth.privacy.slot_trend`); public metadata only."""
-    block = encoder.attendance_block()
-    if block is None or not slot_trend.ENABLED:
-        return []
-    layout, by_name = encoder.layout, {b.column: b for b in encoder.cell_blocks}
-    slots = {c: tuple(by_name[slot_name(c, k)] for k in range(layout.max_visits)) for c in layout.temporal}
-    return slot_trend_specs(slots, block, singles)
 
 
 def _slot_pairs(encoder: TableEncoder, x: np.ndarray, ledger: Ledger, rng: np.random.Generator):

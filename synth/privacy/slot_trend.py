@@ -31,11 +31,12 @@ import numpy as np
 
 from synth.encode.table import CellBlock, visit_presence
 from synth.privacy.ledger import Ledger, Mechanism
-from synth.privacy.marginals import MarginalTable, TableSpec, cell_counts, ledger_sigma
+from synth.privacy.marginals import MarginalTable, TableSpec, cell_counts, release_marginals
 from synth.privacy.mechanisms import noisy_counts
 from synth.privacy.shards import total
 
-__all__ = ["SlotTrendSpec", "slot_trend_specs", "release_slot_trends", "public_groups", "ENABLED"]
+__all__ = ["SlotTrendSpec", "release_stage_one", "pooled_from", "eligible", "public_groups", "shrunk", "slot_totals",
+           "ENABLED"]
 
 ENABLED = True  # research switch (bench/schedule.py's synth-no-slot-trend arm)
 
@@ -83,15 +84,6 @@ class SlotTrendSpec:
         return counts
 
 
-def slot_trend_specs(slots: dict[str, tuple[CellBlock, ...]], attendance: CellBlock,
-                     singles: list[TableSpec]) -> list[SlotTrendSpec]:
-    """One spec per temporal column of two slots or more whose label table is pooled over visits
-    (``singles``: the label stage's specs). Public metadata only."""
-    pooled = {s.blocks[0].column for s in singles if s.pooled_by is not None and not s.visit_times}
-    return [SlotTrendSpec(tuple(blocks), attendance, public_groups(blocks[0]))
-            for blocks in slots.values() if len(blocks) >= 2 and blocks[0].column in pooled]
-
-
 def slot_totals(attendance: CellBlock, slots: int, patterns: np.ndarray | None, n: float) -> np.ndarray:
     """Each slot's row total of a slot × value table, Σ over patterns of patients × 1/√(slots
     attended) where the slot is attended: from the released attendance estimate ``patterns``
@@ -123,23 +115,61 @@ def shrunk(noisy: np.ndarray, totals: np.ndarray, sigma: float) -> np.ndarray:
     return p * totals[:, None]
 
 
-def release_slot_trends(encoded: np.ndarray, specs: list[SlotTrendSpec], ledger: Ledger, rng: np.random.Generator,
-                        share: float, label_steps: int, patterns: np.ndarray | None = None) -> list[MarginalTable]:
-    """The tables at the σ of ``len(specs) + label_steps`` steps within ``share`` (the label
-    stage's tables then get the same σ), recorded as one mechanism. Each is kept as (slots,
-    cells) rows whose totals come from ``patterns`` (the released attendance estimate; None:
-    attendance stated complete) and the ledger's N, so each slot's row is projected on its own."""
-    if not specs:
-        return []
-    sigma = ledger_sigma(ledger, share, len(specs) + label_steps)
-    out = []
+def eligible(spec: TableSpec) -> bool:
+    """Whether a stage-1 table is a temporal column pooled over scheduled slots (an attendance
+    pattern's ``presence``), not the visit times: the schema only."""
+    by = spec.pooled_by
+    return ENABLED and by is not None and by.presence is not None and len(spec.blocks) >= 2 and not spec.visit_times
+
+
+def pooled_from(noisy: np.ndarray, totals: np.ndarray, spec: TableSpec, sigma: float, n: float) -> MarginalTable:
+    """Post-processing: the pooled table of ``spec`` (one patient's visits weighing 1 in all)
+    from a slot × value release: the slots' rows summed and scaled to N (exact when every
+    patient attended as many slots; else patients with more visits weigh a little more), a
+    numerical column's missing cell split by visit phase as the pooled table's is."""
+    scale = n / max(float(np.sum(totals)), 1e-9)
+    rows = scale * np.asarray(noisy, dtype=float)
+    width, phases = spec.blocks[0].width, spec.phases
+    if phases:
+        missing = [rows[[k for k in range(len(rows)) if min(k, phases - 1) == p], width].sum() for p in range(phases)]
+        counts = np.concatenate([rows[:, :width].sum(axis=0), missing])
+    else:
+        counts = rows.sum(axis=0)
+    return MarginalTable(spec.blocks, counts[None], by_label=False, totals=np.array([n]), pooled_by=spec.pooled_by,
+                         sigma=scale * sigma * np.sqrt(len(rows)), missing_phases=spec.missing_phases)
+
+
+def release_stage_one(encoded: np.ndarray, y: np.ndarray | None, n_classes: int, specs: list[TableSpec],
+                      ledger: Ledger, rng: np.random.Generator, share: float, sigma: float,
+                      patterns: np.ndarray | None) -> tuple[list[MarginalTable], list[MarginalTable]]:
+    """Stage 1 of a two-stage label release (unlabelled ``specs``, one step each at ``sigma``),
+    each pooled slot column's table released as its slot × value table instead (the same step):
+    (tables aligned with ``specs``, the pooled ones derived, :func:`pooled_from`; the slot ×
+    value tables for the generator). Rows whose label is negative count nowhere, as in
+    :func:`synth.privacy.marginals.measure_tables`. ``patterns``: the released attendance
+    estimate (None: stated complete)."""
+    n = float(ledger.n_patients)
+    plain = iter(release_marginals(encoded, y, n_classes, [s for s in specs if not eligible(s)], ledger, rng, share,
+                                   name="column", totals=np.array([n]), sigma=sigma))
+    rows = encoded if y is None or not n_classes else encoded[np.asarray(y) >= 0]
+    aligned, trends = [], []
     for spec in specs:
-        noisy = noisy_counts(total(spec.count(encoded)), sigma, rng, f"table:{spec.name}")
-        groups = (spec.groups,) * len(spec.blocks) if spec.groups is not None else ()
-        totals = slot_totals(spec.attendance, len(spec.blocks), patterns, float(ledger.n_patients))
-        out.append(MarginalTable(spec.blocks, shrunk(noisy[0], totals, sigma), groups, by_label=False,
-                                 pooled_by=spec.attendance, sigma=sigma, totals=totals, over_slots=True))
-    ledger.add(Mechanism("marginals:slot x value", sigma, 1.0, len(specs),
-                         "Gaussian counts of each temporal column's values at each scheduled visit (weight "
-                         "1/sqrt(visits attended) per visit)", {"tables": [s.name for s in specs]}))
-    return out
+        if not eligible(spec):
+            aligned.append(next(plain))
+            continue
+        trend = SlotTrendSpec(spec.blocks, spec.pooled_by)
+        noisy = noisy_counts(total(trend.count(rows)), sigma, rng, f"table:{trend.name}")[0]
+        totals = slot_totals(spec.pooled_by, len(spec.blocks), patterns, n)
+        aligned.append(pooled_from(noisy, totals, spec, sigma, n))
+        groups = public_groups(spec.blocks[0])
+        kept = shrunk(noisy, totals, sigma)
+        kept = kept if groups is None else kept @ np.eye(int(groups.max()) + 1)[groups]
+        trends.append(MarginalTable(spec.blocks, kept, () if groups is None else (groups,) * len(spec.blocks),
+                                    by_label=False, pooled_by=spec.pooled_by, sigma=sigma, totals=totals,
+                                    over_slots=True))
+    if trends:
+        ledger.add(Mechanism("marginals:slot x value", sigma, 1.0, len(trends),
+                             "Gaussian counts of each temporal column's values at each scheduled visit (weight "
+                             "1/sqrt(visits attended) per visit), in place of its pooled stage-1 table",
+                             {"tables": [t.name for t in trends]}))
+    return aligned, trends

@@ -3,6 +3,7 @@
 import itertools
 
 import numpy as np
+import pytest
 import torch
 
 from synth.encode.table import CellBlock
@@ -95,3 +96,20 @@ def test_the_generator_term_matches_a_loop_reference():
     share = totals / totals.sum()
     loss = float((share * ((dist - target) ** 2).sum(axis=1)).sum())
     assert abs(got - loss) < 1e-5
+
+
+def test_the_derived_pooled_table_is_the_pooled_count_when_every_patient_attends_alike():
+    from synth.privacy.marginals import TableSpec
+    from synth.privacy.slot_trend import pooled_from
+
+    rng = np.random.default_rng(4)
+    rows = _rows(rng, 30)
+    rows[:, :len(PATTERNS)] = 0
+    rows[:, len(PATTERNS) - 1] = 1  # every patient at every slot
+    spec = TableSpec(SLOTS, by_label=False, pooled_by=ATT)
+    noisy = SlotTrendSpec(SLOTS, ATT).count(rows)[0]
+    patterns = np.zeros(len(PATTERNS))
+    patterns[-1] = 30
+    derived = pooled_from(noisy, slot_totals(ATT, K, patterns, 30.0), spec, 1.0, 30.0)
+    np.testing.assert_allclose(derived.counts, spec.count(rows, np.zeros(30, dtype=int), 0))
+    assert derived.sigma == pytest.approx(1.0)  # the pooled table's own noise, for the same step
