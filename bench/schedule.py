@@ -15,7 +15,6 @@ Methods, each fitted on the same 80% of patients (split by patient) at the same 
   measurement);
 - synth-monotone: synth with the dropout patterns kept at a lower threshold (20% chance that some
   empty one survives, against 1% for any pattern; synth.privacy.attendance.MONOTONE_FALSE_KEEP);
-- synth-no-slot-trend: synth without the slot × value tables (synth.privacy.slot_trend.ENABLED off);
 - synth-complete: with `"attendance": "complete"` added to the metadata (only on fixtures whose
   protocol has every patient at every visit: respiratory, epilepsy, ohio);
 - synth-pooled: the sequence path with ``visit_tables: pooled`` (one table per column over all visits);
@@ -211,8 +210,7 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
     """One method's synthetic visits (long format) for the training patients, and its ε spent."""
     n = train[schedule.layout.key].nunique()
     delta = default_delta(n)
-    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs", "synth-monotone",
-                  "synth-no-slot-trend"):
+    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs", "synth-monotone"):
         doc = json.loads(json.dumps(doc))
         if method == "synth-pooled":
             doc["synth_sequence"]["visit_tables"] = "pooled"
@@ -225,9 +223,6 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
         import synth.privacy.attendance as attendance
 
         slot_pairs.ENABLED = method != "synth-no-slot-pairs"
-        import synth.privacy.slot_trend as slot_trend
-
-        slot_trend.ENABLED = method != "synth-no-slot-trend"
         attendance.MONOTONE_FALSE_KEEP = 0.2 if method == "synth-monotone" else None
         synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(train, doc)
         return synth.sample(n, seed=seed), synth.ledger.epsilon()

@@ -181,8 +181,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
                                         max(ATTENDANCE_WEIGHTS) if released_first else 0) if meta.sequence_key else None
             attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest) if released_first else []
             plan = TablePlan(n_classes, blocks, domain.label_proportions, rest, config.pair_tables, singles, released,
-                             config.smooth_tables, _slot_pairs(encoder, x, ledger, rng),
-                             attendance[0].counts if attendance else None)  # slot × value tables' totals
+                             config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
             tables, domain.label_proportions = release_tables(x, y, plan, ledger, rng)
             means = []
             if declared:

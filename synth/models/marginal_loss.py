@@ -30,7 +30,7 @@ from synth.models.slot_drift import BatchedSlotDrift
 from synth.privacy.marginals import MarginalTable
 from synth.models.mean_targets import MeanTerm
 from synth.models.refine import refined_tables
-from synth.models.slot_pair_loss import SlotPairTerm, SlotTrendTerm
+from synth.models.slot_pair_loss import SlotPairTerm
 
 __all__ = ["MarginalLoss", "soft_cells", "visit_slot_cells", "pooled_cells", "slot_drift", "pair_mask",
            "within_label_dependence", "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH",
@@ -184,9 +184,7 @@ class MarginalLoss:
                  refine_groups: bool | None = None, means: list | None = None):
         across = [t for t in tables if t.over_slot_pairs]  # matched on their own (synth.models.slot_pair_loss)
         self.slot_pairs = SlotPairTerm(across) if across else None
-        trends = [t for t in tables if t.over_slots]  # likewise
-        self.slot_trends = SlotTrendTerm(trends) if trends else None
-        tables = [t for t in tables if not (t.over_slot_pairs or t.over_slots)]
+        tables = [t for t in tables if not t.over_slot_pairs]
         released, groups = len(tables), label_groups(tables)
         if groups <= REFINE_MAX_GROUPS if refine_groups is None else refine_groups:
             tables = tables + refined_tables(tables)
@@ -195,8 +193,7 @@ class MarginalLoss:
         self.matched = {"released": released, "refined": [t.name for t in tables[released:]],
                         "label_groups": None if math.isinf(groups) else int(groups),
                         "smoothed": [t.name for t in tables[:released] if t.smoothable_cells()],
-                        **({"slot_pairs": [t.name for t in across]} if across else {}),
-                        **({"slot_trends": [t.name for t in trends]} if trends else {})}
+                        **({"slot_pairs": [t.name for t in across]} if across else {})}
         self.independence = INDEPENDENCE if independence is None else independence
         columns = {}  # column (a pooled table's first slot, as in pair tables) → its one-block table
         for t in tables:
@@ -236,9 +233,8 @@ class MarginalLoss:
         self.drift.to(device)
         if self.means is not None:
             self.means.to(device)
-        for term in (self.slot_pairs, self.slot_trends):
-            if term is not None:
-                term.to(device)
+        if self.slot_pairs is not None:
+            self.slot_pairs.to(device)
         return self
 
     def __call__(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -250,9 +246,8 @@ class MarginalLoss:
     def other_terms(self, raw: torch.Tensor, y: torch.Tensor | None, by_label: torch.Tensor) -> torch.Tensor:
         """Slot drift (visit sequences) and within-label independence, when they are on."""
         loss = raw.new_zeros(())
-        for term in (self.slot_pairs, self.slot_trends):
-            if term is not None:
-                loss = loss + term(raw)
+        if self.slot_pairs is not None:
+            loss = loss + self.slot_pairs(raw)
         if STATIONARITY and self.sequences:
             loss = loss + STATIONARITY * self.drift(raw, by_label, self.weights if y is not None else torch.ones(1))
         if self.independence and self.free_pairs:

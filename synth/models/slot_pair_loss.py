@@ -1,5 +1,4 @@
-"""The generator's side of the slot-pair tables (:mod:`synth.privacy.slot_pairs`) and of the
-slot × value tables (:mod:`synth.privacy.slot_trend`, :class:`SlotTrendTerm`).
+"""The generator's side of the slot-pair tables (:mod:`synth.privacy.slot_pairs`).
 
 For each table: every generated patient's cell probabilities at each slot (merged into the
 table's groups), each pair of slots j < k weighted as a real patient's would be (1 / the pairs
@@ -68,43 +67,3 @@ def _cells(raw: torch.Tensor, block) -> torch.Tensor:
         return p
     missing = torch.sigmoid(raw[:, block.missing + 1] - raw[:, block.missing])[:, None]
     return torch.cat([p * (1 - missing), missing], dim=1)
-
-
-class SlotTrendTerm:
-    """Σ over slot × value tables (:mod:`synth.privacy.slot_trend`) of the squared distance
-    between each slot's generated value distribution, each patient weighted as a real one
-    would be (1/√(slots attended), in expectation over the generator's attendance pattern),
-    and the released one, averaged over slots by their released weight."""
-
-    def __init__(self, tables: list[MarginalTable]):
-        self.items = []
-        for t in tables:
-            att = t.pooled_by
-            presence = visit_presence(att, len(t.blocks))
-            n = presence.sum(axis=1, keepdims=True)
-            weights = np.where(n > 0, presence / np.sqrt(np.where(n > 0, n, 1)), 0.0)
-            g = t.groups[0] if t.groups else None
-            n_cells = t.blocks[0].n_cells
-            merge = torch.eye(n_cells) if g is None else torch.eye(int(np.max(g)) + 1)[torch.as_tensor(g)]
-            target = torch.as_tensor(t.conditional().reshape(len(t.blocks), merge.shape[1]), dtype=torch.float32)
-            share = np.asarray(t.totals, dtype=float) / max(float(np.sum(t.totals)), 1e-9)  # each slot's weight
-            self.items.append({"blocks": t.blocks, "attendance": (att.start, att.width),
-                               "weights": torch.as_tensor(weights, dtype=torch.float32), "merge": merge,
-                               "target": target, "share": torch.as_tensor(share, dtype=torch.float32)})
-
-    def to(self, device: torch.device | str) -> SlotTrendTerm:
-        for item in self.items:
-            for key in ("weights", "merge", "target", "share"):
-                item[key] = item[key].to(device)
-        return self
-
-    def __call__(self, raw: torch.Tensor) -> torch.Tensor:
-        loss = raw.new_zeros(())
-        for item in self.items:
-            start, width = item["attendance"]
-            w = last_dim_softmax(raw[:, start:start + width]) @ item["weights"]  # (B, slots)
-            cells = torch.stack([_cells(raw, b) for b in item["blocks"]], dim=1) @ item["merge"]  # (B, slots, groups)
-            per_slot = torch.einsum("bk,bkx->kx", w, cells)
-            per_slot = per_slot / per_slot.sum(dim=1, keepdim=True).clamp(min=1e-6)  # each slot's distribution
-            loss = loss + (item["share"] * ((per_slot - item["target"]) ** 2).sum(dim=1)).sum()
-        return loss

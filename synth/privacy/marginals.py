@@ -166,7 +166,6 @@ class MarginalTable:
     present_by: CellBlock | None = None
     slots: tuple[int, ...] = ()
     over_slot_pairs: bool = False  # a column at two slots, pooled over slot pairs (synth.privacy.slot_pairs)
-    over_slots: bool = False  # a column's (slot, value) cells, patients weighted 1/√n (synth.privacy.slot_trend)
 
     @property
     def spec(self) -> TableSpec:
@@ -184,9 +183,8 @@ class MarginalTable:
 
     @property
     def name(self) -> str:
-        if self.over_slot_pairs or self.over_slots:
-            kind = "slot x value" if self.over_slots else "slot j x slot k, pooled over slot pairs"
-            return f"{self.blocks[0].column.rsplit('@', 1)[0]} ({kind})"
+        if self.over_slot_pairs:
+            return f"{self.blocks[0].column.rsplit('@', 1)[0]} (slot j x slot k, pooled over slot pairs)"
         return self.spec.name
 
     def smoothable_cells(self) -> int:

@@ -146,7 +146,6 @@ class TablePlan:
     label_counts: NoisyCounts | None = None
     smooth: bool = False
     slot_pairs: Callable[[dict[str, MarginalTable], int, float], list[MarginalTable]] | None = None
-    attendance: np.ndarray | None = None  # the released attendance estimate (scheduled slots), for slot totals
 
 
 def release_tables(encoded: np.ndarray, y: np.ndarray | None, plan: TablePlan, ledger: Ledger,
@@ -168,14 +167,12 @@ def release_tables(encoded: np.ndarray, y: np.ndarray | None, plan: TablePlan, l
     if [s.blocks[0] for s in specs[:len(plan.blocks)]] != list(plan.blocks):
         raise ValueError("one label table per block, in the blocks' order (then any per-visit tables)")
     singles, full, class_sizes, proportions = _release_label_stage(encoded, y, specs, plan, ledger, rng)
-    singles, trends = [t for t in singles if not t.over_slots], [t for t in singles if t.over_slots]
     k = len(specs) - 1 if plan.n_pairs is None else plan.n_pairs
     if k <= 0 or len(specs) < 2:
-        return singles + trends, proportions
+        return singles, proportions
     if not full[0].by_label:  # two stages: independence is judged from the unlabelled marginals
         class_sizes = np.array([float(ledger.n_patients)])
-    pairs = _release_pair_stage(encoded, y, specs, full, class_sizes, k, plan, ledger, rng)
-    return singles + trends + pairs, proportions
+    return singles + _release_pair_stage(encoded, y, specs, full, class_sizes, k, plan, ledger, rng), proportions
 
 
 def _release_label_stage(encoded: np.ndarray, y: np.ndarray | None, specs: list[TableSpec], plan: TablePlan,
@@ -186,9 +183,7 @@ def _release_label_stage(encoded: np.ndarray, y: np.ndarray | None, specs: list[
     fractions = np.asarray(plan.label_proportions) if n_classes and plan.label_proportions else np.ones(1)
     class_sizes = ledger.n_patients * fractions  # public N × DP label proportions
     singles, full = release_label_tables(encoded, y, n_classes, specs, class_sizes, ledger, rng,
-                                         LABEL_PART * plan.share, plan.attendance)
-    trends = [t for t in singles if t.over_slots]  # slot × value tables: no class sizes, no N, no smoothing
-    singles = [t for t in singles if not t.over_slots]
+                                         LABEL_PART * plan.share)
     for table in {id(t): t for t in singles + full}.values():  # before anything reads them (pair scores too)
         table.smooth = plan.smooth
     n_release = released_patients(ledger)
@@ -210,7 +205,7 @@ def _release_label_stage(encoded: np.ndarray, y: np.ndarray | None, specs: list[
             class_sizes = np.array([refined])
     proportions = (class_sizes / class_sizes.sum()).tolist() if n_classes and class_sizes.sum() > 0 else list(
         plan.label_proportions)
-    return singles + trends, full, class_sizes, proportions
+    return singles, full, class_sizes, proportions
 
 
 def _release_pair_stage(encoded: np.ndarray, y: np.ndarray | None, specs: list[TableSpec],

@@ -30,7 +30,6 @@ from synth.encode.sequence import MISSING_PHASES, SequenceEncoder
 from synth.encode.table import NUMERIC_BINS
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma, release_marginals
-from synth.privacy.slot_trend import release_stage_one
 from synth.schema.sequence import gap_name, slot_name
 
 __all__ = ["sequence_table_specs", "label_resolution", "full_resolution", "label_stage_steps", "release_label_tables",
@@ -138,16 +137,13 @@ def release_label_tables(
     ledger: Ledger,
     rng: np.random.Generator,
     share: float,
-    patterns: np.ndarray | None = None,
 ) -> tuple[list[MarginalTable], list[MarginalTable]]:
     """(tables for the generator, full-resolution tables aligned with ``specs`` for pair selection).
 
     One stage: the label tables themselves, both times. Two stages (``label_resolution`` below
     NUMERIC_BINS): stage 1's unlabelled tables serve pair selection; the generator gets both.
     Ledger: ``marginals:label x column``, or ``marginals:column`` then
-    ``marginals:label x column (at most g groups)``. On scheduled slots a pooled column's stage-1
-    table is its slot × value table (:func:`synth.privacy.slot_trend.release_stage_one`, the same
-    step; ``patterns``: the released attendance estimate), appended for the generator.
+    ``marginals:label x column (at most g groups)``.
     """
     one_stage = not n_classes or label_resolution(
         ledger.n_patients, n_classes, ledger_sigma(ledger, share, len(specs))) == NUMERIC_BINS
@@ -159,8 +155,8 @@ def release_label_tables(
         tables = release_marginals(encoded, y, n_classes, specs, ledger, rng, share, totals=class_sizes)
         return tables, tables
     n = np.array([float(ledger.n_patients)])
-    marginals, trends = release_stage_one(encoded, y, n_classes, [replace(s, by_label=False) for s in specs], ledger,
-                                          rng, share, sigma, patterns)
+    marginals = release_marginals(encoded, y, n_classes, [replace(s, by_label=False) for s in specs], ledger,
+                                  rng, share, name="column", totals=n, sigma=sigma)
     grouped = []
     for spec, table in zip(specs, marginals):  # the label stage counts missing values in one cell
         groups = coarse_groups(table.merged_phases(), cells, missing_apart=False)
@@ -168,4 +164,4 @@ def release_label_tables(
         grouped.append(spec if groups is None else replace(spec, groups=(groups,) * len(spec.blocks)))
     labelled = release_marginals(encoded, y, n_classes, grouped, ledger, rng, share,
                                  name=f"label x column (at most {cells} groups)", totals=class_sizes, sigma=sigma)
-    return marginals + labelled + trends, marginals
+    return marginals + labelled, marginals
