@@ -114,9 +114,11 @@ class Synthesizer(SamplingFace):
         calibrated = calibrate_outcomes(result.generator, p, self.config.seed)
         if calibrated:
             result.summary["calibrated_outcomes"] = calibrated
-        joint = draw_pairs_jointly(result.generator, p.meta.analysis, p.marginals and p.marginals.tables, p.label,
-                                   p.domain.label_proportions or [1.0], self.config.seed)
+        tables = None if p.marginals is None or isinstance(p.encoder, SequenceEncoder) else p.marginals.tables
+        joint = draw_pairs_jointly(result.generator, p.meta.analysis, tables, p.label,
+                                   p.domain.label_proportions or [1.0], self.config.seed)  # tables of one row a patient
         if joint:
+            result.generator.joint.check(p.encoder.spans, p.n_classes)
             result.summary["joint_time_to_event"] = joint
         self._fitted = {"meta": p.meta, "domain": p.domain, "encoder": p.encoder, "generator": result.generator,
                         "ledger": p.ledger, "summary": result.summary}
