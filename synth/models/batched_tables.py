@@ -54,6 +54,41 @@ def _padded(width: int) -> int:
     return 1 << max(0, int(width - 1).bit_length())
 
 
+# Size classes of two-column tables are computed as one padded class when that pads at most this
+# many times their own cells: at a small batch a class's ops cost more than its cells (issue 47).
+PAIR_PADDING = 2.0
+
+
+def _merged_classes(classes: dict[tuple[int, int], list]) -> dict[tuple[int, int], list]:
+    """``classes`` (padded widths → tables) as one class padded to the widest when that pads at
+    most :data:`PAIR_PADDING` times their cells; else as they are. Padding reads the features'
+    zero column and has zero targets: the same loss."""
+    if len(classes) < 2:
+        return classes
+    wa, wb = max(a for a, _ in classes), max(b for _, b in classes)
+    own = sum(a * b * len(members) for (a, b), members in classes.items())
+    count = sum(len(members) for members in classes.values())
+    if wa * wb * count > PAIR_PADDING * own:
+        return classes
+    return {(wa, wb): [m for members in classes.values() for m in members]}
+
+
+def _width_groups(by_width: dict[int, list[int]]) -> list[tuple[int, list[int]]]:
+    """(padded width, blocks) groups: from the widest class down, each narrower class joins the
+    current group while its padded cells stay within :data:`PAIR_PADDING` times their own."""
+    groups: list[tuple[int, list[int]]] = []
+    own = 0
+    for width in sorted(by_width, reverse=True):
+        members = by_width[width]
+        if groups and groups[-1][0] * (len(groups[-1][1]) + len(members)) <= PAIR_PADDING * (own + width * len(members)):
+            groups[-1][1].extend(members)
+            own += width * len(members)
+        else:
+            groups.append((width, list(members)))
+            own = width * len(members)
+    return groups
+
+
 class _FeatureLayout:
     """The features every table reads: each slot's cells once (shared by the tables using the same
     cells), as entries (block, cell, block width) × weight column → feature."""
@@ -113,27 +148,35 @@ class BatchedTables:
         self._lay_out_targets(tables, targets, slices)
 
     def _lay_out_blocks(self, layout: _FeatureLayout) -> None:
-        """Blocks of one width are computed together, without padding: each block's cells, then
-        its missing cell, laid out width group by width group; the entries' indices into them."""
+        """Blocks are computed together width class by width class, narrower classes padded into a
+        wider one while that pads at most :data:`PAIR_PADDING` times their cells (padded cells are
+        masked to probability 0): each block's cells, then its missing cell, laid out group by
+        group; the entries' indices into them."""
         blocks = layout.blocks
         by_width: dict[int, list[int]] = {}
         for j, b in enumerate(blocks):
             by_width.setdefault(b.width, []).append(j)
-        position, offset_cells = {}, 0
+        position, padded, offset_cells = {}, {}, 0
         self.width_groups = []
-        for width, members in by_width.items():
+        for width, members in _width_groups(by_width):
             for i, j in enumerate(members):
-                position[j] = offset_cells + i * (width + 1)
+                position[j], padded[j] = offset_cells + i * (width + 1), width
             offset_cells += len(members) * (width + 1)
-            self.width_groups.append({
-                "columns": torch.as_tensor([[blocks[j].start + k for k in range(width)] for j in members]),
+            group = {
+                # a padded cell reads the block's last column, masked out below
+                "columns": torch.as_tensor([[blocks[j].start + min(k, blocks[j].width - 1) for k in range(width)]
+                                            for j in members]),
                 # a block without a missing cell reads column 0 twice (any valid column: has_missing is 0)
                 "missing_columns": torch.as_tensor([blocks[j].missing or 0 for j in members]),
                 "absent_columns": torch.as_tensor([0 if blocks[j].missing is None else blocks[j].missing + 1
                                                    for j in members]),
-                "has_missing": torch.as_tensor([blocks[j].missing is not None for j in members], dtype=torch.float32)})
-        position[_ONE] = offset_cells  # the constant-one column after every block's cells
-        self.src = torch.as_tensor([position[j] + min(c, w) for j, c, w in layout.src], dtype=torch.long)
+                "has_missing": torch.as_tensor([blocks[j].missing is not None for j in members], dtype=torch.float32)}
+            if any(blocks[j].width < width for j in members):
+                group["padding"] = torch.as_tensor([[k >= blocks[j].width for k in range(width)] for j in members])
+            self.width_groups.append(group)
+        position[_ONE], padded[_ONE] = offset_cells, 0  # the constant-one column after every block's cells
+        self.src = torch.as_tensor([position[j] + (c if c < w else padded[j]) for j, c, w in layout.src],
+                                   dtype=torch.long)
         self.wcol = torch.as_tensor(layout.wcol, dtype=torch.long)
         self.tgt = torch.as_tensor(layout.tgt, dtype=torch.long)
 
@@ -161,7 +204,8 @@ class BatchedTables:
                     self.mask_whole[start:start + n] = 1.0
             else:
                 pairs.setdefault((_padded(slots[0][1]), _padded(slots[1][1])), []).append((t, target, slots))
-        self.pair_groups = [self._pair_group(wa, wb, members, rows, offset) for (wa, wb), members in pairs.items()]
+        self.pair_groups = [self._pair_group(wa, wb, members, rows, offset)
+                            for (wa, wb), members in _merged_classes(pairs).items()]
 
     @staticmethod
     def _slot(t: MarginalTable, i: int, block_id, visit_index: dict, visit_blocks: list):  # noqa: C901
@@ -248,7 +292,10 @@ class BatchedTables:
         parts = []
         for g in self.width_groups:
             columns = g["columns"]
-            p = last_dim_softmax(raw.index_select(1, columns.reshape(-1)).reshape(batch, *columns.shape))
+            logits = raw.index_select(1, columns.reshape(-1)).reshape(batch, *columns.shape)
+            if "padding" in g:
+                logits = logits.masked_fill(g["padding"], float("-inf"))
+            p = last_dim_softmax(logits)
             present = raw.index_select(1, g["missing_columns"])
             absent = raw.index_select(1, g["absent_columns"])
             missing = torch.sigmoid(absent - present) * g["has_missing"]  # the softmax of [present, missing]

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from synth.encode.table import CellBlock
+from synth.models import batched_tables
 from synth.models.marginal_loss import MarginalLoss, measured_distance, pair_mask, soft_cells, within_label_dependence
 from synth.privacy.marginals import MarginalTable
 from tests.helpers.references import table_terms_reference
@@ -160,8 +161,10 @@ def _layout_tables(rows: int, seed: int = 0) -> tuple[list[MarginalTable], int]:
     return tables, 32
 
 
+@pytest.mark.parametrize("padding", [0.0, 2.0, float("inf")])  # classes apart, the default, all padded into one
 @pytest.mark.parametrize("labelled", [True, False])
-def test_batched_tables_equal_the_table_by_table_loss_and_its_gradient(labelled):
+def test_batched_tables_equal_the_table_by_table_loss_and_its_gradient(labelled, padding, monkeypatch):
+    monkeypatch.setattr(batched_tables, "PAIR_PADDING", padding)
     rows = 3 if labelled else 1
     tables, width = _layout_tables(rows)
     loss = MarginalLoss(tables, [0.5, 0.3, 0.2] if labelled else [], refine_groups=False)
@@ -181,3 +184,15 @@ def test_batched_tables_equal_the_table_by_table_loss_and_its_gradient(labelled)
     # c: 5, visits: 3, the pooled slots: 5, on groups: 2, slot 1 with "no visit": 5, slot 2 on groups: 3,
     # slot 0: 4, slot 2: 5), a repeated one-column table gets its own copy.
     assert loss.batched.n_features == 50
+
+
+def test_padding_joins_narrower_classes_only_within_the_bound(monkeypatch):
+    tables, width = _layout_tables(3)
+    groups = {p: [] for p in (0.0, 2.0, float("inf"))}
+    for padding in groups:
+        monkeypatch.setattr(batched_tables, "PAIR_PADDING", padding)
+        b = MarginalLoss(tables, [0.5, 0.3, 0.2], refine_groups=False).batched
+        groups[padding] = (len(b.width_groups), len(b.pair_groups))
+    apart, default, one = groups[0.0], groups[2.0], groups[float("inf")]
+    assert one == (1, 1) and apart[0] > 1 and apart[1] > 1
+    assert default[0] <= apart[0] and default[1] <= apart[1]
