@@ -50,7 +50,9 @@ def pretrain_generator(gen: Generator, marginals: MarginalLoss, draw, steps: int
     for _ in range(steps):
         z, y_fake = draw(batch)
         raw = gen.logits(z, y_fake)
-        loss = marginals(raw, y_fake) + (prior(raw) if prior is not None else 0.0)
+        loss = marginals(raw, y_fake)
+        if prior is not None:
+            loss = loss + prior(raw)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(gen, ranks)
@@ -59,8 +61,9 @@ def pretrain_generator(gen: Generator, marginals: MarginalLoss, draw, steps: int
 
 def generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
                     marginals: MarginalLoss | None = None, weight: float = 0.0, mask=None, prior=None,
-                    ranks: Ranks = SINGLE) -> float:
+                    ranks: Ranks = SINGLE) -> torch.Tensor:
     """One generator update through the discriminator: no per-sample gradients, no charge.
+    Returns the loss, detached (read it with ``float`` when it is shown: no host sync per step).
 
     The discriminator's hooks are off and its parameters frozen, so nothing here touches its
     optimizer, its per-sample gradients or the accountant. The marginal term compares the
@@ -89,4 +92,4 @@ def generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
         for p in disc.parameters():
             p.requires_grad_(True)
         disc.enable_hooks()
-    return loss.item()
+    return loss.detach()

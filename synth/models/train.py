@@ -207,9 +207,10 @@ def _train(inputs: TrainInputs, ledger: Ledger, config: TrainConfig, progress: P
         disc, opt_d, rows, labels, plan.q, plan.steps_per_epoch, plan.sigma,
         NO_CLIP if plan.exact else config.max_grad_norm, ledger.n_patients * plan.q, noise, ranks.world)
     draw = Draws(config, n_classes, inputs.label_proportions, inputs.spans)
+    prior = draw.prior if config.offset_spread else None  # a zero prior adds nothing but ops
     if marginals is not None and config.pretrain_steps:
         _pretrain_generator(gen, marginals, draw, config.pretrain_steps, config.lr_pretrain,
-                            math.ceil(PRETRAIN_BATCH / ranks.world), draw.prior, ranks)
+                            math.ceil(PRETRAIN_BATCH / ranks.world), prior, ranks)
     selector = None
     if config.select_checkpoint and marginals is not None:
         selector = CheckpointSelector(marginals, draw.probs, config.noise_dim, n_classes, config.seed + 1)
@@ -233,10 +234,10 @@ def _train(inputs: TrainInputs, ledger: Ledger, config: TrainConfig, progress: P
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 dp_step(disc, opt_d, xb, yb, fake, y_fake, n_classes)
             g_loss = _generator_step(gen, disc, opt_g, draw, share, n_classes,
-                                     marginals, config.marginal_weight, mask, draw.prior, ranks)
+                                     marginals, config.marginal_weight, mask, prior, ranks)
         if progress is not None:
             spent = math.inf if plan.exact else curve.at(sum(h[2] for h in accountant.history))
-            progress(epoch, plan.epochs, g_loss, spent)
+            progress(epoch, plan.epochs, float(g_loss), spent)
         if selector is not None:
             selector.score(gen)
     return _finish(gen, plan, ledger, accountant, selector, marginals, ranks)
