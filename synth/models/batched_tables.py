@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from synth.encode.table import CellBlock
+from synth.models import padding_classes
+from synth.models.padding_classes import merged_classes, width_groups
 from synth.privacy.marginals import MarginalTable
 
 __all__ = ["BatchedTables", "last_dim_softmax", "visit_weights", "visit_slots"]
@@ -52,41 +54,6 @@ def visit_weights(raw: torch.Tensor, v: CellBlock) -> tuple[torch.Tensor, torch.
 def _padded(width: int) -> int:
     """Pair tables are grouped by their slots' widths rounded up to a power of two."""
     return 1 << max(0, int(width - 1).bit_length())
-
-
-# Size classes of two-column tables are computed as one padded class when that pads at most this
-# many times their own cells: at a small batch a class's ops cost more than its cells (issue 47).
-PAIR_PADDING = 2.0
-
-
-def _merged_classes(classes: dict[tuple[int, int], list]) -> dict[tuple[int, int], list]:
-    """``classes`` (padded widths → tables) as one class padded to the widest when that pads at
-    most :data:`PAIR_PADDING` times their cells; else as they are. Padding reads the features'
-    zero column and has zero targets: the same loss."""
-    if len(classes) < 2:
-        return classes
-    wa, wb = max(a for a, _ in classes), max(b for _, b in classes)
-    own = sum(a * b * len(members) for (a, b), members in classes.items())
-    count = sum(len(members) for members in classes.values())
-    if wa * wb * count > PAIR_PADDING * own:
-        return classes
-    return {(wa, wb): [m for members in classes.values() for m in members]}
-
-
-def _width_groups(by_width: dict[int, list[int]]) -> list[tuple[int, list[int]]]:
-    """(padded width, blocks) groups: from the widest class down, each narrower class joins the
-    current group while its padded cells stay within :data:`PAIR_PADDING` times their own."""
-    groups: list[tuple[int, list[int]]] = []
-    own = 0
-    for width in sorted(by_width, reverse=True):
-        members = by_width[width]
-        if groups and groups[-1][0] * (len(groups[-1][1]) + len(members)) <= PAIR_PADDING * (own + width * len(members)):
-            groups[-1][1].extend(members)
-            own += width * len(members)
-        else:
-            groups.append((width, list(members)))
-            own = width * len(members)
-    return groups
 
 
 class _FeatureLayout:
@@ -138,7 +105,9 @@ class _FeatureLayout:
 class BatchedTables:
     """Σ over tables of the label-weighted squared distance between generated and target cells."""
 
-    def __init__(self, tables: list[MarginalTable], targets: list[np.ndarray]):
+    def __init__(self, tables: list[MarginalTable], targets: list[np.ndarray], padding: float | None = None):
+        """``padding``: how many times its own cells a padded class may hold (None: ``PAIR_PADDING``)."""
+        self.padding = padding_classes.PAIR_PADDING if padding is None else padding
         layout = _FeatureLayout()
         slices = [layout.table_slots(i, t, self._slot) for i, t in enumerate(tables)]
         self.n_features = layout.offset
@@ -149,7 +118,7 @@ class BatchedTables:
 
     def _lay_out_blocks(self, layout: _FeatureLayout) -> None:
         """Blocks are computed together width class by width class, narrower classes padded into a
-        wider one while that pads at most :data:`PAIR_PADDING` times their cells (padded cells are
+        wider one while that pads at most ``self.padding`` times their cells (padded cells are
         masked to probability 0): each block's cells, then its missing cell, laid out group by
         group; the entries' indices into them."""
         blocks = layout.blocks
@@ -158,7 +127,7 @@ class BatchedTables:
             by_width.setdefault(b.width, []).append(j)
         position, padded, offset_cells = {}, {}, 0
         self.width_groups = []
-        for width, members in _width_groups(by_width):
+        for width, members in width_groups(by_width, self.padding):
             for i, j in enumerate(members):
                 position[j], padded[j] = offset_cells + i * (width + 1), width
             offset_cells += len(members) * (width + 1)
@@ -205,7 +174,7 @@ class BatchedTables:
             else:
                 pairs.setdefault((_padded(slots[0][1]), _padded(slots[1][1])), []).append((t, target, slots))
         self.pair_groups = [self._pair_group(wa, wb, members, rows, offset)
-                            for (wa, wb), members in _merged_classes(pairs).items()]
+                            for (wa, wb), members in merged_classes(pairs, self.padding).items()]
 
     @staticmethod
     def _slot(t: MarginalTable, i: int, block_id, visit_index: dict, visit_blocks: list):  # noqa: C901

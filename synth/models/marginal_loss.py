@@ -34,7 +34,7 @@ from synth.models.slot_pair_loss import SlotPairTerm
 
 __all__ = ["MarginalLoss", "soft_cells", "visit_slot_cells", "pooled_cells", "slot_drift", "pair_mask",
            "within_label_dependence", "measured_distance", "STATIONARITY", "INDEPENDENCE", "INDEPENDENCE_REACH",
-           "REFINE_MAX_GROUPS", "label_groups"]
+           "REFINE_MAX_GROUPS", "label_groups", "PADDED_ROWS"]
 
 
 def soft_cells(raw: torch.Tensor, block: CellBlock) -> torch.Tensor:
@@ -110,6 +110,11 @@ def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock
     pooled = (share[:, :, None] * dist).sum(dim=0)
     return (share * ((dist - pooled) ** 2).sum(dim=2)).sum(dim=0)
 
+
+# Batches of at most this many generated rows take the tables' term with its classes padded
+# together (fewer ops), larger ones with its classes apart (fewer cells): the same loss either
+# way (synth.models.batched_tables.PAIR_PADDING; issue 47).
+PADDED_ROWS = 512
 
 # Weight of slot_drift next to the tables' terms; chosen once (bench/RESULTS.md, issue #5 item 33).
 STATIONARITY = 1.0
@@ -218,7 +223,9 @@ class MarginalLoss:
         n_classes = len(tables[0].counts) if tables else 1
         weights = label_proportions if label_proportions else [1.0] * n_classes
         self.weights = torch.as_tensor(weights, dtype=torch.float32)
-        self.batched = BatchedTables(self.tables, [t.numpy() for t in self.targets])
+        targets = [t.numpy() for t in self.targets]
+        self.batched = BatchedTables(self.tables, targets)  # classes padded together: small batches
+        self.batched_large = BatchedTables(self.tables, targets, padding=0.0)  # classes apart: large ones
         self.drift = BatchedSlotDrift(self.sequences)
         self.means = MeanTerm(means, tables) if means else None  # a declared numerical outcome's arm means
 
@@ -230,6 +237,7 @@ class MarginalLoss:
         if self.free_mask is not None:
             self.free_mask = self.free_mask.to(device)
         self.batched.to(device)
+        self.batched_large.to(device)
         self.drift.to(device)
         if self.means is not None:
             self.means.to(device)
@@ -240,7 +248,8 @@ class MarginalLoss:
     def __call__(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         n_classes = len(self.weights)
         by_label = raw.new_ones(len(raw), 1) if y is None else F.one_hot(y, n_classes).float()
-        loss = self.batched(raw, by_label, self.weights if y is not None else raw.new_ones(1))
+        tables = self.batched if len(raw) <= PADDED_ROWS else self.batched_large
+        loss = tables(raw, by_label, self.weights if y is not None else raw.new_ones(1))
         return loss + self.other_terms(raw, y, by_label)
 
     def other_terms(self, raw: torch.Tensor, y: torch.Tensor | None, by_label: torch.Tensor) -> torch.Tensor:

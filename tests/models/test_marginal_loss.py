@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from synth.encode.table import CellBlock
-from synth.models import batched_tables
-from synth.models.marginal_loss import MarginalLoss, measured_distance, pair_mask, soft_cells, within_label_dependence
+from synth.models import padding_classes
+from synth.models.marginal_loss import PADDED_ROWS, MarginalLoss, measured_distance, pair_mask, soft_cells, within_label_dependence
 from synth.privacy.marginals import MarginalTable
 from tests.helpers.references import table_terms_reference
 
@@ -164,7 +164,7 @@ def _layout_tables(rows: int, seed: int = 0) -> tuple[list[MarginalTable], int]:
 @pytest.mark.parametrize("padding", [0.0, 2.0, float("inf")])  # classes apart, the default, all padded into one
 @pytest.mark.parametrize("labelled", [True, False])
 def test_batched_tables_equal_the_table_by_table_loss_and_its_gradient(labelled, padding, monkeypatch):
-    monkeypatch.setattr(batched_tables, "PAIR_PADDING", padding)
+    monkeypatch.setattr(padding_classes, "PAIR_PADDING", padding)
     rows = 3 if labelled else 1
     tables, width = _layout_tables(rows)
     loss = MarginalLoss(tables, [0.5, 0.3, 0.2] if labelled else [], refine_groups=False)
@@ -190,9 +190,25 @@ def test_padding_joins_narrower_classes_only_within_the_bound(monkeypatch):
     tables, width = _layout_tables(3)
     groups = {p: [] for p in (0.0, 2.0, float("inf"))}
     for padding in groups:
-        monkeypatch.setattr(batched_tables, "PAIR_PADDING", padding)
+        monkeypatch.setattr(padding_classes, "PAIR_PADDING", padding)
         b = MarginalLoss(tables, [0.5, 0.3, 0.2], refine_groups=False).batched
         groups[padding] = (len(b.width_groups), len(b.pair_groups))
     apart, default, one = groups[0.0], groups[2.0], groups[float("inf")]
     assert one == (1, 1) and apart[0] > 1 and apart[1] > 1
     assert default[0] <= apart[0] and default[1] <= apart[1]
+
+
+def test_small_batches_take_the_padded_classes_and_large_ones_the_classes_apart(monkeypatch):
+    tables, width = _layout_tables(3)
+    loss = MarginalLoss(tables, [0.5, 0.3, 0.2], refine_groups=False)
+    assert len(loss.batched.width_groups) < len(loss.batched_large.width_groups)
+    used, apart = [], loss.batched_large
+    for name in ("batched", "batched_large"):
+        layout = getattr(loss, name)
+        monkeypatch.setattr(loss, name, lambda *a, _l=layout, _n=name: used.append(_n) or _l(*a))
+    torch.manual_seed(0)
+    for rows in (PADDED_ROWS, PADDED_ROWS + 1):
+        raw, y = torch.randn(rows, width), torch.randint(0, 3, (rows,))
+        by_label = F.one_hot(y, 3).float()
+        torch.testing.assert_close(loss(raw, y), apart(raw, by_label, loss.weights) + loss.other_terms(raw, y, by_label))
+    assert used == ["batched", "batched_large"]
