@@ -12,7 +12,8 @@ side: read the ratios, not the absolute times (the machines are shared and noisy
 
 1. Fit on ACTG175 (all 2,139 patients, label cens, ε = 1, the δ synth defaults to): synth's fit
    and, when smartnoise-synth is importable, MST's fit and sample on the same table with the
-   same public metadata (bench/peers.py's way), alternated ``--repeats`` times.
+   same public metadata (bench/peers.py's way), alternated ``--repeats`` times; beside it, the
+   fit's CPU seconds with the marginal loss's classes padded together (shipped) and apart.
 2. One discriminator step on ACTG175's nets and expected batch: the shipped DP step (Opacus'
    ghost clipping over patient/generated pairs, noise), Opacus' materialised per-sample
    gradients over two passes (the reference it replaced), and a non-private step of the same
@@ -70,14 +71,19 @@ FIT = f"""
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 from synth import Synthesizer
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 model = Synthesizer(epsilon=1.0, label="cens").fit(sys.argv[1], sys.argv[2])
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 if len(sys.argv) > 3:
     model.save(sys.argv[3])
 {PEAK}
-print(json.dumps({{"seconds": seconds, "peak_mib": peak, "steps": model.ledger.to_dict()["mechanisms"][-1]["steps"]}}))
+print(json.dumps({{"seconds": seconds, "cpu": cpu, "peak_mib": peak,
+                  "steps": model.ledger.to_dict()["mechanisms"][-1]["steps"]}}))
 """
+
+# The same fit with the marginal loss's classes computed apart (no padding: the layout before issue 47)
+FIT_APART = FIT.replace("from synth import Synthesizer",
+                        "import synth.models.padding_classes as pc; pc.PAIR_PADDING = 0.0\nfrom synth import Synthesizer")
 
 MST = f"""
 import json, sys, time, warnings
@@ -127,9 +133,13 @@ def has_mst() -> bool:
 def fit_table(repeats: int) -> None:
     data, meta = DATA / "actg175.csv", DATA / "actg175.json"
     runs: dict[str, list[float]] = {"synth": [], "mst": []}
+    cpu: dict[str, list[float]] = {"padded": [], "apart": []}
     mst = has_mst()
     for _ in range(repeats):
-        runs["synth"].append(child(FIT, str(data), str(meta))["seconds"])
+        fit = child(FIT, str(data), str(meta))
+        runs["synth"].append(fit["seconds"])
+        cpu["padded"].append(fit["cpu"])
+        cpu["apart"].append(child(FIT_APART, str(data), str(meta))["cpu"])
         if mst:
             runs["mst"].append(child(MST, str(data), str(meta))["seconds"])
     print(f"## Fit: ACTG175 (2,139 patients), ε = 1, {repeats} alternated runs each\n")
@@ -139,6 +149,11 @@ def fit_table(repeats: int) -> None:
     print(f"| synth | {mean['synth']:.1f} | {', '.join(f'{s:.1f}' for s in runs['synth'])} | {ratio} |")
     if mst:
         print(f"| MST (fit + sample) | {mean['mst']:.1f} | {', '.join(f'{s:.1f}' for s in runs['mst'])} | |")
+    padded, apart = (sum(v) / len(v) for v in (cpu["padded"], cpu["apart"]))
+    print("\n| synth's marginal loss | fit CPU-s (mean) | runs | padded / apart |\n|---|---|---|---|")
+    print(f"| classes padded together (shipped) | {padded:.1f} | {', '.join(f'{s:.1f}' for s in cpu['padded'])} "
+          f"| {padded / apart:.2f} |")
+    print(f"| classes apart (before) | {apart:.1f} | {', '.join(f'{s:.1f}' for s in cpu['apart'])} | |")
     print()
 
 
