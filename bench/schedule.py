@@ -11,10 +11,10 @@ Methods, each fitted on the same 80% of patients (split by patient) at the same 
 - synth: the sequence path as shipped (long visits; the stated schedule's visits as slots, issue #48);
 - synth-unstated: the same long visits and metadata without `schedule` (issue #48's statement / no
   statement comparison: stating the schedule must never lower quality);
-- synth-no-slot-pairs: synth without the slot-pair tables (synth.privacy.slot_pairs.ENABLED off: the lever's
+- synth-no-slot-pairs: synth without the slot-pair tables (synth.release.slot_pairs.ENABLED off: the lever's
   measurement);
 - synth-monotone: synth with the dropout patterns kept at a lower threshold (20% chance that some
-  empty one survives, against 1% for any pattern; synth.privacy.attendance.MONOTONE_FALSE_KEEP);
+  empty one survives, against 1% for any pattern; synth.release.attendance.MONOTONE_FALSE_KEEP);
 - synth-complete: with `"attendance": "complete"` added to the metadata (only on fixtures whose
   protocol has every patient at every visit: respiratory, epilepsy, ohio);
 - synth-pooled: the sequence path with ``visit_tables: pooled`` (one table per column over all visits);
@@ -218,9 +218,9 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
             del doc["synth_sequence"]["schedule"]
         if method == "synth-complete":
             doc["synth_sequence"]["attendance"] = "complete"
-        import synth.privacy.slot_pairs as slot_pairs
+        import synth.release.slot_pairs as slot_pairs
 
-        import synth.privacy.attendance as attendance
+        import synth.release.attendance as attendance
 
         slot_pairs.ENABLED = method != "synth-no-slot-pairs"
         attendance.MONOTONE_FALSE_KEEP = 0.2 if method == "synth-monotone" else None

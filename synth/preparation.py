@@ -1,9 +1,9 @@
 """From the CSV to the releases: schema checks, the domain, the encoder, the noisy tables.
 
 The first half of a fit, in the data flow's order: the metadata (public) and the table are
-checked once; the domain is released (:func:`synth.privacy.domain.build_domain`, or the visit
-layout's :func:`synth.encode.sequence.prepare_sequences`), the patients encoded, and the tables
-released (:func:`synth.privacy.pair_tables.release_tables`). What it returns is what training may
+checked once; the domain is released (:func:`synth.release.domain.build_domain`, or the visit
+layout's :func:`synth.release.sequence.prepare_sequences`), the patients encoded, and the tables
+released (:func:`synth.release.pair_tables.release_tables`). What it returns is what training may
 use: real rows only as ``x``/``y``, for DP-SGD, and everything else a DP release in the ledger.
 
 Notes
@@ -26,27 +26,29 @@ import numpy as np
 import pandas as pd
 
 from synth.distributed.group import Ranks, check_same, shared_secret, sum_across
-from synth.encode.sequence import SequenceEncoder, prepare_sequences
+from synth.encode.sequence import SequenceEncoder
 from synth.encode.table import TableEncoder
 from synth.errors import SynthError, SynthWarning
 from synth.io.memory import check_file_fits_in_memory, check_fits_in_memory
 from synth.models.marginal_loss import MarginalLoss
 from synth.models.dp_step import NO_LABEL
 from synth.models.train import TrainConfig
-from synth.privacy.analysis_tables import (ANALYSIS_SHARE, analysis_specs, combine_releases, mean_specs,
-                                           release_analysis_tables)
+from synth.privacy.analysis_tables import ANALYSIS_SHARE, analysis_specs, combine_releases, mean_specs
 from synth.privacy.shrinkage import shrunk_time_to_event
-from synth.privacy.attendance import ATTENDANCE_WEIGHTS, release_attendance
+from synth.release.attendance import ATTENDANCE_WEIGHTS, release_attendance
 from synth.privacy.class_sizes import NoisyCounts
-from synth.privacy import slot_pairs as slot_pairs_module
-from synth.privacy.slot_pairs import release_slot_pairs, slot_pair_specs
-from synth.privacy.domain import Domain, build_domain
+from synth.release import slot_pairs as slot_pairs_module
+from synth.release.slot_pairs import release_slot_pairs, slot_pair_specs
+from synth.privacy.domain import Domain
 from synth.privacy.ledger import Ledger, row_privacy_unit
 from synth.privacy.marginals import MARGINAL_SHARE, TableSpec
-from synth.privacy.pair_tables import LABEL_PART, TablePlan, release_tables
+from synth.release.pair_tables import LABEL_PART, TablePlan, release_tables
 from synth.privacy.resolution import full_resolution, label_stage_steps, sequence_table_specs
 from synth.privacy.randomness import NoiseSource
-from synth.privacy.shards import counting_shards
+from synth.release.analysis_tables import release_analysis_tables
+from synth.release.domain import build_domain
+from synth.release.sequence import prepare_sequences
+from synth.release.shards import counting_shards
 from synth.encode.inequalities import ceilings, check_never_lowered
 from synth.schema.inequalities import Inequality, check_data, read_inequalities
 from synth.schema.metadata import REVIEW, Metadata
@@ -214,7 +216,7 @@ def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, 
 
 def _attendance(block, specs: list[TableSpec], x: np.ndarray, n_classes: int, ledger: Ledger,
                 rng: np.random.Generator, share: float) -> list:
-    """The attendance table of scheduled slots (released first, :mod:`synth.privacy.attendance`),
+    """The attendance table of scheduled slots (released first, :mod:`synth.release.attendance`),
     its cost counted in steps of the label stage as the resolution rule cuts ``specs``, the
     label tables chosen; the stage then gets the rest of its share."""
     steps = label_stage_steps(specs, n_classes, ledger, LABEL_PART * share, 1)
@@ -223,7 +225,7 @@ def _attendance(block, specs: list[TableSpec], x: np.ndarray, n_classes: int, le
 
 def _slot_pairs(encoder: TableEncoder, x: np.ndarray, ledger: Ledger, rng: np.random.Generator):
     """On scheduled slots, the release of each temporal column's slot-pair table
-    (:mod:`synth.privacy.slot_pairs`) for the pair stage; else None."""
+    (:mod:`synth.release.slot_pairs`) for the pair stage; else None."""
     block = encoder.attendance_block() if isinstance(encoder, SequenceEncoder) else None
     if block is None or not slot_pairs_module.ENABLED:
         return None

@@ -28,7 +28,7 @@ def encoded_trial(meta: Metadata, n: int = 120, epsilon: float = 1.0, heavy: boo
     """``make_trial(n)`` through the DP domain and encoder, labelled by arm: (frame, encoder, x,
     y, ledger, domain). ``heavy`` adds a boolean column that depends on weight (a pair to find),
     to the data and to ``meta``."""
-    from synth.privacy.domain import build_domain
+    from synth.release.domain import build_domain
     from synth.encode.table import TableEncoder
     from synth.privacy.ledger import Ledger
     from synth.schema.validate import coerce_frame

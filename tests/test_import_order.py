@@ -5,22 +5,29 @@ The stages, in order (a module may import from its own stage and the ones above 
 1. **base** — ``errors``, ``options``, ``threads``, ``atomic``, ``lazy``: shared by every folder.
 2. **schema** — ``synth/schema/``: the table's public description.
 3. **accountant and domain** — ``synth/privacy/``'s ledger, noise source, mechanisms (with the
-   audit's hook on them) and the domain
+   audit's hook on them) and the Domain's public structure
    (``privacy/{__init__,randomness,global_stream,accountant,ledger,mechanisms,observe,domain}.py``): the
-   domain is released before anything is encoded, and the encoders are built from it.
+   encoders are built from a Domain.
 4. **encode** — ``synth/encode/``: reversible encoders built from a Domain.
-5. **releases** — the rest of ``synth/privacy/``: the tables, pair selection, class sizes,
-   smoothing, shards, the metadata review's forecast of them, the audit's statistics. A table
-   counts the encoder's cells, so the releases come after the encoders.
-6. **distributed** — ``synth/distributed/``: the process group that training and the releases'
+5. **post-processing** — the rest of ``synth/privacy/``: what the tables are (a table is a tuple of
+   the encoder's cell blocks, so it comes after the encoders), which to release (read off the
+   schema), and what is done with releases only (resolution's groups, class sizes, smoothing,
+   shrinkage, combining), the audit's statistics and the neighbour harness. Nothing here reads
+   real data of itself: only the counting helpers (``TableSpec.count``, ``cell_counts``) are
+   called on patients' rows, by the releases.
+6. **releases** — ``synth/release/``: every module that reads real data during a fit (the
+   domain's estimates and the patient count, the visit layout's preparation, the tables, pair
+   selection, the sums by arm, the shards) and the metadata review; what leaves it is released
+   values and public metadata only.
+7. **distributed** — ``synth/distributed/``: the process group that training and the releases'
    sums run over.
-7. **training** — ``synth/models/`` but sampling: the networks, DP-SGD, the marginal loss.
-8. **model file** — ``synth/io/`` but the CSV: the model file, precision, memory checks, split.
-9. **sampling** — ``synth/models/sampling.py``: rows from the generator (post-processing).
-10. **CSV** — ``synth/io/csv_out.py`` and ``arrow_{rows,cells,visits}.py``: the synthetic CSV.
-11. **evaluation** — ``synth/eval/`` and ``synth/notebook.py`` (HTML views of a fitted model
+8. **training** — ``synth/models/`` but sampling: the networks, DP-SGD, the marginal loss.
+9. **model file** — ``synth/io/`` but the CSV: the model file, precision, memory checks, split.
+10. **sampling** — ``synth/models/sampling.py``: rows from the generator (post-processing).
+11. **CSV** — ``synth/io/csv_out.py`` and ``arrow_{rows,cells,visits}.py``: the synthetic CSV.
+12. **evaluation** — ``synth/eval/`` and ``synth/notebook.py`` (HTML views of a fitted model
     and an evaluation report; it imports nothing from synth).
-12. **faces** — ``preparation.py`` (a fit's first half: it hands the releases to the training's
+13. **faces** — ``preparation.py`` (a fit's first half: it hands the releases to the training's
     marginal loss), ``synthesizer.py``, ``cli/``, the package itself and ``__main__``.
 
 Every import counts: module level, inside functions and under ``TYPE_CHECKING``.
@@ -32,8 +39,8 @@ from pathlib import Path
 import synth
 
 PACKAGE = Path(synth.__file__).resolve().parent
-STAGES = ["base", "schema", "accountant and domain", "encode", "releases", "distributed", "training",
-          "model file", "sampling", "CSV", "evaluation", "faces"]
+STAGES = ["base", "schema", "accountant and domain", "encode", "post-processing", "releases", "distributed",
+          "training", "model file", "sampling", "CSV", "evaluation", "faces"]
 # A module's stage: its own entry, else its nearest package's.
 STAGE_OF = {
     "synth": "faces", "synth.__main__": "faces", "synth.cli": "faces", "synth.synthesizer": "faces",
@@ -44,7 +51,8 @@ STAGE_OF = {
     **{f"synth.privacy{m}": "accountant and domain"
        for m in ("", ".randomness", ".global_stream", ".accountant", ".ledger", ".mechanisms", ".observe", ".domain")},
     "synth.encode": "encode",
-    "synth.privacy.": "releases",  # every other module of synth/privacy/
+    "synth.privacy.": "post-processing",  # every other module of synth/privacy/
+    "synth.release": "releases",
     "synth.distributed": "distributed",
     "synth.models": "training",
     "synth.io": "model file",
@@ -112,6 +120,8 @@ def test_the_check_sees_an_arrow_against_the_flow():
     # the arrow the move removed (schema's inequalities importing the encoder) would run against it
     assert _stage("synth.encode.table") > _stage("synth.schema.inequalities")
     assert _stage("synth.schema.metadata") < _stage("synth.privacy.domain") < _stage("synth.encode.table")
-    assert _stage("synth.encode.table") < _stage("synth.privacy.marginals") < _stage("synth.models.train")
+    assert _stage("synth.encode.table") < _stage("synth.privacy.marginals") < _stage("synth.release.marginals")
+    assert _stage("synth.release.marginals") < _stage("synth.models.train")
+    assert _stage("synth.privacy.domain") < _stage("synth.release.domain") < _stage("synth.preparation")
     assert _stage("synth.models.train") < _stage("synth.io.modelfile") < _stage("synth.models.sampling")
     assert _stage("synth.models.sampling") < _stage("synth.io.csv_out") < _stage("synth.eval.report")

@@ -48,7 +48,8 @@ from synth.encode.table import TableEncoder
 from synth.models.networks import Discriminator
 from synth.models.train import default_batch_size, poisson_rate
 from synth.privacy.audit import OneRunResult, one_run_bound
-from synth.privacy.domain import build_domain, default_delta
+from synth.privacy.domain import default_delta
+from synth.release.domain import build_domain
 from synth.privacy.ledger import Ledger
 from synth.privacy.observe import listening
 from synth.schema.metadata import Metadata

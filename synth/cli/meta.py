@@ -84,7 +84,7 @@ def metadata_review(
         require_file(data, "CSV file")
         from synth.schema.metadata import Metadata
         from synth.schema.reading import read_csv
-        from synth.privacy.review import review_metadata
+        from synth.release.review import review_metadata
 
         meta = Metadata.load(with_read_options(metadata, given(strip, na_values, encoding, sep, decimal)))
         from synth.schema.validate import listed_only

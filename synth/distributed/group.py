@@ -5,7 +5,7 @@ secret stream (rank 0's OS entropy, sent over the process group: :func:`shared_s
 rank holds the same releases: one draw each. The domain's releases (N, categories, bounds, label
 counts) are computed on the whole table by every rank; then each rank keeps its shard of the
 patients (patient i goes to rank i mod W): the tables are counted on the shards and summed across
-ranks before the noise is added (:func:`sum_across`, :mod:`synth.privacy.shards`), and for DP-SGD
+ranks before the noise is added (:func:`sum_across`, :mod:`synth.release.shards`), and for DP-SGD
 each rank draws its shard's Poisson batch at the ledger's rate q from its own secret torch stream,
 seeded from that process's OS entropy and never from the shared secret (the union is one Poisson
 batch of all patients at rate q), the clipped gradient sums are added across ranks, and rank 0 alone
@@ -130,7 +130,7 @@ def shared_secret(ranks: Ranks, device: str = "cpu") -> int:
 
 def sum_across(ranks: Ranks, device: str = "cpu"):
     """The function adding a rank's exact counts up across ranks (for
-    :func:`synth.privacy.shards.counting_shards`), or None in one process."""
+    :func:`synth.release.shards.counting_shards`), or None in one process."""
     if not ranks.distributed:
         return None
 

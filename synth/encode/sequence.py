@@ -1,6 +1,6 @@
 """Whole-patient encoding for visit sequences: the wide domain, padding masks, back to long format.
 
-:func:`prepare_sequences` turns long visit data into one encoded row per patient (see
+:func:`synth.release.sequence.prepare_sequences` turns long visit data into one row per patient (see
 :mod:`synth.schema.sequence`), with every domain from public metadata or a DP release in the ledger.
 :class:`SequenceEncoder` is a :class:`~synth.encode.TableEncoder` over the wide columns that
 zeroes padded visit slots, masks generated rows the same way (from the generated visit count)
@@ -14,28 +14,22 @@ Categories that appear only after a patient's first visit may not be discovered 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import torch
 
-from synth.privacy.domain import ColumnDomain, Domain, UnreleasedDomains, build_domain, describe_unreleased
+from synth.privacy.domain import ColumnDomain, Domain
 from synth.encode.table import CellBlock, TableEncoder, _numeric_series, category_series
-from synth.errors import FIX_IN_METADATA, SynthError
 from synth.schema.metadata import Metadata
-from synth.privacy.ledger import Ledger
-from synth.schema.sequence import (VISITS, SequenceLayout, end_visits, gap_name, order_visits, schedule_visits,
-                                   sequence_layout, slot_name, start_visits, to_wide, visit_counts)
-from synth.schema.slots import ATTENDANCE, check_slots, presence, to_slots_wide
-from synth.schema.validate import category_key, coerce_frame
-from synth.encode.slots import slot_visits, slots_domain, times_domain
+from synth.schema.sequence import VISITS, SequenceLayout, end_visits, gap_name, schedule_visits, slot_name, start_visits
+from synth.schema.slots import ATTENDANCE, presence
+from synth.schema.validate import coerce_frame
+from synth.encode.slots import slot_visits
 
-__all__ = ["SequenceEncoder", "prepare_sequences"]
+__all__ = ["SequenceEncoder"]
 
-_COUNT = "__visit_count"
-VISIT_CAP = 1000  # visits per patient beyond this count as this for the DP estimate of max_visits
 # Visit phases of a pooled table's missing cell: the first visit, the second, and all later ones
 # (a schema rule, never read from the data; bench/RESULTS.md, issue #5 item 32).
 MISSING_PHASES = 3
@@ -115,7 +109,7 @@ class SequenceEncoder(TableEncoder):
 
     def patient_cell_blocks(self) -> list[CellBlock]:
         """Blocks every patient fills (statics, visit count, first visit): one cell per patient each.
-        On slots, not the attendance pattern: it has a table of its own (:mod:`synth.privacy.attendance`)."""
+        On slots, not the attendance pattern: it has a table of its own (:mod:`synth.release.attendance`)."""
         padded = {i for k in range(1, self.layout.max_visits) for i in self.slot_positions[k]}
         return [b for b in self.cell_blocks if b.start not in padded and b.column != ATTENDANCE]
 
@@ -209,73 +203,3 @@ class SequenceEncoder(TableEncoder):
 
     def domain_of(self, name: str) -> ColumnDomain:
         return next(c for c in self.domain.columns if c.name == name)
-
-
-def _check_all_visits(ordered: pd.DataFrame, meta: Metadata, layout: SequenceLayout, source: str) -> None:
-    """Every visit (not only the first, which build_domain checks) against the public metadata.
-
-    Errors name the column and the public constraint, never a value or a count; nothing is released.
-    """
-    for col in layout.temporal:
-        s = ordered[col]
-        if meta.public_nullable(col) is False and s.isna().any():
-            raise SynthError(f"{source}: column '{col}' has missing values at some visits but the metadata says "
-                             f"range_is_nullable: false; {FIX_IN_METADATA}")
-        values = meta.public_values(col) if meta.sdtype(col) in ("categorical", "boolean") else None
-        if values is not None:
-            unknown = set(s.dropna().unique()) - {category_key(v) for v in values}
-            if unknown:
-                raise SynthError(f"{source}: column '{col}' holds a value outside its range_values at some visit; "
-                                 f"{FIX_IN_METADATA}")
-
-
-def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledger: Ledger,
-                      rng: np.random.Generator, source: str):
-    """Long visits → (wide Domain, SequenceEncoder, wide frame). Releases go to ``ledger``.
-
-    Privacy assumption: only :func:`build_domain` reads the data, on one row per patient.
-    """
-    layout = sequence_layout(meta, label)
-    keys = df[layout.key] if layout.key in df else None
-    frame = coerce_frame(df, meta, source, public=True)  # every column in trouble in one error
-    ordered = order_visits(frame, keys, layout, source)
-    _check_all_visits(ordered, meta, layout, source)
-    if layout.slots:
-        check_slots(ordered, layout.index, layout.schedule, layout.attendance == "complete", source)
-    counts = visit_counts(ordered)
-    if len(counts) < 2:
-        raise SynthError(f"{source} has fewer than 2 patients; at least 2 are needed")
-    first = ordered[ordered.groupby("__patient").cumcount() == 0].reset_index(drop=True)
-    pframe = first[layout.static + layout.temporal + [layout.index]].copy()
-    pmeta = copy.deepcopy(meta)
-    pmeta.columns = {c: meta.columns[c] for c in pframe.columns}
-    if layout.max_visits is None:
-        pframe[_COUNT] = np.minimum(counts, VISIT_CAP).astype(float)
-        pmeta.columns[_COUNT] = {"sdtype": "numerical", "computer_representation": "Int64"}
-
-    def truncated(domains: dict[str, ColumnDomain]) -> float:
-        m = layout.max_visits if layout.max_visits is not None else max(1, int(domains[_COUNT].hi))
-        return float((counts > m).sum())
-
-    try:
-        base = build_domain(pframe, pmeta, label, ledger, rng,
-                            extra_counts={"patients_over_max_visits": truncated})
-    except UnreleasedDomains as exc:
-        if _COUNT not in exc.problems["bounds"]:
-            raise
-        others = describe_unreleased({**exc.problems, "bounds": [c for c in exc.problems["bounds"] if c != _COUNT]})
-        raise SynthError(f"{source}: too few patients to estimate max_visits under DP; give "
-                         "\"synth_sequence\": {\"max_visits\": M} in the metadata" + (f"; {others}" if others else "")
-                         ) from exc
-    if layout.max_visits is None:
-        count_dom = next(c for c in base.columns if c.name == _COUNT)
-        layout.max_visits = max(1, int(count_dom.hi))
-        base.columns = [c for c in base.columns if c.name != _COUNT]
-    ledger.privacy_unit = "one patient (all of their visits)"
-    if layout.slots:
-        domain, wide = slots_domain(base, layout, list(meta.columns)), to_slots_wide(ordered, layout)
-    else:
-        domain, wide = times_domain(base, layout, list(meta.columns)), to_wide(ordered, layout)
-    if label is not None:
-        wide[label] = first[label].to_numpy()
-    return domain, SequenceEncoder(domain, layout), wide

@@ -1,4 +1,4 @@
-"""The generator's side of the slot-pair tables (:mod:`synth.privacy.slot_pairs`).
+"""The generator's side of the slot-pair tables (:mod:`synth.release.slot_pairs`).
 
 For each table: every generated patient's cell probabilities at each slot (merged into the
 table's groups), each pair of slots j < k weighted as a real patient's would be (1 / the pairs

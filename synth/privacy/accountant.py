@@ -10,7 +10,7 @@ multiplier σ, sample rate q, steps) for a query of L2 sensitivity 1 per patient
 - ``gaussian``: the Gaussian mechanism (q = 1): counts, tables, sums, the domain's estimates;
 - ``subsampled_gaussian``: Poisson-subsampled Gaussian steps (q < 1): DP-SGD;
 - ``exponential_as_gaussian``: an exponential mechanism (pair selection,
-  :mod:`synth.privacy.pair_tables`) whose ε0-bounded range gives ε0²/8-zCDP, entered as the
+  :mod:`synth.release.pair_tables`) whose ε0-bounded range gives ε0²/8-zCDP, entered as the
   Gaussian with the same Rényi curve.
 
 Notes

@@ -23,15 +23,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from synth.privacy.shards import total
 from synth.privacy.domain import PREP_SHARE
 from synth.encode.table import CellBlock
-from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
-from synth.privacy.mechanisms import noisy_counts
+from synth.privacy.ledger import Ledger, calibrate_sigma
 from synth.privacy.smoothing import simplex_projection, smooth_row
 
 __all__ = ["TableSpec", "cell_counts",
-           "MarginalTable", "label_tables", "measure_tables", "release_marginals", "simplex_projection",
+           "MarginalTable", "label_tables", "simplex_projection",
            "MARGINAL_SHARE"]
 
 # Share of ε (and of the accountant's δ) for the marginal tables, on top of the preprocessing
@@ -165,7 +163,7 @@ class MarginalTable:
     smooth: bool = False  # smooth ordered bins before projecting (synth.privacy.smoothing; post-processing)
     present_by: CellBlock | None = None
     slots: tuple[int, ...] = ()
-    over_slot_pairs: bool = False  # a column at two slots, pooled over slot pairs (synth.privacy.slot_pairs)
+    over_slot_pairs: bool = False  # a column at two slots, pooled over slot pairs (synth.release.slot_pairs)
 
     @property
     def spec(self) -> TableSpec:
@@ -222,65 +220,6 @@ class MarginalTable:
 def label_tables(blocks: list[CellBlock]) -> list[TableSpec]:
     """The default choice: one table per modelled column (label × column). Schema only."""
     return [TableSpec((b,)) for b in blocks]
-
-
-def measure_tables(
-    encoded: np.ndarray,
-    y: np.ndarray | None,
-    n_classes: int,
-    tables: list[TableSpec],
-    sigma: float,
-    rng: np.random.Generator,
-) -> list[MarginalTable]:
-    """Gaussian counts (noise σ per cell) of every table; record ``steps=len(tables)``.
-
-    Privacy assumption: one encoded row per patient (a pooled table spreads a patient's one
-    count over their visits, see :class:`TableSpec`). Rows whose label is negative (a value not
-    released by DP category discovery) are counted in no table, which only lowers sensitivity.
-    """
-    keep = np.ones(len(encoded), dtype=bool) if y is None or not n_classes else y >= 0
-    rows = encoded[keep]
-    labels = y[keep] if n_classes else np.zeros(len(rows), dtype=int)
-    out = []
-    for spec in tables:
-        counts = total(spec.count(rows, labels, n_classes))  # every rank's patients, before the noise
-        noisy = noisy_counts(counts, sigma, rng, f"table:{spec.name}")
-        out.append(MarginalTable(spec.blocks, noisy, spec.groups, spec.by_label,
-                                 pooled_by=spec.pooled_by, sigma=sigma, missing_phases=spec.missing_phases,
-                                 present_by=spec.present_by, slots=spec.slots))
-    return out
-
-
-def release_marginals(
-    encoded: np.ndarray,
-    y: np.ndarray | None,
-    n_classes: int,
-    tables: list[TableSpec],
-    ledger: Ledger,
-    rng: np.random.Generator,
-    share: float = MARGINAL_SHARE,
-    name: str | None = None,
-    totals: np.ndarray | None = None,
-    sigma: float | None = None,
-) -> list[MarginalTable]:
-    """Calibrate σ so the ledger so far plus these tables spend ``share`` more of ε; measure; record.
-
-    ``share`` counts from the end of preprocessing: releases after preprocessing that are
-    already in the ledger are inside it. With ε = ∞ the tables are exact (σ = 0). The ledger
-    gets one Mechanism with one step per table. A given ``sigma`` (one calibrated for several
-    releases together by :func:`ledger_sigma`) is used as it is: the ledger still records it.
-    """
-    if not tables:
-        return []
-    sigma = ledger_sigma(ledger, share, len(tables)) if sigma is None else sigma
-    measured = measure_tables(encoded, y, n_classes, tables, sigma, rng)
-    for table in measured:
-        table.totals = None if totals is None else np.asarray(totals, dtype=float)
-    name = name or ("label x column" if n_classes else "column")
-    ledger.add(Mechanism("marginals:" + name, sigma, 1.0, len(tables),
-                         "Gaussian counts of marginal tables the generator is trained to match",
-                         {"tables": [t.name for t in measured]}))
-    return measured
 
 
 def ledger_sigma(ledger: Ledger, share: float, steps: int) -> float:

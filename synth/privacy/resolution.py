@@ -22,21 +22,19 @@ counts, or if the resolution rule reads the data.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from synth.encode.sequence import MISSING_PHASES, SequenceEncoder
 from synth.encode.table import NUMERIC_BINS
 from synth.privacy.ledger import Ledger
-from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma, release_marginals
+from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma
 from synth.schema.sequence import gap_name, slot_name
 
-__all__ = ["sequence_table_specs", "label_resolution", "full_resolution", "label_stage_steps", "release_label_tables",
+__all__ = ["sequence_table_specs", "label_resolution", "full_resolution", "label_stage_steps",
            "coarse_groups", "MIN_SIGNAL", "PAIR_GROUPS"]
 
 MIN_SIGNAL = 2.0  # a label table's mean count per cell should be at least this many σ
-PAIR_GROUPS = 4  # groups per column in a pair table (synth.privacy.pair_tables)
+PAIR_GROUPS = 4  # groups per column in a pair table (synth.release.pair_tables)
 
 
 def coarse_groups(table: MarginalTable, max_groups: int = PAIR_GROUPS, missing_apart: bool = True) -> np.ndarray | None:
@@ -126,42 +124,3 @@ def label_stage_steps(specs: list[TableSpec], n_classes: int, ledger: Ledger, sh
         return len(specs)
     cells = label_resolution(ledger.n_patients, n_classes, ledger_sigma(ledger, share, 2 * len(specs) + extra))
     return len(specs) if not any(s.n_cells(0) > cells for s in specs) else 2 * len(specs)
-
-
-def release_label_tables(
-    encoded: np.ndarray,
-    y: np.ndarray | None,
-    n_classes: int,
-    specs: list[TableSpec],
-    class_sizes: np.ndarray,
-    ledger: Ledger,
-    rng: np.random.Generator,
-    share: float,
-) -> tuple[list[MarginalTable], list[MarginalTable]]:
-    """(tables for the generator, full-resolution tables aligned with ``specs`` for pair selection).
-
-    One stage: the label tables themselves, both times. Two stages (``label_resolution`` below
-    NUMERIC_BINS): stage 1's unlabelled tables serve pair selection; the generator gets both.
-    Ledger: ``marginals:label x column``, or ``marginals:column`` then
-    ``marginals:label x column (at most g groups)``.
-    """
-    one_stage = not n_classes or label_resolution(
-        ledger.n_patients, n_classes, ledger_sigma(ledger, share, len(specs))) == NUMERIC_BINS
-    if not one_stage:
-        sigma = ledger_sigma(ledger, share, 2 * len(specs))
-        cells = label_resolution(ledger.n_patients, n_classes, sigma)
-        one_stage = not any(s.n_cells(0) > cells for s in specs)
-    if one_stage:
-        tables = release_marginals(encoded, y, n_classes, specs, ledger, rng, share, totals=class_sizes)
-        return tables, tables
-    n = np.array([float(ledger.n_patients)])
-    marginals = release_marginals(encoded, y, n_classes, [replace(s, by_label=False) for s in specs], ledger,
-                                  rng, share, name="column", totals=n, sigma=sigma)
-    grouped = []
-    for spec, table in zip(specs, marginals):  # the label stage counts missing values in one cell
-        groups = coarse_groups(table.merged_phases(), cells, missing_apart=False)
-        spec = replace(spec, missing_phases=0)
-        grouped.append(spec if groups is None else replace(spec, groups=(groups,) * len(spec.blocks)))
-    labelled = release_marginals(encoded, y, n_classes, grouped, ledger, rng, share,
-                                 name=f"label x column (at most {cells} groups)", totals=class_sizes, sigma=sigma)
-    return marginals + labelled, marginals

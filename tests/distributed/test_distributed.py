@@ -119,8 +119,8 @@ def test_tables_counted_on_shards_and_noised_once_equal_one_processs_release(met
     import copy
     import threading
 
-    from synth.privacy.pair_tables import TablePlan, release_tables
-    from synth.privacy.shards import counting_shards
+    from synth.release.pair_tables import TablePlan, release_tables
+    from synth.release.shards import counting_shards
     from tests.conftest import encoded_trial
 
     _, enc, x, y, ledger, domain = encoded_trial(meta, n=400, heavy=True)

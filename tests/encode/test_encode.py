@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from synth.privacy.domain import ColumnDomain, Domain, build_domain
+from synth.privacy.domain import ColumnDomain, Domain
+from synth.release.domain import build_domain
 from synth.encode.table import NUMERIC_BINS as B
 from synth.encode.table import TableEncoder
 from synth.privacy.ledger import Ledger

@@ -13,7 +13,7 @@ from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.models.train import default_batch_size
 from synth.schema.sequence import end_visits, start_visits
-from synth.encode.sequence import prepare_sequences
+from synth.release.sequence import prepare_sequences
 from tests.helpers.visits import FAST, SEQ_META, make_visits, seq_meta, with_follow_up_end
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from synth import Synthesizer, SynthError
-from synth.encode.sequence import prepare_sequences
+from synth.release.sequence import prepare_sequences
 from synth.models.batched_tables import visit_weights
 from synth.models.marginal_loss import MarginalLoss
-from synth.privacy.attendance import concentrated
+from synth.release.attendance import concentrated
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import TableSpec
 from synth.privacy.resolution import sequence_table_specs
@@ -171,7 +171,7 @@ def test_a_version_7_file_with_a_schedule_still_samples_by_moving_visits(tmp_pat
 def test_the_generator_side_of_a_slot_pair_table_matches_its_exact_counts():
     from synth.models.slot_pair_loss import SlotPairTerm
     from synth.privacy.marginals import MarginalTable
-    from synth.privacy.slot_pairs import slot_pair_specs
+    from synth.release.slot_pairs import slot_pair_specs
 
     df = scheduled()
     domain, enc, wide = prepare_sequences(df, Metadata.load(meta()), "arm", Ledger(math.inf, 1e-5, 40),

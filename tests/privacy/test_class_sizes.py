@@ -6,7 +6,7 @@ import pytest
 from synth.encode.table import CellBlock
 from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes
 from synth.privacy.marginals import MarginalTable
-from synth.privacy.pair_tables import TablePlan, release_tables
+from synth.release.pair_tables import TablePlan, release_tables
 from tests.conftest import encoded_trial
 
 BLOCK = CellBlock("x", 0, 4)

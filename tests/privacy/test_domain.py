@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from synth.privacy.domain import Domain, build_domain
+from synth.privacy.domain import Domain
+from synth.release.domain import build_domain
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger, compose_epsilon

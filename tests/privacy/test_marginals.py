@@ -6,8 +6,8 @@ import pytest
 
 from synth.privacy.domain import PREP_SHARE
 from synth.privacy.ledger import compose_epsilon
-from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, label_tables, measure_tables, release_marginals,
-                                     simplex_projection)
+from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, label_tables, simplex_projection
+from synth.release.marginals import measure_tables, release_marginals
 from tests.conftest import encoded_trial
 
 
@@ -102,7 +102,7 @@ def test_known_totals_zero_the_cells_within_the_noise():
 
 
 def test_released_tables_carry_public_totals(meta):
-    from synth.privacy.pair_tables import TablePlan, release_tables
+    from synth.release.pair_tables import TablePlan, release_tables
 
     _, enc, x, y, ledger, _ = encoded_trial(meta)
     props = [0.4, 0.6]

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import synth.models.train as train_module
-import synth.privacy.domain as domain_module
+import synth.release.domain as domain_module
 import synth.synthesizer as synthesizer_module
 from synth import Synthesizer, SynthError
 from synth.models.calibrate import calibrate, shrunk_rates

@@ -11,8 +11,9 @@ from opacus.accountants.analysis.rdp import compute_rdp
 from synth.privacy.domain import PREP_SHARE
 from synth.encode.table import CellBlock
 from synth.privacy.ledger import Ledger, compose_epsilon
-from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, TableSpec, label_tables, measure_tables
-from synth.privacy.pair_tables import (PAIR_GROUPS, TablePlan, coarse_groups, pair_scores, release_tables,
+from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, TableSpec, label_tables
+from synth.release.marginals import measure_tables
+from synth.release.pair_tables import (PAIR_GROUPS, TablePlan, coarse_groups, pair_scores, release_tables,
                                        select_pairs)
 from tests.conftest import encoded_trial
 

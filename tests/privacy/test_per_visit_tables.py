@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from synth import SynthError, Synthesizer
-from synth.encode.sequence import prepare_sequences
+from synth.release.sequence import prepare_sequences
 from synth.models.marginal_loss import MarginalLoss, visit_slot_cells
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
-from synth.privacy.pair_tables import TablePlan, pair_spec, release_tables
+from synth.release.pair_tables import TablePlan, pair_spec, release_tables
 from synth.privacy.resolution import coarse_groups, sequence_table_specs
 from synth.schema.metadata import Metadata
 from tests.helpers.visits import seq_meta, make_visits

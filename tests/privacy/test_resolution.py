@@ -10,8 +10,9 @@ from synth.models import marginal_loss
 from synth.models.marginal_loss import MarginalLoss, pooled_cells
 from synth.privacy.ledger import compose_epsilon
 from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, label_tables
-from synth.privacy.pair_tables import LABEL_PART, coarse_groups
-from synth.privacy.resolution import MIN_SIGNAL, label_resolution, release_label_tables
+from synth.release.pair_tables import LABEL_PART, coarse_groups
+from synth.privacy.resolution import MIN_SIGNAL, label_resolution
+from synth.release.marginals import release_label_tables
 from tests.conftest import encoded_trial, load_bench
 
 

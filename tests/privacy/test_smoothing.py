@@ -7,7 +7,7 @@ import pytest
 
 from synth.encode.table import CellBlock
 from synth.privacy.marginals import MarginalTable
-from synth.privacy.pair_tables import TablePlan, release_tables
+from synth.release.pair_tables import TablePlan, release_tables
 from synth.privacy.smoothing import LAMBDAS, simplex_projection, smooth_row, sure_risk
 from tests.conftest import encoded_trial
 

@@ -12,8 +12,9 @@ from synth.models.marginal_loss import STATIONARITY, MarginalLoss, pooled_cells,
 from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
-from synth.privacy.resolution import coarse_groups, label_resolution, release_label_tables, sequence_table_specs
-from synth.encode.sequence import prepare_sequences
+from synth.privacy.resolution import coarse_groups, label_resolution, sequence_table_specs
+from synth.release.marginals import release_label_tables
+from synth.release.sequence import prepare_sequences
 from tests.helpers.visits import seq_meta, make_visits
 
 POOLED = seq_meta(visit_tables="pooled")  # these tests are about the pooled tables (the default on long schedules)

@@ -60,7 +60,7 @@ def test_frames_of_microseconds_and_nanoseconds_round_trip_through_the_encoder_a
     """pandas 3 parses to microseconds, pandas 2 to nanoseconds: either frame encodes to the same
     numbers and decodes back to the dates as written."""
     from synth.encode.table import TableEncoder
-    from synth.privacy.domain import build_domain
+    from synth.release.domain import build_domain
     from synth.privacy.ledger import Ledger
 
     encoded = {}

@@ -27,7 +27,7 @@ from synth.privacy.domain import PREP_SHARE, THRESHOLD_DELTA_SHARE, default_delt
 from synth.privacy.ledger import Ledger, Mechanism, calibrate_sigma
 from synth.privacy.marginals import MARGINAL_SHARE, ledger_sigma
 from synth.privacy.mechanisms import BOUNDS_GRID, BOUNDS_RELEASES
-from synth.privacy.pair_tables import LABEL_PART
+from synth.release.pair_tables import LABEL_PART
 from synth.privacy.resolution import MIN_SIGNAL
 from synth.schema.infer import is_row_number, looks_like_free_text
 from synth.schema.metadata import Metadata

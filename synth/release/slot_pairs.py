@@ -7,7 +7,7 @@ each of their pairs, so their counts sum to 1 and their L2 norm is at most 1 (a 
 visit adds nothing). Not crossed with the label; numerical columns on the pair tables' coarse
 groups (:func:`synth.privacy.resolution.coarse_groups`, from the released label tables). They
 are released in the pair stage, at its σ, one Gaussian step each: the budget rule is that of
-the pairs (:func:`synth.privacy.pair_tables.release_tables`), with these tables first.
+the pairs (:func:`synth.release.pair_tables.release_tables`), with these tables first.
 
 The generator matches them as a whole (:func:`synth.models.slot_pair_loss.slot_pair_term`):
 without them, nothing released says how strongly a patient's visits go together, and the
@@ -32,7 +32,7 @@ from synth.privacy.ledger import Ledger, Mechanism
 from synth.privacy.marginals import MarginalTable, cell_counts, ledger_sigma
 from synth.privacy.mechanisms import noisy_counts
 from synth.privacy.resolution import coarse_groups
-from synth.privacy.shards import total
+from synth.release.shards import total
 
 __all__ = ["SlotPairSpec", "slot_pair_specs", "release_slot_pairs"]
 

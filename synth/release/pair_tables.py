@@ -36,10 +36,10 @@ from synth.privacy import observe
 from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes, refine_patients, released_patients
 from synth.privacy.accountant import EXPONENTIAL_AS_GAUSSIAN
 from synth.privacy.ledger import N_REFINED, Ledger, Mechanism
-from synth.privacy.marginals import (MARGINAL_SHARE, MarginalTable, TableSpec, cell_counts, label_tables, ledger_sigma,
-                                     release_marginals)
-from synth.privacy.shards import total
-from synth.privacy.resolution import PAIR_GROUPS, coarse_groups, release_label_tables
+from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, TableSpec, cell_counts, label_tables, ledger_sigma
+from synth.release.marginals import release_label_tables, release_marginals
+from synth.release.shards import total
+from synth.privacy.resolution import PAIR_GROUPS, coarse_groups
 
 __all__ = ["coarse_groups", "pair_scores", "pair_spec", "select_pairs", "release_tables", "TablePlan", "PAIR_GROUPS"]
 
@@ -132,7 +132,7 @@ class TablePlan:
     ``label_counts``: the released label counts, combined with the label tables' row sums
     (:func:`synth.privacy.class_sizes.combine_class_sizes`).
 
-    ``slot_pairs`` (scheduled slots, :mod:`synth.privacy.slot_pairs`) releases its tables first
+    ``slot_pairs`` (scheduled slots, :mod:`synth.release.slot_pairs`) releases its tables first
     in the pair stage, given the full-resolution tables by column, the number of pairs to
     choose and ``share``; they and the chosen pairs get one σ.
     """

@@ -34,7 +34,7 @@ from synth.encode.table import CellBlock
 from synth.privacy.ledger import Ledger, Mechanism
 from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma
 from synth.privacy.mechanisms import noisy_counts
-from synth.privacy.shards import total
+from synth.release.shards import total
 from synth.privacy.smoothing import simplex_projection
 
 __all__ = ["release_attendance", "concentrated", "attendance_sigma", "ATTENDANCE_WEIGHTS", "FALSE_KEEP"]
