@@ -15,6 +15,7 @@ def calibrate_outcomes(gen, p, seed: int) -> list[str]:
     association shrunk by its noise (:mod:`synth.models.calibrate`; post-processing), when the
     arm is the fit's class. The outcomes calibrated, by name."""
     from synth.models.calibrate import calibrate, shrunk_rates
+    from synth.privacy.analysis_tables import declared_table
 
     analysis = p.meta.analysis
     if analysis is None or p.marginals is None or p.label != analysis.arm or not p.n_classes:
@@ -22,8 +23,7 @@ def calibrate_outcomes(gen, p, seed: int) -> list[str]:
     categories = {c.name: getattr(c, "categories", None) for c in p.domain.columns}
     targets, names = [], []
     for outcome in analysis.outcomes:
-        table = next((t for t in p.marginals.tables if t.by_label and len(t.blocks) == 1 and all(g is None for g in t.groups)
-                      and t.blocks[0].column == outcome and t.pooled_by is None and not t.slots), None)
+        table = declared_table(p.marginals.tables, (outcome,))
         if table is None or len(categories.get(outcome) or ()) != 2 or table.sigma <= 0:
             continue
         targets.append((table.blocks[0].start, shrunk_rates(table.counts[:, :2], table.sigma)))

@@ -43,6 +43,14 @@ class Draws:
         return spread * offset_spread(raw, self.tanh_columns) if spread else raw.new_zeros(())
 
 
+def _update(gen: Generator, opt: torch.optim.Optimizer, loss: torch.Tensor, ranks: Ranks) -> None:
+    """One optimiser step of the generator on ``loss`` (gradients averaged over the ranks)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    average_gradients(gen, ranks)
+    opt.step()
+
+
 def pretrain_generator(gen: Generator, marginals: MarginalLoss, draw, steps: int, lr: float,
                         batch: int, prior=None, ranks: Ranks = SINGLE) -> None:
     """Fit the generator to the released tables alone (post-processing: no real data, no charge)."""
@@ -53,10 +61,7 @@ def pretrain_generator(gen: Generator, marginals: MarginalLoss, draw, steps: int
         loss = marginals(raw, y_fake)
         if prior is not None:
             loss = loss + prior(raw)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        average_gradients(gen, ranks)
-        opt.step()
+        _update(gen, opt, loss, ranks)
 
 
 def generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
@@ -84,10 +89,7 @@ def generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
             loss = loss + weight * marginals(raw, y_fake)
         if prior is not None:
             loss = loss + prior(raw)
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        average_gradients(gen, ranks)
-        opt_g.step()
+        _update(gen, opt_g, loss, ranks)
     finally:
         for p in disc.parameters():
             p.requires_grad_(True)

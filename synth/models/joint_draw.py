@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from synth.privacy.analysis_tables import declared_table
+
 __all__ = ["PairCells", "JointDraws", "calibrate_pairs", "draw_pairs_jointly", "QUANTILES"]
 
 QUANTILES = 33  # positions stored per (event, bin) cell: the 0, 1/32, …, 1 quantiles
@@ -194,11 +196,6 @@ def calibrate_pairs(gen, pairs: list[PairCells], targets: list[np.ndarray], prop
     return joint.to(device)
 
 
-def _pair_table(tables, event: str, time: str):
-    return next((t for t in tables if t.by_label and [b.column for b in t.blocks] == [event, time]
-                 and t.spec.group(0) is None and t.pooled_by is None and not t.slots and t.counts.ndim == 3), None)
-
-
 def draw_pairs_jointly(gen, analysis, tables, label: str | None, proportions, seed: int) -> list[str]:
     """Set ``gen.joint`` for each declared time-to-event pair whose arm × event × time table the
     fit released, when the arm is the fit's class (``label``): the pairs' targets are that
@@ -211,8 +208,8 @@ def draw_pairs_jointly(gen, analysis, tables, label: str | None, proportions, se
         return []
     pairs, targets, names, merged = [], [], [], []
     for pair in analysis.time_to_event:
-        table = _pair_table(tables, pair.event, pair.time)
-        if table is None:
+        table = declared_table(tables, (pair.event, pair.time))
+        if table is None or table.counts.ndim != 3:
             continue
         event, time = table.blocks
         group = table.spec.group(1)
@@ -220,8 +217,7 @@ def draw_pairs_jointly(gen, analysis, tables, label: str | None, proportions, se
                 event.width, time.width if group is None else int(group.max()) + 1):
             continue
         target = table.conditional()
-        binary = next((t for t in tables if t.by_label and len(t.blocks) == 1 and t.blocks[0].column == pair.event
-                       and t.spec.group(0) is None and t.pooled_by is None and not t.slots), None)
+        binary = declared_table(tables, (pair.event,))
         if binary is not None and binary.sigma > 0 and binary.counts.shape[1:] == (2,):
             rates = shrunk_rates(binary.counts[:, :2], binary.sigma)
             given = target / np.clip(target.sum(axis=2, keepdims=True), 1e-12, None)

@@ -31,7 +31,7 @@ from synth.encode.table import CellBlock
 from synth.privacy.marginals import MarginalTable, TableSpec
 from synth.schema.analysis import AnalysisDeclaration
 
-__all__ = ["ANALYSIS_SHARE", "AnalysisMean", "analysis_specs", "mean_specs",
+__all__ = ["declared_table", "ANALYSIS_SHARE", "AnalysisMean", "analysis_specs", "mean_specs",
            "combine_releases"]
 
 # Share of ε for the declared analysis's tables, taken out of the marginal tables' share
@@ -136,3 +136,11 @@ def combine_releases(tables: list[MarginalTable], analysis: list[MarginalTable])
                                old.slots)
         out[match] = merged
     return out
+
+
+def declared_table(tables: list, columns: tuple[str, ...]):
+    """The released by-label table of exactly ``columns`` in that order (with the arm as the
+    fit's class: arm × outcome, or arm × event × time), its first block at full resolution, not
+    pooled over visits; None when the fit released none."""
+    return next((t for t in tables if t.by_label and tuple(b.column for b in t.blocks) == tuple(columns)
+                 and t.spec.group(0) is None and t.pooled_by is None and not t.slots), None)

@@ -34,6 +34,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from synth.privacy.analysis_tables import declared_table
 from synth.privacy.marginals import MarginalTable
 from synth.schema.analysis import AnalysisDeclaration
 
@@ -88,11 +89,6 @@ def shrunk_joint(counts: np.ndarray, sigma: float) -> np.ndarray:
     return out * (rates * n[:, None])[:, :, None]
 
 
-def _is_pair(table: MarginalTable, event: str, time: str) -> bool:
-    return (table.by_label and [b.column for b in table.blocks] == [event, time] and table.spec.group(0) is None
-            and table.pooled_by is None and not table.slots and table.counts.ndim == 3)
-
-
 def shrunk_time_to_event(tables: list[MarginalTable], analysis: AnalysisDeclaration | None, label: str | None
                          ) -> list[MarginalTable]:
     """``tables`` with each declared time-to-event pair's arm × event × time table shrunk
@@ -100,9 +96,10 @@ def shrunk_time_to_event(tables: list[MarginalTable], analysis: AnalysisDeclarat
     tables as they are. Post-processing of releases."""
     if analysis is None or label != analysis.arm or not analysis.time_to_event:
         return tables
+    pairs = [declared_table(tables, (p.event, p.time)) for p in analysis.time_to_event]
     out = []
     for table in tables:
-        if table.sigma > 0 and any(_is_pair(table, p.event, p.time) for p in analysis.time_to_event):
+        if table.sigma > 0 and table.counts.ndim == 3 and any(table is pair for pair in pairs):
             counts = table.counts
             if table.totals is not None:  # the projected counts: non-negative, each arm's public total
                 counts = table.conditional() * np.asarray(table.totals, dtype=float).reshape(-1, 1, 1)

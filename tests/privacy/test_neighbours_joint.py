@@ -11,6 +11,7 @@ import pytest
 
 import synth.models.joint_draw as joint_module
 import synth.synthesizer as synthesizer_module
+from synth.privacy.analysis_tables import declared_table
 from synth.privacy.neighbours import run_neighbours
 from tests.conftest import make_trial
 from tests.privacy.test_neighbours import NEW_PATIENT, WHOLE, _fit, _same_public_output, _trial_meta, _with_patient
@@ -42,7 +43,7 @@ def test_the_harness_sees_a_joint_draw_fitted_to_exact_counts(monkeypatch, tmp_p
 
     def leaky(gen, analysis, tables, label, proportions, seed):
         p = prepared["p"]
-        table = joint_module._pair_table(tables, "smoker", "age")
+        table = declared_table(tables, ("smoker", "age"))
         event, time = table.blocks
         exact = np.zeros(table.counts.shape)
         np.add.at(exact, (p.y, p.x[:, event.start:event.start + event.width].argmax(1),
