@@ -51,11 +51,12 @@ from synth.release.sequence import prepare_sequences
 from synth.release.shards import counting_shards
 from synth.encode.inequalities import ceilings, check_never_lowered
 from synth.schema.inequalities import Inequality, check_data, read_inequalities
+from synth.schema.columns import resolve_columns
 from synth.schema.metadata import REVIEW, Metadata
 from synth.schema.reading import clean_frame
 from synth.schema.ranges import check_public_ranges
 from synth.schema.sequence import slot_name
-from synth.schema.validate import (MODELLED, check_columns, check_label, check_patient_ids, coerce_frame, listed_only,
+from synth.schema.validate import (check_columns, check_label, check_patient_ids, coerce_frame, listed_only,
                                    read_csv)
 
 __all__ = ["Prepared", "prepare", "inequality_rule"]
@@ -116,7 +117,8 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         label = meta.analysis.arm  # a declared analysis: the AC-GAN's class is its arm (a public choice:
         # an arm the metadata says may be missing cannot be a class, and keeps its arm × outcome tables)
     check_label(meta, label)
-    modelled = [c for c, spec in meta.columns.items() if spec["sdtype"] in MODELLED and c != label]
+    schema = resolve_columns(meta)  # the metadata's columns, read once for the stages below
+    modelled = [c.name for c in schema if c.kind is not None and c.name != label]
     if not modelled:
         raise SynthError("metadata: no column to synthesize" + (f" besides the label '{label}'" if label
                          else "") + "; it needs a numerical, categorical, boolean or datetime column")
@@ -139,7 +141,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     rng = noise.numpy  # every release below draws from it; build_domain releases N unless public
     if meta.sequence_key:
         check_data(df, inequalities, meta, source)
-        domain, encoder, frame = prepare_sequences(df, meta, label, ledger, rng, source)
+        domain, encoder, frame = prepare_sequences(df, meta, label, ledger, rng, source, schema)
         check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
         blocks = encoder.patient_cell_blocks()
     else:
@@ -147,7 +149,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
         check_data(df, inequalities, meta, source)
         ledger.privacy_unit = row_privacy_unit(meta.primary_key)
-        domain = build_domain(frame, meta, label, ledger, rng)
+        domain = build_domain(frame, schema, label, ledger, rng)
         encoder = TableEncoder(domain)
         blocks = encoder.cell_blocks
     inequality_rule(meta, domain)  # ranges that contradict the inequalities stop here, before the tables

@@ -37,6 +37,7 @@ from synth.eval.effects import MODELS, fit_effects
 from synth.schema.analysis import AnalysisDeclaration
 from synth.schema.metadata import Metadata
 from synth.schema.validate import _suggest, category_key, coerce_frame
+from synth.schema.sdtypes import is_categorical
 
 __all__ = ["analysis_fidelity", "ci_overlap", "declaration", "ALPHA"]
 
@@ -72,7 +73,7 @@ def declaration(meta: Metadata, arm: str | None = None, outcomes: Sequence[str] 
             if static is not None and col not in static:
                 raise SynthError(f"{option}: column '{col}' must be a static column (in synth_sequence."
                                  "static_columns): the analysis has one row per patient")
-    if meta.sdtype(arm) not in ("categorical", "boolean"):
+    if not is_categorical(meta.sdtype(arm)):
         raise SynthError(f"--arm: column '{arm}' is {meta.sdtype(arm)}; the arm must be categorical or boolean")
     for col in outcomes:
         if meta.sdtype(col) not in ("numerical", "categorical", "boolean"):
@@ -122,7 +123,7 @@ def analysis_fidelity(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadat
     frames = {"real": _per_patient(real, meta, "the real data"),
               "synthetic": _per_patient(synthetic, meta, "the synthetic data")}
     levels = {c: _levels(meta, c, frames["real"][c]) for c in decl.columns()
-              if meta.sdtype(c) in ("categorical", "boolean")}
+              if is_categorical(meta.sdtype(c))}
     arm_levels = levels[decl.arm]
     if len(arm_levels) < 2:
         raise SynthError(f"--arm: column '{decl.arm}' has one value ({arm_levels}); the arm needs two or more")

@@ -26,6 +26,7 @@ from synth.eval.verdict import verdict
 from synth.schema.metadata import Metadata
 from synth.eval.features import feature_columns
 from synth.schema.validate import check_columns, coerce_frame
+from synth.schema.sdtypes import is_categorical
 
 __all__ = ["evaluate"]
 
@@ -62,7 +63,7 @@ def _check(meta: Metadata, frames: dict[str, pd.DataFrame | None], target: str |
     if not meta.sequence_key and not any(feature_columns(meta, (target,))):
         raise SynthError(f"target column '{target}': the metadata has no column besides '{target}' to predict it "
                          "from")
-    if meta.sdtype(target) not in ("categorical", "boolean"):
+    if not is_categorical(meta.sdtype(target)):
         raise SynthError(f"target column '{target}' is {meta.sdtype(target)}; it must be categorical or boolean")
     if frames["real"][target].nunique() < 2:
         raise SynthError(f"target column '{target}' is constant in the real data; nothing to predict")

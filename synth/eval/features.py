@@ -15,14 +15,15 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from synth.schema.metadata import Metadata
 from synth.schema.validate import category_key
 from synth.schema.timestamps import epoch_seconds
+from synth.schema.sdtypes import is_categorical, is_numeric
 
 __all__ = ["feature_columns", "model_frame", "preprocessor", "category_strings"]
 
 
 def feature_columns(meta: Metadata, exclude: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
     """(numeric, categorical) columns that models may use."""
-    num = [c for c, s in meta.columns.items() if s["sdtype"] in ("numerical", "datetime") and c not in exclude]
-    cat = [c for c, s in meta.columns.items() if s["sdtype"] in ("categorical", "boolean") and c not in exclude]
+    num = [c for c, s in meta.columns.items() if is_numeric(s["sdtype"]) and c not in exclude]
+    cat = [c for c, s in meta.columns.items() if is_categorical(s["sdtype"]) and c not in exclude]
     return num, cat
 
 

@@ -16,6 +16,7 @@ from sdmetrics.single_column import KSComplement, TVComplement
 from synth.eval.features import category_strings
 from synth.schema.metadata import Metadata
 from synth.schema.timestamps import epoch_seconds
+from synth.schema.sdtypes import is_categorical, is_modelled
 
 __all__ = ["patient_features", "patient_metadata", "visit_count_distance", "per_visit_quality",
            "visit_time_quality", "lag1_autocorrelation", "temporal_columns"]
@@ -23,7 +24,7 @@ __all__ = ["patient_features", "patient_metadata", "visit_count_distance", "per_
 
 def _static_temporal(meta: Metadata, df: pd.DataFrame) -> tuple[list[str], list[str]]:
     spec = meta.extra.get("synth_sequence") or {}
-    modelled = [c for c in meta.columns if meta.sdtype(c) not in ("id", "pii") and c != meta.sequence_index]
+    modelled = [c for c in meta.columns if is_modelled(meta.sdtype(c)) and c != meta.sequence_index]
     if "static_columns" in spec:
         static = [c for c in modelled if c in spec["static_columns"]]
     else:  # any other tool's metadata: a column constant within every patient is static
@@ -86,7 +87,7 @@ def patient_metadata(df_features: pd.DataFrame, metadata: Metadata | dict | str)
         sdtype = meta.sdtype(base) if base in meta.columns and c != "n_visits" else "numerical"
         if c.endswith(("_mean", "_slope")) or c == "n_visits":
             sdtype = "numerical"
-        cols[c] = {"sdtype": "categorical" if sdtype in ("categorical", "boolean") else "numerical"}
+        cols[c] = {"sdtype": "categorical" if is_categorical(sdtype) else "numerical"}
     return Metadata(columns=cols, table_name="patients")
 
 

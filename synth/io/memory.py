@@ -18,7 +18,7 @@ from pathlib import Path
 from synth.encode.table import NUMERIC_BINS
 from synth.errors import SynthError
 from synth.schema.metadata import Metadata
-from synth.schema.validate import MODELLED
+from synth.schema.sdtypes import MODELLED, is_numeric
 
 __all__ = ["available_memory", "check_fits_in_memory", "check_file_fits_in_memory", "estimated_bytes"]
 
@@ -40,7 +40,7 @@ def available_memory() -> int | None:
 def _cells(spec: dict) -> int:
     """Encoded cells of one column, from its public metadata (a guess where its values are not listed)."""
     nullable = 2 if spec.get("range_is_nullable", True) else 0
-    if spec["sdtype"] in ("numerical", "datetime"):
+    if is_numeric(spec["sdtype"]):
         return NUMERIC_BINS + 1 + nullable
     if spec["sdtype"] == "boolean":
         return 2 + nullable // 2

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from synth.errors import FIX_IN_METADATA, SynthError, SynthWarning
+from synth.schema.columns import Schema, resolve_columns
 from synth.schema.metadata import Metadata
 from synth.privacy.domain import (MAX_DEFAULT_DELTA, PREP_SHARE, THRESHOLD_DELTA_SHARE, ColumnDomain, Domain,
                                   default_delta)
@@ -30,7 +31,7 @@ from synth.schema.validate import category_key
 __all__ = ["build_domain", "UnreleasedDomains", "describe_unreleased"]
 
 
-def _native_values(meta_values: list[Any] | None, keys: list[str], sdtype: str) -> list[Any]:
+def _native_values(meta_values: tuple | None, keys: list[str], sdtype: str) -> list[Any]:
     if meta_values is not None:
         return list(meta_values)
     if sdtype == "boolean":
@@ -41,17 +42,9 @@ def _native_values(meta_values: list[Any] | None, keys: list[str], sdtype: str) 
         return list(keys)
 
 
-def _column_needs(meta: Metadata, col: str) -> str | None:
-    """Which DP release a column needs: "bounds", "categories" or None (public)."""
-    sdtype = meta.sdtype(col)
-    if sdtype in ("numerical", "datetime"):
-        return None if meta.public_bounds(col) else "bounds"
-    return None if meta.public_values(col) else "categories"
-
-
 def build_domain(
     data: pd.DataFrame,
-    meta: Metadata,
+    schema: Schema | Metadata,
     label: str | None,
     ledger: Ledger,
     rng: np.random.Generator,
@@ -59,7 +52,9 @@ def build_domain(
 ) -> Domain:
     """Public domain where the metadata has it; Gaussian-mechanism estimates elsewhere.
 
-    ``data`` is :func:`synth.schema.validate.coerce_frame`'s output, one row per patient. Appends one
+    ``data`` is :func:`synth.schema.validate.coerce_frame`'s output, one row per patient; ``schema``
+    the metadata's columns resolved (:func:`synth.schema.columns.resolve_columns`; a Metadata is
+    resolved here), every column of ``data`` among them. Appends one
     Mechanism per release to ``ledger`` and sets its ``delta_threshold`` when categories are
     discovered. A ledger without ``n_patients`` gets the released count of patients
     (``count:patients``, the first release); a ledger without ``delta`` gets
@@ -71,9 +66,10 @@ def build_domain(
     :class:`UnreleasedDomains`; :meth:`Domain.release_warnings` are issued as SynthWarnings.
     """
     extra_counts = extra_counts or {}
+    schema = resolve_columns(schema) if isinstance(schema, Metadata) else schema  # checked before any release
     cols = [c for c in data.columns]
-    needs = {c: _column_needs(meta, c) for c in cols}
-    scales = {c: meta.scale(c) for c in cols if meta.sdtype(c) == "numerical"}  # checked before any release
+    specs = {c: schema[c] for c in cols}
+    needs = {c: specs[c].needs() for c in cols}
     n_bounds = sum(v == "bounds" for v in needs.values())
     n_cats = sum(v == "categories" for v in needs.values())
     release_n = ledger.n_patients is None
@@ -113,14 +109,14 @@ def build_domain(
     domains: dict[str, ColumnDomain] = {}
     unestimable: dict[str, list[str]] = {"label": [], "bounds": [], "categories": []}
     for col in cols:
-        sdtype, spec, s = meta.sdtype(col), meta.columns[col], data[col]
-        public_null = meta.public_nullable(col)
+        spec, s = specs[col], data[col]
+        sdtype, public_null = spec.sdtype, spec.nullable
         if public_null is False and s.isna().any():
             raise SynthError(f"column '{col}' has missing values but the metadata says range_is_nullable: false; "
                              f"{FIX_IN_METADATA}")
         nullable = True if public_null is None else public_null
-        if sdtype in ("numerical", "datetime"):
-            bounds = meta.public_bounds(col)
+        if spec.kind == "numerical":
+            bounds = spec.bounds
             src = "public"
             if bounds is None:
                 try:
@@ -131,12 +127,10 @@ def build_domain(
                 record(f"bounds:{col}", BOUNDS_RELEASES,
                        "Gaussian histograms (coarse 1-2-5 grid, then 64 bins) -> 0.5%/99.5% quantiles")
                 src = source
-            rep = str(spec.get("computer_representation", "Float"))
             domains[col] = ColumnDomain(col, sdtype, "numerical", nullable, src, lo=bounds[0], hi=bounds[1],
-                                        integer=sdtype == "numerical" and rep.lower().startswith(("int", "uint")),
-                                        datetime_format=spec.get("datetime_format"), scale=scales.get(col, "linear"))
+                                        integer=spec.integer, datetime_format=spec.datetime_format, scale=spec.scale)
         else:
-            public_values = meta.public_values(col)
+            public_values = spec.values
             if public_values is not None:
                 keys = [category_key(v) for v in public_values]
                 unknown = set(s.dropna().unique()) - set(keys)
@@ -177,10 +171,10 @@ def build_domain(
         total = noisy.sum()
         proportions = (noisy / total if total > 0 else np.full(len(counts), 1 / len(counts))).tolist()
         label_dom.nullable = False
-    domain = Domain(columns=list(domains.values()), all_columns=list(meta.columns), label=label_dom,
+    domain = Domain(columns=list(domains.values()), all_columns=schema.names, label=label_dom,
                     label_proportions=proportions, label_counts=raw.tolist() if label_dom is not None else [],
                     label_sigma=float(sigma),
-                    pii_columns=[c for c in meta.columns if meta.sdtype(c) == "pii"], released_counts=released)
+                    pii_columns=[c.name for c in schema if c.sdtype == "pii"], released_counts=released)
     for message in domain.release_warnings():  # here, on the user's columns (not a visit table's slots)
         warnings.warn(message, SynthWarning, stacklevel=3)
     return domain

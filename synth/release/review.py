@@ -31,8 +31,9 @@ from synth.release.pair_tables import LABEL_PART
 from synth.privacy.resolution import MIN_SIGNAL
 from synth.schema.infer import is_row_number, looks_like_free_text
 from synth.schema.metadata import Metadata
-from synth.schema.validate import MODELLED, check_columns, coerce_frame
+from synth.schema.validate import check_columns, coerce_frame
 from synth.schema.timestamps import epoch_seconds
+from synth.schema.sdtypes import MODELLED, is_numeric
 
 __all__ = ["ColumnReview", "Review", "review_metadata", "Costs", "costs"]
 
@@ -165,7 +166,7 @@ def review_metadata(meta: Metadata, df: pd.DataFrame, epsilon: float = 1.0, sour
 
 
 def _needs(meta: Metadata, col: str) -> str | None:
-    if meta.sdtype(col) in ("numerical", "datetime"):
+    if is_numeric(meta.sdtype(col)):
         return None if meta.public_bounds(col) else "bounds"
     return None if meta.public_values(col) else "categories"
 

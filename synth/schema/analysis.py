@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from synth.errors import SynthError
+from synth.schema.sdtypes import is_categorical, is_modelled
 
 if TYPE_CHECKING:
     from synth.schema.metadata import Metadata
@@ -145,14 +146,14 @@ def _check(decl: AnalysisDeclaration, meta: Metadata) -> None:
                              "the arm, the outcomes and the covariates are different columns")
         seen.setdefault(col, role)
         sdtype = meta.sdtype(col)
-        if sdtype in ("id", "pii"):
+        if not is_modelled(sdtype):
             article = "an" if sdtype == "id" else "a"
             raise SynthError(f"{_WHERE} {role} '{col}' is {article} {sdtype} column; ids and pii are never modelled")
     _check_arm(decl.arm, meta)
     for col in decl.outcomes:
         if meta.sdtype(col) == "numerical":
             _public_range(col, "outcome", meta)
-        elif meta.sdtype(col) in ("categorical", "boolean"):
+        elif is_categorical(meta.sdtype(col)):
             _binary(col, "outcome", meta)
         else:
             raise SynthError(f"{_WHERE} outcome '{col}' is {meta.sdtype(col)}; an outcome must be numerical, "
@@ -166,7 +167,7 @@ def _check(decl: AnalysisDeclaration, meta: Metadata) -> None:
             raise SynthError(f"{_WHERE} time_to_event time '{pair.time}' is {meta.sdtype(pair.time)}; it must be "
                              "numerical (the follow-up time)")
         _public_range(pair.time, "time_to_event time", meta)
-        if meta.sdtype(pair.event) not in ("categorical", "boolean"):
+        if not is_categorical(meta.sdtype(pair.event)):
             raise SynthError(f"{_WHERE} time_to_event event '{pair.event}' is {meta.sdtype(pair.event)}; it must "
                              "be boolean or binary categorical")
         _binary(pair.event, "time_to_event event", meta)
@@ -181,7 +182,7 @@ def _check(decl: AnalysisDeclaration, meta: Metadata) -> None:
 
 
 def _check_arm(arm: str, meta: Metadata) -> None:
-    if meta.sdtype(arm) not in ("categorical", "boolean"):
+    if not is_categorical(meta.sdtype(arm)):
         raise SynthError(f"{_WHERE} arm '{arm}' is {meta.sdtype(arm)}; the arm must be categorical or boolean")
     values = meta.public_values(arm)
     if values is None:

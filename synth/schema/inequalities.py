@@ -37,6 +37,7 @@ from synth.errors import FIX_IN_METADATA, SynthError
 from synth.schema.implications import check_implications, read_implications
 from synth.schema.metadata import Metadata
 from synth.schema.validate import coerce_frame
+from synth.schema.sdtypes import is_numeric
 
 __all__ = ["Inequality", "read_inequalities", "check_data"]
 
@@ -72,7 +73,7 @@ def read_inequalities(meta: Metadata) -> list[Inequality]:
         for role, col in (("low", pair.low), ("high", pair.high)):
             if col not in meta.columns:
                 raise SynthError(f"metadata: {KEY} {role} column '{col}' is not one of the columns")
-            if meta.sdtype(col) not in ("numerical", "datetime") or col in (meta.sequence_key, meta.sequence_index):
+            if not is_numeric(meta.sdtype(col)) or col in (meta.sequence_key, meta.sequence_index):
                 raise SynthError(f"metadata: {KEY} {role} column '{col}' must be a numerical or datetime column "
                                  f"(not the sequence key or index), got {meta.sdtype(col)}")
         if pair.low == pair.high:

@@ -22,6 +22,7 @@ import pandas as pd
 from synth.errors import SynthError
 from synth.schema.metadata import INFER_NOTE, REVIEW, Metadata
 from synth.schema.reading import MISSING_MARKERS, READ_KEY, ReadOptions, clean_frame, is_text
+from synth.schema.sdtypes import is_modelled
 
 __all__ = ["draft_metadata", "is_row_number", "looks_like_free_text", "ROW_NUMBER_NAMES"]
 
@@ -133,7 +134,7 @@ def draft_metadata(df: pd.DataFrame, table_name: str = "table", max_categories: 
                     "range_min": _plain(nonnull.min()), "range_max": _plain(nonnull.max())}
         if is_row_number(col, s, max_categories) and col != sequence_key:
             spec, rows = {"sdtype": "id"}, rows + [col]
-        if spec["sdtype"] not in ("id", "pii"):
+        if is_modelled(spec["sdtype"]):
             spec["range_is_nullable"] = bool(s.isna().any())
             spec["range_public"] = False
         spec[REVIEW] = ["sdtype", "computer_representation"] if "computer_representation" in spec else ["sdtype"]
@@ -163,7 +164,7 @@ def draft_metadata(df: pd.DataFrame, table_name: str = "table", max_categories: 
     meta.sequence_key, meta.sequence_index = sequence_key, sequence_index
     grouped = clean.groupby(sequence_key)
     static = [c for c, s in columns.items() if c not in (sequence_key, sequence_index)
-              and s["sdtype"] not in ("id", "pii") and bool((grouped[c].nunique(dropna=False) <= 1).all())]
+              and is_modelled(s["sdtype"]) and bool((grouped[c].nunique(dropna=False) <= 1).all())]
     meta.extra["synth_sequence"] = {"static_columns": static, REVIEW: ["static_columns"]}  # max_visits: if public
     return meta, notes
 

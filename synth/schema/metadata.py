@@ -33,10 +33,10 @@ from synth.options import require_file
 from synth.schema.analysis import AnalysisDeclaration, read_analysis
 from synth.schema.timestamps import epoch_seconds
 from synth.schema.reading import READ_KEY, ReadOptions, read_options
+from synth.schema.sdtypes import SDTYPES
 
 __all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES", "REVIEW", "INFER_NOTE"]
 
-SDTYPES = ("numerical", "categorical", "boolean", "datetime", "id", "pii")
 DOMAIN_KEYS = ("range_min", "range_max", "range_values", "range_is_nullable", "range_public")
 REVIEW = "synth_review"  # fields a draft read off the data, listed until the user has reviewed them
 SCALES = ("linear", "log")  # a numerical column's "synth_scale": how its range is cut into bins

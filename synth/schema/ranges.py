@@ -26,6 +26,7 @@ import pandas as pd
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import Metadata
 from synth.schema.validate import coerce_frame
+from synth.schema.sdtypes import is_numeric
 
 __all__ = ["DECIMALS", "MAX_DECIMALS", "read_decimals", "check_public_ranges", "outside_public_ranges",
            "warn_outside_ranges"]
@@ -70,7 +71,7 @@ def _public_bounded(meta: Metadata) -> dict[str, tuple[float, float]]:
     """Each numerical or datetime column with a public range (datetimes in seconds since 1970)."""
     out = {}
     for col, spec in meta.columns.items():
-        if spec["sdtype"] in ("numerical", "datetime"):
+        if is_numeric(spec["sdtype"]):
             bounds = meta.public_bounds(col)
             if bounds is not None:
                 out[col] = bounds

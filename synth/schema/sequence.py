@@ -39,6 +39,7 @@ import pandas as pd
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import REVIEW, Metadata
 from synth.schema.slots import ATTENDANCE_VALUES, MAX_SLOTS
+from synth.schema.sdtypes import is_modelled, is_numeric
 
 __all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "end_visits",
            "start_visits", "schedule_visits", "VISITS", "slot_name", "gap_name"]
@@ -93,12 +94,12 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
         raise SynthError("metadata: sequence data needs a sequence_key (the patient id column)")
     if index is None:
         raise SynthError("metadata: sequence data needs a sequence_index (the visit time column)")
-    if meta.sdtype(index) not in ("numerical", "datetime"):
+    if not is_numeric(meta.sdtype(index)):
         raise SynthError(f"metadata: sequence_index '{index}' must be numerical or datetime to be sortable")
     if meta.public_bounds(index) is None:
         raise SynthError(f"metadata: sequence_index '{index}' needs public range_min/range_max")
     spec = meta.extra.get("synth_sequence") or {}
-    modelled = [c for c in meta.columns if meta.sdtype(c) not in ("id", "pii") and c != index]
+    modelled = [c for c in meta.columns if is_modelled(meta.sdtype(c)) and c != index]
     if "static_columns" not in spec:
         raise SynthError("metadata: sequence data needs \"synth_sequence\": {\"static_columns\": [...]} "
                          "(`synth metadata infer --sequence-key` drafts it)")

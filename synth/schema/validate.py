@@ -20,10 +20,9 @@ from synth.errors import FIX_IN_METADATA, SynthError
 from synth.schema.metadata import Metadata
 from synth.schema.timestamps import epoch_seconds
 from synth.schema.reading import MISSING_MARKERS, read_csv
+from synth.schema.sdtypes import MODELLED, is_categorical
 
 __all__ = ["category_key", "check_patient_ids", "coerce_frame", "read_csv", "check_label", "listed_only"]
-
-MODELLED = ("numerical", "categorical", "boolean", "datetime")
 
 
 def category_key(value: Any) -> Any:
@@ -74,7 +73,7 @@ def check_label(meta: Metadata, label: str | None) -> None:
         return
     if label not in meta.columns:
         raise SynthError(f"label column '{label}' is not in the metadata{_suggest(label, list(meta.columns))}")
-    if meta.sdtype(label) not in ("categorical", "boolean"):
+    if not is_categorical(meta.sdtype(label)):
         raise SynthError(
             f"label column '{label}' is {meta.sdtype(label)}; the label must be categorical or boolean"
         )
@@ -181,7 +180,7 @@ def _check_public(meta: Metadata, col: str, coerced: pd.Series, raw: pd.Series, 
     visit checks would stop at one column at a time)."""
     if meta.public_nullable(col) is False and raw.isna().any():
         problems.add(("nullable", ""), col)
-    values = meta.public_values(col) if meta.sdtype(col) in ("categorical", "boolean") else None
+    values = meta.public_values(col) if is_categorical(meta.sdtype(col)) else None
     if values is not None:
         keys = {category_key(v) for v in values}
         outside = coerced.notna() & ~coerced.isin(keys)
