@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from synth.errors import FIX_IN_METADATA, SynthError, SynthWarning
-from synth.schema.columns import Schema, resolve_columns
+from synth.schema.columns import ColumnSpec, Schema, resolve_columns
 from synth.schema.metadata import Metadata
 from synth.privacy.domain import (MAX_DEFAULT_DELTA, PREP_SHARE, THRESHOLD_DELTA_SHARE, ColumnDomain, Domain,
                                   default_delta)
@@ -67,14 +68,49 @@ def build_domain(
     """
     extra_counts = extra_counts or {}
     schema = resolve_columns(schema) if isinstance(schema, Metadata) else schema  # checked before any release
-    cols = [c for c in data.columns]
-    specs = {c: schema[c] for c in cols}
-    needs = {c: specs[c].needs() for c in cols}
-    n_bounds = sum(v == "bounds" for v in needs.values())
-    n_cats = sum(v == "categories" for v in needs.values())
-    release_n = ledger.n_patients is None
-    releases = (n_bounds * BOUNDS_RELEASES + n_cats + (1 if label else 0) + len(extra_counts)
-                + (1 if release_n else 0))
+    specs = [schema[c] for c in data.columns]
+    needs = [spec.needs() for spec in specs]
+    n_cats = needs.count("categories")
+    releases = (needs.count("bounds") * BOUNDS_RELEASES + n_cats + (1 if label else 0) + len(extra_counts)
+                + (1 if ledger.n_patients is None else 0))
+    rel = _open_releases(ledger, rng, releases, n_cats, len(data))
+    domains = {spec.name: _column_domain(spec, data[spec.name], rel) for spec in specs}
+    label_dom = domains.pop(label) if label else None
+    _check_label_values(label_dom, label, rel.unestimable)
+    if any(rel.unestimable.values()):
+        raise UnreleasedDomains(rel.unestimable)
+    released = {}
+    for name, count in extra_counts.items():
+        released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), rel.sigma, rng, f"count:{name}")[0]))
+        rel.record(f"count:{name}", 1, "Gaussian count of patients")
+    proportions, raw = _label_proportions(data, label, label_dom, rel)
+    domain = Domain(columns=list(domains.values()), all_columns=schema.names, label=label_dom,
+                    label_proportions=proportions, label_counts=raw, label_sigma=float(rel.sigma),
+                    pii_columns=[c.name for c in schema if c.sdtype == "pii"], released_counts=released)
+    for message in domain.release_warnings():  # here, on the user's columns (not a visit table's slots)
+        warnings.warn(message, SynthWarning, stacklevel=3)
+    return domain
+
+
+@dataclass
+class _Releases:
+    """What every release of :func:`build_domain` shares: one σ, the ledger that records each, the
+    secret generator, and the columns DP could not release (reported at once)."""
+
+    ledger: Ledger
+    rng: np.random.Generator
+    sigma: float
+    source: str  # a released column's source: "dp", or "exact (no privacy)" at ε = ∞
+    delta_col: float = 0.0  # each discovered column's share of the thresholding δ
+    unestimable: dict[str, list[str]] = field(default_factory=lambda: {"label": [], "bounds": [], "categories": []})
+
+    def record(self, name: str, steps: int, what: str, **extra: Any) -> None:
+        self.ledger.add(Mechanism(name, self.sigma, 1.0, steps, what, extra))
+
+
+def _open_releases(ledger: Ledger, rng: np.random.Generator, releases: int, n_cats: int, n: int) -> _Releases:
+    """σ for ``releases`` Gaussian releases within the preprocessing share of ε, then N's release
+    (the first; ``n`` is the data's count, released only where the ledger has no public N) and δ."""
     exact = ledger.no_guarantee
     default = ledger.delta is None
     if default:
@@ -85,14 +121,10 @@ def build_domain(
     if releases and not exact:
         sigma = calibrate_sigma(PREP_SHARE * ledger.target_epsilon, PREP_SHARE * ledger.accountant_delta,
                                 sample_rate=1.0, steps=releases, prior=ledger.history())
-    source = "exact (no privacy)" if exact else "dp"
-
-    def record(name: str, steps: int, what: str, **extra: Any) -> None:
-        ledger.add(Mechanism(name, sigma, 1.0, steps, what, extra))
-
-    if release_n:
-        released_n = float(noisy_counts(np.array([len(data)]), sigma, rng, "count:patients")[0])
-        record("count:patients", 1, "Gaussian count of patients (N, used wherever N is used)")
+    rel = _Releases(ledger, rng, sigma, "exact (no privacy)" if exact else "dp")
+    if ledger.n_patients is None:
+        released_n = float(noisy_counts(np.array([n]), sigma, rng, "count:patients")[0])
+        rel.record("count:patients", 1, "Gaussian count of patients (N, used wherever N is used)")
         ledger.n_patients = max(1, int(round(released_n)))
         ledger.n_patients_source = "exact (no privacy)" if exact else N_RELEASED
     if default:
@@ -104,80 +136,72 @@ def build_domain(
             f"N is the data's number of patients ({ledger.n_patients_source})"
             if ledger.n_patients_source.startswith("exact") else
             f"1/N = {1 / ledger.n_patients:.3g}, N = {ledger.n_patients} patients ({ledger.n_patients_source})"))
-    delta_col = ledger.delta_threshold / n_cats if n_cats else 0.0
+    rel.delta_col = ledger.delta_threshold / n_cats if n_cats else 0.0
+    return rel
 
-    domains: dict[str, ColumnDomain] = {}
-    unestimable: dict[str, list[str]] = {"label": [], "bounds": [], "categories": []}
-    for col in cols:
-        spec, s = specs[col], data[col]
-        sdtype, public_null = spec.sdtype, spec.nullable
-        if public_null is False and s.isna().any():
-            raise SynthError(f"column '{col}' has missing values but the metadata says range_is_nullable: false; "
-                             f"{FIX_IN_METADATA}")
-        nullable = True if public_null is None else public_null
-        if spec.kind == "numerical":
-            bounds = spec.bounds
-            src = "public"
-            if bounds is None:
-                try:
-                    bounds = dp_bounds(s.to_numpy(), sigma, rng, col)
-                except SynthError:  # the release happened (and is charged); report every such column at once
-                    unestimable["bounds"].append(col)
-                    bounds = (0.0, 1.0)
-                record(f"bounds:{col}", BOUNDS_RELEASES,
+
+def _column_domain(spec: ColumnSpec, s: pd.Series, rel: _Releases) -> ColumnDomain:
+    """One column's domain: its public bounds or values, else their Gaussian release."""
+    col, sdtype = spec.name, spec.sdtype
+    if spec.nullable is False and s.isna().any():
+        raise SynthError(f"column '{col}' has missing values but the metadata says range_is_nullable: false; "
+                         f"{FIX_IN_METADATA}")
+    nullable = True if spec.nullable is None else spec.nullable
+    if spec.kind == "numerical":
+        bounds, src = spec.bounds, "public"
+        if bounds is None:
+            try:
+                bounds = dp_bounds(s.to_numpy(), rel.sigma, rel.rng, col)
+            except SynthError:  # the release happened (and is charged); report every such column at once
+                rel.unestimable["bounds"].append(col)
+                bounds = (0.0, 1.0)
+            rel.record(f"bounds:{col}", BOUNDS_RELEASES,
                        "Gaussian histograms (coarse 1-2-5 grid, then 64 bins) -> 0.5%/99.5% quantiles")
-                src = source
-            domains[col] = ColumnDomain(col, sdtype, "numerical", nullable, src, lo=bounds[0], hi=bounds[1],
-                                        integer=spec.integer, datetime_format=spec.datetime_format, scale=spec.scale)
-        else:
-            public_values = spec.values
-            if public_values is not None:
-                keys = [category_key(v) for v in public_values]
-                unknown = set(s.dropna().unique()) - set(keys)
-                if unknown:
-                    raise SynthError(f"column '{col}' holds a value outside its range_values; {FIX_IN_METADATA}")
-                src = "public"
-            else:
-                keys = discover_categories(s.dropna().to_numpy(), sigma, delta_col, rng)
-                record(f"categories:{col}", 1, "Gaussian counts, values kept above threshold tau",
-                       threshold_delta=delta_col)
-                if not keys:
-                    unestimable["categories"].append(col)
-                nullable, src = True, source  # values not released are written as missing
-            domains[col] = ColumnDomain(col, sdtype, "categorical", nullable, src, categories=keys,
-                                        values=_native_values(public_values, keys, sdtype))
-    label_dom = domains.pop(label) if label else None
-    if label_dom is not None and len(label_dom.categories) == 1:
-        found = {"dp": "DP category discovery released", "public": "the metadata's range_values give"}.get(
-            label_dom.source, "the data holds")
-        shown = f" ({label_dom.values[0]!r})" if label_dom.source in ("dp", "public") else ""  # never a real value
-        unestimable["label"].append(f"the label (--label, label=): {found} 1 value of '{label}'{shown}; a label "
-                                    "needs at least 2: list them as range_values in the metadata")
-    if any(unestimable.values()):
-        raise UnreleasedDomains(unestimable)
-    released = {}
-    for name, count in extra_counts.items():
-        released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), sigma, rng, f"count:{name}")[0]))
-        record(f"count:{name}", 1, "Gaussian count of patients")
-    proportions: list[float] = []
-    if label_dom is not None:
-        y = data[label]
-        if y.isna().any():
-            raise SynthError(f"the label (--label, label=): column '{label}' has missing values; the label must be set for every patient")
-        counts = np.array([(y == k).sum() for k in label_dom.categories])
-        raw = noisy_counts(counts, sigma, rng, f"label_counts:{label}")
-        noisy = np.clip(raw, 0, None)
-        record(f"label_counts:{label}", 1, "Gaussian counts of each label value (label proportions)")
-        total = noisy.sum()
-        proportions = (noisy / total if total > 0 else np.full(len(counts), 1 / len(counts))).tolist()
-        label_dom.nullable = False
-    domain = Domain(columns=list(domains.values()), all_columns=schema.names, label=label_dom,
-                    label_proportions=proportions, label_counts=raw.tolist() if label_dom is not None else [],
-                    label_sigma=float(sigma),
-                    pii_columns=[c.name for c in schema if c.sdtype == "pii"], released_counts=released)
-    for message in domain.release_warnings():  # here, on the user's columns (not a visit table's slots)
-        warnings.warn(message, SynthWarning, stacklevel=3)
-    return domain
+            src = rel.source
+        return ColumnDomain(col, sdtype, "numerical", nullable, src, lo=bounds[0], hi=bounds[1],
+                            integer=spec.integer, datetime_format=spec.datetime_format, scale=spec.scale)
+    if spec.values is not None:
+        keys = [category_key(v) for v in spec.values]
+        if set(s.dropna().unique()) - set(keys):
+            raise SynthError(f"column '{col}' holds a value outside its range_values; {FIX_IN_METADATA}")
+        src = "public"
+    else:
+        keys = discover_categories(s.dropna().to_numpy(), rel.sigma, rel.delta_col, rel.rng)
+        rel.record(f"categories:{col}", 1, "Gaussian counts, values kept above threshold tau",
+                   threshold_delta=rel.delta_col)
+        if not keys:
+            rel.unestimable["categories"].append(col)
+        nullable, src = True, rel.source  # values not released are written as missing
+    return ColumnDomain(col, sdtype, "categorical", nullable, src, categories=keys,
+                        values=_native_values(spec.values, keys, sdtype))
+
+
+def _check_label_values(label_dom: ColumnDomain | None, label: str | None, unestimable: dict[str, list[str]]) -> None:
+    """A label needs at least 2 values (released or public); the message shows a released one only."""
+    if label_dom is None or len(label_dom.categories) != 1:
+        return
+    found = {"dp": "DP category discovery released", "public": "the metadata's range_values give"}.get(
+        label_dom.source, "the data holds")
+    shown = f" ({label_dom.values[0]!r})" if label_dom.source in ("dp", "public") else ""  # never a real value
+    unestimable["label"].append(f"the label (--label, label=): {found} 1 value of '{label}'{shown}; a label "
+                                "needs at least 2: list them as range_values in the metadata")
+
+
+def _label_proportions(data: pd.DataFrame, label: str | None, label_dom: ColumnDomain | None,
+                       rel: _Releases) -> tuple[list[float], list[float]]:
+    """The label's Gaussian counts (as released, and as proportions of their clipped sum)."""
+    if label_dom is None:
+        return [], []
+    y = data[label]
+    if y.isna().any():
+        raise SynthError(f"the label (--label, label=): column '{label}' has missing values; the label must be set for every patient")
+    counts = np.array([(y == k).sum() for k in label_dom.categories])
+    raw = noisy_counts(counts, rel.sigma, rel.rng, f"label_counts:{label}")
+    noisy = np.clip(raw, 0, None)
+    rel.record(f"label_counts:{label}", 1, "Gaussian counts of each label value (label proportions)")
+    total = noisy.sum()
+    label_dom.nullable = False
+    return (noisy / total if total > 0 else np.full(len(counts), 1 / len(counts))).tolist(), raw.tolist()
 
 
 class UnreleasedDomains(SynthError):
