@@ -51,7 +51,7 @@ from synth.release.sequence import prepare_sequences
 from synth.release.shards import counting_shards
 from synth.encode.inequalities import ceilings, check_never_lowered
 from synth.schema.inequalities import Inequality, check_data, read_inequalities
-from synth.schema.columns import resolve_columns
+from synth.schema.columns import Schema, resolve_columns
 from synth.schema.metadata import REVIEW, Metadata
 from synth.schema.reading import clean_frame
 from synth.schema.ranges import check_public_ranges
@@ -102,24 +102,60 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     summed across ranks before their noise, and ``x``/``y`` are this rank's shard.
     """
     meta = Metadata.load(metadata)
+    df, source = _read(data, meta)
+    label, schema, inequalities = _check(df, meta, label, source)
+    noise = NoiseSource(noise_seed, shared_secret(ranks, device) if ranks.distributed else None, ranks.rank)
+    ledger = Ledger(epsilon, None if delta is None else float(delta), meta.public_patients(),
+                    n_patients_source="public (metadata synth_patients)", noise=noise.description)
+    rng = noise.numpy  # every release below draws from it; build_domain releases N unless public
+    if meta.sequence_key:
+        check_data(df, inequalities, meta, source)
+        domain, encoder, frame = prepare_sequences(df, meta, label, ledger, rng, source, schema)
+        check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
+    else:
+        frame = coerce_frame(df, meta, source, public=True)  # every column in trouble in one error
+        check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
+        check_data(df, inequalities, meta, source)
+        ledger.privacy_unit = row_privacy_unit(meta.primary_key)
+        domain = build_domain(frame, schema, label, ledger, rng)
+        encoder = TableEncoder(domain)
+    inequality_rule(meta, domain)  # ranges that contradict the inequalities stop here, before the tables
+    check_same(ranks, _fingerprint(ledger, domain, None), "domains", device)  # before the tables' collectives
+    x, y = _patients(frame, label, domain, encoder, ranks, source)
+    p = Prepared(meta, domain, encoder, x, y, len(domain.label.categories) if domain.label else 0, None, ledger,
+                 noise, label)
+    if config.marginal_weight != 0:
+        p.marginals = _release_tables(p, config, ranks, device)
+    check_same(ranks, _fingerprint(ledger, domain, p.marginals), "releases", device)
+    return p
+
+
+def _read(data: pd.DataFrame | str | Path, meta: Metadata) -> tuple[pd.DataFrame, str]:
+    """The table as the metadata's ``synth_read`` says (its columns only, where it says so), and how
+    messages name it; warns while the metadata holds fields a draft read off the data."""
     unreviewed = meta.unreviewed()
     if unreviewed:
         warnings.warn("metadata drafted by `synth metadata infer` and not reviewed, read off the data: "
                       f"{'; '.join(unreviewed)}. Check each against the protocol or data dictionary, then "
-                      f"delete its \"{REVIEW}\" marker", SynthWarning, stacklevel=4)
+                      f"delete its \"{REVIEW}\" marker", SynthWarning, stacklevel=5)
     source = f"'{data}'" if isinstance(data, (str, Path)) else "the data"
     if isinstance(data, (str, Path)) and Path(data).is_file():
         check_file_fits_in_memory(Path(data), meta, source)
     read = meta.read_options()  # how to read the export (metadata synth_read; the CLI's options override it)
     df = read_csv(str(data), read) if isinstance(data, (str, Path)) else clean_frame(data, read)
-    df = listed_only(df, meta)  # synth_read's drop_unlisted: only the metadata's columns are read
+    return listed_only(df, meta), source  # synth_read's drop_unlisted: only the metadata's columns are read
+
+
+def _check(df: pd.DataFrame, meta: Metadata, label: str | None, source: str
+           ) -> tuple[str | None, Schema, list[Inequality]]:
+    """The fit's label (the caller's, or a declared analysis's arm), the metadata's columns resolved
+    once and its inequalities, after the checks of the table against the metadata that need no release."""
     if label is None and meta.analysis is not None and not meta.public_nullable(meta.analysis.arm):
         label = meta.analysis.arm  # a declared analysis: the AC-GAN's class is its arm (a public choice:
         # an arm the metadata says may be missing cannot be a class, and keeps its arm × outcome tables)
     check_label(meta, label)
     schema = resolve_columns(meta)  # the metadata's columns, read once for the stages below
-    modelled = [c.name for c in schema if c.kind is not None and c.name != label]
-    if not modelled:
+    if not [c.name for c in schema if c.kind is not None and c.name != label]:
         raise SynthError("metadata: no column to synthesize" + (f" besides the label '{label}'" if label
                          else "") + "; it needs a numerical, categorical, boolean or datetime column")
     check_columns(df.rename(columns=str), meta, source)
@@ -134,26 +170,13 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         warnings.warn(f"metadata: synth_patients states {public_n:,} patients, which differs from the data's "
                       f"number of patients ({source}) by more than a factor of 10: the sample rate, batch size "
                       "and δ follow the stated number; state the number of patients in the data (a published "
-                      "enrolment, say)", SynthWarning, stacklevel=4)
-    noise = NoiseSource(noise_seed, shared_secret(ranks, device) if ranks.distributed else None, ranks.rank)
-    ledger = Ledger(epsilon, None if delta is None else float(delta), public_n,
-                    n_patients_source="public (metadata synth_patients)", noise=noise.description)
-    rng = noise.numpy  # every release below draws from it; build_domain releases N unless public
-    if meta.sequence_key:
-        check_data(df, inequalities, meta, source)
-        domain, encoder, frame = prepare_sequences(df, meta, label, ledger, rng, source, schema)
-        check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
-        blocks = encoder.patient_cell_blocks()
-    else:
-        frame = coerce_frame(df, meta, source, public=True)  # every column in trouble in one error
-        check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
-        check_data(df, inequalities, meta, source)
-        ledger.privacy_unit = row_privacy_unit(meta.primary_key)
-        domain = build_domain(frame, schema, label, ledger, rng)
-        encoder = TableEncoder(domain)
-        blocks = encoder.cell_blocks
-    inequality_rule(meta, domain)  # ranges that contradict the inequalities stop here, before the tables
-    check_same(ranks, _fingerprint(ledger, domain, None), "domains", device)  # before the tables' collectives
+                      "enrolment, say)", SynthWarning, stacklevel=5)
+    return label, schema, inequalities
+
+
+def _patients(frame: pd.DataFrame, label: str | None, domain: Domain, encoder: TableEncoder | SequenceEncoder,
+              ranks: Ranks, source: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The encoded patients ``x`` and their label indices ``y``: this rank's shard of them."""
     y = None
     if domain.label is not None:
         # A label value not released by DP discovery gets NO_LABEL: that patient still trains
@@ -163,41 +186,46 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     x = encoder.encode(frame)
     if len(x) < 2:
         raise SynthError(f"{source} has fewer than 2 patients; at least 2 are needed")
-    n_classes = len(domain.label.categories) if domain.label else 0
     if ranks.distributed:  # from here on each rank holds its shard of the patients
         mine = ranks.shard(len(x))
         x, y = x[mine], None if y is None else y[mine]
-    marginals = None
-    if config.marginal_weight != 0:
-        share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
-        released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
-        declared = [] if meta.analysis is None else analysis_specs(meta.analysis, blocks, label)
-        analysis_share = (ANALYSIS_SHARE if config.analysis_share is None else config.analysis_share) if declared else 0
-        if not 0 <= analysis_share < share:
-            raise SynthError(f"analysis_share must be at least 0 and below the tables' share {share:g}, "
-                             f"got {analysis_share}")
-        declared = declared if analysis_share else []
-        rest = share - analysis_share  # every other table's share (cumulative from preprocessing)
-        with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
-            block = encoder.attendance_block() if meta.sequence_key else None
-            released_first = block is not None and block.width > 1  # slots, attendance not stated complete
-            singles = visit_table_specs(encoder, n_classes, ledger, rest,
-                                        max(ATTENDANCE_WEIGHTS) if released_first else 0) if meta.sequence_key else None
-            attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest) if released_first else []
-            plan = TablePlan(n_classes, blocks, domain.label_proportions, rest, config.pair_tables, singles, released,
-                             config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
-            tables, domain.label_proportions = release_tables(x, y, plan, ledger, rng)
-            means = []
-            if declared:
-                class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])
-                analysis, means = release_analysis_tables(x, y, n_classes, declared, ledger, rng, share, class_sizes,
-                                                          mean_specs(meta.analysis, blocks, label))
-                tables = shrunk_time_to_event(combine_releases(tables, analysis), meta.analysis, label)
-        tables += attendance
-        marginals = MarginalLoss(tables, domain.label_proportions, config.independence,
-                                 config.refine_groups, means)
-    check_same(ranks, _fingerprint(ledger, domain, marginals), "releases", device)
-    return Prepared(meta, domain, encoder, x, y, n_classes, marginals, ledger, noise, label)
+    return x, y
+
+
+def _release_tables(p: Prepared, config: TrainConfig, ranks: Ranks, device: str) -> MarginalLoss:
+    """The noisy tables (the attendance table first on scheduled slots, then the label and pair
+    stages, then a declared analysis's), counted on each rank's shard and noised once, as the
+    marginal loss. Updates ``p.domain.label_proportions`` to the post-processed ones."""
+    meta, domain, encoder, x, y, n_classes, ledger, label = (p.meta, p.domain, p.encoder, p.x, p.y, p.n_classes,
+                                                             p.ledger, p.label)
+    rng = p.noise.numpy
+    blocks = encoder.patient_cell_blocks() if meta.sequence_key else encoder.cell_blocks
+    share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
+    released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
+    declared = [] if meta.analysis is None else analysis_specs(meta.analysis, blocks, label)
+    analysis_share = (ANALYSIS_SHARE if config.analysis_share is None else config.analysis_share) if declared else 0
+    if not 0 <= analysis_share < share:
+        raise SynthError(f"analysis_share must be at least 0 and below the tables' share {share:g}, "
+                         f"got {analysis_share}")
+    declared = declared if analysis_share else []
+    rest = share - analysis_share  # every other table's share (cumulative from preprocessing)
+    with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
+        block = encoder.attendance_block() if meta.sequence_key else None
+        released_first = block is not None and block.width > 1  # slots, attendance not stated complete
+        singles = visit_table_specs(encoder, n_classes, ledger, rest,
+                                    max(ATTENDANCE_WEIGHTS) if released_first else 0) if meta.sequence_key else None
+        attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest) if released_first else []
+        plan = TablePlan(n_classes, blocks, domain.label_proportions, rest, config.pair_tables, singles, released,
+                         config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
+        tables, domain.label_proportions = release_tables(x, y, plan, ledger, rng)
+        means = []
+        if declared:
+            class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])
+            analysis, means = release_analysis_tables(x, y, n_classes, declared, ledger, rng, share, class_sizes,
+                                                      mean_specs(meta.analysis, blocks, label))
+            tables = shrunk_time_to_event(combine_releases(tables, analysis), meta.analysis, label)
+    tables += attendance
+    return MarginalLoss(tables, domain.label_proportions, config.independence, config.refine_groups, means)
 
 
 def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, share: float,
