@@ -182,7 +182,7 @@ def _patients(frame: pd.DataFrame, label: str | None, domain: Domain, encoder: T
         # A label value not released by DP discovery gets NO_LABEL: that patient still trains
         # the real/fake head, and stays in the data so the sample rate depends on N alone.
         lookup = {k: i for i, k in enumerate(domain.label.categories)}
-        y = frame[label].map(lookup).fillna(NO_LABEL).to_numpy(dtype=int)
+        y = np.array(frame[label].map(lookup).fillna(NO_LABEL), dtype=int)  # a writable copy (pandas 3's are views)
     x = encoder.encode(frame)
     if len(x) < 2:
         raise SynthError(f"{source} has fewer than 2 patients; at least 2 are needed")

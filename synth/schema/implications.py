@@ -185,7 +185,8 @@ def apply_implications(frame: pd.DataFrame, rules: list[Implication]) -> pd.Data
                        and isinstance(value, (int, float)) and not isinstance(value, bool))
             if numeric and float(value).is_integer() and pd.api.types.is_integer_dtype(target):
                 value = target.dtype.type(int(value))  # the column keeps its dtype in every chunk
-            elif not numeric and target.dtype != object and not isinstance(value, bool):
+            elif not numeric and target.dtype != object and not isinstance(value, bool) and not (
+                    isinstance(value, str) and pd.api.types.is_string_dtype(target)):  # pandas 3's str keeps
                 target = target.astype(object)
             out[rule.then_column] = target.where(~set_here, value)
     return out

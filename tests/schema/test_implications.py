@@ -83,7 +83,7 @@ def test_the_rule_equals_a_slow_loop():
     fast = apply_implications(frame, read_implications(Metadata.load(m)))
     slow = frame.copy()
     for i, row in frame.iterrows():
-        if pd.isna(row["ga"]) or row["preterm"] is None:
+        if pd.isna(row["ga"]) or pd.isna(row["preterm"]):  # pandas 3 reads the None back as NaN
             continue
         slow.at[i, "preterm"] = "yes" if row["ga"] < 259 else "no"
     pd.testing.assert_frame_equal(fast, slow)
@@ -174,3 +174,14 @@ def test_a_coded_category_keeps_its_dtype_in_every_chunk():
     some_set = apply_implications(pd.DataFrame({"ga": [200.0, 280.0], "preterm": np.array([0, 0])}), rules)
     assert none_set["preterm"].dtype == some_set["preterm"].dtype == np.int64
     assert some_set["preterm"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_the_rule_keeps_a_text_column_s_dtype(dtype):
+    # pandas 3 reads text as its str dtype: setting a category there must not turn the column to object
+    frame = pd.DataFrame({"ga": [200.0, 280.0, np.nan, 250.0], "preterm": pd.Series(["no", "yes", "no", None],
+                                                                                  dtype=dtype)})
+    _, m = _trial()
+    fast = apply_implications(frame, read_implications(Metadata.load(m)))
+    assert fast["preterm"].dtype == frame["preterm"].dtype
+    assert fast["preterm"].tolist()[:3] == ["yes", "no", "no"] and pd.isna(fast["preterm"].iloc[3])
