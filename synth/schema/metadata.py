@@ -33,7 +33,7 @@ from synth.options import require_file
 from synth.schema.analysis import AnalysisDeclaration, read_analysis
 from synth.schema.timestamps import epoch_seconds
 from synth.schema.reading import READ_KEY, ReadOptions, read_options
-from synth.schema.sdtypes import SDTYPES
+from synth.schema.sdtypes import REGISTRY, SDTYPES
 
 __all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES", "REVIEW", "INFER_NOTE"]
 
@@ -151,7 +151,7 @@ class Metadata:
         if not self.is_public(column) or "range_min" not in spec or "range_max" not in spec:
             return None
         lo, hi = spec["range_min"], spec["range_max"]
-        if spec["sdtype"] == "datetime":
+        if REGISTRY[spec["sdtype"]].dates:
             lo, hi = (_to_epoch(v, spec.get("datetime_format"), column) for v in (lo, hi))
         try:
             lo, hi = float(lo), float(hi)
@@ -182,8 +182,9 @@ class Metadata:
 
     def public_values(self, column: str) -> list | None:
         spec = self.columns[column]
-        if spec["sdtype"] == "boolean" and not spec.get("range_values"):
-            return [False, True]  # a boolean's domain is public by its type
+        by_type = REGISTRY[spec["sdtype"]].values
+        if by_type is not None and not spec.get("range_values"):
+            return list(by_type)  # a boolean's domain is public by its type
         if not self.is_public(column) or not spec.get("range_values"):
             return None
         return list(spec["range_values"])

@@ -20,11 +20,15 @@ __all__ = ["Sdtype", "REGISTRY", "SDTYPES", "MODELLED", "NUMERIC", "CATEGORICAL"
 
 @dataclass(frozen=True)
 class Sdtype:
-    """One column type: ``kind`` ("numerical", "categorical" or None: not modelled) and, for the
-    kinds, whether the domain needs a released range or released categories when not public."""
+    """One column type: ``kind`` ("numerical", "categorical" or None: not modelled), whether its
+    range is written as dates (``dates``: range_min/range_max parsed with its datetime_format, held
+    as seconds since 1970) and the values it has by its type alone (``values``: public without
+    range_values)."""
 
     name: str
     kind: str | None
+    dates: bool = False
+    values: tuple | None = None
 
     @property
     def modelled(self) -> bool:
@@ -34,8 +38,8 @@ class Sdtype:
 REGISTRY: dict[str, Sdtype] = {s.name: s for s in (
     Sdtype("numerical", "numerical"),
     Sdtype("categorical", "categorical"),
-    Sdtype("boolean", "categorical"),
-    Sdtype("datetime", "numerical"),
+    Sdtype("boolean", "categorical", values=(False, True)),
+    Sdtype("datetime", "numerical", dates=True),
     Sdtype("id", None),
     Sdtype("pii", None),
 )}

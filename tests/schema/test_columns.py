@@ -48,3 +48,10 @@ def test_a_bad_scale_stops_the_resolution():
     meta = {"columns": {**META["columns"], "weight": {"sdtype": "numerical", "synth_scale": "log"}}}
     with pytest.raises(SynthError, match="'weight' synth_scale log needs a public range_min > 0"):
         resolve_columns(Metadata.load(meta))
+
+
+def test_the_registry_says_which_values_a_type_has_and_which_bounds_are_dates():
+    meta = Metadata.load({"columns": {"flag": {"sdtype": "boolean"}, "cat": {"sdtype": "categorical"},
+                                      "day": {"sdtype": "datetime", "range_min": "1970-01-02", "range_max": "1970-01-03"}}})
+    assert meta.public_values("flag") == [False, True] and meta.public_values("cat") is None
+    assert meta.public_bounds("day") == (86400.0, 172800.0)
