@@ -186,7 +186,8 @@ def apply_implications(frame: pd.DataFrame, rules: list[Implication]) -> pd.Data
             if numeric and float(value).is_integer() and pd.api.types.is_integer_dtype(target):
                 value = target.dtype.type(int(value))  # the column keeps its dtype in every chunk
             elif not numeric and target.dtype != object and not isinstance(value, bool) and not (
-                    isinstance(value, str) and pd.api.types.is_string_dtype(target)):  # pandas 3's str keeps
+                    isinstance(value, str) and pd.api.types.is_string_dtype(target)
+                    and not isinstance(target.dtype, pd.CategoricalDtype)):  # pandas 3's str keeps
                 target = target.astype(object)
             out[rule.then_column] = target.where(~set_here, value)
     return out

@@ -185,3 +185,11 @@ def test_the_rule_keeps_a_text_column_s_dtype(dtype):
     fast = apply_implications(frame, read_implications(Metadata.load(m)))
     assert fast["preterm"].dtype == frame["preterm"].dtype
     assert fast["preterm"].tolist()[:3] == ["yes", "no", "no"] and pd.isna(fast["preterm"].iloc[3])
+
+
+def test_the_rule_sets_a_value_outside_a_category_column_s_categories():
+    # a pandas category column without the rule's value is widened to object, not refused
+    frame = pd.DataFrame({"ga": [200.0, 280.0], "preterm": pd.Categorical(["no", "no"])})
+    _, m = _trial()
+    fast = apply_implications(frame, read_implications(Metadata.load(m)))
+    assert fast["preterm"].tolist() == ["yes", "no"]
