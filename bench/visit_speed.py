@@ -4,13 +4,15 @@ For each ``--visit-patients`` count, from one pbcseq model (label trt, ε = 1; `
 epochs, else the fit's own), alternated ``--repeats`` times, each in its own process:
 
 - **shipped**: ``Synthesizer.write_csv`` (slices decoded straight to Arrow, synth/io/arrow_visits.py);
+- **whole slices**: the same sampler with each slice's forward pass and draws over all its
+  rows at once (``forward_draw(..., block=None)``: before the cache-sized blocks), patched in;
 - **pandas slices**: the same sampler with each slice decoded through pandas (decode, long
   format, rounding, inequalities, implications, ``pa.RecordBatch`` of the frame): the path it
   replaced, patched in for this run;
 - **pyarrow**: ``pyarrow.csv.write_csv`` of the same rows (read back from the shipped CSV).
 
 Wall seconds (CPU-seconds), medians; the rates' ratios; each process's peak memory; whether the
-two synth CSVs are byte-identical (same seed). Read the ratios: the machine may be shared.
+three synth CSVs are byte-identical (same seed). Read the ratios: the machine may be shared.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import filecmp
 from pathlib import Path
 from statistics import median
 
-__all__ = ["visits_table", "PANDAS_SLICES"]
+__all__ = ["visits_table", "PANDAS_SLICES", "WHOLE_SLICES"]
+
+# the forward pass and draws of a slice all at once, as before BLOCK_ROWS (issue 47)
+WHOLE_SLICES = """
+import functools
+from synth.models import sampling as S
+S.forward_draw = functools.partial(S.forward_draw, block=None)
+"""
 
 # the pandas path: Synthesizer._batches as it was for visit sequences (a slice at a time through pandas)
 PANDAS_SLICES = """
@@ -27,6 +36,7 @@ from synth import synthesizer as S
 from synth.encode.inequalities import apply_inequalities
 from synth.io.arrow_cells import frame_batch
 from synth.io.csv_out import in_background
+from synth.sampling_face import SAMPLE_THREADS
 from synth.models.sampling import SLICE_ROWS, arrow_schema, decode_rows, input_slices
 from synth.schema.implications import apply_implications, read_implications
 
@@ -41,7 +51,7 @@ def _batches(self, n, seed, condition, chunk_size=65_536):
         return frame_batch(frame, arrow_schema(frame))
     slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed, self._label_index(condition),
                           chunk_size, SLICE_ROWS, self.device)
-    return in_background(batch, slices, pending=8, workers=S.SAMPLE_THREADS)
+    return in_background(batch, slices, pending=8, workers=SAMPLE_THREADS)
 
 S.Synthesizer._batches = _batches
 """
@@ -54,27 +64,28 @@ def visits_table(child, sample: str, pyarrow: str, fit: str, data: Path, patient
     code = fit.replace('label="cens"', 'label="trt"' + (f", epochs={epochs}" if epochs else ""))
     child(code, str(data / "pbcseq.csv"), str(data / "pbcseq.json"), str(model))
     print(f"## Sampling visit sequences to CSV: pbcseq model, 19 columns, medians of {repeats}\n")
-    print("| patients | CSV rows | shipped s (CPU-s) | pandas slices s (CPU-s) | pyarrow s (CPU-s) "
-          "| shipped / pyarrow | pandas slices / pyarrow | shipped / pandas slices | peak MiB shipped, pandas "
-          "| identical |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    older = PANDAS_SLICES + sample
+    print("| patients | CSV rows | shipped s (CPU-s) | whole slices s (CPU-s) | pandas slices s (CPU-s) "
+          "| pyarrow s (CPU-s) | shipped / pyarrow | whole slices / pyarrow | pandas slices / pyarrow "
+          "| shipped / whole slices | peak MiB shipped, whole, pandas | identical |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in patients:
-        runs: dict[str, list[dict]] = {"shipped": [], "pandas": [], "pyarrow": []}
+        runs: dict[str, list[dict]] = {"shipped": [], "whole": [], "pandas": [], "pyarrow": []}
         same = True
         for r in range(repeats):
-            order = [("shipped", sample), ("pandas", older)]
+            order = [("shipped", sample), ("whole", WHOLE_SLICES + sample), ("pandas", PANDAS_SLICES + sample)]
             for name, code in order if r % 2 == 0 else order[::-1]:
                 runs[name].append(child(code, str(model), str(tmp / f"{name}.csv"), str(n)))
             runs["pyarrow"].append(child(pyarrow, str(tmp / "shipped.csv"), str(tmp / "again.csv")))
-            same &= filecmp.cmp(tmp / "shipped.csv", tmp / "pandas.csv", shallow=False)
+            same &= all(filecmp.cmp(tmp / "shipped.csv", tmp / f"{name}.csv", shallow=False)
+                        for name in ("whole", "pandas"))
         rows = runs["pyarrow"][0]["rows"]
         s, c = ({k: median(x[key] for x in v) for k, v in runs.items()} for key in ("seconds", "cpu"))
-        peak = {k: median(x["peak_mib"] for x in runs[k]) for k in ("shipped", "pandas")}
-        print(f"| {n:,} | {rows:,} | {s['shipped']:.2f} ({c['shipped']:.2f}) | {s['pandas']:.2f} ({c['pandas']:.2f}) "
-              f"| {s['pyarrow']:.2f} ({c['pyarrow']:.2f}) | **{s['pyarrow'] / s['shipped']:.2f}** "
-              f"| {s['pyarrow'] / s['pandas']:.2f} | {s['pandas'] / s['shipped']:.2f}× "
-              f"| {peak['shipped']:.0f}, {peak['pandas']:.0f} | {'yes' if same else '**no**'} |")
-        for name in ("shipped", "pandas", "again"):
+        peak = {k: median(x["peak_mib"] for x in runs[k]) for k in ("shipped", "whole", "pandas")}
+        print(f"| {n:,} | {rows:,} | {s['shipped']:.2f} ({c['shipped']:.2f}) | {s['whole']:.2f} ({c['whole']:.2f}) "
+              f"| {s['pandas']:.2f} ({c['pandas']:.2f}) | {s['pyarrow']:.2f} ({c['pyarrow']:.2f}) "
+              f"| **{s['pyarrow'] / s['shipped']:.2f}** | {s['pyarrow'] / s['whole']:.2f} "
+              f"| {s['pyarrow'] / s['pandas']:.2f} | {s['whole'] / s['shipped']:.2f}× "
+              f"| {peak['shipped']:.0f}, {peak['whole']:.0f}, {peak['pandas']:.0f} | {'yes' if same else '**no**'} |")
+        for name in ("shipped", "whole", "pandas", "again"):
             (tmp / f"{name}.csv").unlink()
     print()

@@ -18,7 +18,8 @@ from synth.privacy.domain import Domain
 from synth.encode.table import TableEncoder, category_series
 from synth.models import Generator
 
-__all__ = ["sample_chunks", "input_slices", "draw_slices", "Slice", "decode_rows", "arrow_schema", "SLICE_ROWS"]
+__all__ = ["sample_chunks", "input_slices", "draw_slices", "Slice", "decode_rows", "arrow_schema", "SLICE_ROWS",
+           "BLOCK_ROWS"]
 
 
 def _span_layout(gen: Generator, spans) -> dict:
@@ -39,7 +40,8 @@ def _span_layout(gen: Generator, spans) -> dict:
             "uniform_at": uniform_at}
 
 
-SLICE_ROWS = 4_096  # rows per forward pass and draw: a slice's activations stay in the cache (issue 47)
+SLICE_ROWS = 4_096  # rows per slice: the unit a thread draws and decodes (issue 47)
+BLOCK_ROWS = 256  # rows per forward pass and draw within a slice: a block's logits stay in the cache (issue 47)
 
 
 def chunk_inputs(gen: Generator, layout: dict, k: int, rng: torch.Generator, probs: torch.Tensor | None = None,
@@ -79,15 +81,55 @@ def draw_cells(layout: dict, out: torch.Tensor, uniform: torch.Tensor) -> dict[i
 
 
 def forward_draw(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Tensor | None,
-                 uniform: torch.Tensor) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+                 uniform: torch.Tensor, block: int | None = BLOCK_ROWS) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """The rows of noise ``z`` (:func:`forward_rows`) and their drawn cells (:func:`draw_cells`).
-    Row by row: a slice of the inputs gives the same slice of the rows."""
-    out = forward_rows(gen, layout, z, labels)
-    chosen = draw_cells(layout, out, uniform)
+    Row by row: a slice of the inputs gives the same slice of the rows. On the CPU, ``block``
+    rows at a time (:func:`_blocked`: the same values; None: all at once, the reference)."""
+    if block is None or gen.out.weight.device.type != "cpu":
+        out = forward_rows(gen, layout, z, labels)
+        chosen = draw_cells(layout, out, uniform)
+    else:
+        out, chosen = _blocked(gen, layout, z, labels, uniform, block)
     if gen.joint is not None and labels is not None:  # a declared time-to-event pair, drawn jointly per arm
         with torch.inference_mode():
             gen.joint.redraw(out, chosen, labels, uniform, layout["uniform_at"])
     return out.numpy(), chosen
+
+
+def _blocked(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Tensor | None, uniform: torch.Tensor,
+             block: int) -> tuple[torch.Tensor, dict[int, np.ndarray]]:
+    """:func:`forward_rows` and :func:`draw_cells`, ``block`` rows at a time into arrays made
+    once, so each block's logits stay in the cache through its draws: the same operations row
+    by row (``Generator.logits``' linear layer is the ``addmm`` ``F.linear`` calls), the same
+    values. A last block shorter than ``block`` joins the one before: a matrix product of a
+    few rows takes another kernel (another order of sums: other bits) than the same rows in
+    a larger one, so no block has fewer rows than the slice or ``block``."""
+    k, widths, tanh = len(z), layout["widths"], layout["tanh"]
+    cuts = list(range(0, k, block))
+    if len(cuts) > 1 and k - cuts[-1] < block:
+        cuts.pop()
+    offsets = labels is not None and gen.embed is not None
+    with torch.inference_mode():
+        out = torch.empty(k, gen.out.out_features)
+        cells = [torch.empty(len(starts), k, dtype=torch.long) for _, starts, _, _ in widths]
+        weight = gen.out.weight.T
+        for a, b in zip(cuts, [*cuts[1:], k]):
+            y = None if labels is None else labels[a:b]
+            h = z[a:b] if gen.embed is None else torch.cat([z[a:b], gen.embed(y)], dim=1)
+            rows = torch.addmm(gen.out.bias, gen.body(h), weight, out=out[a:b])
+            if offsets:
+                rows.add_(gen.class_offsets[y])
+            rows.index_copy_(1, tanh, torch.tanh(rows.index_select(1, tanh)))
+            for (width, starts, columns, uniforms), drawn in zip(widths, cells):
+                mass = rows.index_select(1, columns.reshape(-1)).reshape(len(rows), len(starts), width)
+                mass.sub_(mass.amax(dim=2, keepdim=True)).exp_().cumsum_(dim=2)
+                threshold = uniform[a:b].index_select(1, uniforms).unsqueeze_(2).mul_(mass[:, :, -1:])
+                drawn[:, a:b] = torch.searchsorted(mass, threshold, right=True).squeeze_(2).clamp_(
+                    max=width - 1).T
+    chosen: dict[int, np.ndarray] = {}
+    for (_, starts, _, _), drawn in zip(widths, cells):
+        chosen.update(zip(starts, drawn.numpy()))
+    return out, chosen
 
 
 def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | None, k: int,
@@ -97,7 +139,7 @@ def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | Non
     their Gumbel noise in training, so equal probabilities give equal draws."""
     layout = layout or _span_layout(gen, encoder.spans)
     z = torch.randn(k, gen.noise_dim, generator=rng)
-    return forward_draw(gen, layout, z, labels, torch.rand(k, layout["uniforms"], generator=rng))
+    return forward_draw(gen, layout, z, labels, torch.rand(k, layout["uniforms"], generator=rng), block=None)
 
 
 class Slice(NamedTuple):
@@ -159,8 +201,8 @@ def sample_chunks(
 
     Labels are drawn from the DP label proportions, or all set to ``label_index``. id columns
     get fresh numbers 1..n; pii columns get placeholders; nothing is copied from real data.
-    The generator runs ``slice_rows`` rows at a time (None: a whole chunk at once, the reference
-    for the sliced path); the rows are the same either way.
+    The generator runs ``slice_rows`` rows at a time in blocks of ``BLOCK_ROWS`` (None: a whole
+    chunk at once, the reference for the sliced path); the rows are the same either way.
     """
     lab = domain.label
     rng = torch.Generator().manual_seed(int(seed))
@@ -172,7 +214,7 @@ def sample_chunks(
         labels, z, uniform = chunk_inputs(gen, layout, k, rng, probs, label_index)
         step = slice_rows or k
         parts = [forward_draw(gen, layout, z[a:a + step], None if labels is None else labels[a:a + step],
-                              uniform[a:a + step]) for a in range(0, k, step)]
+                              uniform[a:a + step], BLOCK_ROWS if slice_rows else None) for a in range(0, k, step)]
         out = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
         chosen = {s: np.concatenate([p[1][s] for p in parts]) for s in parts[0][1]}
         labels = None if labels is None else labels.numpy()

@@ -5,7 +5,7 @@ import torch
 
 from synth.encode.table import Span
 from synth.models import Generator
-from synth.models.sampling import _draw_rows, _span_layout, draw_cells
+from synth.models.sampling import _draw_rows, _span_layout, draw_cells, forward_draw
 from tests.helpers.references import draw_reference
 
 
@@ -91,3 +91,47 @@ def test_the_in_place_draws_equal_the_span_by_span_reference():
     assert set(fast) == set(slow)
     for start in slow:
         np.testing.assert_array_equal(fast[start], slow[start])
+
+
+def test_the_blocked_forward_and_draws_equal_the_whole_slice_bit_for_bit():
+    """forward_draw runs the generator and the draws a cache-sized block of rows at a time; the
+    rows and cells are the reference's (the whole slice at once), bit for bit, with labels and
+    per-class offsets, for blocks that do and do not divide the slice (a last block of 1 row
+    joins the one before: a 1-row product takes another kernel)."""
+    torch.manual_seed(0)
+    spans = [Span("x", 0, 1, "tanh"), Span("a@0", 1, 3, "softmax"), Span("a@1", 4, 3, "softmax"),
+             Span("b", 7, 2, "softmax"), Span("c", 9, 10, "softmax"), Span("y", 19, 1, "tanh")]
+    gen = Generator(spans, 20, 3, noise_dim=6, hidden=16, noise_groups=[0, 1, 1, 2, 3, 4])
+    with torch.no_grad():
+        gen.class_offsets.copy_(torch.randn(3, 20))
+    layout = _span_layout(gen, _Spans(spans).spans)
+    k = 1_000
+    z, labels = torch.randn(k, 6), torch.randint(0, 3, (k,))
+    uniform = torch.rand(k, layout["uniforms"])
+    uniform[:5] = 0.0
+    whole_rows, whole = forward_draw(gen, layout, z, labels, uniform, block=None)
+    for block in (7, 333, 999, 4_096):
+        rows, chosen = forward_draw(gen, layout, z, labels, uniform, block=block)
+        assert rows.dtype == whole_rows.dtype and rows.tobytes() == whole_rows.tobytes()
+        assert set(chosen) == set(whole)
+        for start in whole:
+            assert chosen[start].dtype == whole[start].dtype
+            np.testing.assert_array_equal(chosen[start], whole[start])
+
+
+def test_a_slice_one_row_past_the_blocks_draws_as_a_whole_one():
+    """At a real model's size a 1-row product takes another kernel than a 256-row one (other
+    bits): a slice of 2 blocks and 1 row is drawn as 2 blocks, the second with 257 rows."""
+    torch.manual_seed(1)
+    spans = [Span(f"c{i}", 11 * i, 10, "softmax") for i in range(60)] + [
+        Span(f"x{i}", 11 * i + 10, 1, "tanh") for i in range(60)]
+    spans.sort(key=lambda s: s.start)
+    gen = Generator(spans, 660, 2, noise_dim=64, hidden=128)
+    layout = _span_layout(gen, _Spans(spans).spans)
+    k = 2 * 256 + 1
+    z, labels, uniform = torch.randn(k, 64), torch.randint(0, 2, (k,)), torch.rand(k, layout["uniforms"])
+    whole_rows, whole = forward_draw(gen, layout, z, labels, uniform, block=None)
+    rows, chosen = forward_draw(gen, layout, z, labels, uniform, block=256)
+    assert rows.tobytes() == whole_rows.tobytes()
+    for start in whole:
+        np.testing.assert_array_equal(chosen[start], whole[start])
