@@ -17,6 +17,7 @@ import torch
 from synth.privacy.domain import Domain
 from synth.encode.table import TableEncoder, category_series
 from synth.models import Generator
+from synth.models.row_blocks import row_blocks
 
 __all__ = ["sample_chunks", "input_slices", "draw_slices", "Slice", "decode_rows", "arrow_schema", "SLICE_ROWS",
            "BLOCK_ROWS"]
@@ -101,19 +102,14 @@ def _blocked(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Tensor
     """:func:`forward_rows` and :func:`draw_cells`, ``block`` rows at a time into arrays made
     once, so each block's logits stay in the cache through its draws: the same operations row
     by row (``Generator.logits``' linear layer is the ``addmm`` ``F.linear`` calls), the same
-    values. A last block shorter than ``block`` joins the one before: a matrix product of a
-    few rows takes another kernel (another order of sums: other bits) than the same rows in
-    a larger one, so no block has fewer rows than the slice or ``block``."""
+    values (:func:`synth.models.row_blocks.row_blocks`: no block of fewer rows than ``block``)."""
     k, widths, tanh = len(z), layout["widths"], layout["tanh"]
-    cuts = list(range(0, k, block))
-    if len(cuts) > 1 and k - cuts[-1] < block:
-        cuts.pop()
     offsets = labels is not None and gen.embed is not None
     with torch.inference_mode():
         out = torch.empty(k, gen.out.out_features)
         cells = [torch.empty(len(starts), k, dtype=torch.long) for _, starts, _, _ in widths]
         weight = gen.out.weight.T
-        for a, b in zip(cuts, [*cuts[1:], k]):
+        for a, b in row_blocks(k, block):
             y = None if labels is None else labels[a:b]
             h = z[a:b] if gen.embed is None else torch.cat([z[a:b], gen.embed(y)], dim=1)
             rows = torch.addmm(gen.out.bias, gen.body(h), weight, out=out[a:b])
