@@ -19,6 +19,7 @@ import torch
 from synth.encode.table import CellBlock
 from synth.models import padding_classes
 from synth.models.padding_classes import merged_classes, width_groups
+from synth.models.row_blocks import by_blocks
 from synth.privacy.marginals import MarginalTable
 
 __all__ = ["BatchedTables", "last_dim_softmax", "visit_weights", "visit_slots"]
@@ -255,8 +256,13 @@ class BatchedTables:
         self.pair_groups = [{k: v.to(device) for k, v in g.items()} for g in self.pair_groups]
         return self
 
-    def features(self, raw: torch.Tensor) -> torch.Tensor:
-        """(B, features + 1): every table's generated cell probabilities side by side, then a zero column."""
+    def features(self, raw: torch.Tensor, block: int | None = None) -> torch.Tensor:
+        """(B, features + 1): every table's generated cell probabilities side by side, then a zero
+        column; ``block`` rows at a time (:func:`by_blocks`: the same values; for scores, without
+        a gradient)."""
+        return by_blocks(self._features, raw, self.n_features + 1, block)
+
+    def _features(self, raw: torch.Tensor) -> torch.Tensor:
         batch = len(raw)
         parts = []
         for g in self.width_groups:
@@ -278,10 +284,12 @@ class BatchedTables:
         values = cells.index_select(1, self.src) * weight.index_select(1, self.wcol)
         return raw.new_zeros(batch, self.n_features + 1).index_add(1, self.tgt, values)
 
-    def __call__(self, raw: torch.Tensor, by_label: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def __call__(self, raw: torch.Tensor, by_label: torch.Tensor, weights: torch.Tensor,
+                 block: int | None = None) -> torch.Tensor:
         """The tables' term: ``by_label`` (B, rows) one-hot label (a column of ones without a
-        label), ``weights`` (rows,) the label proportions (ones without a label)."""
-        feats = self.features(raw)
+        label), ``weights`` (rows,) the label proportions (ones without a label); ``block``: see
+        :meth:`features`."""
+        feats = self.features(raw, block)
         batch = len(raw)
         count = by_label.sum(dim=0)
         row_weight = (count > 0).float() * weights

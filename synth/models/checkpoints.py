@@ -23,9 +23,10 @@ import torch
 from synth.models.marginal_loss import MarginalLoss
 from synth.models import Generator
 
-__all__ = ["CheckpointSelector", "SCORE_ROWS"]
+__all__ = ["CheckpointSelector", "SCORE_ROWS", "SCORE_BLOCK"]
 
 SCORE_ROWS = 4096  # generated rows behind each checkpoint's score
+SCORE_BLOCK = 256  # rows whose table cells are computed together: they stay in the cache (issue 47)
 
 
 class CheckpointSelector:
@@ -44,9 +45,10 @@ class CheckpointSelector:
         self._best_state: dict[str, torch.Tensor] | None = None
 
     def score(self, generator: Generator) -> float:
-        """The generator's loss against the tables on the fixed batch; remembered if the lowest so far."""
+        """The generator's loss against the tables on the fixed batch; remembered if the lowest so
+        far. The tables' cells are computed ``SCORE_BLOCK`` rows at a time: the same value."""
         with torch.no_grad():
-            value = float(self.marginals(generator.logits(self.z, self.y), self.y))
+            value = float(self.marginals(generator.logits(self.z, self.y), self.y, block=SCORE_BLOCK))
         self.scores.append(value)
         if self._best_state is None or value < min(self.scores[:-1]):
             self.best_epoch = len(self.scores) - 1

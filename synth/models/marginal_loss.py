@@ -245,11 +245,13 @@ class MarginalLoss:
             self.slot_pairs.to(device)
         return self
 
-    def __call__(self, raw: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    def __call__(self, raw: torch.Tensor, y: torch.Tensor | None, block: int | None = None) -> torch.Tensor:
+        """The loss of generated rows ``raw`` (logits) with labels ``y``; ``block``: the tables'
+        cells computed that many rows at a time (the same value; for scores, without a gradient)."""
         n_classes = len(self.weights)
         by_label = raw.new_ones(len(raw), 1) if y is None else F.one_hot(y, n_classes).float()
         tables = self.batched if len(raw) <= PADDED_ROWS else self.batched_large
-        loss = tables(raw, by_label, self.weights if y is not None else raw.new_ones(1))
+        loss = tables(raw, by_label, self.weights if y is not None else raw.new_ones(1), block)
         return loss + self.other_terms(raw, y, by_label)
 
     def other_terms(self, raw: torch.Tensor, y: torch.Tensor | None, by_label: torch.Tensor) -> torch.Tensor:

@@ -71,3 +71,40 @@ def test_scoring_does_not_touch_the_global_random_stream():
     selector.score(gen)
     selector.restore(gen)
     assert torch.equal(torch.get_rng_state(), after_init) and not torch.equal(before, after_init)
+
+
+def test_a_blocked_score_equals_the_whole_batch_bit_for_bit():
+    """Checkpoint scores compute the tables' cells SCORE_BLOCK rows at a time: the same value as
+    the whole batch at once, for visit sequences' pooled, per-slot and pair tables (two-stage
+    releases: merged groups too), and blocks that do and do not divide the batch."""
+    import math
+
+    from synth.models.checkpoints import SCORE_BLOCK
+    from synth.privacy.ledger import Ledger
+    from synth.privacy.resolution import sequence_table_specs
+    from synth.release.marginals import release_label_tables
+    from synth.release.sequence import prepare_sequences
+    from synth.schema.metadata import Metadata
+    from tests.helpers.visits import make_visits, seq_meta
+
+    df = make_visits(n=60, seed=3)
+    ledger = Ledger(1.0, 1e-5, 60)
+    domain, enc, wide = prepare_sequences(df, Metadata.load(seq_meta(visit_tables="pooled")), "arm", ledger,
+                                          np.random.default_rng(0), "t")
+    x, y = enc.encode(wide), wide["arm"].map({"a": 0, "b": 1}).to_numpy()
+    sizes = 60 * np.asarray(domain.label_proportions)
+    tables, _ = release_label_tables(x, y, 2, sequence_table_specs(enc), sizes, ledger, np.random.default_rng(1), 0.5)
+    marginals = MarginalLoss(tables, list(domain.label_proportions))
+    torch.manual_seed(0)
+    for rows in (600, 1_025):
+        raw, labels = torch.randn(rows, enc.width) * 2, torch.randint(0, 2, (rows,))
+        with torch.no_grad():
+            whole = marginals(raw, labels)
+            for block in (7, SCORE_BLOCK, 512, 4_096):
+                assert marginals(raw, labels, block=block).item() == whole.item()
+    assert math.isfinite(whole.item())
+    gen = Generator(enc.spans, enc.width, 2, noise_dim=8, hidden=16)
+    selector = CheckpointSelector(marginals, torch.as_tensor(domain.label_proportions), 8, 2, seed=1, rows=1_000)
+    with torch.no_grad():
+        expected = float(marginals(gen.logits(selector.z, selector.y), selector.y))
+    assert selector.score(gen) == expected
