@@ -179,6 +179,10 @@ def test_visits_of_every_kind_stream_the_reference_bytes(rich_visits, tmp_path, 
         assert (syn.groupby("pid")["day"].min() == 0).all() and (syn["day"] <= syn["stop"]).all()
         assert set(syn["arm"]) == ({"b"} if condition else {"a", "b"})
         assert syn["vid"].iloc[-1].startswith(f"{n}-") and (syn.loc[syn["lab"] < 4, "dose"].dropna() == 1).all()
+        # docs/sequences.md: one pii placeholder per patient, fresh patient-visit labels in a visit id
+        pid = syn["pid"].astype(str)
+        assert (syn["name"] == "name_" + pid).all()
+        assert (syn["vid"] == pid + "-" + (syn.groupby("pid").cumcount() + 1).astype(str)).all()
 
 
 def test_visits_on_a_schedule_stream_the_reference_bytes(slots, tmp_path):
