@@ -183,6 +183,9 @@ class Synthesizer(SamplingFace):
                 **config)
         check_sizes(path, tensors, doc)  # before anything is built from the document's numbers
         domain = Domain.from_dict(doc["domain"])
+        if doc.get("sequence") and not domain.pii_columns:  # files before the fix named none: the metadata says
+            meta = Metadata.from_dict(doc["metadata"])
+            domain.pii_columns = [n for n in domain.all_columns if n in meta.columns and meta.sdtype(n) == "pii"]
         encoder = (SequenceEncoder(domain, SequenceLayout.from_dict(doc["sequence"])) if doc.get("sequence")
                    else TableEncoder(domain))
         gen = Generator(encoder.spans, encoder.width, len(domain.label.categories) if domain.label else 0,

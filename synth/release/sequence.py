@@ -97,6 +97,7 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
         domain, wide = slots_domain(base, layout, list(meta.columns)), to_slots_wide(ordered, layout)
     else:
         domain, wide = times_domain(base, layout, list(meta.columns)), to_wide(ordered, layout)
+    domain.pii_columns = [c.name for c in schema if c.sdtype == "pii"]  # public: written as placeholders
     if label is not None:
         wide[label] = first[label].to_numpy()
     return domain, SequenceEncoder(domain, layout), wide

@@ -309,9 +309,6 @@ def test_a_failing_first_slice_raises_instead_of_hanging(wide, tmp_path, monkeyp
     assert not (tmp_path / "x.csv").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 47 item 3: a visit table's pii columns are missing from the domain's "
-                   "pii_columns (synth/release/sequence.py builds it from the per-patient columns), so they are "
-                   "written as patient-visit labels; strict: remove this mark with the fix")
 def test_a_visit_tables_pii_column_is_written_as_placeholders(rich_visits, tmp_path):
     """docs/metadata.md: pii columns are never modelled and written as placeholders, as in a table
     (``name_<patient id>``), not as a visit id's patient-visit labels."""
@@ -320,3 +317,15 @@ def test_a_visit_tables_pii_column_is_written_as_placeholders(rich_visits, tmp_p
     pid = syn["pid"].astype(str)
     assert (syn["vid"] == pid + "-" + (syn.groupby("pid").cumcount() + 1).astype(str)).all()  # a visit id
     assert (syn["name"] == "name_" + pid).all()
+
+
+def test_a_visit_model_file_without_pii_columns_gets_them_from_its_metadata(rich_visits, tmp_path):
+    """Visit model files written before the fix name no pii column in their domain: loading reads
+    them off the stored (public) metadata, so they too write placeholders."""
+    from synth.io.modelfile import read_model
+
+    rich_visits.save(tmp_path / "m.synth")
+    tensors, doc = read_model(tmp_path / "m.synth")
+    doc["domain"]["pii_columns"] = []
+    old = Synthesizer._from_document(tmp_path / "m.synth", tensors, doc, "cpu")
+    assert old._fitted["domain"].pii_columns == ["name"]
