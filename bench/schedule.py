@@ -15,8 +15,6 @@ Methods, each fitted on the same 80% of patients (split by patient) at the same 
   measurement);
 - synth-monotone: synth with the dropout patterns kept at a lower threshold (20% chance that some
   empty one survives, against 1% for any pattern; synth.release.attendance.MONOTONE_FALSE_KEEP);
-- synth-weight1: the attendance table always at one label table's cost (ATTENDANCE_WEIGHTS = (1,)
-  in synth.release.attendance and synth.preparation) rather than the rule on the released N;
 - synth-complete: with `"attendance": "complete"` added to the metadata (only on fixtures whose
   protocol has every patient at every visit: respiratory, epilepsy, ohio);
 - synth-pooled: the sequence path with ``visit_tables: pooled`` (one table per column over all visits);
@@ -54,7 +52,6 @@ from scipy.stats import wasserstein_distance
 from bench.common import print_table, score_patients, split_by_patient
 from synth import Metadata, Synthesizer, SynthError
 from synth.privacy.domain import default_delta
-from synth.release.attendance import ATTENDANCE_WEIGHTS
 from synth.eval.fidelity import quality
 from synth.eval.sequences import patient_features, per_visit_quality
 from synth.schema.sequence import SequenceLayout, sequence_layout
@@ -208,16 +205,12 @@ def on_schedule(df: pd.DataFrame, meta: Metadata, times: list[float]) -> pd.Data
     return out.drop_duplicates([meta.sequence_key, meta.sequence_index]).reset_index(drop=True)
 
 
-SHIPPED_WEIGHTS = ATTENDANCE_WEIGHTS  # restored after a synth-weight1 fit
-
-
 def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, label: str, epsilon: float,
                seed: int, bins: int) -> tuple[pd.DataFrame, float]:
     """One method's synthetic visits (long format) for the training patients, and its ε spent."""
     n = train[schedule.layout.key].nunique()
     delta = default_delta(n)
-    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs", "synth-monotone",
-                  "synth-weight1"):
+    if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs", "synth-monotone"):
         doc = json.loads(json.dumps(doc))
         if method == "synth-pooled":
             doc["synth_sequence"]["visit_tables"] = "pooled"
@@ -231,10 +224,6 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
 
         slot_pairs.ENABLED = method != "synth-no-slot-pairs"
         attendance.MONOTONE_FALSE_KEEP = 0.2 if method == "synth-monotone" else None
-        import synth.preparation as preparation
-
-        weights = (1,) if method == "synth-weight1" else SHIPPED_WEIGHTS
-        attendance.ATTENDANCE_WEIGHTS = preparation.ATTENDANCE_WEIGHTS = weights
         synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(train, doc)
         return synth.sample(n, seed=seed), synth.ledger.epsilon()
     wide = schedule.to_wide(train, "train")

@@ -35,7 +35,7 @@ from synth.models.dp_step import NO_LABEL
 from synth.models.train import TrainConfig
 from synth.privacy.analysis_tables import ANALYSIS_SHARE, analysis_specs, combine_releases, mean_specs
 from synth.privacy.shrinkage import shrunk_time_to_event
-from synth.release.attendance import ATTENDANCE_WEIGHTS, release_attendance
+from synth.release.attendance import ATTENDANCE_WEIGHT, release_attendance
 from synth.privacy.class_sizes import NoisyCounts
 from synth.release import slot_pairs as slot_pairs_module
 from synth.release.slot_pairs import release_slot_pairs, slot_pair_specs
@@ -213,7 +213,7 @@ def _release_tables(p: Prepared, config: TrainConfig, ranks: Ranks, device: str)
         block = encoder.attendance_block() if meta.sequence_key else None
         released_first = block is not None and block.width > 1  # slots, attendance not stated complete
         singles = visit_table_specs(encoder, n_classes, ledger, rest,
-                                    max(ATTENDANCE_WEIGHTS) if released_first else 0) if meta.sequence_key else None
+                                    ATTENDANCE_WEIGHT if released_first else 0) if meta.sequence_key else None
         attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest) if released_first else []
         plan = TablePlan(n_classes, blocks, domain.label_proportions, rest, config.pair_tables, singles, released,
                          config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
@@ -233,7 +233,7 @@ def visit_table_specs(encoder: SequenceEncoder, n_classes: int, ledger: Ledger, 
     """The label tables of visit sequences: per visit slot or pooled over visits, as the metadata
     says, or on a short public schedule per visit slot where those tables would keep every cell
     (public metadata and the ledger's N only: the choice is post-processing), were ``extra`` more
-    steps released with them (the attendance table at its largest weight)."""
+    steps released with them (the attendance table's)."""
     per_visit = encoder.per_visit_tables()
     if per_visit is None:
         candidate = sequence_table_specs(encoder, per_visit=True)

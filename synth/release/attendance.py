@@ -3,9 +3,9 @@
 On a stated schedule (:mod:`synth.schema.slots`) each patient has one attendance pattern, so
 the table of patterns (2^(K−1) cells, not crossed with the label) is a Gaussian mechanism of
 L2 sensitivity 1: one patient adds 1 to one cell. It is released before the label tables and
-costs as much as 1, 2 or 4 of them (its σ is theirs / √weight, and the label tables' σ is
-calibrated with it in the ledger): the fewest at which N patients in one cell would be seen
-(a public rule on N and σ), because the generator reads every visit slot through it.
+costs as much as one of them (its σ is theirs, calibrated with them in the ledger): a public
+constant, not a rule on the released N, whose noise at the N of small trials moved the choice
+and with it every label table's σ from one fit to the next.
 
 The estimator (post-processing of the noisy counts, the public or released N and σ only)
 keeps a concentrated table concentrated: cells under z·σ are zeroed, with z such that an
@@ -25,7 +25,6 @@ the true counts; a ``"complete"`` statement read off the data rather than the pr
 
 from __future__ import annotations
 
-import math
 from statistics import NormalDist
 
 import numpy as np
@@ -37,15 +36,18 @@ from synth.privacy.mechanisms import noisy_counts
 from synth.release.shards import total
 from synth.privacy.smoothing import simplex_projection
 
-__all__ = ["release_attendance", "concentrated", "attendance_sigma", "ATTENDANCE_WEIGHTS", "FALSE_KEEP"]
+__all__ = ["release_attendance", "concentrated", "attendance_sigma", "ATTENDANCE_WEIGHT", "FALSE_KEEP"]
 
-ATTENDANCE_WEIGHTS = (1, 2, 4)  # the attendance table costs as much as this many label tables (σ / √weight)
+# The attendance table costs as much as this many label tables (its σ theirs / √w). A constant:
+# the rule it replaced (1, 2 or 4: the fewest at which N patients in one pattern clear the
+# threshold by 2σ) read the released N, and at 36–250 patients flipped from fit to fit
+# (bench/RESULTS.md, issue 48, "The attendance weight off the released N").
+ATTENDANCE_WEIGHT = 1
 FALSE_KEEP = 0.01  # chance that some empty pattern's noise survives the threshold
 # Research switch (bench/schedule.py's synth-monotone arm): the chance that some empty monotone
 # dropout pattern ("attended up to slot k", k < K) survives its own, lower threshold; None: one
 # threshold for every pattern (the shipped estimator).
 MONOTONE_FALSE_KEEP: float | None = None
-MARGIN = 2.0  # a complete table's cell should clear the threshold by this many σ (it then does 97.7% of the time)
 
 
 def concentrated(noisy: np.ndarray, sigma: float, n: float, monotone: np.ndarray | None = None) -> np.ndarray:
@@ -66,18 +68,12 @@ def concentrated(noisy: np.ndarray, sigma: float, n: float, monotone: np.ndarray
     return out
 
 
-def attendance_sigma(ledger: Ledger, share: float, label_steps: int, cells: int) -> tuple[float, int]:
-    """(σ, weight) of the attendance table: ``weight`` steps' worth among the label stage's
-    ``label_steps`` + weight released within ``share`` (the label tables then get the rest at
-    their σ), the smallest weight of ``ATTENDANCE_WEIGHTS`` at which N patients all in one of
-    ``cells`` cells clear the estimator's threshold by ``MARGIN`` σ (else the largest). Reads
-    the ledger's N (public or released) and the schema only."""
-    z = NormalDist().inv_cdf(1 - FALSE_KEEP / max(cells, 1))
-    for weight in ATTENDANCE_WEIGHTS:
-        sigma = ledger_sigma(ledger, share, label_steps + weight) / math.sqrt(weight)
-        if ledger.n_patients >= (z + MARGIN) * sigma:
-            break
-    return sigma, weight
+def attendance_sigma(ledger: Ledger, share: float, label_steps: int) -> tuple[float, int]:
+    """(σ, weight) of the attendance table: ``ATTENDANCE_WEIGHT`` steps' worth among the label
+    stage's ``label_steps`` + weight released within ``share`` (the label tables then get the
+    rest at their σ). Reads the ledger's budget and history and public constants only."""
+    steps = label_steps + ATTENDANCE_WEIGHT
+    return ledger_sigma(ledger, share, steps) / ATTENDANCE_WEIGHT ** 0.5, ATTENDANCE_WEIGHT
 
 
 def release_attendance(encoded: np.ndarray, block: CellBlock, ledger: Ledger, rng: np.random.Generator,
@@ -86,7 +82,7 @@ def release_attendance(encoded: np.ndarray, block: CellBlock, ledger: Ledger, rn
     as a table for the generator to match: :func:`concentrated`'s estimate, total N."""
     spec = TableSpec((block,), by_label=False)
     counts = total(spec.count(encoded, np.zeros(len(encoded), dtype=int), 0))  # every rank's patients
-    sigma, weight = attendance_sigma(ledger, share, label_steps, block.width)
+    sigma, weight = attendance_sigma(ledger, share, label_steps)
     noisy = noisy_counts(counts, sigma, rng, "table:attendance")
     ledger.add(Mechanism("marginals:attendance", sigma, 1.0, 1,
                          "Gaussian counts of the patients' attendance patterns on the stated schedule",
