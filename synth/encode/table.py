@@ -59,6 +59,7 @@ class CellBlock:
     # A visit block's cells → the visit slots present (0/1 per slot): an attendance pattern
     # (synth.schema.slots). None: a visit count, cell j ↔ j + 1 visits (slots 0 … j present).
     presence: tuple[tuple[float, ...], ...] | None = None
+    missing_category: bool = False  # a nullable categorical column: its last cell is "missing"
 
     @property
     def n_cells(self) -> int:
@@ -124,7 +125,7 @@ class TableEncoder:
             else:
                 width = len(col.categories) + (1 if col.nullable else 0)
                 self.spans.append(Span(col.name, pos, width, "softmax"))
-                self.cell_blocks.append(CellBlock(col.name, pos, width))
+                self.cell_blocks.append(CellBlock(col.name, pos, width, missing_category=bool(col.nullable)))
                 pos += width
         self.width = pos
 

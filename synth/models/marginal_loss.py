@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import shortest_path
 
 from synth.encode.table import CellBlock
 from synth.models.batched_tables import BatchedTables, last_dim_softmax, visit_weights
-from synth.models.slot_drift import BatchedSlotDrift
+from synth.models.slot_drift import BatchedSlotDrift, drift_width
 from synth.privacy.marginals import MarginalTable
 from synth.models.mean_targets import MeanTerm
 from synth.models.refine import refined_tables
@@ -94,14 +94,15 @@ def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock
     """(classes,) how far each visit slot's values are from the patients' values over all slots.
 
     For each label value: the distribution of slot k's value cells (bins given present for a
-    numerical column; every category for a categorical one) over the generated patients that
+    numerical column; every category for a categorical one, or its present ones with
+    :data:`synth.models.slot_drift.PRESENT_ONLY`) over the generated patients that
     have slot k (weighted by P(visits > k)), and its squared distance from the same
     distribution over all slots, averaged over slots by their weight. A pooled table says how
     a column's values are spread over a patient's visits, not how they are spread at each
     visit: this keeps the generator from moving a label's values between slots at random.
     """
     _, present = visit_weights(raw, visits)  # (B, slots): P(visits > k), or P(slot k attended)
-    index = torch.as_tensor([list(range(b.start, b.start + b.width)) for b in slots])  # (slots, cells)
+    index = torch.as_tensor([list(range(b.start, b.start + drift_width(b))) for b in slots])  # (slots, cells)
     values = last_dim_softmax(raw.index_select(1, index.reshape(-1)).reshape(len(raw), *index.shape))
     w = present[:, :, None] * by_label[:, None, :]  # (B, slots, classes)
     mass = w.sum(dim=0)  # (slots, classes)

@@ -13,7 +13,19 @@ import torch
 from synth.encode.table import CellBlock
 from synth.models.batched_tables import last_dim_softmax, visit_weights
 
-__all__ = ["BatchedSlotDrift"]
+__all__ = ["BatchedSlotDrift", "drift_width", "PRESENT_ONLY"]
+
+# Research switch (bench/schedule.py's synth-drift-present arm, issue 48's lead 3): a nullable
+# categorical column's slots are compared on their present categories only (as a numerical
+# column's bins are), so the drift term leaves each slot's missing share to the released tables
+# (the pooled table's total, the slot-pair tables' earlier and later slots); False: every cell,
+# which pulls every slot's missing share to the pooled one.
+PRESENT_ONLY = False
+
+
+def drift_width(block: CellBlock) -> int:
+    """The cells of ``block`` the drift term compares across slots (its first ones)."""
+    return block.width - 1 if PRESENT_ONLY and block.missing_category else block.width
 
 
 class BatchedSlotDrift:
@@ -32,7 +44,7 @@ class BatchedSlotDrift:
             cells = max(b.width for slots in columns for b in slots)
             index = torch.as_tensor([[[b.start + min(v, b.width - 1) for v in range(cells)] for b in slots]
                                      for slots in columns], dtype=torch.long)  # (columns, slots, cells)
-            valid = torch.as_tensor([[[v < b.width for v in range(cells)] for b in slots] for slots in columns])
+            valid = torch.as_tensor([[[v < drift_width(b) for v in range(cells)] for b in slots] for slots in columns])
             self.groups.append({"visits": blocks[(start, width)], "index": index, "valid": valid})
 
     def to(self, device: torch.device | str) -> BatchedSlotDrift:
