@@ -15,9 +15,9 @@ Methods, each fitted on the same 80% of patients (split by patient) at the same 
   measurement);
 - synth-monotone: synth with the dropout patterns kept at a lower threshold (20% chance that some
   empty one survives, against 1% for any pattern; synth.release.attendance.MONOTONE_FALSE_KEEP);
-- synth-drift-present: the slot-drift term compares a nullable categorical column's slots on their
-  present categories only (synth.models.slot_drift.PRESENT_ONLY), leaving each slot's missing share
-  to the released tables;
+- synth-drift-every-cell: the slot-drift term compares a nullable categorical column's slots on
+  every cell, its missing one included (synth.models.slot_drift.PRESENT_ONLY off), pulling each
+  slot's missing share to the pooled one (the code before issue 48's lead 3);
 - synth-complete: with `"attendance": "complete"` added to the metadata (only on fixtures whose
   protocol has every patient at every visit: respiratory, epilepsy, ohio);
 - synth-pooled: the sequence path with ``visit_tables: pooled`` (one table per column over all visits);
@@ -214,7 +214,7 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
     n = train[schedule.layout.key].nunique()
     delta = default_delta(n)
     if method in ("synth", "synth-pooled", "synth-unstated", "synth-complete", "synth-no-slot-pairs", "synth-monotone",
-                  "synth-drift-present"):
+                  "synth-drift-every-cell"):
         doc = json.loads(json.dumps(doc))
         if method == "synth-pooled":
             doc["synth_sequence"]["visit_tables"] = "pooled"
@@ -230,7 +230,7 @@ def fit_sample(method: str, train: pd.DataFrame, doc: dict, schedule: Schedule, 
         attendance.MONOTONE_FALSE_KEEP = 0.2 if method == "synth-monotone" else None
         import synth.models.slot_drift as drift
 
-        drift.PRESENT_ONLY = method == "synth-drift-present"
+        drift.PRESENT_ONLY = method != "synth-drift-every-cell"
         synth = Synthesizer(epsilon=epsilon, delta=delta, label=label, seed=seed).fit(train, doc)
         return synth.sample(n, seed=seed), synth.ledger.epsilon()
     wide = schedule.to_wide(train, "train")

@@ -94,7 +94,7 @@ def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock
     """(classes,) how far each visit slot's values are from the patients' values over all slots.
 
     For each label value: the distribution of slot k's value cells (bins given present for a
-    numerical column; every category for a categorical one, or its present ones with
+    numerical column; a categorical one's categories, given present when it is nullable, see
     :data:`synth.models.slot_drift.PRESENT_ONLY`) over the generated patients that
     have slot k (weighted by P(visits > k)), and its squared distance from the same
     distribution over all slots, averaged over slots by their weight. A pooled table says how

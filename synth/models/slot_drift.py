@@ -15,12 +15,12 @@ from synth.models.batched_tables import last_dim_softmax, visit_weights
 
 __all__ = ["BatchedSlotDrift", "drift_width", "PRESENT_ONLY"]
 
-# Research switch (bench/schedule.py's synth-drift-present arm, issue 48's lead 3): a nullable
-# categorical column's slots are compared on their present categories only (as a numerical
-# column's bins are), so the drift term leaves each slot's missing share to the released tables
-# (the pooled table's total, the slot-pair tables' earlier and later slots); False: every cell,
-# which pulls every slot's missing share to the pooled one.
-PRESENT_ONLY = False
+# A nullable categorical column's slots are compared on their present categories only (as a
+# numerical column's bins are), so the drift term leaves each slot's missing share to the
+# released tables and the discriminator instead of pulling it to the pooled one (issue 48's
+# lead 3, bench/RESULTS.md). Research switch: False (bench/schedule.py's synth-drift-every-cell
+# arm) compares every cell, missing included.
+PRESENT_ONLY = True
 
 
 def drift_width(block: CellBlock) -> int:

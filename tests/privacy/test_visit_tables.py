@@ -237,6 +237,7 @@ def test_present_only_drift_leaves_a_nullable_categorys_missing_share_free_per_s
     for k, b in enumerate(spec.blocks):  # "1" twice as likely as "2" at every slot; missing more so each slot
         raw[:, b.start:b.start + 3] = torch.tensor([math.log(2.0), 0.0, 0.8 * k - 2.0])
     by_label = torch.nn.functional.one_hot(torch.as_tensor(labels), 2).float()
+    monkeypatch.setattr(drift_module, "PRESENT_ONLY", False)
     assert slot_drift(raw, by_label, spec.blocks, v).min() > 1e-4  # every cell: the missing shares drift
     monkeypatch.setattr(drift_module, "PRESENT_ONLY", True)
     torch.testing.assert_close(slot_drift(raw, by_label, spec.blocks, v), torch.zeros(2), atol=1e-7, rtol=0)
