@@ -94,15 +94,15 @@ def slot_drift(raw: torch.Tensor, by_label: torch.Tensor, slots: tuple[CellBlock
     """(classes,) how far each visit slot's values are from the patients' values over all slots.
 
     For each label value: the distribution of slot k's value cells (bins given present for a
-    numerical column; a categorical one's categories, given present when it is nullable, see
-    :data:`synth.models.slot_drift.PRESENT_ONLY`) over the generated patients that
+    numerical column; a categorical one's categories, given present when it is nullable and on
+    a stated schedule's slots, see :data:`synth.models.slot_drift.PRESENT_ONLY`) over the generated patients that
     have slot k (weighted by P(visits > k)), and its squared distance from the same
     distribution over all slots, averaged over slots by their weight. A pooled table says how
     a column's values are spread over a patient's visits, not how they are spread at each
     visit: this keeps the generator from moving a label's values between slots at random.
     """
     _, present = visit_weights(raw, visits)  # (B, slots): P(visits > k), or P(slot k attended)
-    index = torch.as_tensor([list(range(b.start, b.start + drift_width(b))) for b in slots])  # (slots, cells)
+    index = torch.as_tensor([list(range(b.start, b.start + drift_width(b, visits))) for b in slots])  # (slots, cells)
     values = last_dim_softmax(raw.index_select(1, index.reshape(-1)).reshape(len(raw), *index.shape))
     w = present[:, :, None] * by_label[:, None, :]  # (B, slots, classes)
     mass = w.sum(dim=0)  # (slots, classes)

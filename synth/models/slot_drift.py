@@ -15,17 +15,19 @@ from synth.models.batched_tables import last_dim_softmax, visit_weights
 
 __all__ = ["BatchedSlotDrift", "drift_width", "PRESENT_ONLY"]
 
-# A nullable categorical column's slots are compared on their present categories only (as a
-# numerical column's bins are), so the drift term leaves each slot's missing share to the
-# released tables and the discriminator instead of pulling it to the pooled one (issue 48's
-# lead 3, bench/RESULTS.md). Research switch: False (bench/schedule.py's synth-drift-every-cell
-# arm) compares every cell, missing included.
+# On a stated schedule's slots, a nullable categorical column's slots are compared on their
+# present categories only (as a numerical column's bins are), so the drift term leaves each
+# slot's missing share to the released tables and the discriminator instead of pulling it to the
+# pooled one (issue 48's lead 3, bench/RESULTS.md); visits not on a schedule compare every cell.
+# Research switch: False (bench/schedule.py's synth-drift-every-cell arm) compares every cell.
 PRESENT_ONLY = True
 
 
-def drift_width(block: CellBlock) -> int:
-    """The cells of ``block`` the drift term compares across slots (its first ones)."""
-    return block.width - 1 if PRESENT_ONLY and block.missing_category else block.width
+def drift_width(block: CellBlock, visits: CellBlock) -> int:
+    """The cells of ``block`` the drift term compares across slots (its first ones): on a stated
+    schedule's slots (``visits`` an attendance pattern), a nullable category's present ones."""
+    slots = visits.presence is not None
+    return block.width - 1 if PRESENT_ONLY and slots and block.missing_category else block.width
 
 
 class BatchedSlotDrift:
@@ -44,8 +46,10 @@ class BatchedSlotDrift:
             cells = max(b.width for slots in columns for b in slots)
             index = torch.as_tensor([[[b.start + min(v, b.width - 1) for v in range(cells)] for b in slots]
                                      for slots in columns], dtype=torch.long)  # (columns, slots, cells)
-            valid = torch.as_tensor([[[v < drift_width(b) for v in range(cells)] for b in slots] for slots in columns])
-            self.groups.append({"visits": blocks[(start, width)], "index": index, "valid": valid})
+            visits = blocks[(start, width)]
+            valid = torch.as_tensor([[[v < drift_width(b, visits) for v in range(cells)] for b in slots]
+                                     for slots in columns])
+            self.groups.append({"visits": visits, "index": index, "valid": valid})
 
     def to(self, device: torch.device | str) -> BatchedSlotDrift:
         for g in self.groups:

@@ -224,6 +224,7 @@ def test_batched_slot_drift_equals_the_sum_of_slot_drift_over_columns(encoded):
 
 
 def test_present_only_drift_leaves_a_nullable_categorys_missing_share_free_per_slot(encoded, monkeypatch):
+    from synth.encode.table import visit_presence
     from synth.models import slot_drift as drift_module
     from synth.models.slot_drift import BatchedSlotDrift
 
@@ -231,21 +232,26 @@ def test_present_only_drift_leaves_a_nullable_categorys_missing_share_free_per_s
     spec = _pooled(enc, "stage")
     assert all(b.missing_category and b.width == 3 for b in spec.blocks)
     assert not any(b.missing_category for b in _pooled(enc, "lab").blocks)  # numerical: its own missing span
+    count = spec.pooled_by  # a visit count (visits not on a schedule) ...
+    slots = replace(count, presence=tuple(map(tuple, visit_presence(count, 5))))  # ... as attendance patterns
     raw = torch.zeros(len(x), enc.width)
-    v = spec.pooled_by
-    raw[:, v.start:v.start + v.width] = torch.randn(v.width, generator=torch.Generator().manual_seed(3))
+    raw[:, count.start:count.start + count.width] = torch.randn(count.width, generator=torch.Generator().manual_seed(3))
     for k, b in enumerate(spec.blocks):  # "1" twice as likely as "2" at every slot; missing more so each slot
         raw[:, b.start:b.start + 3] = torch.tensor([math.log(2.0), 0.0, 0.8 * k - 2.0])
     by_label = torch.nn.functional.one_hot(torch.as_tensor(labels), 2).float()
     monkeypatch.setattr(drift_module, "PRESENT_ONLY", False)
-    assert slot_drift(raw, by_label, spec.blocks, v).min() > 1e-4  # every cell: the missing shares drift
+    every = slot_drift(raw, by_label, spec.blocks, slots)
+    assert every.min() > 1e-4  # every cell: the missing shares drift
+    torch.testing.assert_close(slot_drift(raw, by_label, spec.blocks, count), every)  # the same weights
     monkeypatch.setattr(drift_module, "PRESENT_ONLY", True)
-    torch.testing.assert_close(slot_drift(raw, by_label, spec.blocks, v), torch.zeros(2), atol=1e-7, rtol=0)
+    torch.testing.assert_close(slot_drift(raw, by_label, spec.blocks, slots), torch.zeros(2), atol=1e-7, rtol=0)
+    torch.testing.assert_close(slot_drift(raw, by_label, spec.blocks, count), every)  # off a schedule: unchanged
     moved = raw.clone()
     moved[:, spec.blocks[2].start] += 1.0  # a present category moves at slot 3: drift again
-    assert slot_drift(moved, by_label, spec.blocks, v).min() > 1e-4
+    assert slot_drift(moved, by_label, spec.blocks, slots).min() > 1e-4
     weights = torch.tensor([0.6, 0.4])
-    sequences = [(spec.blocks, v), (_pooled(enc, "lab").blocks, v)]
-    fast = BatchedSlotDrift(sequences)(moved, by_label, weights)
-    slow = sum((weights * slot_drift(moved, by_label, s, vv)).sum() for s, vv in sequences)
-    torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-5)
+    for v in (slots, count):
+        sequences = [(spec.blocks, v), (_pooled(enc, "lab").blocks, v)]
+        fast = BatchedSlotDrift(sequences)(moved, by_label, weights)
+        slow = sum((weights * slot_drift(moved, by_label, s, vv)).sum() for s, vv in sequences)
+        torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-5)
