@@ -29,7 +29,7 @@ from scipy.special import expit
 
 from synth.models.networks import Generator
 
-__all__ = ["shrunk_rates", "calibrate", "CALIBRATION_ROWS"]
+__all__ = ["shrunk_rates", "calibrate", "calibrate_means", "CALIBRATION_ROWS"]
 
 CALIBRATION_ROWS = 20_000  # generated rows per class and iteration
 ITERATIONS = 8
@@ -78,4 +78,48 @@ def calibrate(gen: Generator, targets: list[tuple[int, np.ndarray]], seed: int) 
                 want = float(np.clip(rates[c], 1e-6, 1 - 1e-6))
                 # move the outcome's logit by the gap in log odds (the other cell stays)
                 offsets[c, start + 1] += float(np.log(want / (1 - want)) - np.log(have / (1 - have)))
+    gen.class_offsets.copy_(offsets.to(gen.class_offsets.device))
+
+
+def _mean_at(raw: torch.Tensor, block, offsets: torch.Tensor, tilt: float) -> float:
+    """The generated mean of 2u − 1 (u on the column's [0, 1] scale) over rows weighted by
+    P(the value is present), with the bins' logits tilted by ``tilt`` × (bin index / bins)."""
+    w = block.width
+    ramp = torch.arange(w, dtype=raw.dtype) / w
+    p = torch.softmax(raw[:, block.start:block.start + w] + offsets[block.start:block.start + w] + tilt * ramp, dim=1)
+    u = ((p * torch.arange(w, dtype=raw.dtype)).sum(dim=1) + (torch.tanh(raw[:, block.start + w]) + 1) / 2) / w
+    present = (torch.ones(len(raw), dtype=raw.dtype) if block.missing is None else
+               torch.softmax(raw[:, block.missing:block.missing + 2] + offsets[block.missing:block.missing + 2],
+                             dim=1)[:, 0])
+    return float(((2 * u - 1) * present).sum() / present.sum().clamp_min(1e-9))
+
+
+def calibrate_means(gen: Generator, targets: list[tuple[object, np.ndarray, np.ndarray]], seed: int) -> None:
+    """For each (numerical outcome's cell block, each class's target mean of 2u − 1, each class's
+    weight) in ``targets``, tilt the generator's bin logits in that class (an exponential tilt:
+    the least change of the bins' distribution that moves its mean) until the generated mean is
+    the target; a class of weight 0 is left alone. Post-processing: generated rows only."""
+    if not targets or gen.embed is None:
+        return
+    rng = torch.Generator().manual_seed(int(seed) + 130_363)
+    device = gen.out.weight.device
+    offsets = gen.class_offsets.detach().clone().cpu()
+    for c in range(gen.n_classes):
+        z = torch.randn(CALIBRATION_ROWS, gen.noise_dim, generator=rng)
+        y = torch.full((CALIBRATION_ROWS,), c, dtype=torch.long)
+        with torch.inference_mode():
+            raw = gen.logits(z.to(device), y.to(device)).cpu().double() - gen.class_offsets[c].cpu().double()
+        for block, means, weights in targets:
+            if not weights[c] > 0 or not np.isfinite(means[c]):
+                continue
+            want = float(np.clip(means[c], -0.999, 0.999))
+            row = offsets[c].double()
+            gap = lambda t: _mean_at(raw, block, row, t) - want  # noqa: E731 - increasing in t
+            low, high = -60.0, 60.0
+            if gap(low) > 0 or gap(high) < 0:  # out of reach: as far as the bins go
+                tilt = low if gap(low) > 0 else high
+            else:
+                tilt = brentq(gap, low, high, xtol=1e-6)
+            ramp = torch.arange(block.width, dtype=offsets.dtype) / block.width
+            offsets[c, block.start:block.start + block.width] += tilt * ramp
     gen.class_offsets.copy_(offsets.to(gen.class_offsets.device))
