@@ -7,6 +7,10 @@ the name ``synth.synthesizer.calibrate_outcomes``. It reads the released tables 
 
 from __future__ import annotations
 
+import numpy as np
+
+from synth.encode.table import from_unit, to_unit
+
 __all__ = ["calibrate_outcomes"]
 
 
@@ -35,5 +39,18 @@ def calibrate_outcomes(gen, p, seed: int) -> list[str]:
     numeric = [] if term is None else [
         (m.outcome, t.cpu().numpy(), w.cpu().numpy()) for m, t, w in zip(term.means, term.targets, term.weights)
         if m.arm is None and m.outcome.column in analysis.outcomes]
-    calibrate_means(gen, numeric, seed)
+    calibrate_means(gen, numeric, seed, {block.column: _decoder(p.domain, block.column) for block, _, _ in numeric})
     return names + [block.column for block, _, _ in numeric]
+
+
+def _decoder(domain, column: str):
+    """u → the u of the value the sampler writes (rounded to an integer, clipped to the range),
+    from the public domain; None when the value is written as drawn."""
+    col = next((c for c in domain.columns if c.name == column), None)
+    if col is None or not col.integer:
+        return None
+
+    def decode(u: np.ndarray) -> np.ndarray:
+        values = np.clip(np.round(from_unit(col, u)), np.ceil(col.lo), np.floor(col.hi))
+        return to_unit(col, values)
+    return decode

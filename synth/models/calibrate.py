@@ -81,26 +81,43 @@ def calibrate(gen: Generator, targets: list[tuple[int, np.ndarray]], seed: int) 
     gen.class_offsets.copy_(offsets.to(gen.class_offsets.device))
 
 
-def _mean_at(raw: torch.Tensor, block, offsets: torch.Tensor, tilt: float) -> float:
-    """The generated mean of 2u − 1 (u on the column's [0, 1] scale) over rows weighted by
+def _bin_values(raw: torch.Tensor, block, decode=None) -> torch.Tensor:
+    """(rows, bins): the value of 2u − 1 each row would take in each bin (its bin plus its
+    within-bin offset; u on the column's [0, 1] scale), after ``decode`` (u → the u of the value
+    written to the CSV, e.g. rounded to an integer) when given."""
+    w = block.width
+    offset = (torch.tanh(raw[:, block.start + w]) + 1) / 2
+    u = (torch.arange(w, dtype=raw.dtype)[None, :] + offset[:, None]) / w
+    if decode is not None:
+        u = torch.as_tensor(decode(u.numpy()), dtype=raw.dtype)
+    return 2 * u - 1
+
+
+def _mean_at(raw: torch.Tensor, block, offsets: torch.Tensor, tilt: float, values: torch.Tensor | None = None
+             ) -> float:
+    """The generated mean of 2u − 1 (``values``: :func:`_bin_values`) over rows weighted by
     P(the value is present), with the bins' logits tilted by ``tilt`` × (bin index / bins)."""
     w = block.width
+    values = _bin_values(raw, block) if values is None else values
     ramp = torch.arange(w, dtype=raw.dtype) / w
     p = torch.softmax(raw[:, block.start:block.start + w] + offsets[block.start:block.start + w] + tilt * ramp, dim=1)
-    u = ((p * torch.arange(w, dtype=raw.dtype)).sum(dim=1) + (torch.tanh(raw[:, block.start + w]) + 1) / 2) / w
     present = (torch.ones(len(raw), dtype=raw.dtype) if block.missing is None else
                torch.softmax(raw[:, block.missing:block.missing + 2] + offsets[block.missing:block.missing + 2],
                              dim=1)[:, 0])
-    return float(((2 * u - 1) * present).sum() / present.sum().clamp_min(1e-9))
+    return float(((p * values).sum(dim=1) * present).sum() / present.sum().clamp_min(1e-9))
 
 
-def calibrate_means(gen: Generator, targets: list[tuple[object, np.ndarray, np.ndarray]], seed: int) -> None:
+def calibrate_means(gen: Generator, targets: list[tuple[object, np.ndarray, np.ndarray]], seed: int,
+                    decoders: dict | None = None) -> None:
     """For each (numerical outcome's cell block, each class's target mean of 2u − 1, each class's
     weight) in ``targets``, tilt the generator's bin logits in that class (an exponential tilt:
     the least change of the bins' distribution that moves its mean) until the generated mean is
-    the target; a class of weight 0 is left alone. Post-processing: generated rows only."""
+    the target; a class of weight 0 is left alone. ``decoders`` maps a column to its decoding of
+    u (the value written, e.g. rounded, back on the [0, 1] scale): the mean pinned is that of the
+    values sampled, not of the generator's continuous output. Post-processing: generated rows only."""
     if not targets or gen.embed is None:
         return
+    decoders = decoders or {}
     rng = torch.Generator().manual_seed(int(seed) + 130_363)
     device = gen.out.weight.device
     offsets = gen.class_offsets.detach().clone().cpu()
@@ -114,7 +131,8 @@ def calibrate_means(gen: Generator, targets: list[tuple[object, np.ndarray, np.n
                 continue
             want = float(np.clip(means[c], -0.999, 0.999))
             row = offsets[c].double()
-            gap = lambda t: _mean_at(raw, block, row, t) - want  # noqa: E731 - increasing in t
+            values = _bin_values(raw, block, decoders.get(block.column))
+            gap = lambda t: _mean_at(raw, block, row, t, values) - want  # noqa: E731 - increasing in t
             low, high = -60.0, 60.0
             if gap(low) > 0 or gap(high) < 0:  # out of reach: as far as the bins go
                 tilt = low if gap(low) > 0 else high

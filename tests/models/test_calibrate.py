@@ -96,3 +96,21 @@ def test_a_class_without_patients_keeps_its_bins():
     calibrate_means(gen, [(CellBlock("age", 0, 10, None, ordered=True), np.array([0.0, 0.5]), np.array([0.0, 1.0]))],
                     seed=2)
     assert not gen.class_offsets[0].any() and gen.class_offsets[1].any()
+
+
+def test_the_mean_pinned_is_that_of_the_values_written():
+    from synth.encode.table import CellBlock
+    from synth.models.calibrate import _bin_values, _mean_at, calibrate_means
+
+    torch.manual_seed(3)
+    spans = [Span("score", 0, 10, "softmax"), Span("score~", 10, 1, "tanh")]
+    gen = Generator(spans, 11, 2, noise_dim=4, hidden=8)
+    block = CellBlock("score", 0, 10, None, ordered=True)
+    coarse = lambda u: np.round(u * 4) / 4  # noqa: E731 - a 0-4 score written as an integer
+    calibrate_means(gen, [(block, np.array([-0.3, 0.2]), np.array([0.5, 0.5]))], seed=2, decoders={"score": coarse})
+    z = torch.randn(20000, 4)
+    zero = torch.zeros(11, dtype=torch.double)
+    for c, want in enumerate((-0.3, 0.2)):
+        raw = gen.logits(z, torch.full((20000,), c)).detach().double()
+        written = _mean_at(raw, block, zero, 0.0, _bin_values(raw, block, coarse))
+        assert written == pytest.approx(want, abs=0.02)  # the rounded values' mean is the target
