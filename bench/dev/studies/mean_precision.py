@@ -1,7 +1,7 @@
 """Study (issue 46, bench/RESULTS.md "A numerical outcome's arm means from both releases"):
 r = the DP noise SE of a declared numerical outcome's arm difference of means ÷ the trial's own
 OLS SE of the arm effect, from the sums alone, the arm × outcome table's bin-centre means alone,
-and their inverse-variance combination (:func:`synth.models.mean_targets.combined_means`); and
+and their inverse-variance combination (as the branch h46-means-tilt's ``combined_means`` did); and
 the bin-centre bias of the table's difference (noise-free, on the real training rows), in units
 of the trial's SE.
 
@@ -20,10 +20,30 @@ from bench.analysis import TRIALS, UNSEEN, declared, load_table, load_unseen
 from bench.common import split_by_patient
 from synth import Metadata
 from synth.distributed.group import Ranks
-from synth.models.mean_targets import _released_table, combined_means, table_means
 from synth.models.train_config import TrainConfig
 from synth.preparation import prepare
 from synth.privacy.domain import default_delta
+
+
+def _released_table(mean, tables):
+    """(each arm's released count of values, its noisy bin counts, their σ): the arm × outcome table."""
+    for t in tables:
+        if tuple(b.start for b in t.blocks) == (mean.outcome.start,) and t.by_label and not t.groups \
+                and t.pooled_by is None and t.totals is not None:
+            keep = slice(0, mean.outcome.width)
+            return np.asarray(t.totals, dtype=float) * t.conditional()[:, keep].sum(axis=1), t.counts[:, keep], t.sigma
+    raise ValueError("no arm x outcome table")
+
+
+def table_means(counts, sigma, n):
+    """Bin-centre means of 2u − 1 and their variance σ² Σ_b v_b² / n²."""
+    centres = (2 * np.arange(counts.shape[1]) + 1) / counts.shape[1] - 1
+    return counts @ centres / n, sigma ** 2 * float((centres ** 2).sum()) / n ** 2
+
+
+def combined_means(a, var_a, b, var_b):
+    """Inverse-variance combination of two independent estimates, and its variance."""
+    return (a / var_a + b / var_b) / (1 / var_a + 1 / var_b), 1 / (1 / var_a + 1 / var_b)
 
 
 def main() -> None:
