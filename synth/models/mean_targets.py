@@ -8,12 +8,6 @@ same mean from the generator's own probabilities (the bins' expected index plus 
 within the bin, weighted by P(value present) and by the row's arm: its label, or its soft arm
 cells) and adds the squared distance, weighted by the arms' shares. Post-processing: it reads
 the generator's logits and released values only.
-
-Each arm's target is the inverse-variance combination of two independent Gaussian releases of
-its mean: the sums' (σ_s² / n² its variance) and the released arm × outcome table's bin-centre
-mean (:func:`table_means`); the arms' difference is then shrunk by the combined variance
-(:func:`shrunk_means`). What would void the guarantee: a count, sum or variance read off the
-real rows instead of the releases and their σ.
 """
 
 from __future__ import annotations
@@ -26,17 +20,15 @@ from synth.encode.table import CellBlock
 from synth.privacy.analysis_tables import AnalysisMean
 from synth.privacy.marginals import MarginalTable
 
-__all__ = ["MeanTerm", "MEAN_WEIGHT", "arm_means", "shrunk_means", "table_means", "combined_means"]
+__all__ = ["MeanTerm", "MEAN_WEIGHT", "arm_means", "shrunk_means"]
 
 # Next to the tables' squared distances (probabilities; a mean's scale is [-1, 1]). At 1 a mean
 # missed where the arm is not the fit's class; at 10 it held (bench/RESULTS.md, issue 46).
 MEAN_WEIGHT = 10.0
 
 
-def _released_table(mean: AnalysisMean, tables: list[MarginalTable]) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """(each arm's number of patients with a value, each arm's noisy counts of the value's bins,
-    their σ), from the released arm × outcome table; None when the fit released none at full
-    resolution."""
+def _present_counts(mean: AnalysisMean, tables: list[MarginalTable]) -> np.ndarray | None:
+    """Each arm's number of patients with a value, from the released arm × outcome table."""
     key = (mean.outcome.start,) if mean.arm is None else (mean.arm.start, mean.outcome.start)
     for t in tables:
         if tuple(b.start for b in t.blocks) == key and t.by_label == (mean.arm is None) and not t.groups \
@@ -44,71 +36,34 @@ def _released_table(mean: AnalysisMean, tables: list[MarginalTable]) -> tuple[np
             cond = t.conditional()
             keep = slice(0, mean.outcome.width)  # the value's bins (the missing cell, if any, is last)
             if mean.arm is None:
-                return np.asarray(t.totals, dtype=float) * cond[:, keep].sum(axis=1), t.counts[:, keep], t.sigma
-            return float(t.totals[0]) * cond[0, :, keep].sum(axis=1), t.counts[0, :, keep], t.sigma
+                return np.asarray(t.totals, dtype=float) * cond[:, keep].sum(axis=1)
+            return float(t.totals[0]) * cond[0, :, keep].sum(axis=1)
     return None
 
 
-def table_means(counts: np.ndarray, sigma: float, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(arms, bins) noisy counts of a numerical outcome's equal-width bins, their Gaussian σ, and
-    each arm's number of values n → each arm's bin-centre mean of 2u − 1, Σ_b c_b v_b / n (v_b the
-    bin's centre on [−1, 1]), and its variance σ² Σ_b v_b² / n² (n taken as known, as for the
-    sums; the centres sum to 0, so this is the least variance of any c + Σ_b c_b (v_b − c) / n)."""
-    width = counts.shape[1]
-    centres = (2 * np.arange(width) + 1) / width - 1
-    n = np.maximum(np.asarray(present, dtype=float), 1.0)
-    return np.asarray(counts, dtype=float) @ centres / n, sigma ** 2 * float((centres ** 2).sum()) / n ** 2
-
-
-def combined_means(a: np.ndarray, var_a: np.ndarray, b: np.ndarray, var_b: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Two independent estimates of each arm's mean and their variances → the inverse-variance
-    combination and its variance 1 / (1/var_a + 1/var_b); an estimate of variance 0 (exact) is
-    taken as it is, ``a`` first; a non-finite one is ignored. (The table's estimate is of the
-    bins' centre mean: bench/RESULTS.md measures its bias on the arm difference, 0–0.35 trial
-    SEs, weighted by its share, ≈ 0.23.)"""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    var_a, var_b = np.broadcast_to(var_a, a.shape).astype(float), np.broadcast_to(var_b, b.shape).astype(float)
-    ok_b = np.isfinite(b) & np.isfinite(var_b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w_a = np.where(var_a > 0, 1 / var_a, np.inf)
-        w_b = np.where(ok_b, np.where(var_b > 0, 1 / var_b, np.inf), 0.0)
-        mean = np.where(np.isinf(w_a), a, np.where(np.isinf(w_b), b, (w_a * a + w_b * np.where(ok_b, b, 0)) / (w_a + w_b)))
-        var = np.where(np.isinf(w_a), 0.0, np.where(np.isinf(w_b), 0.0, 1 / (w_a + w_b)))
-    return mean, var
-
-
 def arm_means(mean: AnalysisMean, tables: list[MarginalTable]) -> tuple[np.ndarray, np.ndarray]:
-    """(each arm's target mean of 2u − 1, each arm's weight); an arm with under one patient gets
-    weight 0. The target combines the sums' mean and the table's (:func:`combined_means`), its
-    difference from the first arm shrunk by the combined variance (:func:`shrunk_means`)."""
-    released = _released_table(mean, tables)
-    if released is None or len(released[0]) != len(mean.sums):
+    """(each arm's target mean of 2u − 1, each arm's weight); an arm with under one patient gets weight 0."""
+    counts = _present_counts(mean, tables)
+    if counts is None or len(counts) != len(mean.sums):
         return np.zeros(len(mean.sums)), np.zeros(len(mean.sums))
-    counts, bins, table_sigma = released
     ok = counts >= 1
-    n = np.where(ok, counts, 1.0)
-    target, var = combined_means(np.where(ok, mean.sums / n, 0.0), mean.sigma ** 2 / n ** 2,
-                                 *table_means(bins, table_sigma, n))
+    target = np.clip(np.where(ok, mean.sums / np.where(ok, counts, 1), 0.0), -1, 1)
     weight = np.where(ok, counts, 0.0)
     weight = weight / max(weight.sum(), 1e-9)
-    return shrunk_means(np.clip(target, -1, 1), var, weight), weight
+    return shrunk_means(target, np.where(ok, counts, 1.0), mean.sigma, weight), weight
 
 
-def shrunk_means(means: np.ndarray, variances: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Each arm's mean, its difference from arm 0 shrunk by the noise the releases give it
-    (positive-part James–Stein, Var = var_k + var_0, each arm's mean's variance), the arms'
-    weighted mean kept: a difference the noise alone could have made becomes none, so the
-    synthetic data do not show an effect the trial never had (bench/RESULTS.md, issue 46).
-    Post-processing of releases."""
+def shrunk_means(means: np.ndarray, counts: np.ndarray, sigma: float, weight: np.ndarray) -> np.ndarray:
+    """Each arm's mean, its difference from arm 0 shrunk by the noise the released sums give it
+    (positive-part James–Stein, Var ≈ σ² (1/n_k² + 1/n_0²)), the arms' weighted mean kept: a
+    difference the noise alone could have made becomes none, so the synthetic data do not show
+    an effect the trial never had (bench/RESULTS.md, issue 46). Post-processing of releases."""
     used = weight > 0  # arms with under one released patient keep their (unused) target
-    variances = np.broadcast_to(np.asarray(variances, dtype=float), np.shape(means))
-    if used.sum() < 2 or not np.isfinite(means[used]).all() or not np.isfinite(variances[used]).all() \
-            or not (variances[used] > 0).any():
+    if used.sum() < 2 or not sigma > 0 or not np.isfinite(sigma) or not np.isfinite(means[used]).all():
         return means
     ref = int(np.flatnonzero(used)[0])  # the first arm with patients is the reference
     d = means - means[ref]
-    var = variances + variances[ref]
+    var = sigma ** 2 * (1 / counts ** 2 + 1 / counts[ref] ** 2)
     factor = np.where(d != 0, np.clip(1 - var / np.where(d != 0, d ** 2, 1), 0, 1), 0.0)
     shrunk = factor * d
     out = np.clip(shrunk + float((weight * means).sum() - (weight * shrunk).sum()), -1, 1)

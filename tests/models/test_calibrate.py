@@ -57,7 +57,7 @@ def test_a_declared_fit_calibrates_its_binary_outcome_and_the_model_file_keeps_i
     meta["synth_analysis"] = {"arm": "arm", "outcomes": ["smoker", "age"]}
     s = Synthesizer(epsilon=1.0, epochs=1, g_hidden=16, d_hidden=16, noise_dim=4, pretrain_steps=20).fit(
         make_trial(300), meta)
-    assert s.label == "arm" and s._fitted["summary"]["calibrated_outcomes"] == ["smoker", "age"]
+    assert s.label == "arm" and s._fitted["summary"]["calibrated_outcomes"] == ["smoker"]
     assert s._fitted["generator"].class_offsets.abs().sum() > 0
     s.save(tmp_path / "m.synth")
     loaded = Synthesizer.load(tmp_path / "m.synth")
@@ -69,48 +69,3 @@ def test_without_a_declaration_the_offsets_stay_zero():
     s = Synthesizer(epsilon=1.0, label="arm", epochs=1, g_hidden=16, d_hidden=16, noise_dim=4,
                     pretrain_steps=20).fit(make_trial(300), TRIAL_META)
     assert not s._fitted["generator"].class_offsets.any()
-
-
-def test_a_numerical_outcome_s_mean_per_class_is_tilted_to_its_target():
-    from synth.encode.table import CellBlock
-    from synth.models.calibrate import _mean_at, calibrate_means
-
-    torch.manual_seed(1)
-    spans = [Span("age", 0, 10, "softmax"), Span("age~", 10, 1, "tanh"), Span("other", 11, 2, "softmax")]
-    gen = Generator(spans, 13, 2, noise_dim=4, hidden=8)
-    block = CellBlock("age", 0, 10, None, ordered=True)
-    calibrate_means(gen, [(block, np.array([-0.4, 0.3]), np.array([0.5, 0.5]))], seed=2)
-    z = torch.randn(20000, 4)
-    for c, want in enumerate((-0.4, 0.3)):
-        raw = gen.logits(z, torch.full((20000,), c)).detach().double()
-        assert _mean_at(raw, block, torch.zeros(13, dtype=torch.double), 0.0) == pytest.approx(want, abs=0.02)
-    assert not gen.class_offsets[:, 10:].any()  # only the bins' logits are tilted
-
-
-def test_a_class_without_patients_keeps_its_bins():
-    from synth.encode.table import CellBlock
-    from synth.models.calibrate import calibrate_means
-
-    spans = [Span("age", 0, 10, "softmax"), Span("age~", 10, 1, "tanh")]
-    gen = Generator(spans, 11, 2, noise_dim=4, hidden=8)
-    calibrate_means(gen, [(CellBlock("age", 0, 10, None, ordered=True), np.array([0.0, 0.5]), np.array([0.0, 1.0]))],
-                    seed=2)
-    assert not gen.class_offsets[0].any() and gen.class_offsets[1].any()
-
-
-def test_the_mean_pinned_is_that_of_the_values_written():
-    from synth.encode.table import CellBlock
-    from synth.models.calibrate import _bin_values, _mean_at, calibrate_means
-
-    torch.manual_seed(3)
-    spans = [Span("score", 0, 10, "softmax"), Span("score~", 10, 1, "tanh")]
-    gen = Generator(spans, 11, 2, noise_dim=4, hidden=8)
-    block = CellBlock("score", 0, 10, None, ordered=True)
-    coarse = lambda u: np.round(u * 4) / 4  # noqa: E731 - a 0-4 score written as an integer
-    calibrate_means(gen, [(block, np.array([-0.3, 0.2]), np.array([0.5, 0.5]))], seed=2, decoders={"score": coarse})
-    z = torch.randn(20000, 4)
-    zero = torch.zeros(11, dtype=torch.double)
-    for c, want in enumerate((-0.3, 0.2)):
-        raw = gen.logits(z, torch.full((20000,), c)).detach().double()
-        written = _mean_at(raw, block, zero, 0.0, _bin_values(raw, block, coarse))
-        assert written == pytest.approx(want, abs=0.02)  # the rounded values' mean is the target

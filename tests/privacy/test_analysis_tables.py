@@ -121,8 +121,7 @@ def test_the_mean_term_is_zero_at_the_released_means_and_pulls_towards_them():
     from synth.privacy.analysis_tables import AnalysisMean
 
     age = CellBlock("age", 0, 20, ordered=True)
-    # a table far noisier than the sums: the sums' means are the targets (the table's bins say 0 and 0)
-    table = MarginalTable((age,), np.array([[10.0] * 20, [10.0] * 20]), totals=np.array([200.0, 200.0]), sigma=1e6)
+    table = MarginalTable((age,), np.array([[10.0] * 20, [10.0] * 20]), totals=np.array([200.0, 200.0]))
     mean = AnalysisMean(age, None, np.array([0.0, 100.0]), 1e-9)  # arm 0: mean 0; arm 1: mean 0.5 (no shrinkage)
     term = MeanTerm([mean], [table])
     raw = torch.zeros(4, 21, requires_grad=True)  # uniform bins, offset 0: 2u - 1 = 2 * (9.5 + 0.5) / 20 - 1 = 0
@@ -188,13 +187,13 @@ def test_a_mean_difference_within_its_noise_goes_to_zero_and_a_clear_one_stays()
     from synth.models.mean_targets import shrunk_means
 
     weight = np.array([0.5, 0.5])
-    var = 8.0 ** 2 / np.array([100.0, 100.0]) ** 2  # the sums' σ = 8 over 100 patients an arm
-    noisy = shrunk_means(np.array([0.10, 0.15]), var, weight=weight)  # SE of the difference 0.11
+    counts = np.array([100.0, 100.0])
+    noisy = shrunk_means(np.array([0.10, 0.15]), counts, sigma=8.0, weight=weight)  # SE of the difference 0.11
     assert noisy[0] == pytest.approx(noisy[1]) and noisy.mean() == pytest.approx(0.125)
-    clear = shrunk_means(np.array([-0.5, 0.5]), var, weight=weight)
+    clear = shrunk_means(np.array([-0.5, 0.5]), counts, sigma=8.0, weight=weight)
     assert clear[1] - clear[0] == pytest.approx(1.0, rel=0.02) and clear.mean() == pytest.approx(0.0)
-    assert shrunk_means(np.array([0.1, 0.2]), np.zeros(2), weight=weight) == pytest.approx([0.1, 0.2])
+    assert shrunk_means(np.array([0.1, 0.2]), counts, sigma=0.0, weight=weight) == pytest.approx([0.1, 0.2])
     # an arm without released patients is no reference: the other arms keep their clear difference
-    empty = shrunk_means(np.array([0.0, 0.5, -0.5]), 1.0 / np.array([1.0, 30.0, 30.0]) ** 2,
+    empty = shrunk_means(np.array([0.0, 0.5, -0.5]), np.array([1.0, 30.0, 30.0]), sigma=1.0,
                          weight=np.array([0.0, 0.5, 0.5]))
     assert empty[1] - empty[2] == pytest.approx(1.0, rel=0.01)
