@@ -17,7 +17,6 @@ import torch
 from synth.privacy.domain import Domain
 from synth.encode.table import TableEncoder, category_series
 from synth.models import Generator
-from synth.models.reached import chosen_cells, draw_block, new_cells, slot_plan, width_plans
 from synth.models.row_blocks import row_blocks
 
 __all__ = ["sample_chunks", "input_slices", "draw_slices", "Slice", "decode_rows", "arrow_schema", "SLICE_ROWS",
@@ -103,15 +102,12 @@ def _blocked(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Tensor
     """:func:`forward_rows` and :func:`draw_cells`, ``block`` rows at a time into arrays made
     once, so each block's logits stay in the cache through its draws: the same operations row
     by row (``Generator.logits``' linear layer is the ``addmm`` ``F.linear`` calls), the same
-    values (:func:`synth.models.row_blocks.row_blocks`: no block of fewer rows than ``block``).
-    With ``layout["reached"]`` (:func:`reached_layout`), only the cells of reached visit slots
-    are drawn (:func:`synth.models.reached.draw_block`; the others are 0)."""
-    k, widths, tanh, reached = len(z), layout["widths"], layout["tanh"], layout.get("reached")
+    values (:func:`synth.models.row_blocks.row_blocks`: no block of fewer rows than ``block``)."""
+    k, widths, tanh = len(z), layout["widths"], layout["tanh"]
     offsets = labels is not None and gen.embed is not None
     with torch.inference_mode():
         out = torch.empty(k, gen.out.out_features)
-        cells = (new_cells(reached[1], k) if reached else
-                 [torch.empty(len(starts), k, dtype=torch.long) for _, starts, _, _ in widths])
+        cells = [torch.empty(len(starts), k, dtype=torch.long) for _, starts, _, _ in widths]
         weight = gen.out.weight.T
         for a, b in row_blocks(k, block):
             y = None if labels is None else labels[a:b]
@@ -120,28 +116,16 @@ def _blocked(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Tensor
             if offsets:
                 rows.add_(gen.class_offsets[y])
             rows.index_copy_(1, tanh, torch.tanh(rows.index_select(1, tanh)))
-            if reached:
-                draw_block(layout, *reached, rows, uniform[a:b], cells, a)
-                continue
             for (width, starts, columns, uniforms), drawn in zip(widths, cells):
                 mass = rows.index_select(1, columns.reshape(-1)).reshape(len(rows), len(starts), width)
                 mass.sub_(mass.amax(dim=2, keepdim=True)).exp_().cumsum_(dim=2)
                 threshold = uniform[a:b].index_select(1, uniforms).unsqueeze_(2).mul_(mass[:, :, -1:])
                 drawn[:, a:b] = torch.searchsorted(mass, threshold, right=True).squeeze_(2).clamp_(
                     max=width - 1).T
-    if reached:
-        return out, chosen_cells(reached[1], cells)
     chosen: dict[int, np.ndarray] = {}
     for (_, starts, _, _), drawn in zip(widths, cells):
         chosen.update(zip(starts, drawn.numpy()))
     return out, chosen
-
-
-def reached_layout(layout: dict, encoder: TableEncoder) -> dict:
-    """``layout`` with the plan that draws only reached visit slots' cells (visit sequences; a
-    table's layout as it is): for samplers whose rows' unreached slots are never read."""
-    plan = slot_plan(encoder)
-    return layout if plan is None else {**layout, "reached": (plan, width_plans(layout, plan))}
 
 
 def _draw_rows(gen: Generator, encoder: TableEncoder, labels: torch.Tensor | None, k: int,
@@ -176,13 +160,11 @@ def input_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, 
     """The random inputs of ``n`` rows, ``slice_rows`` at a time: drawn per chunk of
     ``chunk_size`` as :func:`sample_chunks` draws them, so a seed gives the same rows however
     they are sliced, and whichever thread draws each slice. Labels are drawn from the DP label
-    proportions, or all set to ``label_index``. Visit sequences: a slot no patient's drawn visit
-    count or pattern reaches has its cells 0, not drawn (:mod:`synth.models.reached`; every
-    reached cell is the reference's): read only the kept visits' cells."""
+    proportions, or all set to ``label_index``."""
     rng = torch.Generator().manual_seed(int(seed))
     gen = gen.to(device)
     probs = torch.as_tensor(domain.label_proportions, dtype=torch.float64) if domain.label else None
-    layout = reached_layout(_span_layout(gen, encoder.spans), encoder)  # visits: unreached slots are never read
+    layout = _span_layout(gen, encoder.spans)
     for done in range(0, n, chunk_size):
         k = min(chunk_size, n - done)
         labels, z, uniform = chunk_inputs(gen, layout, k, rng, probs, label_index)
