@@ -3,7 +3,7 @@
 For each ``--visit-patients`` count, from one pbcseq model (label trt, ε = 1; ``--visit-epochs``
 epochs, else the fit's own), alternated ``--repeats`` times, each in its own process:
 
-- **shipped**: ``Synthesizer.write_csv`` (slices decoded straight to Arrow, synth/io/arrow_visits.py);
+- **shipped**: ``Synthesizer.write_csv`` (slices decoded straight to Arrow, synth/sample/arrow_visits.py);
 - **whole slices**: the same sampler with each slice's forward pass and draws over all its
   rows at once (``forward_draw(..., block=None)``: before the cache-sized blocks), patched in;
 - **pandas slices**: the same sampler with each slice decoded through pandas (decode, long
@@ -26,7 +26,7 @@ __all__ = ["visits_table", "PANDAS_SLICES", "WHOLE_SLICES"]
 # the forward pass and draws of a slice all at once, as before BLOCK_ROWS (issue 47)
 WHOLE_SLICES = """
 import functools
-from synth.models import sampling as S
+from synth.sample import draw as S
 S.forward_draw = functools.partial(S.forward_draw, block=None)
 """
 
@@ -34,10 +34,10 @@ S.forward_draw = functools.partial(S.forward_draw, block=None)
 PANDAS_SLICES = """
 from synth import synthesizer as S
 from synth.encode.inequalities import apply_inequalities
-from synth.io.arrow_cells import frame_batch
-from synth.io.csv_out import in_background
-from synth.sampling_face import SAMPLE_THREADS
-from synth.models.sampling import SLICE_ROWS, arrow_schema, decode_rows, input_slices
+from synth.sample.arrow_cells import frame_batch
+from synth.sample.csv_out import in_background
+from synth.sample.face import SAMPLE_THREADS
+from synth.sample.draw import SLICE_ROWS, arrow_schema, decode_rows, input_slices
 from synth.schema.implications import apply_implications, read_implications
 
 def _batches(self, n, seed, condition, chunk_size=65_536):

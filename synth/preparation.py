@@ -49,7 +49,7 @@ from synth.release.analysis_tables import release_analysis_tables
 from synth.release.domain import build_domain
 from synth.release.sequence import prepare_sequences
 from synth.release.shards import counting_shards
-from synth.encode.inequalities import ceilings, check_never_lowered
+from synth.encode.inequalities import inequality_rule
 from synth.schema.inequalities import Inequality, check_data, read_inequalities
 from synth.schema.columns import Schema, resolve_columns
 from synth.schema.metadata import REVIEW, Metadata
@@ -59,7 +59,7 @@ from synth.schema.sequence import slot_name
 from synth.schema.validate import (check_columns, check_label, check_patient_ids, coerce_frame, listed_only,
                                    read_csv)
 
-__all__ = ["Prepared", "prepare", "inequality_rule"]
+__all__ = ["Prepared", "prepare"]
 
 
 @dataclass
@@ -76,20 +76,6 @@ class Prepared:
     ledger: Ledger
     noise: NoiseSource
     label: str | None = None  # the fit's label: the caller's, or a declared analysis's arm
-
-
-def inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:
-    """The metadata's inequalities with each constrained column's ceiling and released domain (a
-    visit column's domain is its first slot's)."""
-    pairs = read_inequalities(meta)
-    doms = {c.name: c for c in domain.columns}
-    cols = {c: doms[c] if c in doms else doms[slot_name(c, 0)] for p in pairs for c in (p.low, p.high)}
-    ceiling = ceilings(pairs, cols)
-    end = (meta.extra.get("synth_sequence") or {}).get("follow_up_end") if meta.sequence_key else None
-    if end is not None:  # visits are ended at its value before the inequalities run
-        check_never_lowered(end, ceiling, cols, "it is synth_sequence.follow_up_end and visits are ended at it first")
-    return pairs, ceiling, cols
-
 
 
 def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metadata, label: str | None,

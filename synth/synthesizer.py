@@ -30,7 +30,7 @@ from synth.outcome_calibration import calibrate_outcomes  # called by this modul
 from synth.preparation import prepare
 from synth.privacy.domain import Domain
 from synth.privacy.ledger import Ledger
-from synth.sampling_face import SamplingFace
+from synth.sample.face import SamplingFace
 from synth.schema.implications import read_implications
 from synth.schema.inequalities import read_inequalities
 from synth.schema.metadata import Metadata

@@ -12,11 +12,13 @@ import pandas as pd
 
 from synth.encode.table import _numeric_series, value_step
 from synth.errors import SynthError
-from synth.privacy.domain import ColumnDomain
-from synth.schema.inequalities import KEY, Inequality
+from synth.privacy.domain import ColumnDomain, Domain
+from synth.schema.inequalities import KEY, Inequality, read_inequalities
+from synth.schema.metadata import Metadata
+from synth.schema.sequence import slot_name
 from synth.schema.timestamps import epoch_seconds
 
-__all__ = ["ceilings", "check_never_lowered", "apply_inequalities"]
+__all__ = ["ceilings", "check_never_lowered", "inequality_rule", "apply_inequalities"]
 
 
 def ceilings(pairs: list[Inequality], columns: dict[str, ColumnDomain]) -> dict[str, float]:
@@ -48,6 +50,19 @@ def check_never_lowered(column: str, ceiling: dict[str, float], columns: dict[st
         raise SynthError(f"{KEY}: column '{column}' must not exceed a column whose range ends at {ceiling[column]:g}, "
                          f"so sampling would lower it, but {why}; set its range's maximum to at most "
                          f"{ceiling[column]:g}")
+
+
+def inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:
+    """The metadata's inequalities with each constrained column's ceiling and released domain (a
+    visit column's domain is its first slot's)."""
+    pairs = read_inequalities(meta)
+    doms = {c.name: c for c in domain.columns}
+    cols = {c: doms[c] if c in doms else doms[slot_name(c, 0)] for p in pairs for c in (p.low, p.high)}
+    ceiling = ceilings(pairs, cols)
+    end = (meta.extra.get("synth_sequence") or {}).get("follow_up_end") if meta.sequence_key else None
+    if end is not None:  # visits are ended at its value before the inequalities run
+        check_never_lowered(end, ceiling, cols, "it is synth_sequence.follow_up_end and visits are ended at it first")
+    return pairs, ceiling, cols
 
 
 def apply_inequalities(frame: pd.DataFrame, pairs: list[Inequality], ceiling: dict[str, float],

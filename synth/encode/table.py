@@ -220,7 +220,7 @@ DEFAULT_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 def value_step(col: ColumnDomain) -> float:
     """The grid a numerical column's written values lie on: 1 for integers, a day (in seconds)
     for a date-only datetime, a second for one with a time of day, 10^-D for a column written
-    with D decimals (:class:`synth.io.precision.WrittenColumn`), 0 for continuous values."""
+    with D decimals (:class:`synth.sample.precision.WrittenColumn`), 0 for continuous values."""
     if col.sdtype == "datetime":
         fmt = col.datetime_format or DEFAULT_DATETIME_FORMAT
         return 1.0 if any(t in fmt for t in _TIME_FIELDS) else 86400.0

@@ -1,1 +1,2 @@
-"""Files: the model file (safetensors + JSON, versioned, checksummed), the synthetic CSV, precision, memory checks."""
+"""Files: the model file (safetensors + JSON, versioned, checksummed), memory checks, ``synth split``
+(the synthetic CSV is written by :mod:`synth.sample`)."""

@@ -1,5 +1,5 @@
 """The AC-GAN: networks (Opacus-compatible layers only, no BatchNorm), the DP training loop, the
-marginal loss against released tables, checkpoint selection and sampling."""
+marginal loss against released tables and checkpoint selection (sampling is :mod:`synth.sample`)."""
 
 from synth.models.networks import Discriminator, Generator
 

@@ -7,7 +7,7 @@ range is public and nothing is learnt from where the data sit. Doing it silently
 wrong range, or a unit the range was not written in, would pass unseen.
 
 A numerical column's ``"synth_decimals": D`` (public metadata, like the range) says how many
-decimals its sampled values are written with (:mod:`synth.io.precision`); :func:`read_decimals`
+decimals its sampled values are written with (:mod:`synth.sample.precision`); :func:`read_decimals`
 checks it.
 
 Privacy assumption: :func:`warn_outside_ranges` is a check, like

@@ -13,7 +13,7 @@ from synth import Synthesizer
 from synth.encode.table import Span
 from synth.models.joint_draw import PairCells, calibrate_pairs
 from synth.models.networks import Generator
-from synth.models.sampling import _span_layout, forward_draw
+from synth.sample.draw import _span_layout, forward_draw
 from tests.conftest import TRIAL_META, make_trial
 
 PAIR = PairCells(event_start=0, event_width=2, time_start=2, time_width=4)

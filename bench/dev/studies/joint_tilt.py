@@ -12,7 +12,7 @@ the slice (so it carries no arm); and both. Prints each variant's effects and wr
 import sys, warnings
 import numpy as np, pandas as pd, torch
 import synth.synthesizer as S
-import synth.models.sampling as sampling
+import synth.sample.draw as sampling
 from synth import Metadata, Synthesizer
 from synth.eval.analysis import analysis_fidelity
 from synth.models.calibrate import shrunk_rates

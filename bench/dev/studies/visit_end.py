@@ -25,7 +25,7 @@ import torch
 from bench.common import DATA, score_patients, split_by_patient
 from synth import Metadata, Synthesizer
 from synth.eval.sequences import patient_features, per_visit_quality, visit_count_distance, visit_time_quality
-from synth.models.sampling import _draw_rows
+from synth.sample.draw import _draw_rows
 from synth.schema.sequence import VISITS, gap_name, slot_name
 END = "futime"
 RULES = ("raw", "trunc", "raise", "reject")

@@ -5,7 +5,7 @@ import torch
 
 from synth.encode.table import Span
 from synth.models import Generator
-from synth.models.sampling import _draw_rows, _span_layout, draw_cells, forward_draw
+from synth.sample.draw import _draw_rows, _span_layout, draw_cells, forward_draw
 from tests.helpers.references import draw_reference
 
 

@@ -17,14 +17,13 @@ import pandas as pd
 import pyarrow as pa
 
 from synth.atomic import atomic_path, atomic_write_text
-from synth.encode.inequalities import apply_inequalities
+from synth.encode.inequalities import apply_inequalities, inequality_rule
 from synth.errors import SynthError
-from synth.io.arrow_rows import ArrowRows
-from synth.io.csv_out import in_background, write_csv_batches
 from synth.io.modelfile import file_sha256
-from synth.io.precision import Precision
-from synth.models.sampling import SLICE_ROWS, input_slices, sample_chunks
-from synth.preparation import inequality_rule
+from synth.sample.arrow_rows import ArrowRows
+from synth.sample.csv_out import in_background, write_csv_batches
+from synth.sample.draw import SLICE_ROWS, input_slices, sample_chunks
+from synth.sample.precision import Precision
 from synth.schema.implications import apply_implications, read_implications
 from synth.schema.validate import category_key
 from synth.threads import use_threads
@@ -73,7 +72,7 @@ class SamplingFace:
                              "files with different seeds")
         st = self._state()
         pairs, ceiling, columns = inequality_rule(st["meta"], st["domain"])
-        written = Precision(st["meta"], st["domain"])  # numbers at the metadata's precision (synth.io.precision)
+        written = Precision(st["meta"], st["domain"])  # numbers at the metadata's precision (synth.sample.precision)
         if pairs:
             ceiling, columns = written.grid(pairs, columns)
         return written, (pairs, ceiling, columns)

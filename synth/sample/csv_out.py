@@ -1,7 +1,7 @@
 """Synthetic rows to CSV, written by a background thread while the next rows are drawn.
 
 :func:`write_csv_batches` takes Arrow record batches (the streaming sampler,
-:class:`synth.io.arrow_rows.ArrowRows`); :func:`write_csv_chunks` takes DataFrames (the
+:class:`synth.sample.arrow_rows.ArrowRows`); :func:`write_csv_chunks` takes DataFrames (the
 reference path the streaming one is tested against). Both write the same bytes for the same rows.
 """
 
@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from synth.io.arrow_rows import text_objects
-from synth.models.sampling import arrow_schema
+from synth.sample.arrow_rows import text_objects
+from synth.sample.draw import arrow_schema
 
 __all__ = ["write_csv_chunks", "write_csv_batches", "in_background"]
 

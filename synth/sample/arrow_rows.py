@@ -1,13 +1,13 @@
 """Drawn rows straight to Arrow record batches, as the CSV writes them (the streaming sampler).
 
-Each slice of drawn rows (:func:`synth.models.sampling.draw_slices`) becomes one record batch
+Each slice of drawn rows (:func:`synth.sample.draw.draw_slices`) becomes one record batch
 holding the values, types and nulls of the reference path: decode to pandas
-(:func:`synth.models.sampling.decode_rows`), :meth:`~synth.io.precision.Precision.round`,
+(:func:`synth.sample.draw.decode_rows`), :meth:`~synth.sample.precision.Precision.round`,
 :func:`~synth.encode.inequalities.apply_inequalities`,
 :func:`~synth.schema.implications.apply_implications`, then ``pa.Table.from_pandas`` of
-:func:`text_objects` (:func:`synth.io.csv_out.write_csv_chunks`). The CSV is therefore
+:func:`text_objects` (:func:`synth.sample.csv_out.write_csv_chunks`). The CSV is therefore
 byte-identical for a seed (tested against that path). A table's columns go from NumPy to Arrow
-(:mod:`synth.io.arrow_cells`), visit sequences' too (:mod:`synth.io.arrow_visits`); columns
+(:mod:`synth.sample.arrow_cells`), visit sequences' too (:mod:`synth.sample.arrow_visits`); columns
 named in an inequality or an implication go through the reference's pandas steps, one slice
 at a time.
 
@@ -27,11 +27,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synth.encode.table import category_series
-from synth.io.arrow_cells import (Column, categorical_column, decoded_series, frame_batch, lookup, numeric_column,
-                                  positions, text_objects)
-from synth.io.arrow_visits import VisitArrays
-from synth.io.precision import Precision
-from synth.models.sampling import arrow_schema
+from synth.sample.arrow_cells import (Column, categorical_column, decoded_series, frame_batch, lookup, numeric_column,
+                                      positions, text_objects)
+from synth.sample.arrow_visits import VisitArrays
+from synth.sample.precision import Precision
+from synth.sample.draw import arrow_schema
 from synth.privacy.domain import ColumnDomain, Domain
 from synth.schema.implications import Implication, apply_implications
 from synth.encode.inequalities import apply_inequalities

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from synth import Synthesizer
-from synth.io.arrow_rows import ArrowRows, types_hold
-from synth.io.csv_out import in_background, write_csv_batches, write_csv_chunks
-from synth.models.sampling import sample_chunks
+from synth.sample.arrow_rows import ArrowRows, types_hold
+from synth.sample.csv_out import in_background, write_csv_batches, write_csv_chunks
+from synth.sample.draw import sample_chunks
 from synth.schema.implications import Implication, apply_implications, read_implications
 from synth.encode.inequalities import apply_inequalities
 from tests.conftest import FAST, TRIAL_META, make_trial
@@ -208,8 +208,8 @@ def test_a_rule_that_changes_a_type_streams_whole_first_chunks_and_the_reference
     range_values, which set the type): a made-up one does. The reference path fails on it where
     a later chunk has no row the rule sets (the first chunk's text type against integers), so
     the rows here are one chunk."""
-    from synth import sampling_face
-    from tests.models import test_streaming
+    from synth.sample import face as sampling_face
+    from tests.sample import test_streaming
 
     rules = []
     for module in (sampling_face, test_streaming):
@@ -294,7 +294,7 @@ def test_a_failed_write_stops_the_drawing(tmp_path):
 
 
 def test_a_failing_first_slice_raises_instead_of_hanging(wide, tmp_path, monkeypatch):
-    from synth.io import arrow_rows
+    from synth.sample import arrow_rows
 
     real = arrow_rows.ArrowRows._batch
 

@@ -1,7 +1,7 @@
 """Drawn cells to Arrow arrays, column by column, with the values, types and nulls that the
 reference path writes (decode to pandas, round, ``pa.Table.from_pandas`` of :func:`text_objects`):
-the building blocks of :class:`synth.io.arrow_rows.ArrowRows` (tables) and
-:class:`synth.io.arrow_visits.VisitArrays` (visit sequences).
+the building blocks of :class:`synth.sample.arrow_rows.ArrowRows` (tables) and
+:class:`synth.sample.arrow_visits.VisitArrays` (visit sequences).
 
 Post-processing only: the inputs are generated rows (``out``: the generator's output, tanh
 applied; ``chosen``: each softmax span's drawn cell) and public metadata or DP releases (the
@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 
 from synth.encode.table import NUMERIC_BINS, _numeric_series, category_series, from_unit
-from synth.io.precision import significant, to_decimals
-from synth.models.sampling import arrow_schema
+from synth.sample.precision import significant, to_decimals
+from synth.sample.draw import arrow_schema
 from synth.privacy.domain import ColumnDomain, Domain
 
 __all__ = ["text_objects", "frame_batch", "cell_values", "numbers", "lookup", "number_array", "numeric_column",

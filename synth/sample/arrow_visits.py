@@ -1,5 +1,5 @@
 """Drawn patients straight to the Arrow arrays of their visits (one row a visit), as the CSV
-writes them: the visit sequences' half of the streaming sampler (:class:`synth.io.arrow_rows.ArrowRows`).
+writes them: the visit sequences' half of the streaming sampler (:class:`synth.sample.arrow_rows.ArrowRows`).
 
 The reference path decodes every wide column to pandas (:meth:`SequenceEncoder.decode`), turns
 the patients into long visits (:meth:`SequenceEncoder.to_long`), rounds, applies the
@@ -28,10 +28,10 @@ import pyarrow.compute as pc
 from synth.encode.inequalities import apply_inequalities
 from synth.encode.sequence import SequenceEncoder
 from synth.encode.table import NUMERIC_BINS
-from synth.io.arrow_cells import (category_array, cell_values, decoded_series, frame_batch, lookup, number_array,
-                                  numbers, positions)
-from synth.io.precision import Precision
-from synth.models.sampling import arrow_schema
+from synth.sample.arrow_cells import (category_array, cell_values, decoded_series, frame_batch, lookup, number_array,
+                                      numbers, positions)
+from synth.sample.precision import Precision
+from synth.sample.draw import arrow_schema
 from synth.privacy.domain import ColumnDomain, Domain
 from synth.schema.implications import Implication, apply_implications
 from synth.schema.sequence import slot_name

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from synth import Synthesizer, SynthError
-from synth.io.precision import DEFAULT_DIGITS, Precision, significant, to_decimals
+from synth.sample.precision import DEFAULT_DIGITS, Precision, significant, to_decimals
 from synth.privacy.domain import ColumnDomain, Domain
 from synth.encode.inequalities import apply_inequalities
 from synth.schema.inequalities import Inequality
