@@ -51,7 +51,8 @@ from bench.common import (DETECTION_COLUMNS, TABLE_COLUMNS, load_table, print_pe
 from synth import Metadata, Synthesizer
 from synth.privacy.domain import ColumnDomain
 from synth.eval.sequences import patient_features
-from synth.encode.inequalities import apply_inequalities, ceilings
+from synth.encode.inequalities import ceilings
+from synth.sample.rules import apply_inequalities
 from synth.schema.inequalities import read_inequalities
 from synth.privacy.domain import default_delta
 

@@ -33,12 +33,12 @@ S.forward_draw = functools.partial(S.forward_draw, block=None)
 # the pandas path: Synthesizer._batches as it was for visit sequences (a slice at a time through pandas)
 PANDAS_SLICES = """
 from synth import synthesizer as S
-from synth.encode.inequalities import apply_inequalities
 from synth.sample.arrow_cells import frame_batch
 from synth.sample.csv_out import in_background
 from synth.sample.face import SAMPLE_THREADS
 from synth.sample.draw import SLICE_ROWS, arrow_schema, decode_rows, input_slices
-from synth.schema.implications import apply_implications, read_implications
+from synth.sample.rules import apply_implications, apply_inequalities
+from synth.schema.implications import read_implications
 
 def _batches(self, n, seed, condition, chunk_size=65_536):
     written, rule = self._rules(n)

@@ -1,24 +1,21 @@
 """The inequalities' half that reads the released domains: each constrained column's ceiling
-(fit) and the rows kept at sampling (post-processing of generated values and released domains;
-no ε). The declaration and its check on real data are :mod:`synth.schema.inequalities`.
+(fit; released domains only, no ε). The rows kept at sampling are
+:func:`synth.sample.rules.apply_inequalities`; the declaration and its check on real data are
+:mod:`synth.schema.inequalities`.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-import pandas as pd
-
-from synth.encode.table import _numeric_series, value_step
+from synth.encode.table import value_step
 from synth.errors import SynthError
 from synth.privacy.domain import ColumnDomain, Domain
 from synth.schema.inequalities import KEY, Inequality, read_inequalities
 from synth.schema.metadata import Metadata
 from synth.schema.sequence import slot_name
-from synth.schema.timestamps import epoch_seconds
 
-__all__ = ["ceilings", "check_never_lowered", "inequality_rule", "apply_inequalities"]
+__all__ = ["ceilings", "check_never_lowered", "inequality_rule", "passes"]
 
 
 def ceilings(pairs: list[Inequality], columns: dict[str, ColumnDomain]) -> dict[str, float]:
@@ -30,7 +27,7 @@ def ceilings(pairs: list[Inequality], columns: dict[str, ColumnDomain]) -> dict[
     minimum means no value satisfies both: a SynthError naming the column.
     """
     ceiling = {c: _down(columns[c].hi, columns[c]) for p in pairs for c in (p.low, p.high)}
-    for _ in _passes(pairs):
+    for _ in passes(pairs):
         lowered = [p for p in pairs if ceiling[p.low] > ceiling[p.high]]
         for p in lowered:
             ceiling[p.low] = _down(ceiling[p.high], columns[p.low])
@@ -65,50 +62,6 @@ def inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], d
     return pairs, ceiling, cols
 
 
-def apply_inequalities(frame: pd.DataFrame, pairs: list[Inequality], ceiling: dict[str, float],
-                       columns: dict[str, ColumnDomain]) -> pd.DataFrame:
-    """Post-processing: lower each constrained value above its :func:`ceilings` entry to it, then
-    raise each ``high`` below its ``low`` to that value (rounded up to ``high``'s grid), until
-    every pair holds. Values only rise, so this ends. Missing values stay missing; other
-    columns, and values the rule leaves alone, are untouched."""
-    if not pairs:
-        return frame
-    out = frame.copy()
-    before = {c: _numbers(out[c], columns[c]) for c in ceiling}
-    values = {c: np.where(v > ceiling[c], ceiling[c], v) for c, v in before.items()}
-    for _ in _passes(pairs):
-        changed = False
-        for p in pairs:
-            bad = values[p.low] > values[p.high]  # False where either is missing
-            if bad.any():
-                values[p.high] = np.where(bad, _up(values[p.low], columns[p.high]), values[p.high])
-                changed = True
-        if not changed:
-            break
-    for c, v in values.items():
-        moved = (v != before[c]) & ~np.isnan(before[c])
-        if moved.any():
-            out[c] = out[c].where(~moved, _written(v, columns[c], out[c]))
-    return out
-
-
-def _numbers(s: pd.Series, col: ColumnDomain) -> np.ndarray:
-    """Written values as numbers on the domain's scale (datetimes: seconds since 1970)."""
-    if col.sdtype == "datetime":
-        parsed = pd.to_datetime(s, format=col.datetime_format) if col.datetime_format else pd.to_datetime(s)
-        return epoch_seconds(parsed)
-    return s.to_numpy(dtype=float, na_value=np.nan)
-
-
-def _written(values: np.ndarray, col: ColumnDomain, like: pd.Series) -> pd.Series:
-    """Numbers back as ``like``'s values are written (its dtype; datetimes in their format)."""
-    if col.sdtype == "datetime":
-        s = _numeric_series(col, np.nan_to_num(values), np.isnan(values))
-    else:
-        s = pd.Series(values).astype(like.dtype)
-    return s.set_axis(like.index)
-
-
 def _down(value: float, col: ColumnDomain) -> float:
     step = value_step(col)
     if step and step < 1:  # D decimals: counted in 10^-D, so that 0.3 stays 0.3 (0.3 / 0.1 < 3)
@@ -117,14 +70,6 @@ def _down(value: float, col: ColumnDomain) -> float:
     return math.floor(value / step) * step if step else float(value)
 
 
-def _up(values: np.ndarray, col: ColumnDomain) -> np.ndarray:
-    step = value_step(col)
-    if step and step < 1:
-        per = round(1 / step)
-        return np.ceil(np.round(values * per, 6)) / per
-    return np.ceil(values / step) * step if step else values
-
-
-def _passes(pairs: list[Inequality]) -> range:
+def passes(pairs: list[Inequality]) -> range:
     """Enough passes over the pairs for a value to travel the longest chain (or cycle) of them."""
     return range(len(pairs) + 2)

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from synth.privacy.domain import ColumnDomain, Domain
-from synth.encode.table import CellBlock, TableEncoder, _numeric_series, category_series
+from synth.encode.table import CellBlock, TableEncoder, numeric_series, category_series
 from synth.schema.metadata import Metadata
 from synth.schema.sequence import VISITS, SequenceLayout, end_visits, gap_name, schedule_visits, slot_name, start_visits
 from synth.schema.slots import ATTENDANCE, presence
@@ -187,7 +187,7 @@ class SequenceEncoder(TableEncoder):
                 out[name] = pd.Series(first_id + i_idx, dtype=np.int64)
             elif name == lay.index:
                 values = times.T.ravel()[order]
-                out[name] = _numeric_series(replace(t0, sdtype=lay.index_sdtype), values, np.zeros(len(values), bool))
+                out[name] = numeric_series(replace(t0, sdtype=lay.index_sdtype), values, np.zeros(len(values), bool))
             elif label is not None and name == label.name:
                 out[name] = category_series(label, labels[i_idx])
             elif name in lay.static:

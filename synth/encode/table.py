@@ -23,7 +23,8 @@ import pandas as pd
 from synth.privacy.domain import ColumnDomain, Domain
 from synth.schema.timestamps import from_epoch_seconds
 
-__all__ = ["Span", "CellBlock", "TableEncoder", "NUMERIC_BINS", "DURATION_STEPS", "value_step"]
+__all__ = ["Span", "CellBlock", "TableEncoder", "NUMERIC_BINS", "DURATION_STEPS", "value_step",
+           "numeric_series"]
 
 NUMERIC_BINS = 10
 # The "duration" scale (visit times: the first visit's offset and the gaps between visits) is
@@ -190,7 +191,7 @@ class TableEncoder:
                 if col.nullable:
                     missing = cell(pos, 2) == 1
                     pos += 2
-                out[col.name] = _numeric_series(col, values, missing)
+                out[col.name] = numeric_series(col, values, missing)
             else:
                 width = len(col.categories) + (1 if col.nullable else 0)
                 idx = cell(pos, width)
@@ -230,7 +231,10 @@ def value_step(col: ColumnDomain) -> float:
     return 0.0 if decimals is None else 10.0 ** -decimals
 
 
-def _numeric_series(col: ColumnDomain, values: np.ndarray, missing: np.ndarray) -> pd.Series:
+def numeric_series(col: ColumnDomain, values: np.ndarray, missing: np.ndarray) -> pd.Series:
+    """Numbers on the domain's scale written as the column's values: datetimes in their format
+    (rounded to whole days when date-only), integers as int64 (Int64 when nullable), missing
+    where ``missing``. Post-processing of the values given; reads no real data."""
     if col.sdtype == "datetime":
         fmt = col.datetime_format or DEFAULT_DATETIME_FORMAT
         unit = value_step(col)  # date-only: whole days

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from synth.encode.table import NUMERIC_BINS, _numeric_series, category_series, from_unit
+from synth.encode.table import NUMERIC_BINS, numeric_series, category_series, from_unit
 from synth.sample.precision import significant, to_decimals
 from synth.sample.draw import arrow_schema
 from synth.privacy.domain import ColumnDomain, Domain
@@ -91,7 +91,7 @@ def numbers(col: ColumnDomain, pos: int, out: np.ndarray, chosen: dict[int, np.n
 def decoded_series(col: ColumnDomain, pos: int, out: np.ndarray, chosen: dict[int, np.ndarray]) -> pd.Series:
     """One modelled column as :meth:`TableEncoder.decode` writes it (the reference's pandas values)."""
     if col.kind == "numerical":
-        return _numeric_series(col, *numbers(col, pos, out, chosen))
+        return numeric_series(col, *numbers(col, pos, out, chosen))
     return category_series(col, chosen[pos])
 
 
@@ -106,7 +106,7 @@ def number_array(col: ColumnDomain, values: np.ndarray, missing: np.ndarray, rou
     """Numbers as the reference writes them: datetimes as text in their format, integers as
     int64, others as float64 at their written precision (``rounding``: Precision's entry)."""
     if col.sdtype == "datetime":
-        return pa.array(_numeric_series(col, values, missing), type=pa.string(), from_pandas=True)
+        return pa.array(numeric_series(col, values, missing), type=pa.string(), from_pandas=True)
     if col.integer:
         return pa.array(values.astype(np.int64), mask=missing if missing.any() else None)
     x = np.where(missing, np.nan, values)

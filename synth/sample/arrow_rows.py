@@ -3,8 +3,8 @@
 Each slice of drawn rows (:func:`synth.sample.draw.draw_slices`) becomes one record batch
 holding the values, types and nulls of the reference path: decode to pandas
 (:func:`synth.sample.draw.decode_rows`), :meth:`~synth.sample.precision.Precision.round`,
-:func:`~synth.encode.inequalities.apply_inequalities`,
-:func:`~synth.schema.implications.apply_implications`, then ``pa.Table.from_pandas`` of
+:func:`~synth.sample.rules.apply_inequalities`,
+:func:`~synth.sample.rules.apply_implications`, then ``pa.Table.from_pandas`` of
 :func:`text_objects` (:func:`synth.sample.csv_out.write_csv_chunks`). The CSV is therefore
 byte-identical for a seed (tested against that path). A table's columns go from NumPy to Arrow
 (:mod:`synth.sample.arrow_cells`), visit sequences' too (:mod:`synth.sample.arrow_visits`); columns
@@ -33,8 +33,8 @@ from synth.sample.arrow_visits import VisitArrays
 from synth.sample.precision import Precision
 from synth.sample.draw import arrow_schema
 from synth.privacy.domain import ColumnDomain, Domain
-from synth.schema.implications import Implication, apply_implications
-from synth.encode.inequalities import apply_inequalities
+from synth.schema.implications import Implication
+from synth.sample.rules import apply_implications, apply_inequalities
 from synth.encode.table import TableEncoder
 from synth.schema.inequalities import Inequality
 from synth.schema.sequence import slot_name

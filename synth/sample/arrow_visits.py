@@ -25,15 +25,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synth.encode.inequalities import apply_inequalities
 from synth.encode.sequence import SequenceEncoder
 from synth.encode.table import NUMERIC_BINS
 from synth.sample.arrow_cells import (category_array, cell_values, decoded_series, frame_batch, lookup, number_array,
                                       numbers, positions)
 from synth.sample.precision import Precision
+from synth.sample.rules import apply_implications, apply_inequalities
 from synth.sample.draw import arrow_schema
 from synth.privacy.domain import ColumnDomain, Domain
-from synth.schema.implications import Implication, apply_implications
+from synth.schema.implications import Implication
 from synth.schema.sequence import slot_name
 
 __all__ = ["VisitArrays"]

@@ -17,14 +17,15 @@ import pandas as pd
 import pyarrow as pa
 
 from synth.atomic import atomic_path, atomic_write_text
-from synth.encode.inequalities import apply_inequalities, inequality_rule
+from synth.encode.inequalities import inequality_rule
 from synth.errors import SynthError
 from synth.io.modelfile import file_sha256
 from synth.sample.arrow_rows import ArrowRows
 from synth.sample.csv_out import in_background, write_csv_batches
 from synth.sample.draw import SLICE_ROWS, input_slices, sample_chunks
 from synth.sample.precision import Precision
-from synth.schema.implications import apply_implications, read_implications
+from synth.sample.rules import apply_implications, apply_inequalities
+from synth.schema.implications import read_implications
 from synth.schema.validate import category_key
 from synth.threads import use_threads
 

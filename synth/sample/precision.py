@@ -10,7 +10,7 @@ no scale has and makes a synthetic table easy to tell from a real one. Sampling 
   gives 49.9 at most);
 - any other number with ``DEFAULT_DIGITS`` significant digits, kept inside its range.
 
-Rounding happens before the inequalities are applied (:func:`synth.encode.inequalities.apply_inequalities`)
+Rounding happens before the inequalities are applied (:func:`synth.sample.rules.apply_inequalities`)
 and those raise a ``high`` value onto its own grid (:class:`WrittenColumn`), so every written row
 still keeps them. It is post-processing of generated values and public metadata: it costs no ε,
 and a seed still fixes every byte of the CSV.
@@ -117,7 +117,7 @@ class Precision:
     def grid(self, pairs: list[Inequality], columns: dict[str, ColumnDomain]
              ) -> tuple[dict[str, float], dict[str, ColumnDomain]]:
         """The inequalities' ceilings and column domains with each column's written grid, so that a
-        raised ``high`` lands on its own decimals (:func:`synth.encode.inequalities.apply_inequalities`)."""
+        raised ``high`` lands on its own decimals (:func:`synth.sample.rules.apply_inequalities`)."""
         if not any(c in self.decimals for c in columns):
             return ceilings(pairs, columns), columns
         written = {c: WrittenColumn(**asdict(dom), decimals=self.decimals.get(c)) for c, dom in columns.items()}

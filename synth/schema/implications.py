@@ -11,7 +11,7 @@ inequalities, under the same top-level key::
 ``if`` names a numerical column and one comparison with a number (``below`` <, ``at_most`` ≤,
 ``above`` >, ``at_least`` ≥); ``then`` names a categorical column and one of its public
 ``range_values`` (or a boolean column and true/false). Sampling post-processes every synthetic
-row (:func:`apply_implications`): where the condition holds and the ``then`` column is present,
+row (:func:`synth.sample.rules.apply_implications`): where the condition holds and the ``then`` column is present,
 it is set to the value. A row with either value missing is left as it is (a patient lost to
 follow-up has an age at last contact but no outcome).
 
@@ -36,8 +36,7 @@ from synth.errors import FIX_IN_METADATA, SynthError
 from synth.schema.metadata import Metadata
 from synth.schema.validate import category_key, coerce_frame
 
-__all__ = ["Implication", "KEY", "read_implications", "check_implications", "apply_implications",
-           "implication_rates"]
+__all__ = ["Implication", "KEY", "read_implications", "check_implications", "implication_rates"]
 
 KEY = "synth_inequalities"
 OPERATORS = {"below": ("<", operator.lt), "at_most": ("<=", operator.le), "above": (">", operator.gt),
@@ -166,31 +165,6 @@ def check_implications(df: pd.DataFrame, rules: list[Implication], meta: Metadat
         if _broken(df, rule, meta)[0].any():
             raise SynthError(f"{source}: some rows break the metadata's {KEY} rule '{rule.text}'; "
                              f"{FIX_IN_METADATA}")
-
-
-def apply_implications(frame: pd.DataFrame, rules: list[Implication]) -> pd.DataFrame:
-    """Post-processing: in each row where a rule's condition holds and its ``then`` column is
-    present, set that column to the rule's value (rules in order: a later one wins). Other
-    values are untouched."""
-    if not rules:
-        return frame
-    out = frame.copy()
-    for rule in rules:
-        number = pd.to_numeric(out[rule.column], errors="coerce").to_numpy(dtype=float)
-        target = out[rule.then_column]
-        set_here = rule.holds(number) & target.notna().to_numpy()
-        if set_here.any():
-            value = rule.value
-            numeric = (pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
-                       and isinstance(value, (int, float)) and not isinstance(value, bool))
-            if numeric and float(value).is_integer() and pd.api.types.is_integer_dtype(target):
-                value = target.dtype.type(int(value))  # the column keeps its dtype in every chunk
-            elif not numeric and target.dtype != object and not isinstance(value, bool) and not (
-                    isinstance(value, str) and pd.api.types.is_string_dtype(target)
-                    and not isinstance(target.dtype, pd.CategoricalDtype)):  # pandas 3's str keeps
-                target = target.astype(object)
-            out[rule.then_column] = target.where(~set_here, value)
-    return out
 
 
 def implication_rates(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata) -> list[dict]:

@@ -7,7 +7,7 @@ or last contact (mgus2's ``ptime`` ≤ ``futime``), recurrence before death (``r
     "synth_inequalities": [{"low": "ptime", "high": "futime"}]
 
 and sampling post-processes every synthetic row to keep them
-(:func:`synth.encode.inequalities.apply_inequalities`, the half that needs the domains):
+(:func:`synth.sample.rules.apply_inequalities`, with ceilings from the released domains):
 where ``low`` exceeds ``high``, ``high`` is raised to ``low``. Real data with a censored
 event time usually hold many rows with the two equal, and raising makes such rows too. A row
 with either value missing is left as it is. Of three rules compared on three trial tables

@@ -15,7 +15,7 @@ import pytest
 from synth import Synthesizer, SynthError
 from synth.sample.precision import DEFAULT_DIGITS, Precision, significant, to_decimals
 from synth.privacy.domain import ColumnDomain, Domain
-from synth.encode.inequalities import apply_inequalities
+from synth.sample.rules import apply_inequalities
 from synth.schema.inequalities import Inequality
 from synth.schema.metadata import Metadata
 from synth.schema.ranges import read_decimals

@@ -14,8 +14,8 @@ from synth import Synthesizer
 from synth.sample.arrow_rows import ArrowRows, types_hold
 from synth.sample.csv_out import in_background, write_csv_batches, write_csv_chunks
 from synth.sample.draw import sample_chunks
-from synth.schema.implications import Implication, apply_implications, read_implications
-from synth.encode.inequalities import apply_inequalities
+from synth.schema.implications import Implication, read_implications
+from synth.sample.rules import apply_implications, apply_inequalities
 from tests.conftest import FAST, TRIAL_META, make_trial
 from tests.encode.test_slots import meta as slots_meta, scheduled
 from tests.helpers.visits import SEQ_META, make_visits, with_follow_up_end

@@ -1,6 +1,6 @@
 """Implications (a numerical threshold fixes a category): metadata errors in one line, the
-fit-time check, the rule against a row-by-row loop, a fitted model whose sample keeps them, and
-their violation rates in the report's verdict."""
+fit-time check, a fitted model whose sample keeps them, and their violation rates in the
+report's verdict. The rule itself against a row-by-row loop: tests/sample/test_rules.py."""
 
 import copy
 import json
@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from synth import Synthesizer, SynthError
 from synth.cli import app
-from synth.schema.implications import apply_implications, read_implications
+from synth.schema.implications import read_implications
 from synth.schema.inequalities import read_inequalities
 from synth.schema.metadata import Metadata
 from tests.conftest import FAST, TRIAL_META, make_trial
@@ -71,23 +71,6 @@ def test_contradicting_rules_and_private_categories_are_refused():
     m["tables"]["trial"]["columns"]["preterm"]["range_public"] = False
     with pytest.raises(SynthError, match="needs public range_values"):
         read_implications(Metadata.load(m))
-
-
-def test_the_rule_equals_a_slow_loop():
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"ga": rng.integers(150, 310, 400).astype(float),
-                          "preterm": rng.choice(["no", "yes"], 400).astype(object), "other": rng.normal(size=400)})
-    frame.loc[::7, "ga"] = np.nan
-    frame.loc[::11, "preterm"] = None
-    _, m = _trial()
-    fast = apply_implications(frame, read_implications(Metadata.load(m)))
-    slow = frame.copy()
-    for i, row in frame.iterrows():
-        if pd.isna(row["ga"]) or pd.isna(row["preterm"]):  # pandas 3 reads the None back as NaN
-            continue
-        slow.at[i, "preterm"] = "yes" if row["ga"] < 259 else "no"
-    pd.testing.assert_frame_equal(fast, slow)
-    assert (fast["preterm"] != frame["preterm"]).sum() > 50  # the rule had work to do
 
 
 def test_a_real_row_that_breaks_a_rule_stops_fit_in_one_line(tmp_path):
@@ -160,36 +143,3 @@ def test_fit_prints_a_post_fit_check_on_the_console_and_stores_none_of_it(tmp_pa
 def test_fit_prints_nothing_computed_from_the_data_after_the_fit_unless_asked(tmp_path):
     r = _fit_cli(tmp_path)
     assert "post-fit" not in r.stderr and "strongly related" not in r.stderr
-
-
-def test_a_coded_category_keeps_its_dtype_in_every_chunk():
-    """A category coded 0/1 stays an integer column whether or not a chunk has a row to set: the
-    streamed CSV keeps the first chunk's types."""
-    _, m = _trial()
-    cols = m["tables"]["trial"]["columns"]
-    cols["preterm"] = {"sdtype": "categorical", "range_values": [0, 1], "range_is_nullable": False}
-    m["synth_inequalities"] = [{"if": {"column": "ga", "below": 259}, "then": {"column": "preterm", "is": 1}}]
-    rules = read_implications(Metadata.load(m))
-    none_set = apply_implications(pd.DataFrame({"ga": [300.0, 280.0], "preterm": np.array([0, 1])}), rules)
-    some_set = apply_implications(pd.DataFrame({"ga": [200.0, 280.0], "preterm": np.array([0, 0])}), rules)
-    assert none_set["preterm"].dtype == some_set["preterm"].dtype == np.int64
-    assert some_set["preterm"].tolist() == [1, 0]
-
-
-@pytest.mark.parametrize("dtype", [object, "string"])
-def test_the_rule_keeps_a_text_column_s_dtype(dtype):
-    # pandas 3 reads text as its str dtype: setting a category there must not turn the column to object
-    frame = pd.DataFrame({"ga": [200.0, 280.0, np.nan, 250.0], "preterm": pd.Series(["no", "yes", "no", None],
-                                                                                  dtype=dtype)})
-    _, m = _trial()
-    fast = apply_implications(frame, read_implications(Metadata.load(m)))
-    assert fast["preterm"].dtype == frame["preterm"].dtype
-    assert fast["preterm"].tolist()[:3] == ["yes", "no", "no"] and pd.isna(fast["preterm"].iloc[3])
-
-
-def test_the_rule_sets_a_value_outside_a_category_column_s_categories():
-    # a pandas category column without the rule's value is widened to object, not refused
-    frame = pd.DataFrame({"ga": [200.0, 280.0], "preterm": pd.Categorical(["no", "no"])})
-    _, m = _trial()
-    fast = apply_implications(frame, read_implications(Metadata.load(m)))
-    assert fast["preterm"].tolist() == ["yes", "no"]

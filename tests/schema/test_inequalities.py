@@ -1,5 +1,6 @@
-"""Inequalities between columns: metadata checks, the fit-time check, the rule against a slow
-row-by-row loop, and a fitted model whose sample keeps them (also after a model-file round trip)."""
+"""Inequalities between columns: metadata checks, the fit-time check, the ceilings, and a fitted
+model whose sample keeps them (also after a model-file round trip). The rule itself against a
+slow row-by-row loop: tests/sample/test_rules.py."""
 
 import copy
 
@@ -9,7 +10,7 @@ import pytest
 
 from synth import Synthesizer, SynthError
 from synth.privacy.domain import ColumnDomain
-from synth.encode.inequalities import apply_inequalities, ceilings
+from synth.encode.inequalities import ceilings
 from synth.schema.inequalities import Inequality, check_data, read_inequalities
 from synth.schema.metadata import Metadata
 from tests.conftest import FAST, TRIAL_META, make_trial
@@ -77,49 +78,6 @@ def test_ceilings_carry_along_chains_round_down_for_integers_and_catch_contradic
     doms["a"] = _dom("a", 7, 9, integer=True)
     with pytest.raises(SynthError, match="column 'a' would need values <= 6, below its range's minimum 7"):
         ceilings(pairs, doms)
-
-
-def _slow(frame: pd.DataFrame, pairs: list[Inequality], ceiling: dict, doms: dict) -> pd.DataFrame:
-    """Row by row: lower to the ceilings, then raise highs to their lows until nothing changes."""
-    out = frame.copy()
-    for i in range(len(out)):
-        row = {c: out.at[i, c] for c in ceiling}
-        for c, top in ceiling.items():
-            if pd.notna(row[c]) and row[c] > top:
-                row[c] = top
-        changed = True
-        while changed:
-            changed = False
-            for p in pairs:
-                lo, hi = row[p.low], row[p.high]
-                if pd.notna(lo) and pd.notna(hi) and lo > hi:
-                    row[p.high] = np.ceil(lo) if doms[p.high].integer else lo
-                    changed = True
-        for c, v in row.items():
-            out.at[i, c] = v
-    return out
-
-
-def test_the_rule_equals_a_slow_loop_keeps_every_pair_and_leaves_other_columns_alone():
-    rng = np.random.default_rng(5)
-    n = 400
-    frame = pd.DataFrame({"a": rng.uniform(0, 11, n), "b": pd.array(rng.integers(0, 10, n), dtype="Int64"),
-                          "c": rng.uniform(0, 10, n), "d": rng.uniform(0, 10, n), "other": rng.normal(size=n)})
-    frame.loc[rng.random(n) < 0.2, "a"] = np.nan
-    frame.loc[rng.random(n) < 0.2, "b"] = pd.NA
-    # a chain listed against its order (a <= b <= c), and a cycle (c <= d, d <= c)
-    pairs = [Inequality("b", "c"), Inequality("a", "b"), Inequality("c", "d"), Inequality("d", "c")]
-    doms = {"a": _dom("a", 0, 11), "b": _dom("b", 0, 10, integer=True), "c": _dom("c", 0, 9.5), "d": _dom("d", 0, 10)}
-    ceiling = ceilings(pairs, doms)
-    assert ceiling == {"a": 9, "b": 9, "c": 9.5, "d": 9.5}
-    fast = apply_inequalities(frame, pairs, ceiling, doms)
-    pd.testing.assert_frame_equal(fast, _slow(frame, pairs, ceiling, doms))
-    for p in pairs:
-        assert not (fast[p.low] > fast[p.high]).fillna(False).any()
-    assert fast["b"].dtype == "Int64" and fast["a"].isna().equals(frame["a"].isna())
-    pd.testing.assert_series_equal(fast["other"], frame["other"])
-    assert (fast["a"].dropna() <= 9).all() and (fast["c"] <= 9.5).all()
-    assert (fast["b"] != frame["b"]).sum() > 50  # the rule had work to do
 
 
 def test_a_fitted_model_samples_rows_that_keep_the_inequality_and_its_file_keeps_it(tmp_path):

@@ -28,7 +28,8 @@ from sdmetrics.single_column import KSComplement
 from bench.common import load_table, score, split_by_patient
 from bench.dev.studies.visit_end import print_paired
 from synth import Metadata, Synthesizer
-from synth.encode.inequalities import apply_inequalities, ceilings
+from synth.encode.inequalities import ceilings
+from synth.sample.rules import apply_inequalities
 from synth.schema.inequalities import KEY, Inequality
 
 PAIRS = {"mgus2": [("ptime", "futime")], "rotterdam": [("rtime", "dtime")],
