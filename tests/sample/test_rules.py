@@ -2,7 +2,6 @@
 (lower to the ceilings, raise each high to its low) and implications (a threshold sets a
 category), with the column types they keep."""
 
-import copy
 
 import numpy as np
 import pandas as pd
@@ -14,25 +13,12 @@ from synth.sample.rules import apply_implications, apply_inequalities
 from synth.schema.implications import read_implications
 from synth.schema.inequalities import Inequality
 from synth.schema.metadata import Metadata
-from tests.conftest import TRIAL_META
+from tests.helpers.preterm import preterm_meta
 
-BELOW = {"if": {"column": "ga", "below": 259}, "then": {"column": "preterm", "is": "yes"}}
-AT_LEAST = {"if": {"column": "ga", "at_least": 259}, "then": {"column": "preterm", "is": "no"}}
 
 
 def _dom(name: str, lo: float, hi: float, integer: bool = False) -> ColumnDomain:
     return ColumnDomain(name, "numerical", "numerical", True, "public", lo=lo, hi=hi, integer=integer)
-
-
-def _meta() -> dict:
-    """The trial's metadata plus a gestational age in days and a preterm flag that follows it."""
-    m = copy.deepcopy(TRIAL_META)
-    cols = m["tables"]["trial"]["columns"]
-    cols["ga"] = {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 150, "range_max": 310,
-                  "range_is_nullable": False}
-    cols["preterm"] = {"sdtype": "categorical", "range_values": ["no", "yes"], "range_is_nullable": True}
-    m["synth_inequalities"] = [BELOW, AT_LEAST]
-    return m
 
 
 def _slow(frame: pd.DataFrame, pairs: list[Inequality], ceiling: dict, doms: dict) -> pd.DataFrame:
@@ -84,7 +70,7 @@ def test_the_implications_equal_a_slow_loop():
                           "preterm": rng.choice(["no", "yes"], 400).astype(object), "other": rng.normal(size=400)})
     frame.loc[::7, "ga"] = np.nan
     frame.loc[::11, "preterm"] = None
-    m = _meta()
+    m = preterm_meta()
     fast = apply_implications(frame, read_implications(Metadata.load(m)))
     slow = frame.copy()
     for i, row in frame.iterrows():
@@ -98,7 +84,7 @@ def test_the_implications_equal_a_slow_loop():
 def test_a_coded_category_keeps_its_dtype_in_every_chunk():
     """A category coded 0/1 stays an integer column whether or not a chunk has a row to set: the
     streamed CSV keeps the first chunk's types."""
-    m = _meta()
+    m = preterm_meta()
     cols = m["tables"]["trial"]["columns"]
     cols["preterm"] = {"sdtype": "categorical", "range_values": [0, 1], "range_is_nullable": False}
     m["synth_inequalities"] = [{"if": {"column": "ga", "below": 259}, "then": {"column": "preterm", "is": 1}}]
@@ -114,7 +100,7 @@ def test_the_rule_keeps_a_text_column_s_dtype(dtype):
     # pandas 3 reads text as its str dtype: setting a category there must not turn the column to object
     frame = pd.DataFrame({"ga": [200.0, 280.0, np.nan, 250.0], "preterm": pd.Series(["no", "yes", "no", None],
                                                                                   dtype=dtype)})
-    m = _meta()
+    m = preterm_meta()
     fast = apply_implications(frame, read_implications(Metadata.load(m)))
     assert fast["preterm"].dtype == frame["preterm"].dtype
     assert fast["preterm"].tolist()[:3] == ["yes", "no", "no"] and pd.isna(fast["preterm"].iloc[3])
@@ -123,6 +109,6 @@ def test_the_rule_keeps_a_text_column_s_dtype(dtype):
 def test_the_rule_sets_a_value_outside_a_category_column_s_categories():
     # a pandas category column without the rule's value is widened to object, not refused
     frame = pd.DataFrame({"ga": [200.0, 280.0], "preterm": pd.Categorical(["no", "no"])})
-    m = _meta()
+    m = preterm_meta()
     fast = apply_implications(frame, read_implications(Metadata.load(m)))
     assert fast["preterm"].tolist() == ["yes", "no"]

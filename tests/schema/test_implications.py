@@ -2,7 +2,6 @@
 fit-time check, a fitted model whose sample keeps them, and their violation rates in the
 report's verdict. The rule itself against a row-by-row loop: tests/sample/test_rules.py."""
 
-import copy
 import json
 
 import numpy as np
@@ -15,10 +14,9 @@ from synth.cli import app
 from synth.schema.implications import read_implications
 from synth.schema.inequalities import read_inequalities
 from synth.schema.metadata import Metadata
-from tests.conftest import FAST, TRIAL_META, make_trial
+from tests.conftest import FAST, make_trial
+from tests.helpers.preterm import AT_LEAST, BELOW, preterm_meta
 
-BELOW = {"if": {"column": "ga", "below": 259}, "then": {"column": "preterm", "is": "yes"}}
-AT_LEAST = {"if": {"column": "ga", "at_least": 259}, "then": {"column": "preterm", "is": "no"}}
 
 
 def _trial(n: int = 150, seed: int = 0) -> tuple[pd.DataFrame, dict]:
@@ -28,13 +26,7 @@ def _trial(n: int = 150, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     df["ga"] = rng.integers(180, 300, size=n)
     df["preterm"] = np.where(df["ga"] < 259, "yes", "no")
     df.loc[df.index[::10], "preterm"] = None  # lost to follow-up: no outcome, still an age
-    m = copy.deepcopy(TRIAL_META)
-    cols = m["tables"]["trial"]["columns"]
-    cols["ga"] = {"sdtype": "numerical", "computer_representation": "Int64", "range_min": 150, "range_max": 310,
-                  "range_is_nullable": False}
-    cols["preterm"] = {"sdtype": "categorical", "range_values": ["no", "yes"], "range_is_nullable": True}
-    m["synth_inequalities"] = [BELOW, AT_LEAST]
-    return df, m
+    return df, preterm_meta()
 
 
 @pytest.mark.parametrize("rule, message", [
