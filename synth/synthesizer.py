@@ -34,6 +34,7 @@ from synth.sample.face import SamplingFace
 from synth.schema.implications import read_implications
 from synth.schema.inequalities import read_inequalities
 from synth.schema.metadata import Metadata
+from synth.schema.sdtypes import is_pii
 from synth.schema.sequence import SequenceLayout
 from synth.threads import use_threads
 
@@ -185,7 +186,7 @@ class Synthesizer(SamplingFace):
         domain = Domain.from_dict(doc["domain"])
         if doc.get("sequence") and not domain.pii_columns:  # files before the fix named none: the metadata says
             meta = Metadata.from_dict(doc["metadata"])
-            domain.pii_columns = [n for n in domain.all_columns if n in meta.columns and meta.sdtype(n) == "pii"]
+            domain.pii_columns = [n for n in domain.all_columns if n in meta.columns and is_pii(meta.sdtype(n))]
         encoder = (SequenceEncoder(domain, SequenceLayout.from_dict(doc["sequence"])) if doc.get("sequence")
                    else TableEncoder(domain))
         gen = Generator(encoder.spans, encoder.width, len(domain.label.categories) if domain.label else 0,

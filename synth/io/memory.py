@@ -18,7 +18,7 @@ from pathlib import Path
 from synth.encode.table import NUMERIC_BINS
 from synth.errors import SynthError
 from synth.schema.metadata import Metadata
-from synth.schema.sdtypes import MODELLED, is_numeric
+from synth.schema.sdtypes import MODELLED, is_boolean, is_numeric
 
 __all__ = ["available_memory", "check_fits_in_memory", "check_file_fits_in_memory", "estimated_bytes"]
 
@@ -42,7 +42,7 @@ def _cells(spec: dict) -> int:
     nullable = 2 if spec.get("range_is_nullable", True) else 0
     if is_numeric(spec["sdtype"]):
         return NUMERIC_BINS + 1 + nullable
-    if spec["sdtype"] == "boolean":
+    if is_boolean(spec["sdtype"]):
         return 2 + nullable // 2
     values = spec.get("range_values")
     return (len(values) if isinstance(values, list) else 16) + nullable // 2
