@@ -13,8 +13,9 @@ a value reached a spec.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from synth.schema.analysis import AnalysisDeclaration
 from synth.schema.metadata import Metadata
 from synth.schema.sdtypes import kind_of
 
@@ -49,9 +50,14 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class Schema:
-    """Every column of the metadata, in order, resolved (:func:`resolve_columns`)."""
+    """Every column of the metadata, in order, resolved (:func:`resolve_columns`), with the table's
+    roles and public statements that the stages after the schema read instead of the metadata."""
 
     columns: tuple[ColumnSpec, ...]
+    primary_key: str | None = None
+    sequence_key: str | None = None
+    public_patients: int | None = None  # "synth_patients" (public), else None: fit releases N under DP
+    analysis: AnalysisDeclaration | None = None  # "synth_analysis", checked when the metadata was built
 
     def __getitem__(self, name: str) -> ColumnSpec:
         for spec in self.columns:
@@ -68,15 +74,16 @@ class Schema:
 
     def only(self, names: Iterable[str]) -> Schema:
         """The specs of ``names``, in that order."""
-        return Schema(tuple(self[n] for n in names))
+        return replace(self, columns=tuple(self[n] for n in names))
 
     def plus(self, spec: ColumnSpec) -> Schema:
-        return Schema((*self.columns, spec))
+        return replace(self, columns=(*self.columns, spec))
 
 
 def resolve_columns(meta: Metadata, names: Iterable[str] | None = None) -> Schema:
-    """The metadata's columns (``names``, else all) resolved once. Raises the metadata's SynthErrors
-    (a bad range, a bad ``synth_scale``): every modelled column's bounds are checked before any scale."""
+    """The metadata's columns (``names``, else all) and its table's roles and statements resolved once.
+    Raises the metadata's SynthErrors (a bad range, a bad ``synth_scale``, a bad ``synth_patients``):
+    every modelled column's bounds are checked before any scale."""
     names = list(meta.columns) if names is None else list(names)
     bounds = {c: meta.public_bounds(c) for c in names if kind_of(meta.sdtype(c)) == "numerical"}
     scales = {c: meta.scale(c) for c in names if meta.sdtype(c) == "numerical"}
@@ -89,4 +96,4 @@ def resolve_columns(meta: Metadata, names: Iterable[str] | None = None) -> Schem
                                 meta.public_nullable(col),
                                 integer=sdtype == "numerical" and rep.lower().startswith(("int", "uint")),
                                 datetime_format=spec.get("datetime_format"), scale=scales.get(col, "linear")))
-    return Schema(tuple(specs))
+    return Schema(tuple(specs), meta.primary_key, meta.sequence_key, meta.public_patients(), meta.analysis)
