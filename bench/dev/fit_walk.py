@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import synth
+from bench.dev.trial import FAST  # the tests' smallest fit
 from synth import Synthesizer
 from synth.schema.metadata import Metadata
 
 PACKAGE = Path(synth.__file__).resolve().parent
 DATA = PACKAGE.parent / "data"
-FAST = dict(epochs=2, g_hidden=32, d_hidden=32, noise_dim=8, pretrain_steps=100)  # the tests' smallest fit
 FLOW = {"schema": 0, "base": 0, "release": 1, "privacy": 2, "encode": 3, "models": 4, "distributed": 4,
         "outcome_calibration": 4, "io": 5, "sample": 6, "eval": 7}
 ORCHESTRATOR = "orchestrator"
