@@ -116,7 +116,7 @@ class Synthesizer(SamplingFace):
         if calibrated:
             result.summary["calibrated_outcomes"] = calibrated
         tables = None if p.marginals is None or isinstance(p.encoder, SequenceEncoder) else p.marginals.tables
-        joint = draw_pairs_jointly(result.generator, p.meta.analysis, tables, p.label,
+        joint = draw_pairs_jointly(result.generator, p.schema.analysis, tables, p.label,
                                    p.domain.label_proportions or [1.0], self.config.seed)  # tables of one row a patient
         if joint:
             result.generator.joint.check(p.encoder.spans, p.n_classes)

@@ -95,9 +95,9 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
         base.columns = [c for c in base.columns if c.name != _COUNT]
     ledger.privacy_unit = "one patient (all of their visits)"
     if layout.slots:
-        domain, wide = slots_domain(base, layout, list(meta.columns)), to_slots_wide(ordered, layout)
+        domain, wide = slots_domain(base, layout, schema.names), to_slots_wide(ordered, layout)
     else:
-        domain, wide = times_domain(base, layout, list(meta.columns)), to_wide(ordered, layout)
+        domain, wide = times_domain(base, layout, schema.names), to_wide(ordered, layout)
     domain.pii_columns = [c.name for c in schema if is_pii(c.sdtype)]  # public: written as placeholders
     if label is not None:
         wide[label] = first[label].to_numpy()

@@ -14,8 +14,9 @@ a value reached a spec.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from synth.schema.analysis import AnalysisDeclaration
 from synth.schema.metadata import Metadata
 from synth.schema.sdtypes import is_categorical, is_number, is_numeric, kind_of
 
@@ -50,16 +51,19 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class Schema:
-    """Every column of the metadata, in order, resolved (:func:`resolve_columns`), and the table's
-    public roles: ``primary_key``, ``sequence_key``, ``sequence_index`` and ``static`` (a sequence's
-    ``synth_sequence.static_columns``; None where the metadata lists none). A schema of some of the
-    columns (:meth:`only`, :meth:`plus`, one built by hand) has no roles."""
+    """Every column of the metadata, in order, resolved (:func:`resolve_columns`), with the table's
+    public roles (``primary_key``, ``sequence_key``, ``sequence_index``, ``static``: a sequence's
+    ``synth_sequence.static_columns``, None where the metadata lists none) and the public statements
+    that the stages after the schema read instead of the metadata. :meth:`only` and :meth:`plus`
+    keep them; a schema built by hand has none."""
 
     columns: tuple[ColumnSpec, ...]
     primary_key: str | None = None
     sequence_key: str | None = None
     sequence_index: str | None = None
     static: tuple[str, ...] | None = None
+    public_patients: int | None = None  # "synth_patients" (public), else None: fit releases N under DP
+    analysis: AnalysisDeclaration | None = None  # "synth_analysis", checked when the metadata was built
 
     def __getitem__(self, name: str) -> ColumnSpec:
         for spec in self.columns:
@@ -79,15 +83,16 @@ class Schema:
 
     def only(self, names: Iterable[str]) -> Schema:
         """The specs of ``names``, in that order."""
-        return Schema(tuple(self[n] for n in names))
+        return replace(self, columns=tuple(self[n] for n in names))
 
     def plus(self, spec: ColumnSpec) -> Schema:
-        return Schema((*self.columns, spec))
+        return replace(self, columns=(*self.columns, spec))
 
 
 def resolve_columns(meta: Metadata, names: Iterable[str] | None = None) -> Schema:
-    """The metadata's columns (``names``, else all) resolved once. Raises the metadata's SynthErrors
-    (a bad range, a bad ``synth_scale``): every modelled column's bounds are checked before any scale."""
+    """The metadata's columns (``names``, else all) and its table's roles and statements resolved once.
+    Raises the metadata's SynthErrors (a bad range, a bad ``synth_scale``, a bad ``synth_patients``):
+    every modelled column's bounds are checked before any scale."""
     names = list(meta.columns) if names is None else list(names)
     bounds = {c: meta.public_bounds(c) for c in names if is_numeric(meta.sdtype(c))}
     scales = {c: meta.scale(c) for c in names if is_number(meta.sdtype(c))}
@@ -103,7 +108,7 @@ def resolve_columns(meta: Metadata, names: Iterable[str] | None = None) -> Schem
     sequence = meta.extra.get("synth_sequence") or {}
     static = sequence.get("static_columns") if meta.sequence_key and isinstance(sequence, dict) else None
     return Schema(tuple(specs), meta.primary_key, meta.sequence_key, meta.sequence_index,
-                  None if static is None else tuple(static))
+                  None if static is None else tuple(static), meta.public_patients(), meta.analysis)
 
 
 def as_schema(source: Schema | Metadata | dict | str) -> Schema:
