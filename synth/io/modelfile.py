@@ -30,14 +30,15 @@ from synth.schema.slots import ATTENDANCE, ATTENDANCE_VALUES, MAX_SLOTS
 __all__ = ["FORMAT", "FORMAT_VERSION", "write_model", "read_model", "check_sizes", "file_sha256", "package_versions"]
 
 FORMAT = "synth-model"
-FORMAT_VERSION = 10  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
+FORMAT_VERSION = 11  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
 # 4: a sequence's follow_up_end and first_visit_at; 5: the metadata's synth_inequalities, kept at sampling;
 # 6: the ledger names its adjacency, its noise source and where N came from (released, not exact); no private
 # metadata values, real-batch losses or training time; 7: a sequence's visit_tables and schedule; 8: a
 # stated schedule's visits as slots (the layout's slots and attendance, the __attendance column); 9: the
 # generator's per-class logit offsets (class_offsets: a declared binary outcome's rate per arm); 10: a declared
-# time-to-event pair's joint draw per arm (generator.joint: the pairs' cells; joint.tilt_i, joint.position_i)
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)  # a version-1 file has neither: linear bins, proportions as stored
+# time-to-event pair's joint draw per arm (generator.joint: the pairs' cells; joint.tilt_i, joint.position_i); 11: a label the metadata says may be missing has a last class, "missing"
+# (domain.label.nullable; Domain.n_classes)
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)  # a version-1 file has neither: linear bins, proportions as stored
 # Caps that keep a hostile file's cost bounded, far above anything synth writes (a fit's model
 # is a few MB, its document tens of kB, its ledger tens of mechanisms).
 MAX_FILE_BYTES = 2**30

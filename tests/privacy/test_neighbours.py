@@ -232,6 +232,22 @@ def test_a_calibrated_outcome_gives_the_same_model_file_on_neighbours(at, tmp_pa
     _same_public_output(harness, tmp_path)  # offsets included: the same tensors and document
 
 
+@pytest.mark.parametrize("at", [0, 30])
+def test_an_arm_that_may_be_missing_moves_its_counts_by_one(at, tmp_path):
+    """The missing class of a nullable arm: a patient without an arm moves the label counts and
+    the label tables by at most the charged sensitivity, and the public output not at all."""
+    meta = _declared_binary()
+    meta["tables"]["trial"]["columns"]["arm"]["range_is_nullable"] = True
+    df = make_trial(50)
+    df.loc[:9, "arm"] = None
+    harness = run_neighbours(_fit(meta, label=None, **WHOLE), df, _with_patient(df, NEW_PATIENT | {"arm": None}, at))
+    assert not harness.check()
+    first = harness.results[0][0]
+    assert first.label == "arm" and first.info()["label_values"][-1] is None
+    assert "label_counts:arm" in {m.name for m in harness.moves}
+    _same_public_output(harness, tmp_path)
+
+
 def test_the_harness_sees_offsets_fitted_to_exact_counts(monkeypatch, tmp_path):
     def leaky(gen, p, seed):  # the mutant: the arm x outcome table counted on the real rows
         block = next(t for t in p.marginals.tables if t.by_label and t.blocks[0].column == "smoker").blocks[0]
