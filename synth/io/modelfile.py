@@ -145,6 +145,22 @@ def _verify_ledger(path: Path, ledger_doc: dict[str, Any]) -> None:
         raise SynthError(f"model file '{path}': its ledger's history gives epsilon {eps}, not the {claimed} it claims")
 
 
+def _check_label(path: str | Path, doc: dict) -> None:
+    """The label's classes (its values, and "missing" from version 11) agree with its proportions
+    and released counts, so that sampling draws every class and no other."""
+    label = doc["domain"].get("label")
+    if not label:
+        return
+    nullable = bool(label.get("nullable"))
+    if nullable and int(doc.get("format_version", 0)) < 11:
+        raise SynthError(f"model file '{path}': a label with a missing class in a file of format version "
+                         f"{doc.get('format_version')} (it came with version 11)")
+    classes = len(label.get("categories") or []) + nullable
+    counts = doc["domain"].get("label_counts") or []
+    if len(doc["domain"].get("label_proportions") or []) != classes or len(counts) not in (0, classes):
+        raise SynthError(f"model file '{path}': its label's proportions do not match its {classes} classes")
+
+
 def check_sizes(path: str | Path, tensors: dict[str, torch.Tensor], doc: dict) -> None:
     """The document's sizes agree with the stored weights' shapes, so that building the encoder
     and generator from them costs no more than the file itself."""
@@ -165,6 +181,7 @@ def check_sizes(path: str | Path, tensors: dict[str, torch.Tensor], doc: dict) -
     if joint and int(doc.get("format_version", 0)) < 10:
         raise SynthError(f"model file '{path}': a joint time-to-event draw in a file of format version "
                          f"{doc.get('format_version')} (it came with version 10)")
+    _check_label(path, doc)
     stored = {name for name in tensors if name.startswith("joint.")}
     for i, p in enumerate(joint):  # the buffers built from the pairs are no larger than the stored tensors
         tilt, position = tensors.get(f"joint.tilt_{i}"), tensors.get(f"joint.position_{i}")
