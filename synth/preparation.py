@@ -111,8 +111,7 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     checked_rule(inequalities, domain, end)  # ranges that contradict the inequalities stop here, before the tables
     check_same(ranks, _fingerprint(ledger, domain, None), "domains", device)  # before the tables' collectives
     x, y = _patients(frame, label, domain, encoder, ranks, source)
-    p = Prepared(meta, domain, encoder, x, y, len(domain.label.categories) if domain.label else 0, None, ledger,
-                 noise, label, schema)
+    p = Prepared(meta, domain, encoder, x, y, domain.n_classes, None, ledger, noise, label, schema)
     if config.marginal_weight != 0:
         p.marginals = _release_tables(p, config, ranks, device)
     check_same(ranks, _fingerprint(ledger, domain, p.marginals), "releases", device)
@@ -140,9 +139,9 @@ def _check(df: pd.DataFrame, meta: Metadata, label: str | None, source: str, sch
     """The fit's label (the caller's, or a declared analysis's arm), ``schema`` (the metadata resolved
     once, by the caller) and its inequalities, after the checks of the table against the metadata that
     need no release."""
-    if label is None and meta.analysis is not None and not meta.public_nullable(meta.analysis.arm):
-        label = meta.analysis.arm  # a declared analysis: the AC-GAN's class is its arm (a public choice:
-        # an arm the metadata says may be missing cannot be a class, and keeps its arm × outcome tables)
+    if label is None and schema.analysis is not None:
+        label = schema.analysis.arm  # a declared analysis: the AC-GAN's class is its arm (a public choice;
+        # an arm the metadata says may be missing gets a "missing" class, Domain.n_classes)
     check_label(meta, label)
     if not [c.name for c in schema if c.kind is not None and c.name != label]:
         raise SynthError("metadata: no column to synthesize" + (f" besides the label '{label}'" if label
@@ -171,7 +170,10 @@ def _patients(frame: pd.DataFrame, label: str | None, domain: Domain, encoder: T
         # A label value not released by DP discovery gets NO_LABEL: that patient still trains
         # the real/fake head, and stays in the data so the sample rate depends on N alone.
         lookup = {k: i for i, k in enumerate(domain.label.categories)}
-        y = np.array(frame[label].map(lookup).fillna(NO_LABEL), dtype=int)  # a writable copy (pandas 3's are views)
+        y = frame[label].map(lookup)
+        if domain.label.nullable:  # the metadata says the label may be missing: its own class, the last
+            y = y.mask(frame[label].isna(), len(domain.label.categories))
+        y = np.array(y.fillna(NO_LABEL), dtype=int)  # a writable copy (pandas 3's are views)
     x = encoder.encode(frame)
     if len(x) < 2:
         raise SynthError(f"{source} has fewer than 2 patients; at least 2 are needed")

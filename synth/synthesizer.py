@@ -189,7 +189,7 @@ class Synthesizer(SamplingFace):
             domain.pii_columns = [n for n in domain.all_columns if n in meta.columns and is_pii(meta.sdtype(n))]
         encoder = (SequenceEncoder(domain, SequenceLayout.from_dict(doc["sequence"])) if doc.get("sequence")
                    else TableEncoder(domain))
-        gen = Generator(encoder.spans, encoder.width, len(domain.label.categories) if domain.label else 0,
+        gen = Generator(encoder.spans, encoder.width, domain.n_classes,
                         doc["generator"]["noise_dim"], doc["generator"]["hidden"], encoder.noise_groups())
         if "class_offsets" not in tensors and doc.get("format_version", 0) <= 8:  # no calibration: zero offsets
             tensors = {**tensors, "class_offsets": gen.class_offsets.clone()}
@@ -219,7 +219,8 @@ class Synthesizer(SamplingFace):
             sequence = {**enc.layout.to_dict(), "patients_over_max_visits_dp":
                         dom.released_counts.get("patients_over_max_visits")}
             cols = {k: v for k, v in cols.items() if "@" not in k or k.endswith("@1")}
-        return {"label": self.label, "label_values": dom.label.values if dom.label else None,
+        label_values = [*dom.label.values, *([None] if dom.label.nullable else [])] if dom.label else None
+        return {"label": self.label, "label_values": label_values,  # None: the missing class
                 "sequence": sequence,
                 "inequalities": [f"{p.low} <= {p.high}" for p in read_inequalities(st["meta"])]
                 + [r.text for r in read_implications(st["meta"])],

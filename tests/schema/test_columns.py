@@ -66,7 +66,7 @@ def test_each_sdtype_answers_exactly_one_single_type_question():
                        "boolean": ["is_boolean"], "id": ["is_id"], "pii": ["is_pii"]}
 
 
-def test_the_schema_carries_the_table_roles_and_a_part_of_it_none():
+def test_the_schema_carries_the_table_roles_and_a_part_of_it_too():
     from synth.schema.columns import as_schema
 
     meta = Metadata.from_dict({**META, "sequence_key": "id", "sequence_index": "visit",
@@ -78,7 +78,7 @@ def test_the_schema_carries_the_table_roles_and_a_part_of_it_none():
     assert resolve_columns(Metadata.from_dict({**META, "primary_key": "id"})).primary_key == "id"
     assert resolve_columns(Metadata.from_dict(META)).static is None  # no sequence: no static columns
     part = schema.only(["age", "arm"])
-    assert (part.names, part.sequence_key, part.static) == (["age", "arm"], None, None)
+    assert (part.names, part.sequence_key, part.static) == (["age", "arm"], "id", ("arm", "flag"))  # roles kept
 
 
 def test_listed_values_are_the_range_values_as_written_public_or_not():
