@@ -64,6 +64,11 @@ BINARY_OUTCOME = {"licorice": "treat", "jobs": "work1", "supraclavicular": "grou
 TRIALS.update({name: (analysis, BINARY_OUTCOME.get(name, analysis["outcomes"][0]))
                for name, (_, _, _, analysis) in UNSEEN.items()})
 GROUPS = {"fixtures": FIXTURES, "unseen": list(UNSEEN)}
+# The covariates each trial's published analysis adjusts for (its stratification factors or
+# named prognostic factors; public, from the protocol or paper): ``--adjusted`` also reports the
+# arm's effect adjusted for them, on the same real and synthetic tables.
+COVARIATES = {"actg175": ["cd40"], "colon": ["node4", "extent", "obstruct"], "gbsg2": ["tsize", "pnodes", "tgrade"],
+              "indo_rct": ["site", "risk"], "jobs": ["depress1"], "opt": ["Clinic"]}
 METHODS = ("synth", "synth-declared", "synth-declared-label", "synth-declared-split", "mst", "aim")
 
 
@@ -74,10 +79,12 @@ def declared(meta_path: Path, analysis: dict) -> dict:
     return meta
 
 
-def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict) -> list[dict]:
+def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict, adjusted: bool = False,
+            strata: bool = False) -> list[dict]:
     analysis, label = TRIALS[dataset]
     df, meta_path = load_unseen(dataset) if dataset in UNSEEN else load_table(dataset)
-    meta_doc = declared(meta_path, analysis)
+    covariates = COVARIATES.get(dataset, []) if adjusted or strata else []
+    meta_doc = declared(meta_path, analysis | ({"covariates": covariates} if strata and covariates else {}))
     meta = Metadata.load(meta_doc)
     train, test = split_by_patient(df, meta.primary_key, seed)
     delta = default_delta(len(train))
@@ -103,7 +110,18 @@ def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict)
 
         syn = fit_sample_peer(method, train, Metadata.load(meta_path), epsilon, delta, 10, seed)
     fit_s = time.perf_counter() - started
-    result = analysis_fidelity(train, syn, meta, meta.analysis)
+    plain_decl = Metadata.load(declared(meta_path, analysis)).analysis  # the arm alone, as declared
+    versions = [(method, plain_decl)]
+    if adjusted and covariates:
+        versions.append((method + "+adjusted", Metadata.load(declared(meta_path, analysis | {"covariates": covariates})
+                                                             ).analysis))
+    rows = []
+    for name, decl in versions:
+        rows += _effect_rows(dataset, name, seed, analysis_fidelity(train, syn, meta, decl), extra, fit_s)
+    return rows
+
+
+def _effect_rows(dataset: str, method: str, seed: int, result: dict, extra: dict, fit_s: float) -> list[dict]:
     rows = []
     for e in result["effects"]:
         r, s = e["real"], e["synthetic"]
@@ -140,6 +158,10 @@ def main() -> None:
     parser.add_argument("--epsilon", type=float, default=1.0)
     parser.add_argument("--set", action="append", default=[], help="a training option for synth, OPTION=VALUE")
     parser.add_argument("--out", help="also write every effect row to this CSV")
+    parser.add_argument("--adjusted", action="store_true",
+                        help="also the arm's effect adjusted for the trial's covariates (COVARIATES), same tables")
+    parser.add_argument("--strata", action="store_true",
+                        help="declare the trial's covariates to the fit too (synth: their strata tables)")
     args = parser.parse_args()
     datasets = [d for name in args.datasets.split(",") for d in GROUPS.get(name, [name])]
     methods = args.methods.split(",")
@@ -150,7 +172,7 @@ def main() -> None:
     for dataset in datasets:
         for method in methods:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                got = run_one(dataset, method, seed, args.epsilon, options)
+                got = run_one(dataset, method, seed, args.epsilon, options, args.adjusted, args.strata)
                 rows += got
                 if args.out:  # every row so far: a crash later loses nothing
                     pd.DataFrame(rows).to_csv(args.out, index=False)
