@@ -68,7 +68,7 @@ GROUPS = {"fixtures": FIXTURES, "unseen": list(UNSEEN)}
 # named prognostic factors; public, from the protocol or paper): ``--adjusted`` also reports the
 # arm's effect adjusted for them, on the same real and synthetic tables.
 COVARIATES = {"actg175": ["cd40"], "colon": ["node4", "extent", "obstruct"], "gbsg2": ["tsize", "pnodes", "tgrade"],
-              "indo_rct": ["site", "risk"], "jobs": ["depress1"], "opt": ["Clinic"]}
+              "indo_rct": ["risk"], "jobs": ["depress1"], "opt": ["Clinic"]}
 METHODS = ("synth", "synth-declared", "synth-declared-label", "synth-declared-split", "mst", "aim")
 
 
