@@ -176,7 +176,8 @@ def main() -> None:
                 rows += got
                 if args.out:  # every row so far: a crash later loses nothing
                     pd.DataFrame(rows).to_csv(args.out, index=False)
-                print("  " + "; ".join(f"{dataset} {method} seed={seed} {r['effect']}: real {r['real'] if r['real'] is None else format(r['real'], '+.3f')} "
+                print("  " + "; ".join(f"{dataset} {method} seed={seed} {r['effect']}: "
+                                       f"real {r['real'] if r['real'] is None else format(r['real'], '+.3f')} "
                                        f"synthetic {r['syn'] if r['syn'] is None else format(r['syn'], '+.3f')} "
                                        f"overlap {r['overlap'] if r['overlap'] is None else round(r['overlap'], 2)}"
                                        for r in got), file=sys.stderr, flush=True)
