@@ -86,7 +86,7 @@ def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict,
     covariates = COVARIATES.get(dataset, []) if adjusted or strata else []
     meta_doc = declared(meta_path, analysis | ({"covariates": covariates} if strata and covariates else {}))
     meta = Metadata.load(meta_doc)
-    train, test = split_by_patient(df, meta.primary_key, seed)
+    train, test = split_by_patient(df, meta.sequence_key or meta.primary_key, seed)
     delta = default_delta(len(train))
     started = time.perf_counter()
     extra = {}
@@ -103,7 +103,8 @@ def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict,
                     model = Synthesizer(epsilon=epsilon, delta=delta, label=keep, seed=seed, **options).fit(train, meta_doc)
                 finally:
                     analysis_tables.JOINT_TIME_TO_EVENT = True
-            syn = model.sample(len(train), seed=seed)
+            patients = train[meta.sequence_key].nunique() if meta.sequence_key else len(train)
+            syn = model.sample(patients, seed=seed)  # as many patients as the training split (visits: their visits)
         extra = score(train, syn, test, meta_path, label, seed)
     else:
         from bench.peers import fit_sample_peer
