@@ -40,8 +40,8 @@ REACHED_BLOCK = 1_024  # rows a block: a slot's logits stay in the cache, the pe
 class Group(NamedTuple):
     """One group of output columns (``slot`` -1: outside the padded slots): its columns (a range),
     the weight's rows and bias for them, the class offsets, its tanh columns (local) and per
-    width group of the layout: (index into ``layout["widths"]``, the member rows drawn here,
-    their local columns flattened, their uniforms)."""
+    width group of the layout: (index into ``layout["widths"]``, the run of its members drawn
+    here, from and to, their local columns flattened, their uniforms)."""
 
     slot: int
     start: int
@@ -50,7 +50,7 @@ class Group(NamedTuple):
     bias: torch.Tensor
     offsets: torch.Tensor
     tanh: torch.Tensor
-    draws: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]
+    draws: list[tuple[int, int, int, torch.Tensor, torch.Tensor]]
 
 
 def slot_plan(encoder) -> dict | None:
@@ -91,10 +91,10 @@ def _group(gen, layout: dict, slot: int, start: int, stop: int) -> Group:
     tanh = tanh[(tanh >= start) & (tanh < stop)] - start
     draws = []
     for w, (width, starts, columns, uniforms) in enumerate(layout["widths"]):
-        members = torch.as_tensor([i for i, s in enumerate(starts) if start <= s < stop], dtype=torch.long)
-        if len(members):
-            draws.append((w, members, (columns.index_select(0, members) - start).reshape(-1),
-                          uniforms.index_select(0, members)))
+        inside = [i for i, s in enumerate(starts) if start <= s < stop]  # a run: starts ascend
+        if inside:
+            m0, m1 = inside[0], inside[-1] + 1
+            draws.append((w, m0, m1, (columns[m0:m1] - start).reshape(-1), uniforms[m0:m1]))
     weight, bias = gen.out.weight.detach(), gen.out.bias.detach()
     return Group(slot, start, stop, weight[start:stop].contiguous(), bias[start:stop].contiguous(),
                  gen.class_offsets[:, start:stop].contiguous(), tanh, draws)
@@ -158,12 +158,11 @@ def reached_rows(gen, layout: dict, z: torch.Tensor, labels: torch.Tensor | None
             reach = need.index_select(0, cells[vw][vrow, a:b])  # rows × slots
             for g in groups[1:]:
                 rows = reach[:, g.slot].nonzero().squeeze(1)
-                if len(rows) == 0:
-                    continue
-                if len(rows) < MIN_ROWS:  # padded with other rows (their values are theirs too)
+                if 0 < len(rows) < MIN_ROWS:  # padded with other rows (their values are theirs too)
                     rows = torch.unique(torch.cat([rows, torch.arange(MIN_ROWS)]))
-                _draw_group(g, widths, h.index_select(0, rows), None if y is None else y.index_select(0, rows),
-                            uniform[a:b].index_select(0, rows), out[a:b], cells, a, rows)
+                if len(rows):
+                    _draw_group(g, widths, h.index_select(0, rows), None if y is None else y.index_select(0, rows),
+                                uniform[a:b].index_select(0, rows), out[a:b], cells, a, rows)
     chosen: dict[int, np.ndarray] = {}
     for (_, starts, _, _), drawn in zip(widths, cells):
         chosen.update(zip(starts, drawn.numpy()))
@@ -181,17 +180,18 @@ def _draw_group(g: Group, widths: list, h: torch.Tensor, y: torch.Tensor | None,
     if len(g.tanh):
         logits.index_copy_(1, g.tanh, torch.tanh(logits.index_select(1, g.tanh)))
     n = len(logits)
-    for w, members, columns, uniforms in g.draws:
+    for w, m0, m1, columns, uniforms in g.draws:
         width = widths[w][0]
-        mass = logits.index_select(1, columns).reshape(n, len(members), width)
+        mass = logits.index_select(1, columns).reshape(n, m1 - m0, width)
         mass.sub_(mass.amax(dim=2, keepdim=True)).exp_().cumsum_(dim=2)
         threshold = uniform.index_select(1, uniforms).unsqueeze_(2).mul_(mass[:, :, -1:])
         drawn = torch.searchsorted(mass, threshold, right=True).squeeze_(2).clamp_(max=width - 1).T
         if rows is None:
-            cells[w][:, a:a + n].index_copy_(0, members, drawn)
+            cells[w][m0:m1, a:a + n] = drawn
         else:
-            cells[w].index_put_((members.unsqueeze(1), (rows + a).unsqueeze(0)), drawn)
+            cells[w][m0:m1, a:].index_copy_(1, rows, drawn)
     if rows is None:
         out[:, g.start:g.stop] = logits
     else:
         out[:, g.start:g.stop].index_copy_(0, rows, logits)
+
