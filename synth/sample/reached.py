@@ -34,7 +34,9 @@ from synth.models.row_blocks import row_blocks
 __all__ = ["slot_plan", "reached_layout", "reached_rows", "MIN_ROWS", "REACHED_BLOCK"]
 
 MIN_ROWS = 4  # a product of 1-3 rows takes another BLAS kernel (synth.models.row_blocks): never fewer
-REACHED_BLOCK = 1_024  # rows a block: a slot's logits stay in the cache, the per-slot calls amortised
+# rows a block: the per-slot calls amortised (forward passes and draws of 10^5 pbcseq patients:
+# 512 rows 1.07-1.35 CPU-s, 1,024 0.97-1.09, 2,048 0.94-0.97, 4,096 0.91-1.01; every slot 1.86-2.03)
+REACHED_BLOCK = 2_048
 
 
 class Group(NamedTuple):
@@ -143,7 +145,8 @@ def reached_rows(gen, layout: dict, z: torch.Tensor, labels: torch.Tensor | None
     """The generator's rows of noise ``z`` (tanh applied) and their drawn cells, as
     :func:`synth.sample.draw.forward_draw` gives them, for the columns outside the padded slots
     and the slots each row's drawn visit count or pattern reaches; the other columns and cells
-    are 0 (or a padding row's own values). ``block`` rows at a time; at least :data:`MIN_ROWS` rows (fewer: use the reference)."""
+    are 0 (or a padding row's own values). ``block`` rows at a time; at least :data:`MIN_ROWS`
+    rows (fewer: use the reference)."""
     k, widths, reached = len(z), layout["widths"], layout["reached"]
     groups, need, (vw, vrow) = reached["groups"], reached["need"], reached["visits"]
     offsets = labels is not None and gen.embed is not None
