@@ -43,7 +43,7 @@ def synthesizer_html(info: dict[str, Any]) -> str:
                for name, c in info["columns"].items()]
     if info["label"]:
         columns.append([info["label"], "label", "dp" if ledger["epsilon"] is not None else "exact",
-                        [f"{v}: {p:.3f}" for v, p in zip(info["label_values"], info["label_proportions"])]])
+                        [f"{'missing' if v is None else v}: {p:.3f}" for v, p in zip(info["label_values"], info["label_proportions"])]])
     parts.append("<details open><summary><b>Schema</b></summary>"
                  + _table(["column", "sdtype", "domain from", "range / values"], columns) + "</details>")
     mechanisms = [[m["name"], m["noise_multiplier"], m["sample_rate"], m["steps"],

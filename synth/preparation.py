@@ -49,7 +49,7 @@ from synth.release.analysis_tables import release_analysis_tables
 from synth.release.domain import build_domain
 from synth.release.sequence import prepare_sequences
 from synth.release.shards import counting_shards
-from synth.encode.inequalities import inequality_rule
+from synth.encode.inequalities import checked_rule
 from synth.schema.inequalities import Inequality, check_data, read_inequalities
 from synth.schema.columns import Schema, resolve_columns
 from synth.schema.metadata import REVIEW, Metadata
@@ -76,6 +76,7 @@ class Prepared:
     ledger: Ledger
     noise: NoiseSource
     label: str | None = None  # the fit's label: the caller's, or a declared analysis's arm
+    schema: Schema | None = None  # the metadata resolved once: what the stages after the checks read
 
 
 def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metadata, label: str | None,
@@ -88,13 +89,14 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     summed across ranks before their noise, and ``x``/``y`` are this rank's shard.
     """
     meta = Metadata.load(metadata)
-    df, source = _read(data, meta)
-    label, schema, inequalities = _check(df, meta, label, source)
+    schema = resolve_columns(meta)  # the metadata resolved once, for the checks and the stages below
+    df, source = _read(data, meta, schema)
+    label, schema, inequalities = _check(df, meta, label, source, schema)
     noise = NoiseSource(noise_seed, shared_secret(ranks, device) if ranks.distributed else None, ranks.rank)
-    ledger = Ledger(epsilon, None if delta is None else float(delta), meta.public_patients(),
+    ledger = Ledger(epsilon, None if delta is None else float(delta), schema.public_patients,
                     n_patients_source="public (metadata synth_patients)", noise=noise.description)
     rng = noise.numpy  # every release below draws from it; build_domain releases N unless public
-    if meta.sequence_key:
+    if schema.sequence_key:
         check_data(df, inequalities, meta, source)
         domain, encoder, frame = prepare_sequences(df, meta, label, ledger, rng, source, schema)
         check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
@@ -102,21 +104,21 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
         frame = coerce_frame(df, meta, source, public=True)  # every column in trouble in one error
         check_public_ranges(df, meta, source)  # clipped at encoding: said once, naming the columns only
         check_data(df, inequalities, meta, source)
-        ledger.privacy_unit = row_privacy_unit(meta.primary_key)
+        ledger.privacy_unit = row_privacy_unit(schema.primary_key)
         domain = build_domain(frame, schema, label, ledger, rng)
         encoder = TableEncoder(domain)
-    inequality_rule(meta, domain)  # ranges that contradict the inequalities stop here, before the tables
+    end = encoder.layout.end if isinstance(encoder, SequenceEncoder) else None  # synth_sequence.follow_up_end
+    checked_rule(inequalities, domain, end)  # ranges that contradict the inequalities stop here, before the tables
     check_same(ranks, _fingerprint(ledger, domain, None), "domains", device)  # before the tables' collectives
     x, y = _patients(frame, label, domain, encoder, ranks, source)
-    p = Prepared(meta, domain, encoder, x, y, len(domain.label.categories) if domain.label else 0, None, ledger,
-                 noise, label)
+    p = Prepared(meta, domain, encoder, x, y, domain.n_classes, None, ledger, noise, label, schema)
     if config.marginal_weight != 0:
         p.marginals = _release_tables(p, config, ranks, device)
     check_same(ranks, _fingerprint(ledger, domain, p.marginals), "releases", device)
     return p
 
 
-def _read(data: pd.DataFrame | str | Path, meta: Metadata) -> tuple[pd.DataFrame, str]:
+def _read(data: pd.DataFrame | str | Path, meta: Metadata, schema: Schema) -> tuple[pd.DataFrame, str]:
     """The table as the metadata's ``synth_read`` says (its columns only, where it says so), and how
     messages name it; warns while the metadata holds fields a draft read off the data."""
     unreviewed = meta.unreviewed()
@@ -126,21 +128,21 @@ def _read(data: pd.DataFrame | str | Path, meta: Metadata) -> tuple[pd.DataFrame
                       f"delete its \"{REVIEW}\" marker", SynthWarning, stacklevel=5)
     source = f"'{data}'" if isinstance(data, (str, Path)) else "the data"
     if isinstance(data, (str, Path)) and Path(data).is_file():
-        check_file_fits_in_memory(Path(data), meta, source)
+        check_file_fits_in_memory(Path(data), schema, source)
     read = meta.read_options()  # how to read the export (metadata synth_read; the CLI's options override it)
     df = read_csv(str(data), read) if isinstance(data, (str, Path)) else clean_frame(data, read)
     return listed_only(df, meta), source  # synth_read's drop_unlisted: only the metadata's columns are read
 
 
-def _check(df: pd.DataFrame, meta: Metadata, label: str | None, source: str
+def _check(df: pd.DataFrame, meta: Metadata, label: str | None, source: str, schema: Schema
            ) -> tuple[str | None, Schema, list[Inequality]]:
-    """The fit's label (the caller's, or a declared analysis's arm), the metadata's columns resolved
-    once and its inequalities, after the checks of the table against the metadata that need no release."""
-    if label is None and meta.analysis is not None and not meta.public_nullable(meta.analysis.arm):
-        label = meta.analysis.arm  # a declared analysis: the AC-GAN's class is its arm (a public choice:
-        # an arm the metadata says may be missing cannot be a class, and keeps its arm × outcome tables)
+    """The fit's label (the caller's, or a declared analysis's arm), ``schema`` (the metadata resolved
+    once, by the caller) and its inequalities, after the checks of the table against the metadata that
+    need no release."""
+    if label is None and schema.analysis is not None:
+        label = schema.analysis.arm  # a declared analysis: the AC-GAN's class is its arm (a public choice;
+        # an arm the metadata says may be missing gets a "missing" class, Domain.n_classes)
     check_label(meta, label)
-    schema = resolve_columns(meta)  # the metadata's columns, read once for the stages below
     if not [c.name for c in schema if c.kind is not None and c.name != label]:
         raise SynthError("metadata: no column to synthesize" + (f" besides the label '{label}'" if label
                          else "") + "; it needs a numerical, categorical, boolean or datetime column")
@@ -149,9 +151,9 @@ def _check(df: pd.DataFrame, meta: Metadata, label: str | None, source: str
     inequalities = read_inequalities(meta)
     if len(df) == 0:
         raise SynthError(f"{source} has no rows")
-    check_fits_in_memory(len(df), meta, source)
-    public_n = meta.public_patients()
-    patients = df[meta.sequence_key].nunique() if meta.sequence_key else len(df)
+    check_fits_in_memory(len(df), schema, source)
+    public_n = schema.public_patients
+    patients = df[schema.sequence_key].nunique() if schema.sequence_key else len(df)
     if public_n is not None and not patients / 10 <= public_n <= 10 * patients:  # the count stays unsaid
         warnings.warn(f"metadata: synth_patients states {public_n:,} patients, which differs from the data's "
                       f"number of patients ({source}) by more than a factor of 10: the sample rate, batch size "
@@ -168,7 +170,10 @@ def _patients(frame: pd.DataFrame, label: str | None, domain: Domain, encoder: T
         # A label value not released by DP discovery gets NO_LABEL: that patient still trains
         # the real/fake head, and stays in the data so the sample rate depends on N alone.
         lookup = {k: i for i, k in enumerate(domain.label.categories)}
-        y = np.array(frame[label].map(lookup).fillna(NO_LABEL), dtype=int)  # a writable copy (pandas 3's are views)
+        y = frame[label].map(lookup)
+        if domain.label.nullable:  # the metadata says the label may be missing: its own class, the last
+            y = y.mask(frame[label].isna(), len(domain.label.categories))
+        y = np.array(y.fillna(NO_LABEL), dtype=int)  # a writable copy (pandas 3's are views)
     x = encoder.encode(frame)
     if len(x) < 2:
         raise SynthError(f"{source} has fewer than 2 patients; at least 2 are needed")
@@ -182,13 +187,13 @@ def _release_tables(p: Prepared, config: TrainConfig, ranks: Ranks, device: str)
     """The noisy tables (the attendance table first on scheduled slots, then the label and pair
     stages, then a declared analysis's), counted on each rank's shard and noised once, as the
     marginal loss. Updates ``p.domain.label_proportions`` to the post-processed ones."""
-    meta, domain, encoder, x, y, n_classes, ledger, label = (p.meta, p.domain, p.encoder, p.x, p.y, p.n_classes,
-                                                             p.ledger, p.label)
+    schema, domain, encoder, x, y, n_classes, ledger, label = (p.schema, p.domain, p.encoder, p.x, p.y,
+                                                               p.n_classes, p.ledger, p.label)
     rng = p.noise.numpy
-    blocks = encoder.patient_cell_blocks() if meta.sequence_key else encoder.cell_blocks
+    blocks = encoder.patient_cell_blocks() if schema.sequence_key else encoder.cell_blocks
     share = MARGINAL_SHARE if config.marginal_share is None else config.marginal_share
     released = NoisyCounts(np.asarray(domain.label_counts), domain.label_sigma) if n_classes else None
-    declared = [] if meta.analysis is None else analysis_specs(meta.analysis, blocks, label)
+    declared = [] if schema.analysis is None else analysis_specs(schema.analysis, blocks, label)
     analysis_share = (ANALYSIS_SHARE if config.analysis_share is None else config.analysis_share) if declared else 0
     if not 0 <= analysis_share < share:
         raise SynthError(f"analysis_share must be at least 0 and below the tables' share {share:g}, "
@@ -196,10 +201,10 @@ def _release_tables(p: Prepared, config: TrainConfig, ranks: Ranks, device: str)
     declared = declared if analysis_share else []
     rest = share - analysis_share  # every other table's share (cumulative from preprocessing)
     with counting_shards(sum_across(ranks, device)):  # each shard counted, the sums noised once
-        block = encoder.attendance_block() if meta.sequence_key else None
+        block = encoder.attendance_block() if schema.sequence_key else None
         released_first = block is not None and block.width > 1  # slots, attendance not stated complete
         singles = visit_table_specs(encoder, n_classes, ledger, rest,
-                                    ATTENDANCE_WEIGHT if released_first else 0) if meta.sequence_key else None
+                                    ATTENDANCE_WEIGHT if released_first else 0) if schema.sequence_key else None
         attendance = _attendance(block, singles, x, n_classes, ledger, rng, rest) if released_first else []
         plan = TablePlan(n_classes, blocks, domain.label_proportions, rest, config.pair_tables, singles, released,
                          config.smooth_tables, _slot_pairs(encoder, x, ledger, rng))
@@ -208,8 +213,8 @@ def _release_tables(p: Prepared, config: TrainConfig, ranks: Ranks, device: str)
         if declared:
             class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])
             analysis, means = release_analysis_tables(x, y, n_classes, declared, ledger, rng, share, class_sizes,
-                                                      mean_specs(meta.analysis, blocks, label))
-            tables = shrunk_time_to_event(combine_releases(tables, analysis), meta.analysis, label)
+                                                      mean_specs(schema.analysis, blocks, label))
+            tables = shrunk_time_to_event(combine_releases(tables, analysis), schema.analysis, label)
     tables += attendance
     return MarginalLoss(tables, domain.label_proportions, config.independence, config.refine_groups, means)
 

@@ -34,6 +34,7 @@ from synth.sample.face import SamplingFace
 from synth.schema.implications import read_implications
 from synth.schema.inequalities import read_inequalities
 from synth.schema.metadata import Metadata
+from synth.schema.sdtypes import is_pii
 from synth.schema.sequence import SequenceLayout
 from synth.threads import use_threads
 
@@ -115,7 +116,7 @@ class Synthesizer(SamplingFace):
         if calibrated:
             result.summary["calibrated_outcomes"] = calibrated
         tables = None if p.marginals is None or isinstance(p.encoder, SequenceEncoder) else p.marginals.tables
-        joint = draw_pairs_jointly(result.generator, p.meta.analysis, tables, p.label,
+        joint = draw_pairs_jointly(result.generator, p.schema.analysis, tables, p.label,
                                    p.domain.label_proportions or [1.0], self.config.seed)  # tables of one row a patient
         if joint:
             result.generator.joint.check(p.encoder.spans, p.n_classes)
@@ -185,10 +186,10 @@ class Synthesizer(SamplingFace):
         domain = Domain.from_dict(doc["domain"])
         if doc.get("sequence") and not domain.pii_columns:  # files before the fix named none: the metadata says
             meta = Metadata.from_dict(doc["metadata"])
-            domain.pii_columns = [n for n in domain.all_columns if n in meta.columns and meta.sdtype(n) == "pii"]
+            domain.pii_columns = [n for n in domain.all_columns if n in meta.columns and is_pii(meta.sdtype(n))]
         encoder = (SequenceEncoder(domain, SequenceLayout.from_dict(doc["sequence"])) if doc.get("sequence")
                    else TableEncoder(domain))
-        gen = Generator(encoder.spans, encoder.width, len(domain.label.categories) if domain.label else 0,
+        gen = Generator(encoder.spans, encoder.width, domain.n_classes,
                         doc["generator"]["noise_dim"], doc["generator"]["hidden"], encoder.noise_groups())
         if "class_offsets" not in tensors and doc.get("format_version", 0) <= 8:  # no calibration: zero offsets
             tensors = {**tensors, "class_offsets": gen.class_offsets.clone()}
@@ -218,7 +219,8 @@ class Synthesizer(SamplingFace):
             sequence = {**enc.layout.to_dict(), "patients_over_max_visits_dp":
                         dom.released_counts.get("patients_over_max_visits")}
             cols = {k: v for k, v in cols.items() if "@" not in k or k.endswith("@1")}
-        return {"label": self.label, "label_values": dom.label.values if dom.label else None,
+        label_values = [*dom.label.values, *([None] if dom.label.nullable else [])] if dom.label else None
+        return {"label": self.label, "label_values": label_values,  # None: the missing class
                 "sequence": sequence,
                 "inequalities": [f"{p.low} <= {p.high}" for p in read_inequalities(st["meta"])]
                 + [r.text for r in read_implications(st["meta"])],

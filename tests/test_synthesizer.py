@@ -190,8 +190,9 @@ def test_jupyter_view_shows_guarantee_schema_and_ledger(fitted):
 
 def test_a_fit_that_would_not_fit_in_memory_stops_before_copying_the_table(monkeypatch):
     from synth.io.memory import estimated_bytes
+    from synth.schema.columns import resolve_columns
 
-    meta = Metadata.load(TRIAL_META)
+    meta = resolve_columns(Metadata.load(TRIAL_META))
     assert 100 * 1000 < estimated_bytes(1000, meta) < 2000 * 1000  # per row: 64 B a column, 8 B a cell
     monkeypatch.setattr("synth.io.memory.available_memory", lambda: estimated_bytes(120, meta) - 1)
     with pytest.raises(SynthError, match=r"is too large for this machine: fitting it needs about 0.0 GiB of "
@@ -203,10 +204,11 @@ def test_a_fit_that_would_not_fit_in_memory_stops_before_copying_the_table(monke
 
 def test_a_csv_far_too_large_stops_before_it_is_read(monkeypatch, tmp_path):
     from synth.io.memory import estimated_bytes
+    from synth.schema.columns import resolve_columns
 
     path = tmp_path / "big.csv"
     make_trial(120).to_csv(path, index=False)
-    meta = Metadata.load(TRIAL_META)
+    meta = resolve_columns(Metadata.load(TRIAL_META))
     monkeypatch.setattr("synth.io.memory.available_memory", lambda: estimated_bytes(120, meta))  # the fit alone fits
     read = []
     monkeypatch.setattr("synth.preparation.read_csv", lambda p: read.append(p))

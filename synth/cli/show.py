@@ -38,7 +38,7 @@ def show_info(console: Console, info: dict[str, Any]) -> None:
         rng = col.get("range") or col.get("values")
         schema.add_row(name, col["sdtype"], col["domain"], ", ".join(_num(v) for v in rng))
     if info["label"]:
-        props = ", ".join(f"{v}: {p:.3f}" for v, p in zip(info["label_values"], info["label_proportions"]))
+        props = ", ".join(f"{'missing' if v is None else v}: {p:.3f}" for v, p in zip(info["label_values"], info["label_proportions"]))
         schema.add_row(info["label"], "label", "", props)
     console.print(schema)
     seq = info.get("sequence")

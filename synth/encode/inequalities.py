@@ -15,7 +15,7 @@ from synth.schema.inequalities import KEY, Inequality, read_inequalities
 from synth.schema.metadata import Metadata
 from synth.schema.sequence import slot_name
 
-__all__ = ["ceilings", "check_never_lowered", "inequality_rule", "passes"]
+__all__ = ["ceilings", "check_never_lowered", "checked_rule", "inequality_rule", "passes"]
 
 
 def ceilings(pairs: list[Inequality], columns: dict[str, ColumnDomain]) -> dict[str, float]:
@@ -51,12 +51,20 @@ def check_never_lowered(column: str, ceiling: dict[str, float], columns: dict[st
 
 def inequality_rule(meta: Metadata, domain: Domain) -> tuple[list[Inequality], dict[str, float], dict]:
     """The metadata's inequalities with each constrained column's ceiling and released domain (a
-    visit column's domain is its first slot's)."""
+    visit column's domain is its first slot's): :func:`checked_rule`, read off the metadata."""
     pairs = read_inequalities(meta)
+    end = (meta.extra.get("synth_sequence") or {}).get("follow_up_end") if meta.sequence_key else None
+    return checked_rule(pairs, domain, end)
+
+
+def checked_rule(pairs: list[Inequality], domain: Domain, end: str | None
+                 ) -> tuple[list[Inequality], dict[str, float], dict]:
+    """``pairs`` (the metadata's inequalities, read) with each constrained column's ceiling and
+    released domain; ``end``: a visit sequence's ``follow_up_end`` column, or None. Stops with one
+    line where the ranges contradict the inequalities."""
     doms = {c.name: c for c in domain.columns}
     cols = {c: doms[c] if c in doms else doms[slot_name(c, 0)] for p in pairs for c in (p.low, p.high)}
     ceiling = ceilings(pairs, cols)
-    end = (meta.extra.get("synth_sequence") or {}).get("follow_up_end") if meta.sequence_key else None
     if end is not None:  # visits are ended at its value before the inequalities run
         check_never_lowered(end, ceiling, cols, "it is synth_sequence.follow_up_end and visits are ended at it first")
     return pairs, ceiling, cols

@@ -35,9 +35,10 @@ import pandas as pd
 from synth.errors import SynthError
 from synth.eval.effects import MODELS, fit_effects
 from synth.schema.analysis import AnalysisDeclaration
+from synth.schema.columns import ColumnSpec, Schema, resolve_columns
 from synth.schema.metadata import Metadata
 from synth.schema.validate import _suggest, category_key, coerce_frame
-from synth.schema.sdtypes import is_categorical
+from synth.schema.sdtypes import is_boolean, is_categorical, is_number
 
 __all__ = ["analysis_fidelity", "ci_overlap", "declaration", "ALPHA"]
 
@@ -54,9 +55,10 @@ def ci_overlap(real: tuple[float, float], synthetic: tuple[float, float]) -> flo
 
 
 def declaration(meta: Metadata, arm: str | None = None, outcomes: Sequence[str] | None = None,
-                covariates: Sequence[str] | None = None) -> AnalysisDeclaration | None:
+                covariates: Sequence[str] | None = None, schema: Schema | None = None) -> AnalysisDeclaration | None:
     """The analysis to evaluate: the options when any is given (they replace the metadata's
-    declaration as a whole), else the metadata's ``synth_analysis``, else None."""
+    declaration as a whole), else the metadata's ``synth_analysis``, else None. ``schema``: ``meta``'s
+    columns resolved (:func:`synth.schema.columns.resolve_columns`; else here)."""
     outcomes, covariates = list(outcomes or []), list(covariates or [])
     if arm is None and not outcomes and not covariates:
         return meta.analysis
@@ -65,23 +67,24 @@ def declaration(meta: Metadata, arm: str | None = None, outcomes: Sequence[str] 
                          "synth_analysis)")
     if not outcomes:
         raise SynthError("--outcome: give at least one outcome column with --arm")
-    static = (meta.extra.get("synth_sequence") or {}).get("static_columns", []) if meta.sequence_key else None
+    schema = resolve_columns(meta) if schema is None else schema
+    static = list(schema.static or []) if schema.sequence_key else None
     for option, cols in (("--arm", [arm]), ("--outcome", outcomes), ("--covariate", covariates)):
         for col in cols:
-            if col not in meta.columns:
-                raise SynthError(f"{option}: column '{col}' is not in the metadata{_suggest(col, list(meta.columns))}")
+            if col not in schema:
+                raise SynthError(f"{option}: column '{col}' is not in the metadata{_suggest(col, schema.names)}")
             if static is not None and col not in static:
                 raise SynthError(f"{option}: column '{col}' must be a static column (in synth_sequence."
                                  "static_columns): the analysis has one row per patient")
-    if not is_categorical(meta.sdtype(arm)):
-        raise SynthError(f"--arm: column '{arm}' is {meta.sdtype(arm)}; the arm must be categorical or boolean")
+    if not is_categorical(schema[arm].sdtype):
+        raise SynthError(f"--arm: column '{arm}' is {schema[arm].sdtype}; the arm must be categorical or boolean")
     for col in outcomes:
-        if meta.sdtype(col) not in ("numerical", "categorical", "boolean"):
-            raise SynthError(f"--outcome: column '{col}' is {meta.sdtype(col)}; an outcome must be numerical, "
+        if not _analysable(schema[col]):
+            raise SynthError(f"--outcome: column '{col}' is {schema[col].sdtype}; an outcome must be numerical, "
                              "boolean or binary categorical")
     for col in covariates:
-        if meta.sdtype(col) not in ("numerical", "categorical", "boolean"):
-            raise SynthError(f"--covariate: column '{col}' is {meta.sdtype(col)}; a covariate must be numerical, "
+        if not _analysable(schema[col]):
+            raise SynthError(f"--covariate: column '{col}' is {schema[col].sdtype}; a covariate must be numerical, "
                              "categorical or boolean")
     named = [arm, *outcomes, *covariates]
     twice = next((c for c in named if named.count(c) > 1), None)
@@ -91,13 +94,18 @@ def declaration(meta: Metadata, arm: str | None = None, outcomes: Sequence[str] 
     return AnalysisDeclaration(arm, tuple(outcomes), tuple(covariates))
 
 
-def _levels(meta: Metadata, col: str, real: pd.Series) -> list[str]:
-    """A categorical column's levels in order: its range_values, else the real data's, sorted."""
-    spec = meta.columns[col]
-    if spec.get("range_values"):
-        return list(dict.fromkeys(category_key(v) for v in spec["range_values"]))
-    if spec["sdtype"] == "boolean":
-        return ["False", "True"]
+def _analysable(spec: ColumnSpec) -> bool:
+    """Numbers or categories (not dates, ids or pii): what a model of the arm's effect can take."""
+    return is_number(spec.sdtype) or is_categorical(spec.sdtype)
+
+
+def _levels(spec: ColumnSpec, listed: list | None, real: pd.Series) -> list[str]:
+    """A categorical column's levels in order: its range_values as ``listed`` (public or not: the
+    evaluation is for the data holder), else its values by type (a boolean's), else the real
+    data's, sorted."""
+    values = listed or spec.values
+    if values:
+        return list(dict.fromkeys(category_key(v) for v in values))
     seen = [v for v in real.dropna().unique()]
     try:
         return sorted(seen, key=float)
@@ -105,25 +113,28 @@ def _levels(meta: Metadata, col: str, real: pd.Series) -> list[str]:
         return sorted(seen, key=str)
 
 
-def _per_patient(df: pd.DataFrame, meta: Metadata, source: str) -> pd.DataFrame:
+def _per_patient(df: pd.DataFrame, meta: Metadata, key: str | None, source: str) -> pd.DataFrame:
     frame = coerce_frame(df, meta, source)
-    if meta.sequence_key:  # the declared columns are static: a patient's first row holds them
-        frame = frame[~df[meta.sequence_key].duplicated().to_numpy()]
+    if key:  # the declared columns are static: a patient's first row holds them
+        frame = frame[~df[key].duplicated().to_numpy()]
     return frame.reset_index(drop=True)
 
 
 def analysis_fidelity(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata,
-                      decl: AnalysisDeclaration, source: str = "metadata") -> dict[str, Any]:
+                      decl: AnalysisDeclaration, source: str = "metadata", schema: Schema | None = None
+                      ) -> dict[str, Any]:
     """Every declared arm effect on real and synthetic data and how well they agree (module doc).
 
     Returns the report's ``analysis`` block: the arm, its reference and levels, the covariates,
     ``effects`` (one row per outcome and non-reference level), the headline means, ``problems``
-    (fits that failed or separated) and ``notes`` (rows left out).
+    (fits that failed or separated) and ``notes`` (rows left out). ``meta`` types the rows
+    (:func:`synth.schema.validate.coerce_frame`); ``schema``: its columns resolved (else here).
     """
-    frames = {"real": _per_patient(real, meta, "the real data"),
-              "synthetic": _per_patient(synthetic, meta, "the synthetic data")}
-    levels = {c: _levels(meta, c, frames["real"][c]) for c in decl.columns()
-              if is_categorical(meta.sdtype(c))}
+    schema = resolve_columns(meta) if schema is None else schema
+    frames = {"real": _per_patient(real, meta, schema.sequence_key, "the real data"),
+              "synthetic": _per_patient(synthetic, meta, schema.sequence_key, "the synthetic data")}
+    levels = {c: _levels(schema[c], meta.listed_values(c), frames["real"][c]) for c in decl.columns()
+              if is_categorical(schema[c].sdtype)}
     arm_levels = levels[decl.arm]
     if len(arm_levels) < 2:
         raise SynthError(f"--arm: column '{decl.arm}' has one value ({arm_levels}); the arm needs two or more")
@@ -131,14 +142,14 @@ def analysis_fidelity(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadat
         if col in levels and len(levels[col]) != 2:
             raise SynthError(f"--outcome: column '{col}' has {len(levels[col])} values; a categorical outcome must "
                              "be binary (2 values)")
-    positive = {c: ("True" if meta.sdtype(c) == "boolean" else lv[1]) for c, lv in levels.items() if len(lv) == 2}
-    models = [(c, None, "numerical" if meta.sdtype(c) == "numerical" else "binary") for c in decl.outcomes]
+    positive = {c: ("True" if is_boolean(schema[c].sdtype) else lv[1]) for c, lv in levels.items() if len(lv) == 2}
+    models = [(c, None, "numerical" if is_number(schema[c].sdtype) else "binary") for c in decl.outcomes]
     models += [(p.time, p.event, "time_to_event") for p in decl.time_to_event]
     effects, notes, problems, dropped = [], [], [], {}
     for outcome, event, kind in models:
         sides: dict[str, dict] = {}
         for name, frame in frames.items():
-            y, ev, X, arm_cols, lost = _model_data(frame, meta, decl, outcome, event, levels, positive)
+            y, ev, X, arm_cols, lost = _model_data(frame, decl, outcome, event, levels, positive)
             dropped[(outcome, name)] = lost
             sides[name] = fit_effects(kind, y, X, arm_cols, ev, f"the {name} data")
             for side in sides[name].values():
@@ -174,7 +185,7 @@ def analysis_fidelity(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadat
             "notes": notes}
 
 
-def _model_data(frame: pd.DataFrame, meta: Metadata, decl: AnalysisDeclaration, outcome: str, event: str | None,
+def _model_data(frame: pd.DataFrame, decl: AnalysisDeclaration, outcome: str, event: str | None,
                 levels: dict[str, list[str]], positive: dict[str, str]):
     """(y, event, X, arm dummies by level, rows left out) for one model on one data set."""
     cols = list(dict.fromkeys([decl.arm, outcome, *([event] if event else []), *decl.covariates]))

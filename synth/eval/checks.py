@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from synth.eval.features import feature_columns, model_frame
+from synth.schema.columns import Schema, as_schema
 from synth.schema.metadata import Metadata
 
 __all__ = ["TAIL_QUANTILES", "tail_shares", "analysis_findings", "strong_pairs"]
@@ -21,12 +22,13 @@ __all__ = ["TAIL_QUANTILES", "tail_shares", "analysis_findings", "strong_pairs"]
 TAIL_QUANTILES = (0.005, 0.995)
 
 
-def tail_shares(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata) -> list[dict]:
+def tail_shares(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Schema | Metadata) -> list[dict]:
     """Per numeric column (datetimes as days): the share of synthetic values (present ones) below
     the real data's 0.5% percentile or above its 99.5% percentile, and the real data's own share
     beyond them (about 1%), largest synthetic share first."""
-    num, _ = feature_columns(meta)
-    a, b = model_frame(real, meta), model_frame(synthetic, meta)
+    schema = as_schema(meta)
+    num, _ = feature_columns(schema)
+    a, b = model_frame(real, schema), model_frame(synthetic, schema)
     out = []
     for col in num:
         r, s = a[col].dropna().to_numpy(dtype=float), b[col].dropna().to_numpy(dtype=float)
@@ -39,12 +41,13 @@ def tail_shares(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata) -> 
     return sorted(out, key=lambda t: -t["synthetic_share"])
 
 
-def strong_pairs(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata, strong: float) -> list[dict]:
+def strong_pairs(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Schema | Metadata, strong: float) -> list[dict]:
     """Numeric pairs whose real Pearson or Spearman |r| is at least ``strong``, with the real and
     synthetic r of the stronger of the two (a relation carried by a tail, such as gestational age
     and birthweight through the preterm births, shows in Pearson's r and less in Spearman's)."""
-    num, _ = feature_columns(meta)
-    a, b = model_frame(real, meta)[num], model_frame(synthetic, meta)[num]
+    schema = as_schema(meta)
+    num, _ = feature_columns(schema)
+    a, b = model_frame(real, schema)[num], model_frame(synthetic, schema)[num]
     corr = {m: (a.corr(method=m), b.corr(method=m)) for m in ("pearson", "spearman")}
     out = []
     for i, x in enumerate(num):

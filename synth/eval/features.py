@@ -12,18 +12,18 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from synth.schema.metadata import Metadata
+from synth.schema.columns import Schema
 from synth.schema.validate import category_key
 from synth.schema.timestamps import epoch_seconds
-from synth.schema.sdtypes import is_categorical, is_numeric
+from synth.schema.sdtypes import is_categorical, is_datetime, is_numeric
 
 __all__ = ["feature_columns", "model_frame", "preprocessor", "category_strings"]
 
 
-def feature_columns(meta: Metadata, exclude: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+def feature_columns(schema: Schema, exclude: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
     """(numeric, categorical) columns that models may use."""
-    num = [c for c, s in meta.columns.items() if is_numeric(s["sdtype"]) and c not in exclude]
-    cat = [c for c, s in meta.columns.items() if is_categorical(s["sdtype"]) and c not in exclude]
+    num = [c.name for c in schema if is_numeric(c.sdtype) and c.name not in exclude]
+    cat = [c.name for c in schema if is_categorical(c.sdtype) and c.name not in exclude]
     return num, cat
 
 
@@ -36,13 +36,13 @@ def category_strings(s: pd.Series) -> pd.Series:
     return s.map(category_key).astype(str)
 
 
-def model_frame(df: pd.DataFrame, meta: Metadata, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
+def model_frame(df: pd.DataFrame, schema: Schema, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
     """Numeric columns as floats (datetimes in days), categorical ones as strings ("nan" = missing)."""
-    num, cat = feature_columns(meta, exclude)
+    num, cat = feature_columns(schema, exclude)
     out = {}
     for c in num:
-        if meta.sdtype(c) == "datetime":
-            t = pd.to_datetime(df[c], format=meta.columns[c].get("datetime_format"), errors="coerce")
+        if is_datetime(schema[c].sdtype):
+            t = pd.to_datetime(df[c], format=schema[c].datetime_format, errors="coerce")
             out[c] = pd.Series(epoch_seconds(t) / 86400, index=df.index)
         else:
             out[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
@@ -51,10 +51,10 @@ def model_frame(df: pd.DataFrame, meta: Metadata, exclude: tuple[str, ...] = ())
     return pd.DataFrame(out, index=df.index)
 
 
-def preprocessor(meta: Metadata, exclude: tuple[str, ...] = ()) -> ColumnTransformer:
+def preprocessor(schema: Schema, exclude: tuple[str, ...] = ()) -> ColumnTransformer:
     """Median-impute and scale numbers; one-hot categories (unknown ones ignored). Always dense:
     gradient boosting refuses the sparse matrix a table of many categories would otherwise give."""
-    num, cat = feature_columns(meta, exclude)
+    num, cat = feature_columns(schema, exclude)
     return ColumnTransformer([
         ("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), num),
         ("cat", OneHotEncoder(handle_unknown="ignore"), cat),

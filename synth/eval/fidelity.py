@@ -16,6 +16,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from synth.eval.features import feature_columns, model_frame, preprocessor
+from synth.schema.columns import Schema, as_schema
 from synth.schema.metadata import Metadata
 
 __all__ = ["quality", "sdmetrics_reports", "detection", "correlation_agreement", "correlation_matrix"]
@@ -56,36 +57,38 @@ def sdmetrics_reports(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Met
     return out
 
 
-def detection(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | dict | str,
+def detection(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Schema | Metadata | dict | str,
               seed: int = 0, max_rows: int = 5000) -> float:
     """Cross-validated AUROC of a classifier telling real rows from synthetic ones.
 
     0.5: indistinguishable; 1.0: every synthetic row is recognisable. Each side is subsampled to
     at most ``max_rows`` rows (and to the smaller side) so both classes weigh the same.
+    ``metadata``: the columns resolved (a Schema), or metadata to resolve.
     """
-    meta = Metadata.load(metadata)
+    schema = as_schema(metadata)
     k = min(len(real), len(synthetic), max_rows)
     both = pd.concat([real.sample(k, random_state=seed), synthetic.sample(k, random_state=seed)],
                      ignore_index=True)
     y = np.r_[np.ones(k), np.zeros(k)]
-    pipe = make_pipeline(preprocessor(meta), HistGradientBoostingClassifier(max_iter=100, random_state=seed))
+    pipe = make_pipeline(preprocessor(schema), HistGradientBoostingClassifier(max_iter=100, random_state=seed))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
-        scores = cross_val_score(pipe, model_frame(both, meta), y, cv=3, scoring="roc_auc")
+        scores = cross_val_score(pipe, model_frame(both, schema), y, cv=3, scoring="roc_auc")
     return float(max(0.5, np.mean(scores)))
 
 
-def correlation_matrix(df: pd.DataFrame, meta: Metadata) -> pd.DataFrame:
+def correlation_matrix(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Spearman correlations between numeric columns (datetimes as days)."""
-    num, _ = feature_columns(meta)
-    return model_frame(df, meta)[num].corr(method="spearman")
+    num, _ = feature_columns(schema)
+    return model_frame(df, schema)[num].corr(method="spearman")
 
 
-def correlation_agreement(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | dict | str) -> float:
+def correlation_agreement(real: pd.DataFrame, synthetic: pd.DataFrame,
+                          metadata: Schema | Metadata | dict | str) -> float:
     """Spearman correlation between the real and synthetic pairwise-correlation vectors (1 = same
     structure); NaN with fewer than three numeric columns."""
-    meta = Metadata.load(metadata)
-    a, b = correlation_matrix(real, meta), correlation_matrix(synthetic, meta)
+    schema = as_schema(metadata)
+    a, b = correlation_matrix(real, schema), correlation_matrix(synthetic, schema)
     iu = np.triu_indices(len(a), k=1)
     x, y = a.to_numpy()[iu], b.to_numpy()[iu]
     ok = ~(np.isnan(x) | np.isnan(y))

@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from synth.eval.features import category_strings
-from synth.schema.metadata import Metadata
+from synth.schema.columns import Schema
+from synth.schema.sdtypes import is_number
 
 __all__ = ["distributions", "correlation_heatmaps", "utility_bars", "dcr_histogram", "visit_counts",
            "trajectories", "forest_plot"]
@@ -18,7 +19,7 @@ __all__ = ["distributions", "correlation_heatmaps", "utility_bars", "dcr_histogr
 REAL, SYN = "#1f77b4", "#ff7f0e"
 
 
-def distributions(real: pd.DataFrame, syn: pd.DataFrame, meta: Metadata, columns: list[str],
+def distributions(real: pd.DataFrame, syn: pd.DataFrame, schema: Schema, columns: list[str],
                   scores: dict[str, float]) -> go.Figure:
     cols = columns[:30]
     ncols = 3
@@ -28,7 +29,7 @@ def distributions(real: pd.DataFrame, syn: pd.DataFrame, meta: Metadata, columns
     for i, c in enumerate(cols):
         r, k = divmod(i, ncols)
         show = i == 0
-        if meta.sdtype(c) == "numerical":
+        if is_number(schema[c].sdtype):
             a, b = pd.to_numeric(real[c], errors="coerce"), pd.to_numeric(syn[c], errors="coerce")
             lo, hi = np.nanmin([a.min(), b.min()]), np.nanmax([a.max(), b.max()])
             bins = dict(start=lo, end=hi, size=(hi - lo) / 30 if hi > lo else 1)
@@ -82,13 +83,13 @@ def visit_counts(real: pd.DataFrame, syn: pd.DataFrame, key: str) -> go.Figure:
     return fig
 
 
-def trajectories(real: pd.DataFrame, syn: pd.DataFrame, meta: Metadata, columns: list[str],
+def trajectories(real: pd.DataFrame, syn: pd.DataFrame, schema: Schema, columns: list[str],
                  patients: int = 6, seed: int = 0) -> go.Figure:
     cols = columns[:3]
     fig = make_subplots(rows=len(cols), cols=2, subplot_titles=[f"{c}: {w}" for c in cols
                                                                 for w in ("real", "synthetic")])
     rng = np.random.default_rng(seed)
-    key, index = meta.sequence_key, meta.sequence_index
+    key, index = schema.sequence_key, schema.sequence_index
     for j, (df, color) in enumerate(((real, REAL), (syn, SYN))):
         ids = df[key].unique()
         chosen = rng.choice(ids, size=min(patients, len(ids)), replace=False)

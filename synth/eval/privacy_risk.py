@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
 from synth.eval.features import model_frame, preprocessor
+from synth.schema.columns import Schema, as_schema
 from synth.schema.metadata import Metadata
 
 __all__ = ["privacy_risk"]
@@ -29,25 +30,26 @@ def _dense(x) -> np.ndarray:
 
 
 def privacy_risk(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
-                 metadata: Metadata | dict | str, max_rows: int = 5000, seed: int = 0,
+                 metadata: Schema | Metadata | dict | str, max_rows: int = 5000, seed: int = 0,
                  return_distances: bool = False) -> dict:
     """DCR: each synthetic row's distance to its closest training row, against the same for
     holdout rows (a synthetic median well below the holdout's means records are being echoed).
     Exact copies: share of synthetic rows equal to a training row on every feature.
     MIA AUROC: training (member) vs holdout (non-member) rows scored by closeness to the nearest
-    synthetic row; 0.5 means membership cannot be told apart this way."""
-    meta = Metadata.load(metadata)
+    synthetic row; 0.5 means membership cannot be told apart this way. ``metadata``: the columns
+    resolved (a Schema), or metadata to resolve."""
+    schema = as_schema(metadata)
     rng = np.random.default_rng(seed)
 
     def cap(df: pd.DataFrame) -> pd.DataFrame:
         return df.iloc[rng.choice(len(df), max_rows, replace=False)] if len(df) > max_rows else df
 
     train, synthetic, holdout = cap(train), cap(synthetic), cap(holdout)
-    frames = [model_frame(d, meta) for d in (train, synthetic, holdout)]
+    frames = [model_frame(d, schema) for d in (train, synthetic, holdout)]
     train_rows = set(_row_keys(frames[0]))
     copies = [float(np.mean([k in train_rows for k in _row_keys(f)])) if len(f) else float("nan")
               for f in frames[1:]]
-    prep = preprocessor(meta).fit(frames[0])
+    prep = preprocessor(schema).fit(frames[0])
     t, s, h = (_dense(prep.transform(f)) for f in frames)
     to_train = NearestNeighbors(n_neighbors=1, algorithm="ball_tree").fit(t)  # exact distances
     dcr_syn = to_train.kneighbors(s)[0][:, 0]

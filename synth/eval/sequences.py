@@ -14,56 +14,59 @@ import pandas as pd
 from sdmetrics.single_column import KSComplement, TVComplement
 
 from synth.eval.features import category_strings
+from synth.schema.columns import ColumnSpec, Schema, as_schema
 from synth.schema.metadata import Metadata
 from synth.schema.timestamps import epoch_seconds
-from synth.schema.sdtypes import is_categorical, is_modelled
+from synth.schema.sdtypes import is_categorical, is_datetime, is_modelled, is_number
 
-__all__ = ["patient_features", "patient_metadata", "visit_count_distance", "per_visit_quality",
+__all__ = ["patient_features", "patient_schema", "patient_metadata", "visit_count_distance", "per_visit_quality",
            "visit_time_quality", "lag1_autocorrelation", "temporal_columns"]
 
 
-def _static_temporal(meta: Metadata, df: pd.DataFrame) -> tuple[list[str], list[str]]:
-    spec = meta.extra.get("synth_sequence") or {}
-    modelled = [c for c in meta.columns if is_modelled(meta.sdtype(c)) and c != meta.sequence_index]
-    if "static_columns" in spec:
-        static = [c for c in modelled if c in spec["static_columns"]]
+def _static_temporal(schema: Schema, df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    modelled = [c.name for c in schema if is_modelled(c.sdtype) and c.name != schema.sequence_index]
+    if schema.static is not None:
+        static = [c for c in modelled if c in schema.static]
     else:  # any other tool's metadata: a column constant within every patient is static
-        grouped = df.groupby(meta.sequence_key)
+        grouped = df.groupby(schema.sequence_key)
         static = [c for c in modelled if (grouped[c].nunique(dropna=False) <= 1).all()]
     return static, [c for c in modelled if c not in static]
 
 
-def temporal_columns(meta: Metadata, df: pd.DataFrame) -> list[str]:
-    return _static_temporal(meta, df)[1]
+def temporal_columns(schema: Schema, df: pd.DataFrame) -> list[str]:
+    return _static_temporal(schema, df)[1]
 
 
-def _sorted(df: pd.DataFrame, meta: Metadata) -> pd.DataFrame:
-    index = df[meta.sequence_index]
-    if meta.sdtype(meta.sequence_index) == "datetime":
-        index = pd.to_datetime(index, format=meta.columns[meta.sequence_index].get("datetime_format"))
+def _sorted(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    index = df[schema.sequence_index]
+    spec = schema[schema.sequence_index]
+    if is_datetime(spec.sdtype):
+        index = pd.to_datetime(index, format=spec.datetime_format)
         index = pd.Series(epoch_seconds(index) / 86400, index=df.index)  # days
     return df.assign(__t=pd.to_numeric(index, errors="coerce")).sort_values(
-        [meta.sequence_key, "__t"], kind="stable")
+        [schema.sequence_key, "__t"], kind="stable")
 
 
-def patient_features(df: pd.DataFrame, metadata: Metadata | dict | str) -> pd.DataFrame:
+def patient_features(df: pd.DataFrame, metadata: Schema | Metadata | dict | str) -> pd.DataFrame:
     """One row per patient: static columns, visit count, and first/last/mean/slope per numeric
     temporal column (slope per day of the sequence index; NaN with fewer than two values);
-    first/last value per categorical temporal column."""
-    meta = Metadata.load(metadata)
-    static, temporal = _static_temporal(meta, df)
-    d = _sorted(df, meta)
-    g = d.groupby(meta.sequence_key, sort=True)
+    first/last value per categorical temporal column. ``metadata``: the columns resolved (a
+    Schema), or metadata to resolve."""
+    schema = as_schema(metadata)
+    key = schema.sequence_key
+    static, temporal = _static_temporal(schema, df)
+    d = _sorted(df, schema)
+    g = d.groupby(key, sort=True)
     out = g[static].first() if static else pd.DataFrame(index=g.size().index)
     out["n_visits"] = g.size()
     for c in temporal:
-        if meta.sdtype(c) == "numerical":
+        if is_number(schema[c].sdtype):
             x = pd.to_numeric(d[c], errors="coerce")
-            gx = x.groupby(d[meta.sequence_key], sort=True)
+            gx = x.groupby(d[key], sort=True)
             out[f"{c}_first"], out[f"{c}_last"], out[f"{c}_mean"] = gx.first(), gx.last(), gx.mean()
-            out[f"{c}_slope"] = _slopes(d[meta.sequence_key], d["__t"], x)
+            out[f"{c}_slope"] = _slopes(d[key], d["__t"], x)
         else:
-            gc = d[c].astype(object).groupby(d[meta.sequence_key], sort=True)
+            gc = d[c].astype(object).groupby(d[key], sort=True)
             out[f"{c}_first"], out[f"{c}_last"] = gc.first(), gc.last()
     return out.reset_index(drop=True)
 
@@ -78,17 +81,24 @@ def _slopes(keys: pd.Series, t: pd.Series, x: pd.Series) -> pd.Series:
     return slope.reindex(keys.drop_duplicates().sort_values().to_numpy())
 
 
-def patient_metadata(df_features: pd.DataFrame, metadata: Metadata | dict | str) -> Metadata:
-    """Metadata for :func:`patient_features`' columns (numerical or categorical)."""
-    meta = Metadata.load(metadata)
-    cols = {}
+def patient_schema(df_features: pd.DataFrame, metadata: Schema | Metadata | dict | str) -> Schema:
+    """The columns of :func:`patient_features`: categorical where the visit column they come from
+    is (its first or last value), numerical otherwise (means, slopes, the visit count, numbers)."""
+    schema = as_schema(metadata)
+    specs = []
     for c in df_features.columns:
-        base = c.rsplit("_", 1)[0] if c not in meta.columns else c
-        sdtype = meta.sdtype(base) if base in meta.columns and c != "n_visits" else "numerical"
-        if c.endswith(("_mean", "_slope")) or c == "n_visits":
-            sdtype = "numerical"
-        cols[c] = {"sdtype": "categorical" if is_categorical(sdtype) else "numerical"}
-    return Metadata(columns=cols, table_name="patients")
+        base = c.rsplit("_", 1)[0] if c not in schema else c
+        categorical = (base in schema and c != "n_visits" and not c.endswith(("_mean", "_slope"))
+                       and is_categorical(schema[base].sdtype))
+        specs.append(ColumnSpec(c, "categorical" if categorical else "numerical"))
+    return Schema(tuple(specs))
+
+
+def patient_metadata(df_features: pd.DataFrame, metadata: Schema | Metadata | dict | str) -> Metadata:
+    """Metadata for :func:`patient_features`' columns (numerical or categorical): :func:`patient_schema`
+    as a metadata file would say it."""
+    return Metadata(columns={c.name: {"sdtype": c.sdtype} for c in patient_schema(df_features, metadata)},
+                    table_name="patients")
 
 
 def visit_count_distance(real: pd.DataFrame, synthetic: pd.DataFrame, key: str) -> float:
@@ -99,35 +109,35 @@ def visit_count_distance(real: pd.DataFrame, synthetic: pd.DataFrame, key: str) 
     return float(0.5 * (a.reindex(both, fill_value=0) - b.reindex(both, fill_value=0)).abs().sum())
 
 
-def per_visit_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | dict | str,
+def per_visit_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Schema | Metadata | dict | str,
                       min_patients: int = 10) -> dict[str, float]:
     """Column-shape score (KS/TV complement) of each temporal column at each visit number,
     averaged over visit numbers held by at least ``min_patients`` real patients (weighted by
     them). Missing values are a category of their own ("missing" rate compared too)."""
-    meta = Metadata.load(metadata)
-    columns = [(c, meta.sdtype(c)) for c in temporal_columns(meta, real)]
-    score, by_visit = _per_visit(real, synthetic, meta, columns, min_patients)
+    schema = as_schema(metadata)
+    columns = [(c, schema[c].sdtype) for c in temporal_columns(schema, real)]
+    score, by_visit = _per_visit(real, synthetic, schema, columns, min_patients)
     return {"per_visit_quality": score, "by_visit": by_visit}
 
 
-def visit_time_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadata | dict | str,
+def visit_time_quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Schema | Metadata | dict | str,
                        min_patients: int = 10) -> dict[str, float]:
     """KS complement of the visit time (``sequence_index``, datetimes in days) at each visit
     number, weighted as :func:`per_visit_quality`: 1 when the k-th visits fall at the same
     times, 0 when every synthetic k-th visit is later (or earlier) than every real one."""
-    score, by_visit = _per_visit(real, synthetic, Metadata.load(metadata), [("__t", "numerical")], min_patients,
+    score, by_visit = _per_visit(real, synthetic, as_schema(metadata), [("__t", None)], min_patients,
                                  lambda r, s, _: float(KSComplement.compute(r.dropna(), s.dropna())))
     return {"visit_time_quality": score, "visit_time_by_visit": by_visit}
 
 
-def _per_visit(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata, columns: list[tuple[str, str]],
-               min_patients: int, shape: Callable[[pd.Series, pd.Series, str], float] | None = None
+def _per_visit(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, columns: list[tuple[str, str | None]],
+               min_patients: int, shape: Callable[[pd.Series, pd.Series, str | None], float] | None = None
                ) -> tuple[float, dict[int, float]]:
     """Mean of ``shape`` (default: KS/TV complement with the missing rate) over ``columns`` at
     each visit number held by at least ``min_patients`` real patients, weighted by them."""
     shape = shape or _shape
-    r, s = (_sorted(d, meta) for d in (real, synthetic))
-    r["__k"], s["__k"] = r.groupby(meta.sequence_key).cumcount(), s.groupby(meta.sequence_key).cumcount()
+    r, s = (_sorted(d, schema) for d in (real, synthetic))
+    r["__k"], s["__k"] = r.groupby(schema.sequence_key).cumcount(), s.groupby(schema.sequence_key).cumcount()
     scores, weights, by_visit = [], [], {}
     for k, rk in r.groupby("__k"):
         sk = s[s["__k"] == k]
@@ -139,28 +149,28 @@ def _per_visit(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata, colu
     return (float(np.average(scores, weights=weights)) if scores else float("nan")), by_visit
 
 
-def _shape(real: pd.Series, syn: pd.Series, sdtype: str) -> float:
+def _shape(real: pd.Series, syn: pd.Series, sdtype: str | None) -> float:
     miss = 1 - abs(real.isna().mean() - syn.isna().mean())
     r, s = real.dropna(), syn.dropna()
     if len(r) == 0 or len(s) == 0:
         return float(miss)
-    if sdtype == "numerical":
+    if is_number(sdtype):
         shape = KSComplement.compute(pd.to_numeric(r), pd.to_numeric(s))
     else:
         shape = TVComplement.compute(category_strings(r), category_strings(s))
     return float((shape + miss) / 2)
 
 
-def lag1_autocorrelation(df: pd.DataFrame, metadata: Metadata | dict | str) -> dict[str, float]:
+def lag1_autocorrelation(df: pd.DataFrame, metadata: Schema | Metadata | dict | str) -> dict[str, float]:
     """Pearson correlation between consecutive visits' values of each numeric temporal column."""
-    meta = Metadata.load(metadata)
-    d = _sorted(df, meta)
+    schema = as_schema(metadata)
+    d = _sorted(df, schema)
     out = {}
-    for c in temporal_columns(meta, df):
-        if meta.sdtype(c) != "numerical":
+    for c in temporal_columns(schema, df):
+        if not is_number(schema[c].sdtype):
             continue
         x = pd.to_numeric(d[c], errors="coerce")
-        nxt = x.groupby(d[meta.sequence_key]).shift(-1)
+        nxt = x.groupby(d[schema.sequence_key]).shift(-1)
         ok = x.notna() & nxt.notna()
         out[c] = float(np.corrcoef(x[ok], nxt[ok])[0, 1]) if ok.sum() > 2 else float("nan")
     return out

@@ -15,6 +15,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 
 from synth.eval.features import category_strings, feature_columns, model_frame, preprocessor
+from synth.schema.columns import Schema, as_schema
 from synth.schema.metadata import Metadata
 
 __all__ = ["MODELS", "tstr_auroc", "downstream"]
@@ -29,20 +30,20 @@ MODELS = {
 BENCH_MODELS = ("logistic_regression", "random_forest", "gradient_boosting")
 
 
-def _fit_score(train, test, meta, target, name, seed) -> dict[str, float]:
+def _fit_score(train, test, schema, target, name, seed) -> dict[str, float]:
     y_train = category_strings(train[target])
     y_test = category_strings(test[target]).to_numpy()
     if y_train.nunique() < 2:  # a model that saw one class cannot rank
         return {"auroc": 0.5, "accuracy": float(np.mean(y_test == y_train.iloc[0])), "importance": None,
                 "per_class": {c: _one_vs_rest(y_test == c, None) for c in np.unique(y_test)}}
-    pipe = make_pipeline(preprocessor(meta, (target,)), MODELS[name](seed))
+    pipe = make_pipeline(preprocessor(schema, (target,)), MODELS[name](seed))
     if name == "mlp" and len(y_train) < 100:  # too few rows for its stratified validation split
         pipe[-1].set_params(early_stopping=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*(converge|Stochastic Optimizer).*")
-        pipe.fit(model_frame(train, meta, (target,)), y_train)
-        x_test = model_frame(test, meta, (target,))
+        pipe.fit(model_frame(train, schema, (target,)), y_train)
+        x_test = model_frame(test, schema, (target,))
         proba = pipe.predict_proba(x_test)
     classes = list(pipe.classes_)
     if len(np.unique(y_test)) < 2:
@@ -59,7 +60,7 @@ def _fit_score(train, test, meta, target, name, seed) -> dict[str, float]:
     importance = None
     if name == "random_forest":
         names = pipe[0].get_feature_names_out()
-        num, cat = feature_columns(meta, (target,))
+        num, cat = feature_columns(schema, (target,))
         raw = pipe[-1].feature_importances_
         importance = {c: float(sum(v for f, v in zip(names, raw) if f == f"num__{c}" or f.startswith(f"cat__{c}_")))
                       for c in num + cat}
@@ -74,19 +75,19 @@ def _one_vs_rest(is_class: np.ndarray, score: np.ndarray | None) -> float:
 
 
 def downstream(real_train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
-               metadata: Metadata | dict | str, target: str, seed: int = 0,
+               metadata: Schema | Metadata | dict | str, target: str, seed: int = 0,
                models: tuple[str, ...] = tuple(MODELS)) -> dict:
     """Per model: AUROC (one-vs-rest when multi-class) and accuracy of TSTR and TRTR, their ratio;
     each holdout class's one-vs-rest AUROC (``per_class``, also averaged over the models at the
     top level: a multi-class AUROC is the mean of these, so a class the synthetic data cannot
     rank shows here); and the Spearman agreement of random-forest feature-importance ranks
-    (synthetic vs real)."""
-    meta = Metadata.load(metadata)
+    (synthetic vs real). ``metadata``: the columns resolved (a Schema), or metadata to resolve."""
+    schema = as_schema(metadata)
     out: dict = {"models": {}}
     importances = {}
     for name in models:
-        s = _fit_score(synthetic, holdout, meta, target, name, seed)
-        r = _fit_score(real_train, holdout, meta, target, name, seed)
+        s = _fit_score(synthetic, holdout, schema, target, name, seed)
+        r = _fit_score(real_train, holdout, schema, target, name, seed)
         out["models"][name] = {"tstr_auroc": s["auroc"], "trtr_auroc": r["auroc"],
                                "ratio": s["auroc"] / r["auroc"] if r["auroc"] else float("nan"),
                                "tstr_accuracy": s["accuracy"], "trtr_accuracy": r["accuracy"],
@@ -116,7 +117,7 @@ def _nanmean(values: list[float]) -> float:
 
 
 def tstr_auroc(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.DataFrame,
-               metadata: Metadata | dict | str, target: str, seed: int = 0) -> dict[str, dict[str, float]]:
+               metadata: Schema | Metadata | dict | str, target: str, seed: int = 0) -> dict[str, dict[str, float]]:
     """AUROC on ``real_test`` of LR, RF and GB trained on synthetic (TSTR) and on real (TRTR)."""
     res = downstream(real_train, synthetic, real_test, metadata, target, seed, BENCH_MODELS)
     return {k: {"tstr": v["tstr_auroc"], "trtr": v["trtr_auroc"]} for k, v in res["models"].items()}

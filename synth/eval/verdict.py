@@ -16,6 +16,7 @@ import math
 import pandas as pd
 
 from synth.eval.checks import analysis_findings, strong_pairs, tail_shares
+from synth.schema.columns import Schema
 from synth.schema.implications import implication_rates
 from synth.schema.inequalities import read_inequalities
 from synth.schema.metadata import Metadata
@@ -145,7 +146,7 @@ def _check(check: str, value: float | None, status: str | None = None, shown: st
             "threshold": _threshold(check), "says": f"{title} {WORDS[status]} ({shown}). {text}".strip()}
 
 
-def collapsed_pairs(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Metadata) -> dict:
+def collapsed_pairs(real: pd.DataFrame, synthetic: pd.DataFrame, meta: Schema | Metadata) -> dict:
     """Numeric pairs (datetimes as days) with a strong Pearson or Spearman correlation in the real
     data (|r| ≥ ``strong_real``) whose r (the stronger kind) moved by at least ``collapse`` in the
     synthetic data, strongest real first; and how many strong real pairs there were."""
@@ -181,12 +182,13 @@ def _figure(results: dict, section: str, key: str) -> float | None:
 
 
 def verdict(results: dict, meta: Metadata, real: pd.DataFrame, synthetic: pd.DataFrame,
-            real_features: pd.DataFrame, synthetic_features: pd.DataFrame, feature_meta: Metadata) -> dict:
+            real_features: pd.DataFrame, synthetic_features: pd.DataFrame, feature_schema: Schema | Metadata) -> dict:
     """The checks in order, the collapsed pairs, the inequalities' rates, a one-line summary and
-    the thresholds. ``*_features``: the tables the models saw (per-patient features for visits)."""
+    the thresholds. ``*_features``: the tables the models saw (per-patient features for visits),
+    ``feature_schema`` their columns; ``meta``: the metadata, for its declared inequalities."""
     checks = [_check(k, _figure(results, "fidelity", k))
               for k in ("column_shapes", "column_pair_trends", "detection_auroc")]
-    pairs = collapsed_pairs(real_features, synthetic_features, feature_meta)
+    pairs = collapsed_pairs(real_features, synthetic_features, feature_schema)
     named = "; ".join(f"{p['columns'][0]} ~ {p['columns'][1]} ({p['method']} r: real {p['real']:.2f}, synthetic "
                       f"{p['synthetic']:.2f})" for p in pairs["collapsed"])
     checks.append(_check("collapsed_pairs", float(len(pairs["collapsed"])), "poor" if pairs["collapsed"] else "good",
@@ -198,7 +200,7 @@ def verdict(results: dict, meta: Metadata, real: pd.DataFrame, synthetic: pd.Dat
         checks.append(_check("tstr_trtr_ratio", ratio, "not measured" if barely else None,
                              target=(results.get("setup") or {}).get("target"), trtr=rounded(trtr) or 0.0,
                              chance=f"{0.5 / trtr:.2f}" if trtr else "0.5 / TRTR"))
-    tails = tail_shares(real_features, synthetic_features, feature_meta)
+    tails = tail_shares(real_features, synthetic_features, feature_schema)
     if tails:
         worst = tails[0]["synthetic_share"]
         flagged = [t for t in tails if t["synthetic_share"] > THRESHOLDS["implausible_tails"]["good"]]

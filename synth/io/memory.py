@@ -17,8 +17,8 @@ from pathlib import Path
 
 from synth.encode.table import NUMERIC_BINS
 from synth.errors import SynthError
-from synth.schema.metadata import Metadata
-from synth.schema.sdtypes import MODELLED, is_numeric
+from synth.schema.columns import ColumnSpec, Schema
+from synth.schema.sdtypes import MODELLED, is_boolean, is_numeric
 
 __all__ = ["available_memory", "check_fits_in_memory", "check_file_fits_in_memory", "estimated_bytes"]
 
@@ -37,15 +37,15 @@ def available_memory() -> int | None:
     return None
 
 
-def _cells(spec: dict) -> int:
-    """Encoded cells of one column, from its public metadata (a guess where its values are not listed)."""
-    nullable = 2 if spec.get("range_is_nullable", True) else 0
-    if is_numeric(spec["sdtype"]):
+def _cells(spec: ColumnSpec) -> int:
+    """Encoded cells of one column, from its public metadata (a guess where its values are not listed
+    publicly; nullable unless the metadata says otherwise publicly)."""
+    nullable = 2 if spec.nullable is not False else 0
+    if is_numeric(spec.sdtype):
         return NUMERIC_BINS + 1 + nullable
-    if spec["sdtype"] == "boolean":
+    if is_boolean(spec.sdtype):
         return 2 + nullable // 2
-    values = spec.get("range_values")
-    return (len(values) if isinstance(values, list) else 16) + nullable // 2
+    return (len(spec.values) if spec.values is not None else 16) + nullable // 2
 
 
 def _processes_here() -> int:
@@ -56,23 +56,23 @@ def _processes_here() -> int:
         return 1
 
 
-def estimated_bytes(rows: int, meta: Metadata) -> int:
+def estimated_bytes(rows: int, schema: Schema) -> int:
     """Memory a fit needs beyond the table already read: per row, 64 bytes a column and 8 a cell
-    (times the fit's processes on this machine)."""
-    specs = [spec for spec in meta.columns.values() if spec["sdtype"] in MODELLED]
+    (times the fit's processes on this machine). ``schema``: the metadata's columns resolved."""
+    specs = [spec for spec in schema if spec.sdtype in MODELLED]
     return _processes_here() * rows * (64 * len(specs) + 8 * sum(_cells(spec) for spec in specs))
 
 
-def check_fits_in_memory(rows: int, meta: Metadata, source: str) -> None:
+def check_fits_in_memory(rows: int, schema: Schema, source: str) -> None:
     """Stop before the table is copied when the fit would not fit in the free memory."""
-    need, free = estimated_bytes(rows, meta), available_memory()
+    need, free = estimated_bytes(rows, schema), available_memory()
     if free is not None and need > free:
         raise SynthError(f"{source} is too large for this machine: fitting it needs about {need / 2**30:.1f} GiB "
                          f"of memory, and this machine has {free / 2**30:.1f} GiB free. Fit on a random subset of "
                          "the patients, or on a machine with more memory")
 
 
-def check_file_fits_in_memory(path: Path, meta: Metadata, source: str) -> None:
+def check_file_fits_in_memory(path: Path, schema: Schema, source: str) -> None:
     """Before reading a CSV: its rows, estimated from its size and its first megabyte's lines,
     times what reading them and fitting them take. Stops a file far too large for this machine
     before pandas is out of memory."""
@@ -84,8 +84,8 @@ def check_file_fits_in_memory(path: Path, meta: Metadata, source: str) -> None:
         head = f.read(1 << 20)
     lines = max(head.count(b"\n"), 1)
     rows = int(size * lines / len(head)) if len(head) < size else lines - 1  # less the header
-    columns = max(head.split(b"\n", 1)[0].count(b",") + 1, len(meta.columns))
-    need = estimated_bytes(rows, meta) + _processes_here() * rows * columns * READ_BYTES_PER_CELL
+    columns = max(head.split(b"\n", 1)[0].count(b",") + 1, len(schema.columns))
+    need = estimated_bytes(rows, schema) + _processes_here() * rows * columns * READ_BYTES_PER_CELL
     if need > free:
         shown = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
         raise SynthError(f"{source} is {shown}: reading and fitting it needs "

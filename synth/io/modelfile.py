@@ -30,14 +30,15 @@ from synth.schema.slots import ATTENDANCE, ATTENDANCE_VALUES, MAX_SLOTS
 __all__ = ["FORMAT", "FORMAT_VERSION", "write_model", "read_model", "check_sizes", "file_sha256", "package_versions"]
 
 FORMAT = "synth-model"
-FORMAT_VERSION = 10  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
+FORMAT_VERSION = 11  # 2: a numerical column's scale (linear/log) and the released label counts; 3: "duration";
 # 4: a sequence's follow_up_end and first_visit_at; 5: the metadata's synth_inequalities, kept at sampling;
 # 6: the ledger names its adjacency, its noise source and where N came from (released, not exact); no private
 # metadata values, real-batch losses or training time; 7: a sequence's visit_tables and schedule; 8: a
 # stated schedule's visits as slots (the layout's slots and attendance, the __attendance column); 9: the
 # generator's per-class logit offsets (class_offsets: a declared binary outcome's rate per arm); 10: a declared
-# time-to-event pair's joint draw per arm (generator.joint: the pairs' cells; joint.tilt_i, joint.position_i)
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)  # a version-1 file has neither: linear bins, proportions as stored
+# time-to-event pair's joint draw per arm (generator.joint: the pairs' cells; joint.tilt_i, joint.position_i); 11: a label the metadata says may be missing has a last class, "missing"
+# (domain.label.nullable; Domain.n_classes)
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)  # a version-1 file has neither: linear bins, proportions as stored
 # Caps that keep a hostile file's cost bounded, far above anything synth writes (a fit's model
 # is a few MB, its document tens of kB, its ledger tens of mechanisms).
 MAX_FILE_BYTES = 2**30
@@ -144,6 +145,22 @@ def _verify_ledger(path: Path, ledger_doc: dict[str, Any]) -> None:
         raise SynthError(f"model file '{path}': its ledger's history gives epsilon {eps}, not the {claimed} it claims")
 
 
+def _check_label(path: str | Path, doc: dict) -> None:
+    """The label's classes (its values, and "missing" from version 11) agree with its proportions
+    and released counts, so that sampling draws every class and no other."""
+    label = doc["domain"].get("label")
+    if not label:
+        return
+    nullable = bool(label.get("nullable"))
+    if nullable and int(doc.get("format_version", 0)) < 11:
+        raise SynthError(f"model file '{path}': a label with a missing class in a file of format version "
+                         f"{doc.get('format_version')} (it came with version 11)")
+    classes = len(label.get("categories") or []) + nullable
+    counts = doc["domain"].get("label_counts") or []
+    if len(doc["domain"].get("label_proportions") or []) != classes or len(counts) not in (0, classes):
+        raise SynthError(f"model file '{path}': its label's proportions do not match its {classes} classes")
+
+
 def check_sizes(path: str | Path, tensors: dict[str, torch.Tensor], doc: dict) -> None:
     """The document's sizes agree with the stored weights' shapes, so that building the encoder
     and generator from them costs no more than the file itself."""
@@ -164,6 +181,7 @@ def check_sizes(path: str | Path, tensors: dict[str, torch.Tensor], doc: dict) -
     if joint and int(doc.get("format_version", 0)) < 10:
         raise SynthError(f"model file '{path}': a joint time-to-event draw in a file of format version "
                          f"{doc.get('format_version')} (it came with version 10)")
+    _check_label(path, doc)
     stored = {name for name in tensors if name.startswith("joint.")}
     for i, p in enumerate(joint):  # the buffers built from the pairs are no larger than the stored tensors
         tilt, position = tensors.get(f"joint.tilt_{i}"), tensors.get(f"joint.position_{i}")

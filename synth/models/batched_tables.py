@@ -19,37 +19,13 @@ import torch
 from synth.encode.table import CellBlock
 from synth.models import padding_classes
 from synth.models.padding_classes import merged_classes, width_groups
+from synth.models.probabilities import last_dim_softmax, visit_slots, visit_weights
 from synth.models.row_blocks import by_blocks
 from synth.privacy.marginals import MarginalTable
 
-__all__ = ["BatchedTables", "last_dim_softmax", "visit_weights", "visit_slots"]
+__all__ = ["BatchedTables"]
 
 _ONE = -1  # an entry's "block" that is the constant one (a visit slot's "no visit" cell times its weight)
-
-
-def last_dim_softmax(logits: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last dimension, written out: torch's CPU kernel is several times slower
-    on a short last dimension (a column's 2-20 cells). -inf entries get probability 0."""
-    shifted = logits - logits.amax(dim=-1, keepdim=True).detach()
-    e = torch.exp(shifted)
-    return e / e.sum(dim=-1, keepdim=True)
-
-
-def visit_slots(v: CellBlock) -> int:
-    """How many visit slots a visit block's cells describe (a count's width, or a pattern's length)."""
-    return v.width if v.presence is None else len(v.presence[0])
-
-
-def visit_weights(raw: torch.Tensor, v: CellBlock) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, slots) each: Σ_n P(n)/n over the visit block's cells that have slot k (a patient's
-    weight at slot k in a pooled table), and P(slot k present)."""
-    p = last_dim_softmax(raw[:, v.start:v.start + v.width])
-    if v.presence is None:  # a visit count: column j ↔ j + 1 visits
-        per_visit = p / torch.arange(1, v.width + 1, dtype=raw.dtype, device=raw.device)
-        return (torch.flip(torch.cumsum(torch.flip(per_visit, [1]), 1), [1]),
-                torch.flip(torch.cumsum(torch.flip(p, [1]), 1), [1]))
-    attended = torch.as_tensor(v.presence, dtype=raw.dtype, device=raw.device)  # (patterns, slots)
-    return (p / attended.sum(dim=1)) @ attended, p @ attended
 
 
 def _padded(width: int) -> int:

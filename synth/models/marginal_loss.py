@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from scipy.sparse.csgraph import shortest_path
 
 from synth.encode.table import CellBlock
-from synth.models.batched_tables import BatchedTables, last_dim_softmax, visit_weights
+from synth.models.batched_tables import BatchedTables
+from synth.models.probabilities import last_dim_softmax, visit_weights
 from synth.models.slot_drift import BatchedSlotDrift, drift_width
 from synth.privacy.marginals import MarginalTable
 from synth.models.mean_targets import MeanTerm

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synth.encode.table import Span
-from synth.models.batched_tables import last_dim_softmax
+from synth.models.probabilities import last_dim_softmax
 
 __all__ = ["Generator", "Discriminator"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from synth.encode.table import CellBlock
-from synth.models.batched_tables import last_dim_softmax, visit_weights
+from synth.models.probabilities import last_dim_softmax, visit_weights
 
 __all__ = ["BatchedSlotDrift", "drift_width", "PRESENT_ONLY"]
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from synth.encode.table import visit_presence
-from synth.models.batched_tables import last_dim_softmax
+from synth.models.probabilities import last_dim_softmax
 from synth.privacy.marginals import MarginalTable
 
 __all__ = ["SlotPairTerm"]

@@ -61,6 +61,12 @@ class Domain:
                 "released_counts": self.released_counts, "label_counts": self.label_counts,
                 "label_sigma": self.label_sigma}
 
+    @property
+    def n_classes(self) -> int:
+        """The AC-GAN's classes: the label's values, and one for "missing" where the metadata says
+        the label may be missing (``label.nullable``; public, so the number of classes is too)."""
+        return 0 if self.label is None else len(self.label.categories) + int(self.label.nullable)
+
     def release_warnings(self) -> list[str]:
         """What a user should know about the domains DP released (post-processing of them only):
         a column of which DP category discovery kept one value is constant or missing in every

@@ -83,7 +83,7 @@ def build_domain(
     for name, count in extra_counts.items():
         released[name] = max(0.0, float(noisy_counts(np.array([count(domains)]), rel.sigma, rng, f"count:{name}")[0]))
         rel.record(f"count:{name}", 1, "Gaussian count of patients")
-    proportions, raw = _label_proportions(data, label, label_dom, rel)
+    proportions, raw = _label_proportions(data, label, label_dom, rel, bool(label and schema[label].nullable))
     domain = Domain(columns=list(domains.values()), all_columns=schema.names, label=label_dom,
                     label_proportions=proportions, label_counts=raw, label_sigma=float(rel.sigma),
                     pii_columns=[c.name for c in schema if c.sdtype == "pii"], released_counts=released)
@@ -188,19 +188,22 @@ def _check_label_values(label_dom: ColumnDomain | None, label: str | None, unest
 
 
 def _label_proportions(data: pd.DataFrame, label: str | None, label_dom: ColumnDomain | None,
-                       rel: _Releases) -> tuple[list[float], list[float]]:
-    """The label's Gaussian counts (as released, and as proportions of their clipped sum)."""
+                       rel: _Releases, nullable: bool) -> tuple[list[float], list[float]]:
+    """The label's Gaussian counts (as released, and as proportions of their clipped sum). A label
+    the metadata says may be missing (``nullable``, public) gets a last class, "missing", counted
+    like a value: each patient is in one class, so the counts' sensitivity stays 1."""
     if label_dom is None:
         return [], []
     y = data[label]
-    if y.isna().any():
-        raise SynthError(f"the label (--label, label=): column '{label}' has missing values; the label must be set for every patient")
-    counts = np.array([(y == k).sum() for k in label_dom.categories])
+    if y.isna().any() and not nullable:
+        raise SynthError(f"the label (--label, label=): column '{label}' has missing values; the label must be set "
+                         "for every patient, or the metadata must say range_is_nullable: true (public)")
+    counts = np.array([(y == k).sum() for k in label_dom.categories] + ([y.isna().sum()] if nullable else []))
     raw = noisy_counts(counts, rel.sigma, rel.rng, f"label_counts:{label}")
     noisy = np.clip(raw, 0, None)
     rel.record(f"label_counts:{label}", 1, "Gaussian counts of each label value (label proportions)")
     total = noisy.sum()
-    label_dom.nullable = False
+    label_dom.nullable = nullable  # the missing class (Domain.n_classes); never a data-dependent choice
     return (noisy / total if total > 0 else np.full(len(counts), 1 / len(counts))).tolist(), raw.tolist()
 
 

@@ -29,11 +29,12 @@ from synth.privacy.marginals import MARGINAL_SHARE, ledger_sigma
 from synth.privacy.mechanisms import BOUNDS_GRID, BOUNDS_RELEASES
 from synth.release.pair_tables import LABEL_PART
 from synth.privacy.resolution import MIN_SIGNAL
+from synth.schema.columns import ColumnSpec, Schema, resolve_columns
 from synth.schema.infer import is_row_number, looks_like_free_text
 from synth.schema.metadata import Metadata
 from synth.schema.validate import check_columns, coerce_frame
 from synth.schema.timestamps import epoch_seconds
-from synth.schema.sdtypes import MODELLED, is_numeric
+from synth.schema.sdtypes import is_boolean, is_categorical, is_datetime, is_id, is_modelled, is_pii
 
 __all__ = ["ColumnReview", "Review", "review_metadata", "Costs", "costs"]
 
@@ -126,16 +127,18 @@ def review_metadata(meta: Metadata, df: pd.DataFrame, epsilon: float = 1.0, sour
     """One :class:`ColumnReview` per column of ``meta`` and summary lines, from ``df`` as read."""
     df = df.rename(columns=str)
     check_columns(df, meta, source)
+    schema = resolve_columns(meta)  # the columns, read once
     public_n = meta.public_patients()
-    patients = df[meta.sequence_key].nunique() if meta.sequence_key else len(df)
+    patients = df[schema.sequence_key].nunique() if schema.sequence_key else len(df)
     n = public_n if public_n is not None else _round_n(patients)
-    modelled = [c for c, s in meta.columns.items() if s["sdtype"] in MODELLED]
-    needs = {c: _needs(meta, c) for c in modelled}
+    modelled = [c.name for c in schema if is_modelled(c.sdtype)]
+    needs = {c: schema[c].needs() for c in modelled}
     n_bounds = sum(v == "bounds" for v in needs.values())
     n_cats = sum(v == "categories" for v in needs.values())
     cost = costs(epsilon, n, len(modelled), n_bounds, n_cats, public_n is not None)
     exact = math.isinf(epsilon)
-    rows = [_column(meta, c, df[c], needs.get(c), cost, patients, exact) for c in meta.columns]
+    rows = [_column(schema, c, len(meta.listed_values(c.name) or []), df[c.name], needs.get(c.name), cost, exact)
+            for c in schema]
     summary = [f"{len(modelled)} columns modelled: {len(modelled) - n_bounds - n_cats} with a public domain, "
                f"{n_bounds + n_cats} estimated under DP; {len(meta.columns) - len(modelled)} not modelled "
                f"(ids, pii). N: {public_n if public_n is not None else f'about {n:,}'} patients "
@@ -165,31 +168,25 @@ def review_metadata(meta: Metadata, df: pd.DataFrame, epsilon: float = 1.0, sour
     return Review(rows, summary)
 
 
-def _needs(meta: Metadata, col: str) -> str | None:
-    if is_numeric(meta.sdtype(col)):
-        return None if meta.public_bounds(col) else "bounds"
-    return None if meta.public_values(col) else "categories"
-
-
-def _column(meta: Metadata, col: str, s: pd.Series, need: str | None, cost: Costs, patients: int,
+def _column(schema: Schema, spec: ColumnSpec, listed: int, s: pd.Series, need: str | None, cost: Costs,
             exact: bool) -> ColumnReview:
-    spec = meta.columns[col]
-    sdtype = spec["sdtype"]
+    """``listed``: how many range_values the metadata lists for the column (public or not)."""
+    col, sdtype = spec.name, spec.sdtype
     todo: list[str] = []
     drop = False
     missing = float(s.isna().mean()) if len(s) else 0.0
     nonnull = s.dropna()
     distinct = nonnull.map(str).nunique()
-    if sdtype not in MODELLED:
+    if not is_modelled(sdtype):
         domain, text = "-", "-"
-        if col in (meta.primary_key, meta.sequence_key):
-            todo.append("the patient id" if col == meta.primary_key else "the patient id (sequence_key)")
+        if col in (schema.primary_key, schema.sequence_key):
+            todo.append("the patient id" if col == schema.primary_key else "the patient id (sequence_key)")
         elif is_row_number(col, s):
             todo.append("row numbers: drop")
             drop = True
         else:
-            todo.append("not modelled (fresh ids)" if sdtype == "id" else "not modelled (placeholders): drop")
-            drop = sdtype == "pii"
+            todo.append("not modelled (fresh ids)" if is_id(sdtype) else "not modelled (placeholders): drop")
+            drop = is_pii(sdtype)
     elif need is None:
         domain = "public"
         text = "-"
@@ -197,7 +194,7 @@ def _column(meta: Metadata, col: str, s: pd.Series, need: str | None, cost: Cost
         domain = "exact (ε = inf)" if exact else "DP estimate"
         text = ("-" if exact else f"2 histograms: ~{_about(cost.interval)} per interval"
                 if need == "bounds" else f"counts: ~{_about(cost.category)} per category")
-    if sdtype in MODELLED:
+    if is_modelled(sdtype):
         if nonnull.empty:
             todo.append("empty: drop")
             drop = True
@@ -207,8 +204,8 @@ def _column(meta: Metadata, col: str, s: pd.Series, need: str | None, cost: Cost
         if distinct == 1:
             todo.append("one value: drop")
             drop = True
-    if sdtype == "categorical" and distinct > 1:
-        many = distinct > MANY_CATEGORIES or len(spec.get("range_values") or []) > MANY_CATEGORIES
+    if is_categorical(sdtype) and not is_boolean(sdtype) and distinct > 1:
+        many = distinct > MANY_CATEGORIES or listed > MANY_CATEGORIES
         if distinct > MANY_CATEGORIES and looks_like_free_text(nonnull):
             todo.append("free text: drop or code")
             drop = True
@@ -229,10 +226,10 @@ def _column(meta: Metadata, col: str, s: pd.Series, need: str | None, cost: Cost
     return ColumnReview(col, sdtype, domain, text, todo, drop)
 
 
-def _too_few_for_bounds(nonnull: pd.Series, spec: dict, cost: Costs) -> bool:
+def _too_few_for_bounds(nonnull: pd.Series, spec: ColumnSpec, cost: Costs) -> bool:
     """Whether no 1-2-5 interval holds enough values for its noisy bin to count (fit would stop)."""
-    if spec["sdtype"] == "datetime":
-        fmt = spec.get("datetime_format")
+    if is_datetime(spec.sdtype):
+        fmt = spec.datetime_format
         parsed = pd.to_datetime(nonnull, errors="coerce", format=fmt) if fmt else pd.to_datetime(nonnull,
                                                                                                 errors="coerce")
         values = epoch_seconds(parsed.dropna())

@@ -19,6 +19,7 @@ from synth.privacy.domain import ColumnDomain
 from synth.privacy.ledger import Ledger
 from synth.release.domain import UnreleasedDomains, build_domain, describe_unreleased
 from synth.schema.columns import ColumnSpec, Schema, resolve_columns
+from synth.schema.sdtypes import is_pii
 from synth.schema.metadata import Metadata
 from synth.schema.sequence import SequenceLayout, order_visits, sequence_layout, to_wide, visit_counts
 from synth.schema.slots import check_slots, to_slots_wide
@@ -94,10 +95,10 @@ def prepare_sequences(df: pd.DataFrame, meta: Metadata, label: str | None, ledge
         base.columns = [c for c in base.columns if c.name != _COUNT]
     ledger.privacy_unit = "one patient (all of their visits)"
     if layout.slots:
-        domain, wide = slots_domain(base, layout, list(meta.columns)), to_slots_wide(ordered, layout)
+        domain, wide = slots_domain(base, layout, schema.names), to_slots_wide(ordered, layout)
     else:
-        domain, wide = times_domain(base, layout, list(meta.columns)), to_wide(ordered, layout)
-    domain.pii_columns = [c.name for c in schema if c.sdtype == "pii"]  # public: written as placeholders
+        domain, wide = times_domain(base, layout, schema.names), to_wide(ordered, layout)
+    domain.pii_columns = [c.name for c in schema if is_pii(c.sdtype)]  # public: written as placeholders
     if label is not None:
         wide[label] = first[label].to_numpy()
     return domain, SequenceEncoder(domain, layout), wide

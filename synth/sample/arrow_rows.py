@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synth.encode.table import category_series
-from synth.sample.arrow_cells import (Column, categorical_column, decoded_series, frame_batch, lookup, numeric_column,
-                                      positions, text_objects)
+from synth.sample.arrow_cells import (Column, categorical_column, category_array, decoded_series, frame_batch, lookup,
+                                      numeric_column, positions, text_objects)
 from synth.sample.arrow_visits import VisitArrays
 from synth.sample.precision import Precision
 from synth.sample.draw import arrow_schema
@@ -130,7 +130,8 @@ class ArrowRows:
                 continue
             if lab is not None and name == lab.name:
                 table = lookup(lab)
-                self.columns[name] = lambda first, labels, out, chosen, table=table: table.take(labels)
+                self.columns[name] = lambda first, labels, out, chosen, table=table, lab=lab: category_array(
+                    lab, table, labels)
             elif name in self.domain.pii_columns:
                 self.columns[name] = lambda first, labels, out, chosen, text=f"{name}_": pc.binary_join_element_wise(
                     text, pc.cast(pa.array(np.arange(first + 1, first + 1 + len(out))), pa.string()), "")

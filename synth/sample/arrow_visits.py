@@ -85,7 +85,7 @@ class VisitArrays:
                 rounding = self.written.columns.get(name)
                 arrays[name] = number_array(index, times[kept], np.zeros(len(ids), bool), rounding)
             elif lab is not None and name == lab.name:
-                arrays[name] = self.tables[name].take(labels[i_idx])
+                arrays[name] = category_array(lab, self.tables[name], labels[i_idx])  # past the values: missing
             elif name in lay.static:
                 arrays[name] = self._static(name, out, chosen).take(i_idx)
             elif name in lay.temporal:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from synth.errors import SynthError
-from synth.schema.sdtypes import is_categorical, is_modelled
+from synth.schema.sdtypes import is_categorical, is_id, is_modelled, is_number
 
 if TYPE_CHECKING:
     from synth.schema.metadata import Metadata
@@ -147,11 +147,11 @@ def _check(decl: AnalysisDeclaration, meta: Metadata) -> None:
         seen.setdefault(col, role)
         sdtype = meta.sdtype(col)
         if not is_modelled(sdtype):
-            article = "an" if sdtype == "id" else "a"
+            article = "an" if is_id(sdtype) else "a"
             raise SynthError(f"{_WHERE} {role} '{col}' is {article} {sdtype} column; ids and pii are never modelled")
     _check_arm(decl.arm, meta)
     for col in decl.outcomes:
-        if meta.sdtype(col) == "numerical":
+        if is_number(meta.sdtype(col)):
             _public_range(col, "outcome", meta)
         elif is_categorical(meta.sdtype(col)):
             _binary(col, "outcome", meta)
@@ -159,11 +159,11 @@ def _check(decl: AnalysisDeclaration, meta: Metadata) -> None:
             raise SynthError(f"{_WHERE} outcome '{col}' is {meta.sdtype(col)}; an outcome must be numerical, "
                              "boolean or binary categorical")
     for col in decl.covariates:
-        if meta.sdtype(col) not in ("numerical", "categorical", "boolean"):
+        if not (is_number(meta.sdtype(col)) or is_categorical(meta.sdtype(col))):
             raise SynthError(f"{_WHERE} covariate '{col}' is {meta.sdtype(col)}; a covariate must be numerical, "
                              "categorical or boolean")
     for pair in decl.time_to_event:
-        if meta.sdtype(pair.time) != "numerical":
+        if not is_number(meta.sdtype(pair.time)):
             raise SynthError(f"{_WHERE} time_to_event time '{pair.time}' is {meta.sdtype(pair.time)}; it must be "
                              "numerical (the follow-up time)")
         _public_range(pair.time, "time_to_event time", meta)

@@ -34,6 +34,7 @@ import pandas as pd
 
 from synth.errors import FIX_IN_METADATA, SynthError
 from synth.schema.metadata import Metadata
+from synth.schema.sdtypes import is_boolean, is_listed, is_number
 from synth.schema.validate import category_key, coerce_frame
 
 __all__ = ["Implication", "KEY", "read_implications", "check_implications", "implication_rates"]
@@ -96,7 +97,7 @@ def _rule(meta: Metadata, item: dict) -> Implication:
     column, target = str(cond["column"]), then.get("column")
     if column not in meta.columns:
         raise SynthError(f"metadata: {KEY} 'if' column '{column}' is not one of the columns")
-    if meta.sdtype(column) != "numerical" or column in (meta.sequence_key, meta.sequence_index):
+    if not is_number(meta.sdtype(column)) or column in (meta.sequence_key, meta.sequence_index):
         raise SynthError(f"metadata: {KEY} 'if' column '{column}' must be numerical (not the sequence key or "
                          f"index), got {meta.sdtype(column)}")
     if set(then) != {"column", "is"}:
@@ -115,11 +116,11 @@ def _rule(meta: Metadata, item: dict) -> Implication:
 def _value(meta: Metadata, column: str, value: Any) -> Any:
     """``value`` as the ``then`` column's public domain writes it."""
     spec = meta.columns[column]
-    if spec["sdtype"] == "boolean":
+    if is_boolean(spec["sdtype"]):
         if not isinstance(value, bool):
             raise SynthError(f"metadata: {KEY} 'then' column '{column}' is boolean: 'is' must be true or false")
         return value
-    if spec["sdtype"] != "categorical":
+    if not is_listed(spec["sdtype"]):
         raise SynthError(f"metadata: {KEY} 'then' column '{column}' must be categorical or boolean, "
                          f"got {spec['sdtype']}")
     values = spec.get("range_values")

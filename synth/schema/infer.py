@@ -22,7 +22,7 @@ import pandas as pd
 from synth.errors import SynthError
 from synth.schema.metadata import INFER_NOTE, REVIEW, Metadata
 from synth.schema.reading import MISSING_MARKERS, READ_KEY, ReadOptions, clean_frame, is_text
-from synth.schema.sdtypes import is_modelled
+from synth.schema.sdtypes import is_id, is_listed, is_modelled, is_pii
 
 __all__ = ["draft_metadata", "is_row_number", "looks_like_free_text", "ROW_NUMBER_NAMES"]
 
@@ -127,7 +127,7 @@ def draft_metadata(df: pd.DataFrame, table_name: str = "table", max_categories: 
     for col in clean.columns:
         s = clean[col]
         spec = _column(s, n, max_categories)
-        if col == sequence_index and spec["sdtype"] == "categorical" and pd.api.types.is_numeric_dtype(s):
+        if col == sequence_index and is_listed(spec["sdtype"]) and pd.api.types.is_numeric_dtype(s):
             nonnull = s.dropna()  # a visit index is a time, not a category
             integral = bool((nonnull == nonnull.round()).all())
             spec = {"sdtype": "numerical", "computer_representation": "Int64" if integral else "Float",
@@ -148,11 +148,11 @@ def draft_metadata(df: pd.DataFrame, table_name: str = "table", max_categories: 
     if rows:
         notes.append(f"{_named(rows)}: row numbers, drafted as id (not modelled) and never as the patient id; "
                      "drop them from the CSV and the metadata")
-    text = [c for c, s in columns.items() if s["sdtype"] == "pii"]
+    text = [c for c, s in columns.items() if is_pii(s["sdtype"])]
     if text:
         notes.append(f"{_named(text)}: free text, drafted as pii (not modelled): drop or code into categories")
     if sequence_key is None:
-        ids = [c for c, s in columns.items() if s["sdtype"] == "id" and c not in rows]
+        ids = [c for c, s in columns.items() if is_id(s["sdtype"]) and c not in rows]
         if ids:
             meta.primary_key = ids[0]
             notes.append(f"primary_key: '{ids[0]}', the first column of distinct values; check it is the patient id")

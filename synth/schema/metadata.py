@@ -33,7 +33,7 @@ from synth.options import require_file
 from synth.schema.analysis import AnalysisDeclaration, read_analysis
 from synth.schema.timestamps import epoch_seconds
 from synth.schema.reading import READ_KEY, ReadOptions, read_options
-from synth.schema.sdtypes import REGISTRY, SDTYPES
+from synth.schema.sdtypes import REGISTRY, SDTYPES, is_number
 
 __all__ = ["Metadata", "SDTYPES", "DOMAIN_KEYS", "SCALES", "REVIEW", "INFER_NOTE"]
 
@@ -173,7 +173,7 @@ class Metadata:
             raise SynthError(f"metadata: column '{column}' synth_scale must be one of {', '.join(SCALES)}, "
                              f"got {scale!r}")
         if scale == "log":
-            if spec["sdtype"] != "numerical":
+            if not is_number(spec["sdtype"]):
                 raise SynthError(f"metadata: column '{column}' synth_scale log is for numerical columns only")
             bounds = self.public_bounds(column)
             if bounds is None or not bounds[0] > 0:
@@ -188,6 +188,12 @@ class Metadata:
         if not self.is_public(column) or not spec.get("range_values"):
             return None
         return list(spec["range_values"])
+
+    def listed_values(self, column: str) -> list | None:
+        """The column's ``range_values`` as written, public or not (a draft's are copied from the
+        data): for the evaluation, which is for the data holder; never for a release."""
+        values = self.columns[column].get("range_values")
+        return list(values) if values else None
 
     def unreviewed(self) -> list[str]:
         """The drafted fields still marked for review ("column 'age': sdtype, computer_representation",

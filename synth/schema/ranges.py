@@ -26,7 +26,7 @@ import pandas as pd
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import Metadata
 from synth.schema.validate import coerce_frame
-from synth.schema.sdtypes import is_numeric
+from synth.schema.sdtypes import is_number, is_numeric
 
 __all__ = ["DECIMALS", "MAX_DECIMALS", "read_decimals", "check_public_ranges", "outside_public_ranges",
            "warn_outside_ranges"]
@@ -44,7 +44,7 @@ def read_decimals(meta: Metadata) -> dict[str, int]:
         if DECIMALS not in spec:
             continue
         d = spec[DECIMALS]
-        if spec["sdtype"] != "numerical":
+        if not is_number(spec["sdtype"]):
             raise SynthError(f"metadata: column '{col}' {DECIMALS} is for numerical columns only, got {spec['sdtype']}")
         if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= MAX_DECIMALS:
             raise SynthError(f"metadata: column '{col}' {DECIMALS} must be a whole number from 0 to {MAX_DECIMALS}, "

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["Sdtype", "REGISTRY", "SDTYPES", "MODELLED", "NUMERIC", "CATEGORICAL", "kind_of", "is_numeric",
-           "is_categorical", "is_modelled"]
+           "is_categorical", "is_modelled", "is_number", "is_listed", "is_datetime", "is_boolean", "is_id", "is_pii"]
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,34 @@ def is_categorical(sdtype: str) -> bool:
 
 def is_modelled(sdtype: str) -> bool:
     return sdtype in MODELLED
+
+
+# The single-type questions, asked here so that no other module compares sdtype names.
+def is_number(sdtype: str) -> bool:
+    """Plain numbers (numerical, not datetime): a ``synth_scale`` and an integer representation apply."""
+    return is_numeric(sdtype) and not REGISTRY[sdtype].dates
+
+
+def is_listed(sdtype: str) -> bool:
+    """Categories as listed (categorical): not a boolean, whose values its type fixes."""
+    return is_categorical(sdtype) and REGISTRY[sdtype].values is None
+
+
+def is_datetime(sdtype: str) -> bool:
+    """Dates (written with the column's datetime_format, held as seconds since 1970)."""
+    return REGISTRY[sdtype].dates
+
+
+def is_boolean(sdtype: str) -> bool:
+    """True/false values, public by the type alone."""
+    return sdtype == "boolean"
+
+
+def is_id(sdtype: str) -> bool:
+    """An identifier: not modelled, written fresh."""
+    return sdtype == "id"
+
+
+def is_pii(sdtype: str) -> bool:
+    """Free text or other personal data: not modelled, written as placeholders."""
+    return sdtype == "pii"

@@ -39,7 +39,7 @@ import pandas as pd
 from synth.errors import SynthError, SynthWarning
 from synth.schema.metadata import REVIEW, Metadata
 from synth.schema.slots import ATTENDANCE_VALUES, MAX_SLOTS
-from synth.schema.sdtypes import is_modelled, is_numeric
+from synth.schema.sdtypes import is_modelled, is_number, is_numeric
 
 __all__ = ["SequenceLayout", "sequence_layout", "order_visits", "visit_counts", "to_wide", "end_visits",
            "start_visits", "schedule_visits", "VISITS", "slot_name", "gap_name"]
@@ -124,7 +124,7 @@ def sequence_layout(meta: Metadata, label: str | None) -> SequenceLayout:
     start = spec.get("first_visit_at")
     if start is not None:
         lo, hi = meta.public_bounds(index)
-        if (meta.sdtype(index) != "numerical" or isinstance(start, bool) or not isinstance(start, (int, float))
+        if (not is_number(meta.sdtype(index)) or isinstance(start, bool) or not isinstance(start, (int, float))
                 or not lo <= start <= hi):
             raise SynthError(f"metadata: synth_sequence.first_visit_at must be a number in the range of the "
                              f"numerical sequence_index '{index}' ({lo:g} to {hi:g}), got {start!r}")
@@ -159,7 +159,7 @@ def _read_schedule(times, meta: Metadata, index: str) -> list[float] | None:
     if times is None:
         return None
     lo, hi = meta.public_bounds(index)
-    if meta.sdtype(index) != "numerical":
+    if not is_number(meta.sdtype(index)):
         raise SynthError(f"metadata: synth_sequence.schedule needs a numerical sequence_index, not '{index}' "
                          f"({meta.sdtype(index)})")
     if (not isinstance(times, list) or not 1 <= len(times) <= MAX_SCHEDULE

@@ -10,7 +10,7 @@ import torch
 
 from synth import Synthesizer, SynthError
 from synth.release.sequence import prepare_sequences
-from synth.models.batched_tables import visit_weights
+from synth.models.probabilities import visit_weights
 from synth.models.marginal_loss import MarginalLoss
 from synth.release.attendance import concentrated
 from synth.privacy.ledger import Ledger

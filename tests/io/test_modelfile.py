@@ -79,7 +79,7 @@ def test_format_versions_read_and_refused(model_path, tmp_path, monkeypatch):
     import synth.io.modelfile as mf
 
     tensors, doc = mf.read_model(model_path)
-    assert doc["format_version"] == 10
+    assert doc["format_version"] == 11
     tensors = {k: v for k, v in tensors.items() if k != "class_offsets"}  # a file before version 9
     doc = {k: v for k, v in doc.items() if k not in ("format", "format_version")}
     for column in doc["domain"]["columns"]:  # what a version-1 file holds
@@ -89,10 +89,10 @@ def test_format_versions_read_and_refused(model_path, tmp_path, monkeypatch):
     mf.write_model(old, tensors, doc)
     loaded = Synthesizer.load(old)
     assert all(c.scale == "linear" for c in loaded.domain.columns) and len(loaded.sample(5)) == 5
-    monkeypatch.setattr(mf, "FORMAT_VERSION", 11)
-    mf.write_model(tmp_path / "v11.synth", tensors, doc)
-    with pytest.raises(SynthError, match="format version 11; this synth reads versions 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"):
-        Synthesizer.load(tmp_path / "v11.synth")
+    monkeypatch.setattr(mf, "FORMAT_VERSION", 12)
+    mf.write_model(tmp_path / "v12.synth", tensors, doc)
+    with pytest.raises(SynthError, match="format version 12; this synth reads versions 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11"):
+        Synthesizer.load(tmp_path / "v12.synth")
 
 
 def test_a_format_5_ledger_loads_and_says_what_it_lacked(model_path, tmp_path, monkeypatch):
@@ -151,3 +151,23 @@ def test_no_code_path_can_execute_a_file():
     for path in Path(synth.__file__).parent.rglob("*.py"):
         found = banned.search(path.read_text())
         assert found is None, (path, found)
+
+
+def test_a_label_whose_classes_disagree_with_its_proportions_is_refused(model_path, tmp_path, monkeypatch):
+    """A missing class came with version 11; a file's label proportions and counts must cover its
+    classes (else sampling would crash, or never draw a class)."""
+    import synth.io.modelfile as mf
+
+    tensors, doc = mf.read_model(model_path)
+    doc = {k: v for k, v in doc.items() if k not in ("format", "format_version")}
+    short = json.loads(json.dumps(doc))
+    short["domain"]["label_proportions"] = short["domain"]["label_proportions"][:1]
+    mf.write_model(tmp_path / "short.synth", tensors, short)
+    with pytest.raises(SynthError, match="proportions do not match its 2 classes"):
+        Synthesizer.load(tmp_path / "short.synth")
+    early = json.loads(json.dumps(doc))
+    early["domain"]["label"]["nullable"] = True
+    monkeypatch.setattr(mf, "FORMAT_VERSION", 10)
+    mf.write_model(tmp_path / "v10.synth", tensors, early)
+    with pytest.raises(SynthError, match="missing class in a file of format version 10"):
+        Synthesizer.load(tmp_path / "v10.synth")

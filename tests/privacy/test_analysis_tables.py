@@ -172,15 +172,21 @@ def test_a_label_outside_the_pair_fits_with_two_tables():
     assert m.extra["tables"] == ["arm x sex", "arm x age"] and m.steps == 2
 
 
-def test_an_arm_that_may_be_missing_is_not_made_the_class():
+def test_an_arm_that_may_be_missing_is_the_class_with_a_missing_class():
     meta = _declared(TRIAL_META)
     meta["tables"]["trial"]["columns"]["arm"]["range_is_nullable"] = True
     df = make_trial(300)
-    df.loc[3, "arm"] = None
-    s = Synthesizer(epsilon=1.0, **SMALL).fit(df, meta)
-    assert s.label is None
-    (m,) = [m for m in s.ledger.mechanisms if m.name == "marginals:analysis"]
-    assert m.extra["tables"] == ["arm x smoker"]
+    df.loc[:89, "arm"] = None  # 30% without an arm
+    s = Synthesizer(epsilon=4.0, **SMALL).fit(df, meta)
+    info = s.info()
+    assert s.label == "arm" and info["label_values"][-1] is None and len(info["label_proportions"]) == 3
+    assert 0.15 < info["label_proportions"][-1] < 0.45  # the missing class in its released proportion
+    assert s._fitted["summary"]["calibrated_outcomes"] == ["smoker"]  # its rate pinned in each class
+    out = s.sample(3000, seed=1)
+    assert 0.15 < out["arm"].isna().mean() < 0.45 and set(out["arm"].dropna()) == set(df["arm"].dropna())
+    assert out["arm"].isna().mean() == pytest.approx(info["label_proportions"][-1], abs=0.04)
+    path_rows = s.sample(500, seed=2)
+    assert path_rows["arm"].isna().any()
 
 
 def test_a_mean_difference_within_its_noise_goes_to_zero_and_a_clear_one_stays():

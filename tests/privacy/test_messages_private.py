@@ -126,9 +126,11 @@ def test_an_inequality_broken_in_some_rows_does_not_say_how_many():
 
 def test_memory_errors_name_no_count_of_rows(monkeypatch):
     from synth.io.memory import estimated_bytes
+    from synth.schema.columns import resolve_columns
     from synth.schema.metadata import Metadata
 
-    monkeypatch.setattr("synth.io.memory.available_memory", lambda: estimated_bytes(N, Metadata.load(TRIAL_META)) - 1)
+    schema = resolve_columns(Metadata.load(TRIAL_META))
+    monkeypatch.setattr("synth.io.memory.available_memory", lambda: estimated_bytes(N, schema) - 1)
     *_, error = _messages(_trial(), seq_meta())
     assert "too large for this machine" in error
     _private(error, {N})

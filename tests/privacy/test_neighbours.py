@@ -232,6 +232,64 @@ def test_a_calibrated_outcome_gives_the_same_model_file_on_neighbours(at, tmp_pa
     _same_public_output(harness, tmp_path)  # offsets included: the same tensors and document
 
 
+@pytest.mark.parametrize("at", [0, 30])
+def test_an_arm_that_may_be_missing_moves_its_counts_by_one(at, tmp_path):
+    """The missing class of a nullable arm: a patient without an arm moves the label counts and
+    the label tables by at most the charged sensitivity, and the public output not at all."""
+    meta = _declared_binary()
+    meta["tables"]["trial"]["columns"]["arm"]["range_is_nullable"] = True
+    df = make_trial(50)
+    df.loc[:9, "arm"] = None
+    harness = run_neighbours(_fit(meta, label=None, **WHOLE), df, _with_patient(df, NEW_PATIENT | {"arm": None}, at))
+    assert not harness.check()
+    first = harness.results[0][0]
+    assert first.label == "arm" and first.info()["label_values"][-1] is None
+    assert "label_counts:arm" in {m.name for m in harness.moves}
+    _same_public_output(harness, tmp_path)
+
+
+def _nullable_arm(discovered: bool = False) -> dict:
+    meta = _trial_meta()
+    arm = meta["tables"]["trial"]["columns"]["arm"]
+    arm["range_is_nullable"] = True
+    if discovered:
+        del arm["range_values"]
+    return meta
+
+
+def test_a_nullable_label_has_its_missing_class_when_no_patient_of_d_misses_it(tmp_path):
+    """The classes follow the metadata, not the data: D holds no missing label, D′ one."""
+    df = make_trial(50)
+    harness = run_neighbours(_fit(_nullable_arm(), **WHOLE), df, _with_patient(df, NEW_PATIENT | {"arm": None}, 0))
+    assert not harness.check()
+    assert harness.results[0][0].info()["label_values"] == ["drug", "placebo", None]
+    _same_public_output(harness, tmp_path)
+
+
+@pytest.mark.parametrize("arm", [None, "zzz"])  # missing; a value DP discovery does not release (NO_LABEL)
+def test_a_discovered_nullable_label_moves_by_one(arm, tmp_path):
+    df = make_trial(80)
+    df.loc[:9, "arm"] = None
+    harness = run_neighbours(_fit(_nullable_arm(discovered=True), **WHOLE), df,
+                             _with_patient(df, NEW_PATIENT | {"arm": arm}, 40))
+    assert not harness.check() and {"categories", "label_counts", "table"} <= _names(harness)
+    assert harness.results[0][0].info()["label_values"] == ["drug", "placebo", None]
+    _same_public_output(harness, tmp_path)
+
+
+def test_a_visit_patient_missing_the_arm_moves_by_one(tmp_path):
+    meta = copy.deepcopy(SEQ_META)
+    meta["tables"]["visits"]["columns"]["arm"]["range_is_nullable"] = True
+    df = make_visits(30)
+    df.loc[df["pid"].isin(df["pid"].unique()[:4]), "arm"] = None
+    new = pd.DataFrame({"pid": [999] * 5, "arm": [None] * 5, "age": [89] * 5, "day": [0, 1, 2, 399, 400],
+                        "lab": [9.9, None, 0.1, 9.9, 0.0], "stage": ["2", None, "1", "2", "2"]})
+    at = int((df["pid"] == df["pid"].unique()[15]).idxmax())
+    harness = run_neighbours(_fit(meta), df, pd.concat([df.iloc[:at], new, df.iloc[at:]], ignore_index=True))
+    assert not harness.check() and {"count", "label_counts", "table", "dp_sgd"} <= _names(harness)
+    _same_public_output(harness, tmp_path)
+
+
 def test_the_harness_sees_offsets_fitted_to_exact_counts(monkeypatch, tmp_path):
     def leaky(gen, p, seed):  # the mutant: the arm x outcome table counted on the real rows
         block = next(t for t in p.marginals.tables if t.by_label and t.blocks[0].column == "smoker").blocks[0]

@@ -69,6 +69,8 @@ def _wide_trial():
                                   {"if": {"column": "bmi", "at_least": 30}, "then": {"column": "grade", "is": 3}}]
     df.loc[df["lab"] < 0.5, "dose"] = "x"
     df.loc[(df["bmi"] >= 30) & df["grade"].notna(), "grade"] = 3
+    df.loc[rng.random(n) < 0.15, "arm"] = None  # the label may be missing: its own class
+    cols["arm"] = {**cols["arm"], "range_is_nullable": True}
     return df, meta
 
 
@@ -105,6 +107,9 @@ def _rich_visits():
                                   first_visit_at=0)
     meta["synth_inequalities"] = [{"low": "ldl", "high": "ldl_hi"},
                                   {"if": {"column": "lab", "below": 4}, "then": {"column": "dose", "is": 1}}]
+    df.loc[df["pid"].isin(patients[rng.random(len(patients)) < 0.15]), "arm"] = None  # the label's missing class
+    columns = meta["tables"]["visits"]["columns"]
+    columns["arm"] = {**columns["arm"], "range_is_nullable": True}
     return df, meta
 
 
@@ -177,7 +182,8 @@ def test_visits_of_every_kind_stream_the_reference_bytes(rich_visits, tmp_path, 
         assert (syn["ldl"] <= syn["ldl_hi"]).all() and (syn["ldl"].round(2) == syn["ldl"]).all()
         assert syn["seen"].str.match(r"\d{4}-\d\d-\d\d$").all() and syn["enrolled"].str.startswith("2019").all()
         assert (syn.groupby("pid")["day"].min() == 0).all() and (syn["day"] <= syn["stop"]).all()
-        assert set(syn["arm"]) == ({"b"} if condition else {"a", "b"})
+        assert set(syn["arm"].dropna()) == ({"b"} if condition else {"a", "b"})
+        assert syn["arm"].isna().any() != bool(condition)  # the missing class, unless one arm is asked for
         assert syn["vid"].iloc[-1].startswith(f"{n}-") and (syn.loc[syn["lab"] < 4, "dose"].dropna() == 1).all()
 
 

@@ -55,3 +55,33 @@ def test_the_registry_says_which_values_a_type_has_and_which_bounds_are_dates():
                                       "day": {"sdtype": "datetime", "range_min": "1970-01-02", "range_max": "1970-01-03"}}})
     assert meta.public_values("flag") == [False, True] and meta.public_values("cat") is None
     assert meta.public_bounds("day") == (86400.0, 172800.0)
+
+
+def test_each_sdtype_answers_exactly_one_single_type_question():
+    from synth.schema.sdtypes import is_boolean, is_datetime, is_id, is_listed, is_number, is_pii
+
+    asked = (is_number, is_datetime, is_listed, is_boolean, is_id, is_pii)
+    answers = {s: [q.__name__ for q in asked if q(s)] for s in SDTYPES}
+    assert answers == {"numerical": ["is_number"], "datetime": ["is_datetime"], "categorical": ["is_listed"],
+                       "boolean": ["is_boolean"], "id": ["is_id"], "pii": ["is_pii"]}
+
+
+def test_the_schema_carries_the_table_roles_and_a_part_of_it_too():
+    from synth.schema.columns import as_schema
+
+    meta = Metadata.from_dict({**META, "sequence_key": "id", "sequence_index": "visit",
+                               "synth_sequence": {"static_columns": ["arm", "flag"]}})
+    schema = resolve_columns(meta)
+    assert (schema.sequence_key, schema.sequence_index, schema.static) == ("id", "visit", ("arm", "flag"))
+    assert "arm" in schema and "nope" not in schema
+    assert as_schema(schema) is schema and as_schema(meta) == schema
+    assert resolve_columns(Metadata.from_dict({**META, "primary_key": "id"})).primary_key == "id"
+    assert resolve_columns(Metadata.from_dict(META)).static is None  # no sequence: no static columns
+    part = schema.only(["age", "arm"])
+    assert (part.names, part.sequence_key, part.static) == (["age", "arm"], "id", ("arm", "flag"))  # roles kept
+
+
+def test_listed_values_are_the_range_values_as_written_public_or_not():
+    meta = Metadata.from_dict(META)
+    assert meta.listed_values("site") == ["x", "y"] and meta.public_values("site") is None
+    assert meta.listed_values("arm") == ["A", "B"] and meta.listed_values("flag") is None
