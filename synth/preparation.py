@@ -43,6 +43,7 @@ from synth.privacy.domain import Domain
 from synth.privacy.ledger import Ledger, row_privacy_unit
 from synth.privacy.marginals import MARGINAL_SHARE, TableSpec
 from synth.release.pair_tables import LABEL_PART, TablePlan, release_tables
+from synth.release.marginals import Patients
 from synth.privacy.resolution import full_resolution, label_stage_steps, sequence_table_specs
 from synth.privacy.randomness import NoiseSource
 from synth.release.analysis_tables import release_analysis_tables
@@ -59,7 +60,18 @@ from synth.schema.sequence import slot_name
 from synth.schema.validate import (check_columns, check_label, check_patient_ids, coerce_frame, listed_only,
                                    read_csv)
 
-__all__ = ["Prepared", "prepare"]
+__all__ = ["PrivacyOptions", "Prepared", "prepare"]
+
+
+@dataclass(frozen=True)
+class PrivacyOptions:
+    """The fit's privacy options: the target (ε, δ) (δ None: the default for the released N) and
+    ``noise_seed``, a research seed for the secret noise (None: OS entropy; a seed voids the
+    guarantee, see :class:`synth.privacy.randomness.NoiseSource`)."""
+
+    epsilon: float
+    delta: float | None = None
+    noise_seed: int | None = None
 
 
 @dataclass
@@ -80,8 +92,7 @@ class Prepared:
 
 
 def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metadata, label: str | None,
-            epsilon: float, delta: float | None, noise_seed: int | None, config: TrainConfig, ranks: Ranks,
-            device: str) -> Prepared:
+            privacy: PrivacyOptions, config: TrainConfig, ranks: Ranks, device: str) -> Prepared:
     """Check the table against the metadata, release its domain and tables into a new ledger.
 
     Over several processes (``ranks``), every rank calls this with the same data: the releases
@@ -92,8 +103,8 @@ def prepare(data: pd.DataFrame | str | Path, metadata: str | Path | dict | Metad
     schema = resolve_columns(meta)  # the metadata resolved once, for the checks and the stages below
     df, source = _read(data, meta, schema)
     label, schema, inequalities = _check(df, meta, label, source, schema)
-    noise = NoiseSource(noise_seed, shared_secret(ranks, device) if ranks.distributed else None, ranks.rank)
-    ledger = Ledger(epsilon, None if delta is None else float(delta), schema.public_patients,
+    noise = NoiseSource(privacy.noise_seed, shared_secret(ranks, device) if ranks.distributed else None, ranks.rank)
+    ledger = Ledger(privacy.epsilon, None if privacy.delta is None else float(privacy.delta), schema.public_patients,
                     n_patients_source="public (metadata synth_patients)", noise=noise.description)
     rng = noise.numpy  # every release below draws from it; build_domain releases N unless public
     if schema.sequence_key:
@@ -212,8 +223,8 @@ def _release_tables(p: Prepared, config: TrainConfig, ranks: Ranks, device: str)
         means = []
         if declared:
             class_sizes = ledger.n_patients * np.asarray(domain.label_proportions or [1.0])
-            analysis, means = release_analysis_tables(x, y, n_classes, declared, ledger, rng, share, class_sizes,
-                                                      mean_specs(schema.analysis, blocks, label))
+            analysis, means = release_analysis_tables(Patients(x, y, n_classes), declared, ledger, rng, share,
+                                                      class_sizes, mean_specs(schema.analysis, blocks, label))
             tables = shrunk_time_to_event(combine_releases(tables, analysis), schema.analysis, label)
     tables += attendance
     return MarginalLoss(tables, domain.label_proportions, config.independence, config.refine_groups, means)

@@ -27,7 +27,7 @@ from synth.models.train import Progress, TrainConfig, TrainInputs, train_acgan
 from synth.notebook import synthesizer_html
 from synth.options import check_options
 from synth.outcome_calibration import calibrate_outcomes  # called by this module's name (tests patch it here)
-from synth.preparation import prepare
+from synth.preparation import PrivacyOptions, prepare
 from synth.privacy.domain import Domain
 from synth.privacy.ledger import Ledger
 from synth.sample.face import SamplingFace
@@ -105,7 +105,8 @@ class Synthesizer(SamplingFace):
              stage: Callable[[str], None] | None = None) -> None:
         say = stage if stage is not None and ranks.leader else (lambda name: None)
         say(STAGES[0])
-        p = prepare(data, metadata, self.label, self.epsilon, self.delta, self._noise_seed, self.config, ranks, device)
+        p = prepare(data, metadata, self.label, PrivacyOptions(self.epsilon, self.delta, self._noise_seed), self.config,
+                    ranks, device)
         self.label = p.label  # a declared analysis's arm when no label was given
         say(STAGES[1])
         inputs = TrainInputs(p.x, p.y, p.encoder.spans, p.n_classes, p.domain.label_proportions, p.marginals,

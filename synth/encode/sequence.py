@@ -14,7 +14,8 @@ Categories that appear only after a patient's first visit may not be discovered 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from synth.schema.slots import ATTENDANCE, presence
 from synth.schema.validate import coerce_frame
 from synth.encode.slots import slot_visits
 
-__all__ = ["SequenceEncoder"]
+__all__ = ["LongColumns", "SequenceEncoder"]
 
 # Visit phases of a pooled table's missing cell: the first visit, the second, and all later ones
 # (a schema rule, never read from the data; bench/RESULTS.md, issue #5 item 32).
@@ -38,6 +39,16 @@ MISSING_PHASES = 3
 # the per-visit tables keep every cell at their σ (bench/RESULTS.md, issue #38: they lost at
 # 47-89 patients, where each slot's table was mostly noise, and won at 430).
 PER_VISIT_MAX_VISITS = 6
+
+
+@dataclass(frozen=True)
+class LongColumns:
+    """The columns of decoded long visits, in order, and which of them get drawn labels (the
+    label's domain) or fresh "name_id" values (``pii``): public, the domain's."""
+
+    names: Sequence[str]
+    label: ColumnDomain | None = None
+    pii: Sequence[str] = ()
 
 
 class SequenceEncoder(TableEncoder):
@@ -132,7 +143,7 @@ class SequenceEncoder(TableEncoder):
                 first_id: int, all_columns: list[str], pii: list[str]) -> pd.DataFrame:
         """Decoded wide patients → long visits sorted by time, ids ``first_id``, ``first_id + 1`` …"""
         kept, times, t0 = self.kept_visits(wide)
-        return self.long_frame(wide, kept, times, t0, label, labels, first_id, all_columns, pii)
+        return self.long_frame(wide, kept, times, t0, labels, first_id, LongColumns(all_columns, label, pii))
 
     def visit_columns(self) -> list[str]:
         """The wide columns :meth:`kept_visits` reads: the visit count or attendance pattern, the
@@ -174,15 +185,14 @@ class SequenceEncoder(TableEncoder):
         return kept, times, t0
 
     def long_frame(self, wide: pd.DataFrame, kept: np.ndarray, times: np.ndarray, t0: ColumnDomain,
-                   label: ColumnDomain | None, labels: np.ndarray | None, first_id: int, all_columns: list[str],
-                   pii: list[str]) -> pd.DataFrame:
+                   labels: np.ndarray | None, first_id: int, columns: LongColumns) -> pd.DataFrame:
         """The kept slots (patients × slots) as long visits at ``times``, patient by patient."""
-        lay = self.layout
+        lay, label, pii = self.layout, columns.label, columns.pii
         m, p = lay.max_visits, len(wide)
         i_idx, k_idx = np.nonzero(kept)  # patient-major order
         order = k_idx * p + i_idx
         out: dict[str, pd.Series] = {}
-        for name in all_columns:
+        for name in columns.names:
             if name == lay.key:
                 out[name] = pd.Series(first_id + i_idx, dtype=np.int64)
             elif name == lay.index:

@@ -11,6 +11,9 @@ optimizer, or a number of generated rows that depends on a secret batch size
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -21,7 +24,7 @@ from synth.models.marginal_loss import MarginalLoss
 from synth.models.train_config import TrainConfig
 from synth.models.within_bin import offset_spread
 
-__all__ = ["Draws", "pretrain_generator", "generator_step"]
+__all__ = ["Draws", "GeneratorLoss", "pretrain_generator", "generator_step"]
 
 
 class Draws:
@@ -64,9 +67,22 @@ def pretrain_generator(gen: Generator, marginals: MarginalLoss, draw, steps: int
         _update(gen, opt, loss, ranks)
 
 
-def generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
-                    marginals: MarginalLoss | None = None, weight: float = 0.0, mask=None, prior=None,
-                    ranks: Ranks = SINGLE) -> torch.Tensor:
+@dataclass(frozen=True)
+class GeneratorLoss:
+    """The terms of a generator step's loss beyond fooling the discriminator: its auxiliary
+    classifier's (``n_classes``), the fit to the released tables (``marginals`` at ``weight``), the
+    ``prior`` on the generated rows, and the ``mask`` the generated rows pass before the
+    discriminator sees them (sequences: padding zeroed). All post-processing: released tables,
+    generated rows."""
+
+    n_classes: int
+    marginals: MarginalLoss | None = None
+    weight: float = 0.0
+    mask: Callable[[torch.Tensor], torch.Tensor] | None = None
+    prior: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+def generator_step(gen, disc, opt_g, draw, batch: int, terms: GeneratorLoss, ranks: Ranks = SINGLE) -> torch.Tensor:
     """One generator update through the discriminator: no per-sample gradients, no charge.
     Returns the loss, detached (read it with ``float`` when it is shown: no host sync per step).
 
@@ -81,14 +97,14 @@ def generator_step(gen, disc, opt_g, draw, batch: int, n_classes: int,
         z, y_fake = draw(batch)
         raw = gen.logits(z, y_fake)
         fake = gen.draw(raw)
-        s_fake, c_fake = disc(mask(fake) if mask is not None else fake)
+        s_fake, c_fake = disc(terms.mask(fake) if terms.mask is not None else fake)
         loss = F.binary_cross_entropy_with_logits(s_fake, torch.ones_like(s_fake))
-        if n_classes:
+        if terms.n_classes:
             loss = loss + F.cross_entropy(c_fake, y_fake)
-        if marginals is not None:
-            loss = loss + weight * marginals(raw, y_fake)
-        if prior is not None:
-            loss = loss + prior(raw)
+        if terms.marginals is not None:
+            loss = loss + terms.weight * terms.marginals(raw, y_fake)
+        if terms.prior is not None:
+            loss = loss + terms.prior(raw)
         _update(gen, opt_g, loss, ranks)
     finally:
         for p in disc.parameters():

@@ -40,7 +40,7 @@ from synth.encode.table import Span
 from synth.models.marginal_loss import MarginalLoss
 from synth.models.poisson import PoissonBatches
 from synth.models.dp_step import dp_step, private_discriminator
-from synth.models.generator_steps import Draws
+from synth.models.generator_steps import Draws, GeneratorLoss
 from synth.models.generator_steps import generator_step as _generator_step  # looked up here at each call
 from synth.models.generator_steps import pretrain_generator as _pretrain_generator
 from synth.models import Discriminator, Generator
@@ -58,9 +58,9 @@ NO_CLIP = 1e9  # ε = ∞: clipping at this norm never binds
 
 
 def _private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                           y: torch.Tensor, q: float, steps_per_epoch: int, sigma: float, max_grad_norm: float,
-                           expected_batch: float, noise: torch.Generator, world: int = 1):
-    """Opacus' DP-SGD pieces, wired by hand so that every public number is the ledger's: the
+                           y: torch.Tensor, plan: _Plan, noise: torch.Generator, world: int = 1):
+    """Opacus' DP-SGD pieces, wired by hand so that every public number is the ledger's (``plan``'s:
+    σ, q, the clipping norm, the expected batch, the steps an epoch): the
     ghost-clipping module and optimizer (:mod:`synth.models.dp_step`) adding N(0, σ²C²) from
     ``noise``, the accountant's Opacus RDP accountant (:meth:`synth.privacy.accountant.Accountant.watch`)
     charged at exactly ``q`` on every ``optimizer.step()``, and
@@ -68,9 +68,10 @@ def _private_discriminator(disc: Discriminator, optimizer: torch.optim.Optimizer
     Opacus' sampler's draw, one tensor op per step). (``PrivacyEngine.make_private`` would take
     q, and the batch size the noisy sum is averaged over, from the exact number of rows, and
     batches from torch's global generator unless given one.)"""
-    module, dp_optimizer = private_discriminator(disc, optimizer, sigma, max_grad_norm, expected_batch, noise, world)
-    accountant = RDP.watch(dp_optimizer, q)
-    loader = PoissonBatches(x, y, q, steps_per_epoch, noise)
+    module, dp_optimizer = private_discriminator(disc, optimizer, plan.sigma, plan.max_grad_norm,
+                                                 plan.expected_batch, noise, world)
+    accountant = RDP.watch(dp_optimizer, plan.q)
+    loader = PoissonBatches(x, y, plan.q, plan.steps_per_epoch, noise)
     return module, dp_optimizer, loader, accountant
 
 
@@ -164,6 +165,12 @@ class _Plan:
     epochs: int
     steps: int
     sigma: float
+    expected_batch: float  # the public N × q: what the noisy sum is averaged over
+
+    @property
+    def max_grad_norm(self) -> float:
+        """The clipping norm: the option's, or one that never binds without noise (ε = ∞)."""
+        return NO_CLIP if self.exact else self.config.max_grad_norm
 
 
 def _plan(ledger: Ledger, config: TrainConfig) -> _Plan:
@@ -182,7 +189,7 @@ def _plan(ledger: Ledger, config: TrainConfig) -> _Plan:
     steps = epochs * steps_per_epoch
     sigma = 0.0 if exact else RDP.sigma(ledger.target_epsilon, ledger.accountant_delta, q, steps,
                                         prior=ledger.history())
-    return _Plan(config, exact, batch, q, steps_per_epoch, epochs, steps, sigma)
+    return _Plan(config, exact, batch, q, steps_per_epoch, epochs, steps, sigma, n * q)
 
 
 def _train(inputs: TrainInputs, ledger: Ledger, config: TrainConfig, progress: Progress | None,
@@ -203,9 +210,7 @@ def _train(inputs: TrainInputs, ledger: Ledger, config: TrainConfig, progress: P
     broadcast_parameters(gen, ranks)  # the same seed made them already; rank 0's, to be sure
     if ranks.rank:  # each rank generates its own share of every batch (post-processing draws)
         torch.manual_seed(config.seed + 7919 * ranks.rank)
-    disc, opt_d, loader, accountant = _private_discriminator(
-        disc, opt_d, rows, labels, plan.q, plan.steps_per_epoch, plan.sigma,
-        NO_CLIP if plan.exact else config.max_grad_norm, ledger.n_patients * plan.q, noise, ranks.world)
+    disc, opt_d, loader, accountant = _private_discriminator(disc, opt_d, rows, labels, plan, noise, ranks.world)
     draw = Draws(config, n_classes, inputs.label_proportions, inputs.spans)
     prior = draw.prior if config.offset_spread else None  # a zero prior adds nothing but ops
     if marginals is not None and config.pretrain_steps:
@@ -221,6 +226,7 @@ def _train(inputs: TrainInputs, ledger: Ledger, config: TrainConfig, progress: P
                                                                    ledger.accountant_delta)
     share = math.ceil(plan.batch / ranks.world)  # generated rows per rank in a generator step and a DP step
     mask = inputs.mask or (lambda t: t)
+    terms = GeneratorLoss(n_classes, marginals, config.marginal_weight, mask, prior)
     g_loss = math.nan
     for epoch in range(1, plan.epochs + 1):
         for xb, yb in loader:
@@ -233,8 +239,7 @@ def _train(inputs: TrainInputs, ledger: Ledger, config: TrainConfig, progress: P
             with warnings.catch_warnings(), secret_global_stream(noise):
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 dp_step(disc, opt_d, xb, yb, fake, y_fake, n_classes)
-            g_loss = _generator_step(gen, disc, opt_g, draw, share, n_classes,
-                                     marginals, config.marginal_weight, mask, prior, ranks)
+            g_loss = _generator_step(gen, disc, opt_g, draw, share, terms, ranks)
         if progress is not None:
             spent = math.inf if plan.exact else curve.at(sum(h[2] for h in accountant.history))
             progress(epoch, plan.epochs, float(g_loss), spent)

@@ -20,7 +20,7 @@ from synth.privacy.analysis_tables import AnalysisMean
 from synth.privacy.ledger import Ledger, Mechanism
 from synth.privacy.marginals import MarginalTable, TableSpec, ledger_sigma
 from synth.privacy.mechanisms import noisy_counts
-from synth.release.marginals import release_marginals
+from synth.release.marginals import Patients, release_marginals
 from synth.release.shards import total
 
 __all__ = ["release_analysis_tables"]
@@ -37,15 +37,16 @@ def _unit_values(encoded: np.ndarray, block: CellBlock) -> tuple[np.ndarray, np.
     return np.clip(np.nan_to_num(values), -1, 1), present
 
 
-def release_analysis_tables(encoded: np.ndarray, y: np.ndarray | None, n_classes: int, specs: list[TableSpec],
-                            ledger: Ledger, rng: np.random.Generator, share: float, class_sizes: np.ndarray,
+def release_analysis_tables(patients: Patients, specs: list[TableSpec], ledger: Ledger, rng: np.random.Generator,
+                            share: float, class_sizes: np.ndarray,
                             means: list[tuple[CellBlock, CellBlock | None]] = ()
                             ) -> tuple[list[MarginalTable], list[AnalysisMean]]:
     """Release ``specs`` and the sums of ``means`` at one σ, so that the releases after
     preprocessing reach ``share`` of ε in all; ledger entries ``marginals:analysis`` (one step a
     table) and ``sums:analysis`` (one step an outcome's sums by arm)."""
     sigma = ledger_sigma(ledger, share, len(specs) + len(means))
-    tables = release_marginals(encoded, y, n_classes, specs, ledger, rng, share, name="analysis", sigma=sigma)
+    encoded, y, n_classes = patients.encoded, patients.y, patients.n_classes
+    tables = release_marginals(patients, specs, ledger, rng, share, name="analysis", sigma=sigma)
     for table in tables:
         table.totals = (np.asarray(class_sizes, dtype=float) if table.by_label
                         else np.array([float(ledger.n_patients)]))

@@ -23,6 +23,7 @@ import pandas as pd
 from synth.errors import FIX_IN_METADATA, SynthError, SynthWarning
 from synth.schema.columns import ColumnSpec, Schema, resolve_columns
 from synth.schema.metadata import Metadata
+from synth.schema.sdtypes import is_boolean, is_pii
 from synth.privacy.domain import (MAX_DEFAULT_DELTA, PREP_SHARE, THRESHOLD_DELTA_SHARE, ColumnDomain, Domain,
                                   default_delta)
 from synth.privacy.ledger import N_RELEASED, Ledger, Mechanism, calibrate_sigma
@@ -35,7 +36,7 @@ __all__ = ["build_domain", "UnreleasedDomains", "describe_unreleased"]
 def _native_values(meta_values: tuple | None, keys: list[str], sdtype: str) -> list[Any]:
     if meta_values is not None:
         return list(meta_values)
-    if sdtype == "boolean":
+    if is_boolean(sdtype):
         return [k == "True" for k in keys]
     try:
         return [int(k) for k in keys]
@@ -86,7 +87,7 @@ def build_domain(
     proportions, raw = _label_proportions(data, label, label_dom, rel, bool(label and schema[label].nullable))
     domain = Domain(columns=list(domains.values()), all_columns=schema.names, label=label_dom,
                     label_proportions=proportions, label_counts=raw, label_sigma=float(rel.sigma),
-                    pii_columns=[c.name for c in schema if c.sdtype == "pii"], released_counts=released)
+                    pii_columns=[c.name for c in schema if is_pii(c.sdtype)], released_counts=released)
     for message in domain.release_warnings():  # here, on the user's columns (not a visit table's slots)
         warnings.warn(message, SynthWarning, stacklevel=3)
     return domain

@@ -16,7 +16,7 @@ but stage 1's released counts.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,7 +27,19 @@ from synth.privacy.mechanisms import noisy_counts
 from synth.privacy.resolution import coarse_groups, label_resolution
 from synth.release.shards import total
 
-__all__ = ["measure_tables", "release_marginals", "release_label_tables"]
+__all__ = ["Patients", "measure_tables", "release_marginals", "release_label_tables"]
+
+
+@dataclass(frozen=True, eq=False)
+class Patients:
+    """The real patients a release counts: their encoded rows, one per patient (this rank's shard
+    over several processes), their labels' indices (negative: a value not released, counted in
+    no table) and the public number of classes (0: no label). Real data: every look at it is a
+    mechanism in the ledger."""
+
+    encoded: np.ndarray
+    y: np.ndarray | None
+    n_classes: int
 
 
 def measure_tables(
@@ -58,13 +70,12 @@ def measure_tables(
 
 
 def release_marginals(
-    encoded: np.ndarray,
-    y: np.ndarray | None,
-    n_classes: int,
+    patients: Patients,
     tables: list[TableSpec],
     ledger: Ledger,
     rng: np.random.Generator,
     share: float = MARGINAL_SHARE,
+    *,
     name: str | None = None,
     totals: np.ndarray | None = None,
     sigma: float | None = None,
@@ -79,10 +90,10 @@ def release_marginals(
     if not tables:
         return []
     sigma = ledger_sigma(ledger, share, len(tables)) if sigma is None else sigma
-    measured = measure_tables(encoded, y, n_classes, tables, sigma, rng)
+    measured = measure_tables(patients.encoded, patients.y, patients.n_classes, tables, sigma, rng)
     for table in measured:
         table.totals = None if totals is None else np.asarray(totals, dtype=float)
-    name = name or ("label x column" if n_classes else "column")
+    name = name or ("label x column" if patients.n_classes else "column")
     ledger.add(Mechanism("marginals:" + name, sigma, 1.0, len(tables),
                          "Gaussian counts of marginal tables the generator is trained to match",
                          {"tables": [t.name for t in measured]}))
@@ -90,9 +101,7 @@ def release_marginals(
 
 
 def release_label_tables(
-    encoded: np.ndarray,
-    y: np.ndarray | None,
-    n_classes: int,
+    patients: Patients,
     specs: list[TableSpec],
     class_sizes: np.ndarray,
     ledger: Ledger,
@@ -106,6 +115,7 @@ def release_label_tables(
     Ledger: ``marginals:label x column``, or ``marginals:column`` then
     ``marginals:label x column (at most g groups)``.
     """
+    n_classes = patients.n_classes
     one_stage = not n_classes or label_resolution(
         ledger.n_patients, n_classes, ledger_sigma(ledger, share, len(specs))) == NUMERIC_BINS
     if not one_stage:
@@ -113,16 +123,16 @@ def release_label_tables(
         cells = label_resolution(ledger.n_patients, n_classes, sigma)
         one_stage = not any(s.n_cells(0) > cells for s in specs)
     if one_stage:
-        tables = release_marginals(encoded, y, n_classes, specs, ledger, rng, share, totals=class_sizes)
+        tables = release_marginals(patients, specs, ledger, rng, share, totals=class_sizes)
         return tables, tables
     n = np.array([float(ledger.n_patients)])
-    marginals = release_marginals(encoded, y, n_classes, [replace(s, by_label=False) for s in specs], ledger,
-                                  rng, share, name="column", totals=n, sigma=sigma)
+    marginals = release_marginals(patients, [replace(s, by_label=False) for s in specs], ledger, rng, share,
+                                  name="column", totals=n, sigma=sigma)
     grouped = []
     for spec, table in zip(specs, marginals):  # the label stage counts missing values in one cell
         groups = coarse_groups(table.merged_phases(), cells, missing_apart=False)
         spec = replace(spec, missing_phases=0)
         grouped.append(spec if groups is None else replace(spec, groups=(groups,) * len(spec.blocks)))
-    labelled = release_marginals(encoded, y, n_classes, grouped, ledger, rng, share,
+    labelled = release_marginals(patients, grouped, ledger, rng, share,
                                  name=f"label x column (at most {cells} groups)", totals=class_sizes, sigma=sigma)
     return marginals + labelled, marginals

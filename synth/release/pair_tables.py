@@ -37,7 +37,7 @@ from synth.privacy.class_sizes import NoisyCounts, combine_class_sizes, refine_p
 from synth.privacy.accountant import EXPONENTIAL_AS_GAUSSIAN
 from synth.privacy.ledger import N_REFINED, Ledger, Mechanism
 from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, TableSpec, cell_counts, label_tables, ledger_sigma
-from synth.release.marginals import release_label_tables, release_marginals
+from synth.release.marginals import Patients, release_label_tables, release_marginals
 from synth.release.shards import total
 from synth.privacy.resolution import PAIR_GROUPS, coarse_groups
 
@@ -166,24 +166,24 @@ def release_tables(encoded: np.ndarray, y: np.ndarray | None, plan: TablePlan, l
     specs = label_tables(plan.blocks) if plan.singles is None else plan.singles
     if [s.blocks[0] for s in specs[:len(plan.blocks)]] != list(plan.blocks):
         raise ValueError("one label table per block, in the blocks' order (then any per-visit tables)")
-    singles, full, class_sizes, proportions = _release_label_stage(encoded, y, specs, plan, ledger, rng)
+    patients = Patients(encoded, y, plan.n_classes)
+    singles, full, class_sizes, proportions = _release_label_stage(patients, specs, plan, ledger, rng)
     k = len(specs) - 1 if plan.n_pairs is None else plan.n_pairs
     if k <= 0 or len(specs) < 2:
         return singles, proportions
     if not full[0].by_label:  # two stages: independence is judged from the unlabelled marginals
         class_sizes = np.array([float(ledger.n_patients)])
-    return singles + _release_pair_stage(encoded, y, specs, full, class_sizes, k, plan, ledger, rng), proportions
+    return singles + _release_pair_stage(patients, specs, full, class_sizes, k, plan, ledger, rng), proportions
 
 
-def _release_label_stage(encoded: np.ndarray, y: np.ndarray | None, specs: list[TableSpec], plan: TablePlan,
-                         ledger: Ledger, rng: np.random.Generator):
+def _release_label_stage(patients: Patients, specs: list[TableSpec], plan: TablePlan, ledger: Ledger,
+                         rng: np.random.Generator):
     """The label tables (and the full-resolution ones of a two-stage release), the class sizes and
     the label proportions; N refined from every release that counts it (post-processing)."""
     n_classes = plan.n_classes
     fractions = np.asarray(plan.label_proportions) if n_classes and plan.label_proportions else np.ones(1)
     class_sizes = ledger.n_patients * fractions  # public N × DP label proportions
-    singles, full = release_label_tables(encoded, y, n_classes, specs, class_sizes, ledger, rng,
-                                         LABEL_PART * plan.share)
+    singles, full = release_label_tables(patients, specs, class_sizes, ledger, rng, LABEL_PART * plan.share)
     for table in {id(t): t for t in singles + full}.values():  # before anything reads them (pair scores too)
         table.smooth = plan.smooth
     n_release = released_patients(ledger)
@@ -208,16 +208,16 @@ def _release_label_stage(encoded: np.ndarray, y: np.ndarray | None, specs: list[
     return singles, full, class_sizes, proportions
 
 
-def _release_pair_stage(encoded: np.ndarray, y: np.ndarray | None, specs: list[TableSpec],
-                        full: list[MarginalTable], class_sizes: np.ndarray, k: int, plan: TablePlan,
-                        ledger: Ledger, rng: np.random.Generator) -> list[MarginalTable]:
+def _release_pair_stage(patients: Patients, specs: list[TableSpec], full: list[MarginalTable],
+                        class_sizes: np.ndarray, k: int, plan: TablePlan, ledger: Ledger,
+                        rng: np.random.Generator) -> list[MarginalTable]:
     """``k`` pairs chosen by the exponential mechanism, then the slot pairs' and the chosen pairs' tables."""
     full = [t.merged_phases() for t in full]
     by_column = {t.blocks[0].column: t for t in full}  # a pooled table stands in for its first visit
     groups = [coarse_groups(t) for t in full]
     specs = [pair_spec(specs[i], specs[j], groups[i], groups[j]) for i, j in combinations(range(len(specs)), 2)]
     k = min(k, len(specs))
-    scores = pair_scores(encoded, specs, by_column, class_sizes)
+    scores = pair_scores(patients.encoded, specs, by_column, class_sizes)
     sigma = ledger_sigma(ledger, (LABEL_PART + SELECT_PART) * plan.share, k)
     epsilon0 = math.inf if sigma == 0 else 2.0 / sigma
     chosen = [specs[i] for i in select_pairs(scores, k, epsilon0, rng)]
@@ -228,6 +228,6 @@ def _release_pair_stage(encoded: np.ndarray, y: np.ndarray | None, specs: list[T
                          {"epsilon0": None if math.isinf(epsilon0) else epsilon0,
                           "pairs": [s.name for s in chosen]}, kind=EXPONENTIAL_AS_GAUSSIAN))
     across = [] if plan.slot_pairs is None else plan.slot_pairs(by_column, len(chosen), plan.share)
-    pairs = release_marginals(encoded, y, plan.n_classes, chosen, ledger, rng, plan.share, name="pairs",
+    pairs = release_marginals(patients, chosen, ledger, rng, plan.share, name="pairs",
                               totals=np.array([float(ledger.n_patients)]))
     return across + pairs

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synth.encode.sequence import SequenceEncoder
+from synth.encode.sequence import LongColumns, SequenceEncoder
 from synth.encode.table import NUMERIC_BINS
 from synth.sample.arrow_cells import (category_array, cell_values, decoded_series, frame_batch, lookup, number_array,
                                       numbers, positions)
@@ -131,8 +131,9 @@ class VisitArrays:
                 wide.update({s: self._series(s, out, chosen) for s in slots})
             elif name in self.doms:
                 wide[name] = self._series(name, out, chosen)
-        frame = self.encoder.long_frame(pd.DataFrame(wide, index=pd.RangeIndex(len(kept))), kept, times, t0,
-                                        self.domain.label, labels, first_id, self.constrained, self.domain.pii_columns)
+        columns = LongColumns(self.constrained, self.domain.label, self.domain.pii_columns)
+        frame = self.encoder.long_frame(pd.DataFrame(wide, index=pd.RangeIndex(len(kept))), kept, times, t0, labels,
+                                        first_id, columns)
         frame = apply_implications(apply_inequalities(self.written.round(frame), *self.rule), self.implied)
         batch = frame_batch(frame, arrow_schema(frame))
         return {name: batch.column(name) for name in frame.columns}

@@ -82,7 +82,7 @@ def test_a_blocked_score_equals_the_whole_batch_bit_for_bit():
     from synth.models.checkpoints import SCORE_BLOCK
     from synth.privacy.ledger import Ledger
     from synth.privacy.resolution import sequence_table_specs
-    from synth.release.marginals import release_label_tables
+    from synth.release.marginals import Patients, release_label_tables
     from synth.release.sequence import prepare_sequences
     from synth.schema.metadata import Metadata
     from tests.helpers.visits import make_visits, seq_meta
@@ -93,7 +93,8 @@ def test_a_blocked_score_equals_the_whole_batch_bit_for_bit():
                                           np.random.default_rng(0), "t")
     x, y = enc.encode(wide), wide["arm"].map({"a": 0, "b": 1}).to_numpy()
     sizes = 60 * np.asarray(domain.label_proportions)
-    tables, _ = release_label_tables(x, y, 2, sequence_table_specs(enc), sizes, ledger, np.random.default_rng(1), 0.5)
+    tables, _ = release_label_tables(Patients(x, y, 2), sequence_table_specs(enc), sizes, ledger,
+                                     np.random.default_rng(1), 0.5)
     marginals = MarginalLoss(tables, list(domain.label_proportions))
     torch.manual_seed(0)
     for rows in (600, 1_025):

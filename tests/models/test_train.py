@@ -17,6 +17,7 @@ from synth.models import Discriminator, Generator
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.randomness import NoiseSource
+from synth.models.generator_steps import GeneratorLoss
 from synth.models.dp_step import NO_LABEL, dp_step, private_discriminator, row_losses
 from synth.models.poisson import PoissonBatches
 from synth.models.train import (TrainConfig, TrainInputs, _generator_step, _pretrain_generator, default_batch_size,
@@ -238,7 +239,7 @@ def test_generator_step_leaves_discriminator_untouched_and_unclipped():
     def draw(k):
         return torch.randn(k, 4), torch.randint(0, CLASSES, (k,))
 
-    _generator_step(gen, gsm, opt_g, draw, 8, CLASSES)
+    _generator_step(gen, gsm, opt_g, draw, 8, GeneratorLoss(CLASSES))
     for p, b in zip(gsm.parameters(), d_before):
         assert torch.equal(p, b)
         assert p.grad is None and getattr(p, "grad_sample", None) is None  # no per-sample gradients

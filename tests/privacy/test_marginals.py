@@ -7,7 +7,7 @@ import pytest
 from synth.privacy.domain import PREP_SHARE
 from synth.privacy.ledger import compose_epsilon
 from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, label_tables, simplex_projection
-from synth.release.marginals import measure_tables, release_marginals
+from synth.release.marginals import Patients, measure_tables, release_marginals
 from tests.conftest import encoded_trial
 
 
@@ -36,7 +36,7 @@ def test_one_patient_moves_each_table_by_one_cell(meta):
 
 def test_release_spends_its_share_and_is_recorded(meta):
     _, enc, x, y, ledger, _ = encoded_trial(meta)
-    tables = release_marginals(x, y, 2, label_tables(enc.cell_blocks), ledger, np.random.default_rng(0))
+    tables = release_marginals(Patients(x, y, 2), label_tables(enc.cell_blocks), ledger, np.random.default_rng(0))
     mech = ledger.mechanisms[-1]
     assert mech.name == "marginals:label x column" and mech.steps == len(tables) == len(enc.cell_blocks)
     assert mech.extra["tables"] == [b.column for b in enc.cell_blocks]

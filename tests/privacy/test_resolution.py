@@ -12,7 +12,7 @@ from synth.privacy.ledger import compose_epsilon
 from synth.privacy.marginals import MARGINAL_SHARE, MarginalTable, label_tables
 from synth.release.pair_tables import LABEL_PART, coarse_groups
 from synth.privacy.resolution import MIN_SIGNAL, label_resolution
-from synth.release.marginals import release_label_tables
+from synth.release.marginals import Patients, release_label_tables
 from tests.conftest import encoded_trial, load_bench
 
 
@@ -35,7 +35,7 @@ def test_two_stages_at_one_sigma_spend_the_share_and_group_from_stage_one(meta):
     specs = label_tables(enc.cell_blocks)
     sizes = len(x) * np.asarray(domain.label_proportions)
     share = LABEL_PART * MARGINAL_SHARE
-    tables, full = release_label_tables(x, y, 2, specs, sizes, ledger, np.random.default_rng(0), share)
+    tables, full = release_label_tables(Patients(x, y, 2), specs, sizes, ledger, np.random.default_rng(0), share)
     stage1, stage2 = ledger.mechanisms[-2:]
     assert stage1.name == "marginals:column" and stage2.name.startswith("marginals:label x column (at most")
     assert stage1.noise_multiplier == stage2.noise_multiplier and stage1.steps == stage2.steps == len(specs)
@@ -72,7 +72,7 @@ def test_enough_patients_give_one_full_resolution_stage(meta):
     _, enc, x, y, ledger, domain = encoded_trial(meta, 4000, heavy=True)
     specs = label_tables(enc.cell_blocks)
     sizes = len(x) * np.asarray(domain.label_proportions)
-    tables, full = release_label_tables(x, y, 2, specs, sizes, ledger, np.random.default_rng(0), 0.4)
+    tables, full = release_label_tables(Patients(x, y, 2), specs, sizes, ledger, np.random.default_rng(0), 0.4)
     assert tables is full and all(t.by_label and not t.groups for t in tables)
     assert ledger.mechanisms[-1].name == "marginals:label x column"
 

@@ -13,7 +13,7 @@ from synth.schema.metadata import Metadata
 from synth.privacy.ledger import Ledger
 from synth.privacy.marginals import MarginalTable
 from synth.privacy.resolution import coarse_groups, label_resolution, sequence_table_specs
-from synth.release.marginals import release_label_tables
+from synth.release.marginals import Patients, release_label_tables
 from synth.release.sequence import prepare_sequences
 from tests.helpers.visits import seq_meta, make_visits
 
@@ -194,7 +194,7 @@ def test_two_stage_release_keeps_missing_phases_in_stage_one_and_merges_them_for
     x, y = enc.encode(wide), wide["arm"].map({"a": 0, "b": 1}).to_numpy()
     specs = sequence_table_specs(enc)
     sizes = 60 * np.asarray(domain.label_proportions)
-    tables, full = release_label_tables(x, y, 2, specs, sizes, ledger, np.random.default_rng(1), 0.5)
+    tables, full = release_label_tables(Patients(x, y, 2), specs, sizes, ledger, np.random.default_rng(1), 0.5)
     assert ledger.mechanisms[-2].name == "marginals:column"  # few patients: two stages
     lab = specs.index(_pooled(enc, "lab"))
     stage1, stage2 = full[lab], tables[len(specs) + lab]

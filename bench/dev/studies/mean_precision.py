@@ -21,7 +21,7 @@ from bench.common import split_by_patient
 from synth import Metadata
 from synth.distributed.group import Ranks
 from synth.models.train_config import TrainConfig
-from synth.preparation import prepare
+from synth.preparation import PrivacyOptions, prepare
 from synth.privacy.domain import default_delta
 
 
@@ -59,7 +59,7 @@ def main() -> None:
         train, _ = split_by_patient(df, meta.primary_key, 0)
         arm = analysis["arm"]
         for eps in epsilons:
-            p = prepare(train, doc, None, eps, default_delta(len(train)), None, TrainConfig(), Ranks(), "cpu")
+            p = prepare(train, doc, None, PrivacyOptions(eps, default_delta(len(train))), TrainConfig(), Ranks(), "cpu")
             for m in (p.marginals.means.means if p.marginals.means else []):
                 name = m.outcome.column
                 lo, hi = meta.columns[name]["range_min"], meta.columns[name]["range_max"]
