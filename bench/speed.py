@@ -32,8 +32,8 @@ side: read the ratios, not the absolute times (the machines are shared and noisy
    ``--busy-limit`` seconds is stopped (goal: beside the busy processes, at most twice the time
    alone; bench/contention.py).
 7. ``synth sample`` of visit sequences from a pbcseq model for ``--visit-patients`` patients:
-   the shipped sampler, the same with each slice's forward pass and draws over all its rows at once
-   (before the cache-sized blocks), the same with each slice decoded through pandas (the path it replaced)
+   the shipped sampler, the same with the output layer and draws over every visit slot (before
+   synth/sample/reached.py), the same with each slice decoded through pandas (the path it replaced)
    and pyarrow's write of the same rows, alternated ``--repeats`` times (bench/visit_speed.py).
 8. With ``--suite``: the default test suite's wall time (``python -m pytest -q``).
 """

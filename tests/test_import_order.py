@@ -23,7 +23,7 @@ The stages, in order (a module may import from its own stage and the ones above 
    sums run over.
 8. **training** — ``synth/models/``: the networks, DP-SGD, the marginal loss.
 9. **model file** — ``synth/io/``: the model file, memory checks, split.
-10. **sampling** — ``synth/sample/draw.py``: rows from the generator (post-processing).
+10. **sampling** — ``synth/sample/draw.py`` and ``reached.py``: rows from the generator (post-processing).
 11. **CSV** — the rest of ``synth/sample/``: precision, ``arrow_{rows,cells,visits}.py``, ``csv_out.py``
     (the synthetic CSV) and ``face.py`` (the synthesizer's sampling methods, which draw and write).
 12. **evaluation** — ``synth/eval/`` and ``synth/notebook.py`` (HTML views of a fitted model
@@ -57,7 +57,7 @@ STAGE_OF = {
     "synth.distributed": "distributed",
     "synth.models": "training",
     "synth.io": "model file",
-    "synth.sample.draw": "sampling",
+    "synth.sample.draw": "sampling", "synth.sample.reached": "sampling",
     "synth.sample": "CSV",  # every other module of synth/sample/
     "synth.eval": "evaluation", "synth.notebook": "evaluation",
 }

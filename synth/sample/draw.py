@@ -18,6 +18,7 @@ from synth.privacy.domain import Domain
 from synth.encode.table import TableEncoder, category_series
 from synth.models import Generator
 from synth.models.row_blocks import row_blocks
+from synth.sample.reached import MIN_ROWS, reached_layout, reached_rows
 
 __all__ = ["sample_chunks", "input_slices", "draw_slices", "Slice", "decode_rows", "arrow_schema", "SLICE_ROWS",
            "BLOCK_ROWS"]
@@ -85,10 +86,14 @@ def forward_draw(gen: Generator, layout: dict, z: torch.Tensor, labels: torch.Te
                  uniform: torch.Tensor, block: int | None = BLOCK_ROWS) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """The rows of noise ``z`` (:func:`forward_rows`) and their drawn cells (:func:`draw_cells`).
     Row by row: a slice of the inputs gives the same slice of the rows. On the CPU, ``block``
-    rows at a time (:func:`_blocked`: the same values; None: all at once, the reference)."""
+    rows at a time (:func:`_blocked`: the same values; None: all at once, the reference). With
+    ``layout["reached"]`` (visit sequences, :func:`synth.sample.reached.reached_layout`), only the
+    visit slots each row reaches (:func:`synth.sample.reached.reached_rows`: the others are 0)."""
     if block is None or gen.out.weight.device.type != "cpu":
         out = forward_rows(gen, layout, z, labels)
         chosen = draw_cells(layout, out, uniform)
+    elif "reached" in layout and len(z) >= MIN_ROWS:
+        out, chosen = reached_rows(gen, layout, z, labels, uniform)
     else:
         out, chosen = _blocked(gen, layout, z, labels, uniform, block)
     if gen.joint is not None and labels is not None:  # a declared time-to-event pair, drawn jointly per arm
@@ -160,11 +165,13 @@ def input_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, 
     """The random inputs of ``n`` rows, ``slice_rows`` at a time: drawn per chunk of
     ``chunk_size`` as :func:`sample_chunks` draws them, so a seed gives the same rows however
     they are sliced, and whichever thread draws each slice. Labels are drawn from the DP label
-    proportions, or all set to ``label_index``."""
+    proportions, or all set to ``label_index``. Visit sequences: the columns and cells of a visit
+    slot a patient's drawn visit count or pattern does not reach are 0, not computed
+    (:mod:`synth.sample.reached`; every reached one is the reference's): read only kept visits'."""
     rng = torch.Generator().manual_seed(int(seed))
     gen = gen.to(device)
     probs = torch.as_tensor(domain.label_proportions, dtype=torch.float64) if domain.label else None
-    layout = _span_layout(gen, encoder.spans)
+    layout = reached_layout(_span_layout(gen, encoder.spans), gen, encoder)
     for done in range(0, n, chunk_size):
         k = min(chunk_size, n - done)
         labels, z, uniform = chunk_inputs(gen, layout, k, rng, probs, label_index)
