@@ -20,6 +20,7 @@ from synth.encode.table import NUMERIC_BINS, numeric_series, category_series, fr
 from synth.sample.precision import significant, to_decimals
 from synth.sample.draw import arrow_schema
 from synth.privacy.domain import ColumnDomain, Domain
+from synth.schema.sdtypes import is_datetime
 
 __all__ = ["text_objects", "frame_batch", "cell_values", "numbers", "lookup", "number_array", "numeric_column",
            "category_array", "categorical_column", "positions", "decoded_series", "Column"]
@@ -105,7 +106,7 @@ def lookup(col: ColumnDomain) -> pa.Array:
 def number_array(col: ColumnDomain, values: np.ndarray, missing: np.ndarray, rounding: Rounding) -> pa.Array:
     """Numbers as the reference writes them: datetimes as text in their format, integers as
     int64, others as float64 at their written precision (``rounding``: Precision's entry)."""
-    if col.sdtype == "datetime":
+    if is_datetime(col.sdtype):
         return pa.array(numeric_series(col, values, missing), type=pa.string(), from_pandas=True)
     if col.integer:
         return pa.array(values.astype(np.int64), mask=missing if missing.any() else None)

@@ -28,6 +28,7 @@ from synth.privacy.domain import ColumnDomain, Domain
 from synth.encode.inequalities import ceilings
 from synth.schema.inequalities import Inequality
 from synth.schema.metadata import Metadata
+from synth.schema.sdtypes import is_number
 from synth.schema.ranges import read_decimals
 from synth.schema.sequence import slot_name
 
@@ -96,7 +97,7 @@ class Precision:
         self.columns: dict[str, tuple[int | None, float, float]] = {}
         for name, spec in meta.columns.items():
             dom = doms.get(name) or doms.get(slot_name(name, 0))  # a visit column: its first slot's domain
-            if spec["sdtype"] != "numerical" or dom is None or dom.kind != "numerical" or dom.integer:
+            if not is_number(spec["sdtype"]) or dom is None or dom.kind != "numerical" or dom.integer:
                 continue
             d = decimals.get(name)
             if d is not None:

@@ -19,6 +19,7 @@ from synth.privacy.domain import ColumnDomain
 from synth.schema.implications import Implication
 from synth.schema.inequalities import Inequality
 from synth.schema.timestamps import epoch_seconds
+from synth.schema.sdtypes import is_datetime
 
 __all__ = ["apply_inequalities", "apply_implications"]
 
@@ -52,7 +53,7 @@ def apply_inequalities(frame: pd.DataFrame, pairs: list[Inequality], ceiling: di
 
 def _numbers(s: pd.Series, col: ColumnDomain) -> np.ndarray:
     """Written values as numbers on the domain's scale (datetimes: seconds since 1970)."""
-    if col.sdtype == "datetime":
+    if is_datetime(col.sdtype):
         parsed = pd.to_datetime(s, format=col.datetime_format) if col.datetime_format else pd.to_datetime(s)
         return epoch_seconds(parsed)
     return s.to_numpy(dtype=float, na_value=np.nan)
@@ -60,7 +61,7 @@ def _numbers(s: pd.Series, col: ColumnDomain) -> np.ndarray:
 
 def _written(values: np.ndarray, col: ColumnDomain, like: pd.Series) -> pd.Series:
     """Numbers back as ``like``'s values are written (its dtype; datetimes in their format)."""
-    if col.sdtype == "datetime":
+    if is_datetime(col.sdtype):
         s = numeric_series(col, np.nan_to_num(values), np.isnan(values))
     else:
         s = pd.Series(values).astype(like.dtype)
