@@ -49,8 +49,9 @@ def _batches(self, n, seed, condition, chunk_size=65_536):
         frame = decode_rows(st["encoder"], st["domain"], out, chosen, labels, first + 1)
         frame = apply_implications(apply_inequalities(written.round(frame), *rule), implied)
         return frame_batch(frame, arrow_schema(frame))
-    slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed, self._label_index(condition),
-                          chunk_size, SLICE_ROWS, self.device)
+    slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed,
+                          label_index=self._label_index(condition), chunk_size=chunk_size, slice_rows=SLICE_ROWS,
+                          device=self.device)
     return in_background(batch, slices, pending=8, workers=SAMPLE_THREADS)
 
 S.Synthesizer._batches = _batches

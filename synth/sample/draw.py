@@ -159,7 +159,7 @@ class Slice(NamedTuple):
         return self.first, None if self.labels is None else self.labels.numpy(), rows, chosen
 
 
-def input_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int,
+def input_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int, *,
                  label_index: int | None = None, chunk_size: int = 65_536, slice_rows: int = SLICE_ROWS,
                  device: str = "cpu") -> Iterator[Slice]:
     """The random inputs of ``n`` rows, ``slice_rows`` at a time: drawn per chunk of
@@ -180,12 +180,13 @@ def input_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, 
             yield Slice(done + a, part, z[a:a + slice_rows], uniform[a:a + slice_rows], gen, layout)
 
 
-def draw_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int,
+def draw_slices(gen: Generator, encoder: TableEncoder, domain: Domain, n: int, seed: int, *,
                 label_index: int | None = None, chunk_size: int = 65_536, slice_rows: int = SLICE_ROWS,
                 device: str = "cpu") -> Iterator[tuple[int, np.ndarray | None, np.ndarray, dict[int, np.ndarray]]]:
     """``n`` rows as (first row's 0-based number, labels, rows, drawn cells), ``slice_rows`` at a
     time (:func:`input_slices`, each drawn)."""
-    for part in input_slices(gen, encoder, domain, n, seed, label_index, chunk_size, slice_rows, device):
+    for part in input_slices(gen, encoder, domain, n, seed, label_index=label_index, chunk_size=chunk_size,
+                             slice_rows=slice_rows, device=device):
         yield part.draw()
 
 
@@ -195,6 +196,7 @@ def sample_chunks(
     domain: Domain,
     n: int,
     seed: int,
+    *,
     label_index: int | None = None,
     chunk_size: int = 65_536,
     device: str = "cpu",

@@ -83,7 +83,7 @@ class SamplingFace:
         written, rule = self._rules(n)
         st = self._state()
         chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], int(n), seed,
-                               self._label_index(condition), chunk_size, self.device)
+                               label_index=self._label_index(condition), chunk_size=chunk_size, device=self.device)
         implied = read_implications(st["meta"])  # after the inequalities, which move numbers only
         return (apply_implications(apply_inequalities(written.round(chunk), *rule), implied) for chunk in chunks)
 
@@ -95,8 +95,9 @@ class SamplingFace:
         implied = read_implications(st["meta"])
         rows = ArrowRows(st["encoder"], st["domain"], written, *rule, implied)
         # The CSV keeps the first chunk's types: where an implication could change one, a slice is a chunk
-        slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed, self._label_index(condition),
-                              chunk_size, SLICE_ROWS if rows.slices_keep_types else chunk_size, self.device)
+        slices = input_slices(st["generator"], st["encoder"], st["domain"], int(n), seed,
+                              label_index=self._label_index(condition), chunk_size=chunk_size,
+                              slice_rows=SLICE_ROWS if rows.slices_keep_types else chunk_size, device=self.device)
         # two threads draw slices (torch's and NumPy's loops free the GIL), a third writes them
         return in_background(lambda part: rows.batch(*part.draw()), slices, pending=8, workers=SAMPLE_THREADS)
 

@@ -57,7 +57,7 @@ def test_reached_columns_and_cells_are_the_whole_outputs_and_cover_every_kept_vi
     assert enc.layout.slots == (name in ("slots",)) and (enc.layout.schedule is not None) == (name in (
         "slots", "schedule"))
     skipped = 0
-    for part in input_slices(st["generator"], enc, st["domain"], 6_000, 5, None, CHUNK):
+    for part in input_slices(st["generator"], enc, st["domain"], 6_000, 5, chunk_size=CHUNK):
         assert "reached" in part.layout
         _, _, rows, chosen = part.draw()
         skipped += _against_the_whole_output(part, rows, chosen)[0]
@@ -73,7 +73,7 @@ def test_slots_reached_by_fewer_rows_than_a_product_needs_keep_their_bits(model)
     """Blocks of 4-9 rows: some slots are reached by 1-3 rows, computed among MIN_ROWS rows."""
     name, s = model
     st = s._state()
-    part = next(input_slices(st["generator"], st["encoder"], st["domain"], 4_096, 11, None, CHUNK))
+    part = next(input_slices(st["generator"], st["encoder"], st["domain"], 4_096, 11, chunk_size=CHUNK))
     few = 0
     for k, at in ((4, 0), (5, 8), (6, 16), (9, 24), (4, 40), (4, 44), (5, 48), (4, 60)):
         cut = slice(at, at + k)

@@ -27,8 +27,8 @@ def reference_csv(s: Synthesizer, path, n: int, seed: int, condition=None) -> by
     """The path every CSV took before the streaming sampler, chunk by chunk."""
     written, rule = s._rules(n)
     st = s._state()
-    chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], n, seed, s._label_index(condition), CHUNK,
-                           slice_rows=None)
+    chunks = sample_chunks(st["generator"], st["encoder"], st["domain"], n, seed, label_index=s._label_index(condition),
+                           chunk_size=CHUNK, slice_rows=None)
     implied = read_implications(st["meta"])
     write_csv_chunks(path, (apply_implications(apply_inequalities(written.round(chunk), *rule), implied)
                             for chunk in chunks))
@@ -245,9 +245,9 @@ def test_a_rule_that_changes_a_type_streams_whole_first_chunks_and_the_reference
 
 def test_the_sliced_generator_gives_the_rows_of_whole_chunks(wide):
     st = wide._state()
-    args = (st["generator"], st["encoder"], st["domain"], 6_000, 2, None, CHUNK)
-    sliced = pd.concat(sample_chunks(*args), ignore_index=True)
-    whole = pd.concat(sample_chunks(*args, slice_rows=None), ignore_index=True)
+    args = (st["generator"], st["encoder"], st["domain"], 6_000, 2)
+    sliced = pd.concat(sample_chunks(*args, chunk_size=CHUNK), ignore_index=True)
+    whole = pd.concat(sample_chunks(*args, chunk_size=CHUNK, slice_rows=None), ignore_index=True)
     pd.testing.assert_frame_equal(sliced, whole)
 
 
