@@ -157,7 +157,7 @@ def reached_rows(gen, layout: dict, z: torch.Tensor, labels: torch.Tensor | None
             y = None if labels is None else labels[a:b]
             h = gen.body(z[a:b] if gen.embed is None else torch.cat([z[a:b], gen.embed(y)], dim=1))
             y = y if offsets else None
-            _draw_group(groups[0], widths, h, y, uniform[a:b], out[a:b], cells, a, None)
+            _draw_group(groups[0], widths, h, y, uniform[a:b], out[a:b], cells, start=a, rows=None)
             reach = need.index_select(0, cells[vw][vrow, a:b])  # rows × slots
             for g in groups[1:]:
                 rows = reach[:, g.slot].nonzero().squeeze(1)
@@ -165,7 +165,7 @@ def reached_rows(gen, layout: dict, z: torch.Tensor, labels: torch.Tensor | None
                     rows = torch.unique(torch.cat([rows, torch.arange(MIN_ROWS)]))
                 if len(rows):
                     _draw_group(g, widths, h.index_select(0, rows), None if y is None else y.index_select(0, rows),
-                                uniform[a:b].index_select(0, rows), out[a:b], cells, a, rows)
+                                uniform[a:b].index_select(0, rows), out[a:b], cells, start=a, rows=rows)
     chosen: dict[int, np.ndarray] = {}
     for (_, starts, _, _), drawn in zip(widths, cells):
         chosen.update(zip(starts, drawn.numpy()))
@@ -173,9 +173,9 @@ def reached_rows(gen, layout: dict, z: torch.Tensor, labels: torch.Tensor | None
 
 
 def _draw_group(g: Group, widths: list, h: torch.Tensor, y: torch.Tensor | None, uniform: torch.Tensor,
-                out: torch.Tensor, cells: list[torch.Tensor], a: int, rows: torch.Tensor | None) -> None:
+                out: torch.Tensor, cells: list[torch.Tensor], *, start: int, rows: torch.Tensor | None) -> None:
     """Group ``g``'s columns of hidden rows ``h`` (block rows ``rows``, None: all, the block
-    starting at row ``a``) into ``out`` and their drawn cells into ``cells``: the reference's
+    starting at row ``start``) into ``out`` and their drawn cells into ``cells``: the reference's
     operations (``addmm``, the class offsets, tanh, the inverse of the CDF) on these columns."""
     logits = torch.addmm(g.bias, h, g.weight.T)
     if y is not None:
@@ -190,9 +190,9 @@ def _draw_group(g: Group, widths: list, h: torch.Tensor, y: torch.Tensor | None,
         threshold = uniform.index_select(1, uniforms).unsqueeze_(2).mul_(mass[:, :, -1:])
         drawn = torch.searchsorted(mass, threshold, right=True).squeeze_(2).clamp_(max=width - 1).T
         if rows is None:
-            cells[w][m0:m1, a:a + n] = drawn
+            cells[w][m0:m1, start:start + n] = drawn
         else:
-            cells[w][m0:m1, a:].index_copy_(1, rows, drawn)
+            cells[w][m0:m1, start:].index_copy_(1, rows, drawn)
     if rows is None:
         out[:, g.start:g.stop] = logits
     else:
