@@ -38,8 +38,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.common import load_table, parse_options, score, split_by_patient
-from bench.trials import UNSEEN, load_unseen
+from bench.common import parse_options, score, split_by_patient
+from bench.trials import UNSEEN, load_trial
 from synth import Metadata, Synthesizer
 from synth.eval.analysis import analysis_fidelity
 from synth.privacy import analysis_tables
@@ -79,12 +79,12 @@ def declared(meta_path: Path, analysis: dict) -> dict:
     return meta
 
 
-def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict, adjusted: bool = False,
-            strata: bool = False) -> list[dict]:
+def run_one(dataset: str, method: str, seed: int, epsilon: float, options: dict, adjusted: bool = False
+            ) -> list[dict]:
     analysis, label = TRIALS[dataset]
-    df, meta_path = load_unseen(dataset) if dataset in UNSEEN else load_table(dataset)
-    covariates = COVARIATES.get(dataset, []) if adjusted or strata else []
-    meta_doc = declared(meta_path, analysis | ({"covariates": covariates} if strata and covariates else {}))
+    df, meta_path = load_trial(dataset)
+    covariates = COVARIATES.get(dataset, []) if adjusted else []
+    meta_doc = declared(meta_path, analysis)
     meta = Metadata.load(meta_doc)
     train, test = split_by_patient(df, meta.sequence_key or meta.primary_key, seed)
     delta = default_delta(len(train))
@@ -161,8 +161,6 @@ def main() -> None:
     parser.add_argument("--out", help="also write every effect row to this CSV")
     parser.add_argument("--adjusted", action="store_true",
                         help="also the arm's effect adjusted for the trial's covariates (COVARIATES), same tables")
-    parser.add_argument("--strata", action="store_true",
-                        help="declare the trial's covariates to the fit too (synth: their strata tables)")
     args = parser.parse_args()
     datasets = [d for name in args.datasets.split(",") for d in GROUPS.get(name, [name])]
     methods = args.methods.split(",")
@@ -173,7 +171,7 @@ def main() -> None:
     for dataset in datasets:
         for method in methods:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                got = run_one(dataset, method, seed, args.epsilon, options, args.adjusted, args.strata)
+                got = run_one(dataset, method, seed, args.epsilon, options, args.adjusted)
                 rows += got
                 if args.out:  # every row so far: a crash later loses nothing
                     pd.DataFrame(rows).to_csv(args.out, index=False)

@@ -136,6 +136,13 @@ def load_unseen(name: str) -> tuple[pd.DataFrame, Path]:
     return cached(name, _export, _metadata)
 
 
+def load_trial(name: str) -> tuple[pd.DataFrame, Path]:
+    """Any benchmark trial's rows and metadata path: an unseen trial, else a bundled table or fixture."""
+    from bench.common import load_table
+
+    return load_unseen(name) if name in UNSEEN else load_table(name)
+
+
 if __name__ == "__main__":
     for trial in UNSEEN:
         rows, path = load_unseen(trial)

@@ -36,9 +36,9 @@ FORMAT_VERSION = 11  # 2: a numerical column's scale (linear/log) and the releas
 # metadata values, real-batch losses or training time; 7: a sequence's visit_tables and schedule; 8: a
 # stated schedule's visits as slots (the layout's slots and attendance, the __attendance column); 9: the
 # generator's per-class logit offsets (class_offsets: a declared binary outcome's rate per arm); 10: a declared
-# time-to-event pair's joint draw per arm (generator.joint: the pairs' cells; joint.tilt_i, joint.position_i); 11: a label the metadata says may be missing has a last class, "missing"
-# (domain.label.nullable; Domain.n_classes)
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)  # a version-1 file has neither: linear bins, proportions as stored
+# time-to-event pair's joint draw per arm (generator.joint: the pairs' cells; joint.tilt_i, joint.position_i);
+# 11: a label the metadata says may be missing has a last class, "missing" (domain.label.nullable)
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)  # version 1 has neither: linear bins, proportions as stored
 # Caps that keep a hostile file's cost bounded, far above anything synth writes (a fit's model
 # is a few MB, its document tens of kB, its ledger tens of mechanisms).
 MAX_FILE_BYTES = 2**30

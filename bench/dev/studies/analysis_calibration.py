@@ -14,8 +14,8 @@ from synth import Metadata, Synthesizer
 from synth.eval.analysis import analysis_fidelity
 from synth.privacy.domain import default_delta
 from bench.analysis import TRIALS, declared
-from bench.trials import UNSEEN, load_unseen
-from bench.common import load_table, split_by_patient
+from bench.trials import load_trial
+from bench.common import split_by_patient
 from scipy.optimize import brentq
 from scipy.special import expit, logit
 
@@ -45,7 +45,7 @@ def main(datasets, seeds):
     for ds in datasets:
         analysis, _ = TRIALS[ds]
         analysis = {"arm": analysis["arm"], "outcomes": [o for o in analysis["outcomes"]]}
-        df, mp = load_unseen(ds) if ds in UNSEEN else load_table(ds)
+        df, mp = load_trial(ds)
         doc = declared(mp, analysis); meta = Metadata.load(doc)
         for seed in seeds:
             train, _ = split_by_patient(df, meta.primary_key, seed)

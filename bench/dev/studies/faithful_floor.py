@@ -18,8 +18,8 @@ import warnings
 import numpy as np
 
 from bench.analysis import TRIALS, declared
-from bench.common import load_table, split_by_patient
-from bench.trials import UNSEEN, load_unseen
+from bench.common import split_by_patient
+from bench.trials import load_trial
 from synth import Metadata
 from synth.eval.analysis import analysis_fidelity
 
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=10)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    df, meta_path = load_unseen(args.dataset) if args.dataset in UNSEEN else load_table(args.dataset)
+    df, meta_path = load_trial(args.dataset)
     meta = Metadata.load(declared(meta_path, TRIALS[args.dataset][0]))
     overlaps, null = [], []  # null: where the real effect is not significant, whether the fresh one is
     for seed in range(args.splits):

@@ -18,8 +18,8 @@ from synth.eval.analysis import analysis_fidelity
 from synth.models.calibrate import shrunk_rates
 from synth.privacy.domain import default_delta
 from bench.analysis import TRIALS, declared
-from bench.trials import UNSEEN, load_unseen
-from bench.common import load_table, split_by_patient
+from bench.trials import load_trial
+from bench.common import split_by_patient
 
 stash = {}
 orig = S.calibrate_outcomes
@@ -82,7 +82,7 @@ def main(datasets, seeds, out_csv):
     for ds in datasets:
         analysis, _ = TRIALS[ds]
         pair = analysis["time_to_event"][0]
-        df, mp = load_unseen(ds) if ds in UNSEEN else load_table(ds)
+        df, mp = load_trial(ds)
         doc = declared(mp, analysis); meta = Metadata.load(doc)
         for seed in seeds:
             train, _ = split_by_patient(df, meta.primary_key, seed)

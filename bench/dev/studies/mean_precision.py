@@ -16,7 +16,8 @@ import warnings
 import numpy as np
 import statsmodels.formula.api as smf
 
-from bench.analysis import TRIALS, UNSEEN, declared, load_table, load_unseen
+from bench.analysis import TRIALS, declared
+from bench.trials import load_trial
 from bench.common import split_by_patient
 from synth import Metadata
 from synth.distributed.group import Ranks
@@ -53,7 +54,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for ds in sys.argv[1].split(","):
         analysis, _ = TRIALS[ds]
-        df, mp = load_unseen(ds) if ds in UNSEEN else load_table(ds)
+        df, mp = load_trial(ds)
         doc = declared(mp, analysis)
         meta = Metadata.load(doc)
         train, _ = split_by_patient(df, meta.primary_key, 0)
